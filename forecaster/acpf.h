@@ -1,0 +1,94 @@
+/*
+ * acpf.h -- AC power flow: admittance matrix and Newton-Raphson in polar
+ * form with the Jacobian factorised by KLU (SuiteSparse).
+ *
+ * Formulation (MATPOWER's newtonpf, Zimmerman et al., IEEE Trans. Power
+ * Systems 26(1), 2011): unknowns are the angles of PV and PQ buses and the
+ * magnitudes of PQ buses; the mismatch is S(V) - S_spec with
+ * S(V) = V .* conj(Ybus V); convergence when the largest absolute entry of
+ * [dP(pv,pq); dQ(pq)] is below tol (1e-8 p.u.), at most max_it (10)
+ * iterations.  Reactive limits are not enforced.
+ *
+ * Reuse: pf_ac_new() builds Ybus, the Jacobian sparsity pattern, a scatter
+ * map from every Ybus entry to its (up to four) Jacobian positions, and the
+ * KLU symbolic analysis -- all once per topology.  Each Newton iteration only
+ * writes numbers through the scatter map and calls klu_refactor (the pivot
+ * order of the first klu_factor is kept).  If a solve fails with reused
+ * pivots it is retried once with fresh factorisations.  No allocation
+ * happens in pf_ac_solve.
+ *
+ * Thread-safety: a pf_ac holds its own scratch and KLU objects; use one per
+ * thread.  The pf_net it was built from must outlive it and is only read.
+ */
+#ifndef PCF_ACPF_H
+#define PCF_ACPF_H
+
+#include <stddef.h>
+
+#include "error.h"
+#include "pfnet.h"
+
+typedef struct pf_ac pf_ac;
+
+typedef struct pf_ac_opts {
+    int max_it;             /* Newton iterations allowed (MATPOWER: 10) */
+    double tol;             /* largest |mismatch| in p.u. (MATPOWER: 1e-8) */
+} pf_ac_opts;
+
+#define PF_AC_OPTS_DEFAULT ((pf_ac_opts){ .max_it = 10, .tol = 1e-8 })
+
+typedef struct pf_ac_stats {
+    int converged;          /* 1 when max_mismatch < tol */
+    int iterations;         /* Newton updates performed */
+    double max_mismatch;    /* p.u., at the returned point */
+} pf_ac_stats;
+
+/* Builds Ybus, the Jacobian pattern and its KLU symbolic analysis.
+ * PCF_ERR_ISLAND if the network is split, PCF_ERR_SINGULAR if KLU cannot
+ * analyse the pattern. */
+pcf_rc pf_ac_new(const pf_net *net, pf_ac **out, pcf_error *err);
+
+void pf_ac_destroy(pf_ac **ac);
+
+/* MATPOWER's starting point: the case's Vm/Va (flat = 0: as stored; flat =
+ * 1: Vm 1, every angle equal to the reference bus's angle from the data),
+ * then Vg of the generators on PV and reference buses (the last generator
+ * listed at a bus wins, as in MATLAB's indexed assignment).  vm, va: [nb],
+ * va in radians. */
+void pf_ac_start(const pf_ac *ac, int flat, double *vm, double *va);
+
+/* Solves for specified net injections p, q ([nb] p.u.; NULL = the case's,
+ * pf_net_injections) from the start vm, va ([nb], radians), which are
+ * overwritten with the solution (angles wrapped to (-pi, pi]).  Set points
+ * of PV/reference buses are the magnitudes found in vm.  Returns PCF_OK
+ * with stats->converged = 1, PCF_ERR_NOCONV (stats filled; vm/va hold the
+ * last iterate, which is not an answer) or PCF_ERR_SINGULAR. */
+pcf_rc pf_ac_solve(pf_ac *ac, const double *p, const double *q, double *vm, double *va,
+                   const pf_ac_opts *opts, pf_ac_stats *stats, pcf_error *err);
+
+/* Many injection vectors on one topology: sample s uses p + s*nb and
+ * q + s*nb and writes vm + s*nb, va + s*nb.  Sample 0 starts from vm0/va0
+ * ([nb]), every later sample from the last converged solution (warm start).
+ * A sample that does not converge gets NaN voltages and stats[s].converged
+ * = 0; the batch goes on.  Returns PCF_OK unless something other than
+ * non-convergence went wrong. */
+pcf_rc pf_ac_solve_batch(pf_ac *ac, size_t nsamples, const double *p, const double *q,
+                         const double *vm0, const double *va0, double *vm, double *va,
+                         const pf_ac_opts *opts, pf_ac_stats *stats, pcf_error *err);
+
+/* Branch flows at a solution, MW/MVAr, into each end ([nl], in-service
+ * branch order). */
+void pf_ac_flows(const pf_ac *ac, const double *vm, const double *va,
+                 double *pf, double *qf, double *pt, double *qt);
+
+/* Generator dispatch at a solution of the case's own injections, as
+ * MATPOWER's pfsoln: the first generator at the reference bus takes the
+ * slack P; generators at PV/reference buses share the bus's Q in proportion
+ * to their reactive ranges.  pg, qg: [ng] MW/MVAr. */
+void pf_ac_gen(const pf_ac *ac, const double *vm, const double *va, double *pg, double *qg);
+
+/* Size of the Newton system (npv + 2 npq) and nonzeros of its Jacobian. */
+size_t pf_ac_jac_dim(const pf_ac *ac);
+size_t pf_ac_jac_nnz(const pf_ac *ac);
+
+#endif
