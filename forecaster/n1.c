@@ -1,0 +1,237 @@
+/*
+ * n1.c -- dgemm flows and the N-1 screening kernel; see n1.h for the
+ * method and the packed max/arg-max trick.
+ */
+#include "n1.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define S_HAVE_X86 1
+#endif
+
+#define S_TILE 16
+
+pcf_rc pf_flows_batch(const double *ptdf, size_t nl, size_t nb, const double *P, size_t S,
+                      double *F, pcf_error *err)
+{
+    if (nl > INT32_MAX || nb > INT32_MAX || S > INT32_MAX)
+        return pcf_error_set(err, PCF_ERR_LIMIT, "n1: matrix dimension too large for BLAS");
+    if (nl == 0 || S == 0)
+        return PCF_OK;
+    if (nb == 0) {
+        memset(F, 0, nl * S * sizeof(double));
+        return PCF_OK;
+    }
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nl, (int)S, (int)nb, 1.0,
+                ptdf, (int)nb, P, (int)S, 0.0, F, (int)S);
+    return PCF_OK;
+}
+
+double pf_n1_flops(size_t nl, size_t nb, size_t S)
+{
+    return 2.0 * (double)nl * (double)nb * (double)S + 2.0 * (double)nl * (double)nl * (double)S;
+}
+
+void pf_n1_flows(const double *lodf, size_t nl, const double *f, double *out)
+{
+    for (size_t k = 0; k < nl; k++)
+        for (size_t j = 0; j < nl; j++) {
+            double l = lodf[k * nl + j];
+            out[k * nl + j] = isnan(l) ? NAN : (j == k ? 0.0 : f[k] + l * f[j]);
+        }
+}
+
+typedef struct s_job {
+    const double *F, *lc;   /* flows, compacted LODF [nl x nv] */
+    const int *jv;          /* [nv] outage branch of each compacted column */
+    size_t nl, nv, S, t0, t1;   /* tiles [t0, t1) */
+    uint64_t low;           /* mask of the index bits */
+    double *worst;
+    int *outage;
+    double *buf;            /* [(nl + nv) * S_TILE] packed tile */
+    int avx2;
+} s_job;
+
+static double s_bits(uint64_t u)
+{
+    double d;
+    memcpy(&d, &u, sizeof d);
+    return d;
+}
+
+static uint64_t s_u64(double d)
+{
+    uint64_t u;
+    memcpy(&u, &d, sizeof u);
+    return u;
+}
+
+/* best[t] for one k over all outages, scalar path. */
+static void s_row_scalar(const s_job *jb, const double *tk, const double *tj, const double *lk,
+                         double *best)
+{
+    uint64_t keep = ~jb->low & 0x7fffffffffffffffULL;
+    uint64_t b[S_TILE] = { 0 };
+    for (size_t jj = 0; jj < jb->nv; jj++) {
+        double l = lk[jj];
+        const double *fj = tj + jj * S_TILE;
+        for (int t = 0; t < S_TILE; t++) {
+            uint64_t u = (s_u64(fma(l, fj[t], tk[t])) & keep) | (uint64_t)jj;
+            if (u > b[t])
+                b[t] = u;
+        }
+    }
+    for (int t = 0; t < S_TILE; t++)
+        best[t] = s_bits(b[t]);
+}
+
+#ifdef S_HAVE_X86
+__attribute__((target("avx2,fma")))
+static void s_row_avx2(const s_job *jb, const double *tk, const double *tj, const double *lk,
+                       double *best)
+{
+    const __m256d keep = _mm256_castsi256_pd(
+        _mm256_set1_epi64x((long long)(~jb->low & 0x7fffffffffffffffULL)));
+    __m256d k0 = _mm256_loadu_pd(tk), k1 = _mm256_loadu_pd(tk + 4);
+    __m256d k2 = _mm256_loadu_pd(tk + 8), k3 = _mm256_loadu_pd(tk + 12);
+    __m256d b0 = _mm256_setzero_pd(), b1 = b0, b2 = b0, b3 = b0;
+    for (size_t jj = 0; jj < jb->nv; jj++) {
+        __m256d l = _mm256_broadcast_sd(lk + jj);
+        __m256d id = _mm256_castsi256_pd(_mm256_set1_epi64x((long long)jj));
+        const double *fj = tj + jj * S_TILE;
+        __m256d v0 = _mm256_fmadd_pd(l, _mm256_loadu_pd(fj), k0);
+        __m256d v1 = _mm256_fmadd_pd(l, _mm256_loadu_pd(fj + 4), k1);
+        __m256d v2 = _mm256_fmadd_pd(l, _mm256_loadu_pd(fj + 8), k2);
+        __m256d v3 = _mm256_fmadd_pd(l, _mm256_loadu_pd(fj + 12), k3);
+        b0 = _mm256_max_pd(b0, _mm256_or_pd(_mm256_and_pd(v0, keep), id));
+        b1 = _mm256_max_pd(b1, _mm256_or_pd(_mm256_and_pd(v1, keep), id));
+        b2 = _mm256_max_pd(b2, _mm256_or_pd(_mm256_and_pd(v2, keep), id));
+        b3 = _mm256_max_pd(b3, _mm256_or_pd(_mm256_and_pd(v3, keep), id));
+    }
+    _mm256_storeu_pd(best, b0);
+    _mm256_storeu_pd(best + 4, b1);
+    _mm256_storeu_pd(best + 8, b2);
+    _mm256_storeu_pd(best + 12, b3);
+}
+#endif
+
+static void *s_worker(void *arg)
+{
+    s_job *jb = arg;
+    size_t nl = jb->nl, nv = jb->nv, S = jb->S;
+    double *tk = jb->buf, *tj = jb->buf + nl * S_TILE;
+    double best[S_TILE];
+    for (size_t tile = jb->t0; tile < jb->t1; tile++) {
+        size_t s0 = tile * S_TILE, w = S - s0 < S_TILE ? S - s0 : S_TILE;
+        for (size_t k = 0; k < nl; k++) {
+            memcpy(tk + k * S_TILE, jb->F + k * S + s0, w * sizeof(double));
+            for (size_t t = w; t < S_TILE; t++)
+                tk[k * S_TILE + t] = 0;
+        }
+        for (size_t jj = 0; jj < nv; jj++)
+            memcpy(tj + jj * S_TILE, tk + (size_t)jb->jv[jj] * S_TILE, S_TILE * sizeof(double));
+        for (size_t k = 0; k < nl; k++) {
+            const double *lk = jb->lc + k * nv;
+#ifdef S_HAVE_X86
+            if (jb->avx2)
+                s_row_avx2(jb, tk + k * S_TILE, tj, lk, best);
+            else
+#endif
+                s_row_scalar(jb, tk + k * S_TILE, tj, lk, best);
+            for (size_t t = 0; t < w; t++) {
+                size_t jj = (size_t)(s_u64(best[t]) & jb->low);
+                int j = jb->jv[jj];
+                double fk = tk[k * S_TILE + t];
+                jb->outage[k * S + s0 + t] = j;
+                jb->worst[k * S + s0 + t] = fabs(fma(lk[jj], tj[jj * S_TILE + t], fk));
+            }
+        }
+    }
+    return NULL;
+}
+
+pcf_rc pf_n1_screen(const double *lodf, size_t nl, const double *F, size_t S, int nthreads,
+                    double *worst, int *outage, pcf_error *err)
+{
+    if (nthreads <= 0)
+        nthreads = 2;
+    if (nthreads > 64)
+        nthreads = 64;
+    for (size_t e = 0; e < nl * S; e++)
+        if (!isfinite(F[e]))
+            return pcf_error_set(err, PCF_ERR_INVALID, "n1: non-finite base flow on branch %zu",
+                                 e / S);
+    int *jv = malloc((nl + 1) * sizeof(int));
+    if (!jv)
+        return pcf_error_set(err, PCF_ERR_NOMEM, "n1: out of memory");
+    size_t nv = 0;
+    for (size_t j = 0; j < nl; j++) {
+        if (isnan(lodf[j]))         /* islanding outage: whole column NaN */
+            continue;
+        for (size_t k = 0; k < nl; k++)
+            if (!isfinite(lodf[k * nl + j])) {
+                free(jv);
+                return pcf_error_set(err, PCF_ERR_INVALID,
+                                     "n1: LODF column %zu has a non-finite entry", j);
+            }
+        jv[nv++] = (int)j;
+    }
+    if (nv == 0) {
+        for (size_t e = 0; e < nl * S; e++) {
+            worst[e] = NAN;
+            outage[e] = -1;
+        }
+        free(jv);
+        return PCF_OK;
+    }
+    uint64_t low = 1;
+    while (low < nv - 1)
+        low = (low << 1) | 1;
+    double *lc = malloc(nl * nv * sizeof(double));
+    size_t ntiles = (S + S_TILE - 1) / S_TILE;
+    if ((size_t)nthreads > ntiles)
+        nthreads = (int)(ntiles ? ntiles : 1);
+    s_job *jobs = calloc((size_t)nthreads, sizeof *jobs);
+    pthread_t *th = calloc((size_t)nthreads, sizeof *th);
+    double *bufs = malloc((size_t)nthreads * (nl + nv) * S_TILE * sizeof(double));
+    if (!lc || !jobs || !th || !bufs) {
+        free(jv); free(lc); free(jobs); free(th); free(bufs);
+        return pcf_error_set(err, PCF_ERR_NOMEM, "n1: out of memory");
+    }
+    for (size_t k = 0; k < nl; k++)
+        for (size_t jj = 0; jj < nv; jj++)
+            lc[k * nv + jj] = lodf[k * nl + (size_t)jv[jj]];
+    int avx2 = 0;
+#ifdef S_HAVE_X86
+    __builtin_cpu_init();
+    avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#endif
+    char *running = calloc((size_t)nthreads, 1);
+    if (!running) {
+        free(jv); free(lc); free(jobs); free(th); free(bufs);
+        return pcf_error_set(err, PCF_ERR_NOMEM, "n1: out of memory");
+    }
+    for (int t = 0; t < nthreads; t++)
+        jobs[t] = (s_job){ F, lc, jv, nl, nv, S, ntiles * (size_t)t / (size_t)nthreads,
+                           ntiles * (size_t)(t + 1) / (size_t)nthreads, low, worst, outage,
+                           bufs + (size_t)t * (nl + nv) * S_TILE, avx2 };
+    for (int t = 1; t < nthreads; t++)
+        running[t] = pthread_create(&th[t], NULL, s_worker, &jobs[t]) == 0;
+    /* shares whose thread could not start are done on the calling thread */
+    for (int t = 0; t < nthreads; t++)
+        if (!running[t])
+            s_worker(&jobs[t]);
+    for (int t = 1; t < nthreads; t++)
+        if (running[t])
+            pthread_join(th[t], NULL);
+    free(running);
+    free(jv); free(lc); free(jobs); free(th); free(bufs);
+    return PCF_OK;
+}
