@@ -1430,7 +1430,8 @@ static pcf_rc s_check_refs(s_parser *ps, const s_busmap *map)
 static pcf_rc s_validate(s_parser *ps)
 {
     mp_case *c = ps->c;
-    unsigned eof = ps->line;
+    /* "missing" errors name the last line of the file */
+    unsigned eof = ps->line > 1 && ps->end[-1] == '\n' ? ps->line - 1 : ps->line;
     pcf_rc rc;
     if ((rc = s_check_shape(ps, S_BUS, MP_BUS_NCOLS_MIN, 1, eof)) != PCF_OK ||
         (rc = s_check_shape(ps, S_GEN, MP_GEN_NCOLS_MIN, 1, eof)) != PCF_OK ||
