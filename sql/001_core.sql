@@ -9,19 +9,22 @@
 -- CHECK constraints and foreign keys make impossible data unstorable, so every
 -- reader may trust what it reads.
 
--- Least-privilege roles (cluster-wide, so created only when missing).  Login
--- roles for real services are members of these; see docs/operations.md.
+-- Least-privilege roles.  Roles are cluster-wide, so migrating two databases
+-- of one cluster at once may race to create them: whichever loses the race
+-- sees duplicate_object or unique_violation, and the role exists either way.
+-- Login roles for real services are members of these; see docs/operations.md.
 DO $$
+DECLARE r text;
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'pcf_ingest') THEN
-        CREATE ROLE pcf_ingest NOLOGIN;
-    END IF;
-    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'pcf_engine') THEN
-        CREATE ROLE pcf_engine NOLOGIN;
-    END IF;
-    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'pcf_planner') THEN
-        CREATE ROLE pcf_planner NOLOGIN;
-    END IF;
+    FOREACH r IN ARRAY ARRAY['pcf_ingest', 'pcf_engine', 'pcf_planner'] LOOP
+        BEGIN
+            IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r) THEN
+                EXECUTE format('CREATE ROLE %I NOLOGIN', r);
+            END IF;
+        EXCEPTION WHEN duplicate_object OR unique_violation THEN
+            NULL;
+        END;
+    END LOOP;
 END
 $$;
 
