@@ -323,8 +323,10 @@ Test(pcfdb, schema_rejects_impossible_data)
     s_rejected(c, "UPDATE branch SET status = 2 WHERE zone_id = 'T' AND idx = 1");
     s_rejected(c, "UPDATE branch SET rate_a = -1 WHERE zone_id = 'T' AND idx = 1");
     s_rejected(c, "UPDATE branch SET t_bus = 99 WHERE zone_id = 'T' AND idx = 1");
+    testdb_exec(c, "INSERT INTO branch_rating SELECT branch_id, 'spring', 100, 90, 150 FROM branch WHERE idx = 9");
     s_rejected(c, "INSERT INTO branch_rating SELECT branch_id, 'winter', 100, 120, 150 FROM branch WHERE idx = 9");
     s_rejected(c, "INSERT INTO branch_rating SELECT branch_id, 'monsoon', 100, NULL, 150 FROM branch WHERE idx = 9");
+    testdb_exec(c, "INSERT INTO der_site (site_id, zone_id, bus_i, export_capacity_mw) VALUES ('OK', 'T', 1, 3)");
     s_rejected(c, "INSERT INTO der_site (site_id, zone_id, bus_i, export_capacity_mw) VALUES ('X', 'T', 1, 'NaN')");
     s_rejected(c, "INSERT INTO der_site (site_id, zone_id, bus_i, export_capacity_mw) VALUES ('X', 'T', 1, 'Infinity')");
     s_rejected(c, "INSERT INTO der_machine VALUES ('MX', 'S1', 'nuclear', 5)");
@@ -334,9 +336,11 @@ Test(pcfdb, schema_rejects_impossible_data)
                    " '2026-06-01 23:00Z', 48, 1, 100, 'test')");
     s_rejected(c, "INSERT INTO run (zone_id, kind, horizon_start, horizon_end, sp_count, seed, samples,"
                   " software_version) VALUES ('T', 'day_ahead', now(), now() + interval '1 day', 48, 1, 100, 't')");
-    s_rejected(c, "INSERT INTO pcf_result SELECT run_id, 'S1', 1, now(), 1.5, 0, 0, 0, 1, 2, 3, 0, 1, 0 FROM run");
-    s_rejected(c, "INSERT INTO pcf_result SELECT run_id, 'S1', 1, now(), 0.5, 0, 0, 0, 3, 2, 1, 0, 1, 0 FROM run");
-    s_rejected(c, "INSERT INTO pcf_result SELECT run_id, 'S1', 51, now(), 0.5, 0, 0, 0, 1, 2, 3, 0, 1, 0 FROM run");
+    /* a valid row first, so the rejections below are about the one bad value */
+    testdb_exec(c, "INSERT INTO pcf_result SELECT run_id, 'S1', 2, now(), 0.5, 0, 0, 0, 1, 2, 3, 0, 0, 0, 1, 0 FROM run");
+    s_rejected(c, "INSERT INTO pcf_result SELECT run_id, 'S1', 1, now(), 1.5, 0, 0, 0, 1, 2, 3, 0, 0, 0, 1, 0 FROM run");
+    s_rejected(c, "INSERT INTO pcf_result SELECT run_id, 'S1', 1, now(), 0.5, 0, 0, 0, 3, 2, 1, 0, 0, 0, 1, 0 FROM run");
+    s_rejected(c, "INSERT INTO pcf_result SELECT run_id, 'S1', 51, now(), 0.5, 0, 0, 0, 1, 2, 3, 0, 0, 0, 1, 0 FROM run");
     testdb_exec(c, "INSERT INTO run_queue (zone_id, kind, target_date) VALUES ('T', 'day_ahead', '2026-06-02')");
     s_rejected(c, "INSERT INTO run_queue (zone_id, kind, target_date) VALUES ('T', 'day_ahead', '2026-06-02')");
     s_rejected(c, "UPDATE run_queue SET status = 'claimed'");
