@@ -1189,9 +1189,13 @@ static pcf_rc s_function(s_parser *ps)
     if (s_take_assign(ps)) {
         if ((rc = s_skip_blank(ps)) != PCF_OK || (rc = s_ident(ps, b)) != PCF_OK)
             return rc;
+        if (s_is_keyword(a) || s_is_keyword(b))
+            return s_fail(ps, ps->line, PCF_ERR_PARSE, "a keyword cannot name a function");
         memcpy(ps->out, a, sizeof a);
         memcpy(ps->c->name, b, strlen(b) + 1);
     } else {
+        if (s_is_keyword(a))
+            return s_fail(ps, ps->line, PCF_ERR_PARSE, "a keyword cannot name a function");
         memcpy(ps->c->name, a, strlen(a) + 1);
     }
     if (s_peek(ps) == '(' && s_peek_at(ps, 1) == ')')
