@@ -55,8 +55,11 @@ typedef struct s_job {
     uint64_t low;           /* mask of the index bits */
     double *worst;
     int *outage;
-    double *buf;            /* [(nl + nv) * S_TILE] packed tile */
+    double *buf;            /* [(nl + nv + nb) * S_TILE] packed tile */
     int avx2;
+    const double *ptdf, *P; /* fused variant: flows computed per tile */
+    size_t nb;
+    double *Fout;           /* fused variant: flows written here if not NULL */
 } s_job;
 
 static double s_bits(uint64_t u)
@@ -122,19 +125,100 @@ static void s_row_avx2(const s_job *jb, const double *tk, const double *tj, cons
 }
 #endif
 
-static void *s_worker(void *arg)
+/* tk [nl x 16] = ptdf [nl x nb] * pt [nb x 16], scalar path. */
+static void s_gemm_scalar(const s_job *jb, const double *pt, double *tk)
 {
-    s_job *jb = arg;
-    size_t nl = jb->nl, nv = jb->nv, S = jb->S;
-    double *tk = jb->buf, *tj = jb->buf + nl * S_TILE;
-    double best[S_TILE];
-    for (size_t tile = jb->t0; tile < jb->t1; tile++) {
-        size_t s0 = tile * S_TILE, w = S - s0 < S_TILE ? S - s0 : S_TILE;
-        for (size_t k = 0; k < nl; k++) {
+    for (size_t k = 0; k < jb->nl; k++) {
+        double acc[S_TILE] = { 0 };
+        const double *row = jb->ptdf + k * jb->nb;
+        for (size_t i = 0; i < jb->nb; i++)
+            for (int t = 0; t < S_TILE; t++)
+                acc[t] = fma(row[i], pt[i * S_TILE + t], acc[t]);
+        memcpy(tk + k * S_TILE, acc, sizeof acc);
+    }
+}
+
+#ifdef S_HAVE_X86
+/* Two branch rows at a time: eight independent FMA chains hide latency. */
+__attribute__((target("avx2,fma")))
+static void s_gemm_avx2(const s_job *jb, const double *pt, double *tk)
+{
+    size_t nl = jb->nl, nb = jb->nb, k = 0;
+    for (; k + 1 < nl; k += 2) {
+        const double *r0 = jb->ptdf + k * nb, *r1 = r0 + nb;
+        __m256d a0 = _mm256_setzero_pd(), a1 = a0, a2 = a0, a3 = a0;
+        __m256d c0 = a0, c1 = a0, c2 = a0, c3 = a0;
+        for (size_t i = 0; i < nb; i++) {
+            const double *x = pt + i * S_TILE;
+            __m256d x0 = _mm256_loadu_pd(x), x1 = _mm256_loadu_pd(x + 4);
+            __m256d x2 = _mm256_loadu_pd(x + 8), x3 = _mm256_loadu_pd(x + 12);
+            __m256d b = _mm256_broadcast_sd(r0 + i), d = _mm256_broadcast_sd(r1 + i);
+            a0 = _mm256_fmadd_pd(b, x0, a0); a1 = _mm256_fmadd_pd(b, x1, a1);
+            a2 = _mm256_fmadd_pd(b, x2, a2); a3 = _mm256_fmadd_pd(b, x3, a3);
+            c0 = _mm256_fmadd_pd(d, x0, c0); c1 = _mm256_fmadd_pd(d, x1, c1);
+            c2 = _mm256_fmadd_pd(d, x2, c2); c3 = _mm256_fmadd_pd(d, x3, c3);
+        }
+        double *o = tk + k * S_TILE;
+        _mm256_storeu_pd(o, a0); _mm256_storeu_pd(o + 4, a1);
+        _mm256_storeu_pd(o + 8, a2); _mm256_storeu_pd(o + 12, a3);
+        _mm256_storeu_pd(o + 16, c0); _mm256_storeu_pd(o + 20, c1);
+        _mm256_storeu_pd(o + 24, c2); _mm256_storeu_pd(o + 28, c3);
+    }
+    for (; k < nl; k++) {
+        const double *r0 = jb->ptdf + k * nb;
+        __m256d a0 = _mm256_setzero_pd(), a1 = a0, a2 = a0, a3 = a0;
+        for (size_t i = 0; i < nb; i++) {
+            const double *x = pt + i * S_TILE;
+            __m256d b = _mm256_broadcast_sd(r0 + i);
+            a0 = _mm256_fmadd_pd(b, _mm256_loadu_pd(x), a0);
+            a1 = _mm256_fmadd_pd(b, _mm256_loadu_pd(x + 4), a1);
+            a2 = _mm256_fmadd_pd(b, _mm256_loadu_pd(x + 8), a2);
+            a3 = _mm256_fmadd_pd(b, _mm256_loadu_pd(x + 12), a3);
+        }
+        double *o = tk + k * S_TILE;
+        _mm256_storeu_pd(o, a0); _mm256_storeu_pd(o + 4, a1);
+        _mm256_storeu_pd(o + 8, a2); _mm256_storeu_pd(o + 12, a3);
+    }
+}
+#endif
+
+/* Packs (or, fused, computes) the base flows of one tile into tk. */
+static void s_tile_flows(const s_job *jb, size_t s0, size_t w, double *tk, double *pt)
+{
+    size_t S = jb->S;
+    if (!jb->P) {
+        for (size_t k = 0; k < jb->nl; k++) {
             memcpy(tk + k * S_TILE, jb->F + k * S + s0, w * sizeof(double));
             for (size_t t = w; t < S_TILE; t++)
                 tk[k * S_TILE + t] = 0;
         }
+        return;
+    }
+    for (size_t i = 0; i < jb->nb; i++) {
+        memcpy(pt + i * S_TILE, jb->P + i * S + s0, w * sizeof(double));
+        for (size_t t = w; t < S_TILE; t++)
+            pt[i * S_TILE + t] = 0;
+    }
+#ifdef S_HAVE_X86
+    if (jb->avx2)
+        s_gemm_avx2(jb, pt, tk);
+    else
+#endif
+        s_gemm_scalar(jb, pt, tk);
+    if (jb->Fout)
+        for (size_t k = 0; k < jb->nl; k++)
+            memcpy(jb->Fout + k * S + s0, tk + k * S_TILE, w * sizeof(double));
+}
+
+static void *s_worker(void *arg)
+{
+    s_job *jb = arg;
+    size_t nl = jb->nl, nv = jb->nv, S = jb->S;
+    double *tk = jb->buf, *tj = jb->buf + nl * S_TILE, *pt = tj + nv * S_TILE;
+    double best[S_TILE];
+    for (size_t tile = jb->t0; tile < jb->t1; tile++) {
+        size_t s0 = tile * S_TILE, w = S - s0 < S_TILE ? S - s0 : S_TILE;
+        s_tile_flows(jb, s0, w, tk, pt);
         for (size_t jj = 0; jj < nv; jj++)
             memcpy(tj + jj * S_TILE, tk + (size_t)jb->jv[jj] * S_TILE, S_TILE * sizeof(double));
         for (size_t k = 0; k < nl; k++) {
@@ -157,17 +241,16 @@ static void *s_worker(void *arg)
     return NULL;
 }
 
-pcf_rc pf_n1_screen(const double *lodf, size_t nl, const double *F, size_t S, int nthreads,
-                    double *worst, int *outage, pcf_error *err)
+static pcf_rc s_screen(const double *ptdf, size_t nb, const double *P, double *Fout,
+                       const double *lodf, size_t nl, const double *F, size_t S, int nthreads,
+                       double *worst, int *outage, pcf_error *err)
 {
     if (nthreads <= 0)
         nthreads = 2;
     if (nthreads > 64)
         nthreads = 64;
-    for (size_t e = 0; e < nl * S; e++)
-        if (!isfinite(F[e]))
-            return pcf_error_set(err, PCF_ERR_INVALID, "n1: non-finite base flow on branch %zu",
-                                 e / S);
+    if (!P)
+        nb = 0;
     int *jv = malloc((nl + 1) * sizeof(int));
     if (!jv)
         return pcf_error_set(err, PCF_ERR_NOMEM, "n1: out of memory");
@@ -189,6 +272,8 @@ pcf_rc pf_n1_screen(const double *lodf, size_t nl, const double *F, size_t S, in
             outage[e] = -1;
         }
         free(jv);
+        if (P && Fout)
+            return pf_flows_batch(ptdf, nl, nb, P, S, Fout, err);
         return PCF_OK;
     }
     uint64_t low = 1;
@@ -200,7 +285,7 @@ pcf_rc pf_n1_screen(const double *lodf, size_t nl, const double *F, size_t S, in
         nthreads = (int)(ntiles ? ntiles : 1);
     s_job *jobs = calloc((size_t)nthreads, sizeof *jobs);
     pthread_t *th = calloc((size_t)nthreads, sizeof *th);
-    double *bufs = malloc((size_t)nthreads * (nl + nv) * S_TILE * sizeof(double));
+    double *bufs = malloc((size_t)nthreads * (nl + nv + nb) * S_TILE * sizeof(double));
     if (!lc || !jobs || !th || !bufs) {
         free(jv); free(lc); free(jobs); free(th); free(bufs);
         return pcf_error_set(err, PCF_ERR_NOMEM, "n1: out of memory");
@@ -221,7 +306,8 @@ pcf_rc pf_n1_screen(const double *lodf, size_t nl, const double *F, size_t S, in
     for (int t = 0; t < nthreads; t++)
         jobs[t] = (s_job){ F, lc, jv, nl, nv, S, ntiles * (size_t)t / (size_t)nthreads,
                            ntiles * (size_t)(t + 1) / (size_t)nthreads, low, worst, outage,
-                           bufs + (size_t)t * (nl + nv) * S_TILE, avx2 };
+                           bufs + (size_t)t * (nl + nv + nb) * S_TILE, avx2, ptdf, P, nb,
+                           Fout };
     for (int t = 1; t < nthreads; t++)
         running[t] = pthread_create(&th[t], NULL, s_worker, &jobs[t]) == 0;
     /* shares whose thread could not start are done on the calling thread */
@@ -234,4 +320,28 @@ pcf_rc pf_n1_screen(const double *lodf, size_t nl, const double *F, size_t S, in
     free(running);
     free(jv); free(lc); free(jobs); free(th); free(bufs);
     return PCF_OK;
+}
+
+pcf_rc pf_n1_screen(const double *lodf, size_t nl, const double *F, size_t S, int nthreads,
+                    double *worst, int *outage, pcf_error *err)
+{
+    for (size_t e = 0; e < nl * S; e++)
+        if (!isfinite(F[e]))
+            return pcf_error_set(err, PCF_ERR_INVALID, "n1: non-finite base flow on branch %zu",
+                                 e / S);
+    return s_screen(NULL, 0, NULL, NULL, lodf, nl, F, S, nthreads, worst, outage, err);
+}
+
+pcf_rc pf_n1_screen_inj(const double *ptdf, size_t nb, const double *lodf, size_t nl,
+                        const double *P, size_t S, int nthreads, double *F, double *worst,
+                        int *outage, pcf_error *err)
+{
+    for (size_t e = 0; e < nb * S; e++)
+        if (!isfinite(P[e]))
+            return pcf_error_set(err, PCF_ERR_INVALID, "n1: non-finite injection at bus %zu",
+                                 e / S);
+    for (size_t e = 0; e < nl * nb; e++)
+        if (!isfinite(ptdf[e]))
+            return pcf_error_set(err, PCF_ERR_INVALID, "n1: non-finite PTDF entry");
+    return s_screen(ptdf, nb, P, F, lodf, nl, NULL, S, nthreads, worst, outage, err);
 }

@@ -43,6 +43,17 @@ pcf_rc pf_flows_batch(const double *ptdf, size_t nl, size_t nb, const double *P,
 pcf_rc pf_n1_screen(const double *lodf, size_t nl, const double *F, size_t S, int nthreads,
                     double *worst, int *outage, pcf_error *err);
 
+/* The same screening straight from injections P [nb x S]: each thread
+ * computes its tiles' base flows with an AVX2 FMA kernel (PTDF times the
+ * packed tile) and screens them while they are in cache.  This is the path
+ * for the engine: a dgemm followed by the screening loses most of its time
+ * to OpenBLAS's worker threads, which keep spinning after the dgemm and
+ * compete with the screening threads on a 2-core machine.  F, when not
+ * NULL, receives the base flows [nl x S]. */
+pcf_rc pf_n1_screen_inj(const double *ptdf, size_t nb, const double *lodf, size_t nl,
+                        const double *P, size_t S, int nthreads, double *F, double *worst,
+                        int *outage, pcf_error *err);
+
 /* All post-fault flows for one injection: out[k*nl + j] = f[k] +
  * LODF(k,j) f[j] (column j NaN when outage j islands; out[j*nl+j] = 0). */
 void pf_n1_flows(const double *lodf, size_t nl, const double *f, double *out);

@@ -374,8 +374,17 @@ Test(pf_batch, dgemm_flows_and_n1_screen)
         for (size_t s = 0; s < S; s++)
             P[i * S + s] = (p[i] - n->gs[i]) * n->base_mva * (0.5 + s_rand(&seed));
     cr_assert_eq(pf_flows_batch(ptdf, nl, nb, P, S, F, &err), PCF_OK);
+    double *F2 = malloc(nl * S * sizeof(double)), *worst2 = malloc(nl * S * sizeof(double));
+    int *out2 = malloc(nl * S * sizeof(int));
     for (int threads = 1; threads <= 3; threads++) {
         cr_assert_eq(pf_n1_screen(lodf, nl, F, S, threads, worst, out, &err), PCF_OK);
+        /* the fused variant gives the same flows and the same screening */
+        cr_assert_eq(pf_n1_screen_inj(ptdf, nb, lodf, nl, P, S, threads, F2, worst2, out2, &err),
+                     PCF_OK);
+        for (size_t e = 0; e < nl * S; e++) {
+            cr_assert(fabs(F2[e] - F[e]) < 1e-9 * fmax(1, fabs(F[e])), "fused flow %zu", e);
+            cr_assert(fabs(worst2[e] - worst[e]) < 1e-9 * fmax(1, worst[e]), "fused worst %zu", e);
+        }
         for (size_t s = 0; s < S; s++) {
             /* single-vector DC solve of this sample (slack = reference bus) */
             for (size_t i = 0; i < nb; i++)
@@ -398,7 +407,7 @@ Test(pf_batch, dgemm_flows_and_n1_screen)
         }
     }
     free(ptdf); free(lodf); free(P); free(F); free(worst); free(f); free(p); free(post);
-    free(out);
+    free(out); free(F2); free(worst2); free(out2);
     pf_dc_destroy(&dc);
     pf_net_destroy(&n);
     mp_case_destroy(&c);
