@@ -46,7 +46,12 @@
  * Status columns: MATPOWER treats status > 0 as in service and anything else
  * as out of service, so any finite value is accepted and kept as written.
  * Bus ids must be integers in 1..2^31-1 so that callers may hold them in an
- * int32 or a long without loss.
+ * int32 or a long without loss.  A file without mpc.version is taken as
+ * version 2 (the only one read); any other version is refused.
+ *
+ * The writer always writes `function mpc = NAME`; a case whose name is empty
+ * or not a valid Octave identifier is written as "mpc_case".  Bus names
+ * holding a line break cannot be written (PCF_ERR_INVALID).
  */
 #include "mpcase.h"
 
@@ -1563,9 +1568,15 @@ mp_case *mp_case_read(const char *path, pcf_error *err)
     /* Read in chunks rather than trusting st_size: pipes have none. */
     size_t cap = 1 << 16, n = 0;
     struct stat st;
-    if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 &&
-        (uint64_t)st.st_size <= MP_MAX_FILE_BYTES)
+    if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+        if ((uint64_t)st.st_size > MP_MAX_FILE_BYTES) {
+            pcf_error_set(err, PCF_ERR_INVALID, "%s:0: larger than %u bytes", path,
+                          MP_MAX_FILE_BYTES);
+            fclose(f);
+            return NULL;
+        }
         cap = (size_t)st.st_size + 1;
+    }
     char *buf = malloc(cap);
     for (;;) {
         if (!buf) {

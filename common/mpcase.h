@@ -18,6 +18,17 @@
  * `mpc.T(:, [COLS]) = mpc.T(:, [COLS]) op expr;` column scaling.
  * A bad file yields PCF_ERR_PARSE / PCF_ERR_INVALID with "source:line: reason".
  *
+ * What a successfully read case guarantees (checked by the reader, not by
+ * mp_case_new): bus has >= 13 columns and at least one row, gen >= 10 and
+ * branch >= 11 columns when they have rows, every table is rectangular;
+ * bus ids are unique integers in 1..2^31-1; bus types are 1..4; every gen
+ * bus and branch end names an existing bus; the required columns hold no
+ * NaN and are finite except the limit columns (VMAX, VMIN, QMAX, QMIN,
+ * PMAX, PMIN, RATE_A/B/C, ANGMIN, ANGMAX), which may be +-Inf; status
+ * columns may hold any finite value (MATPOWER: > 0 means in service);
+ * baseMVA > 0; bus_name, when present, has exactly bus.rows names.  Extra
+ * columns and gencost are kept as written (NaN/Inf allowed).
+ *
  * Ownership: mp_case_read/mp_case_parse return a case the caller owns and
  * frees with mp_case_destroy, which NULLs the caller's pointer.
  */
@@ -78,7 +89,9 @@ mp_case *mp_case_parse(const char *text, size_t len, const char *source,
 pcf_rc mp_case_write(const mp_case *c, FILE *out, pcf_error *err);
 
 /* Allocates an empty case with zeroed tables of the given shapes (used by
- * pcf-db export and by tests that build networks by hand). */
+ * pcf-db export and by tests that build networks by hand): version "2",
+ * baseMVA 100, name "", no gencost, no bus names.  NULL when out of memory
+ * or a shape exceeds MP_MAX_ROWS / MP_MAX_COLS. */
 mp_case *mp_case_new(size_t nbus, size_t bus_cols, size_t ngen, size_t gen_cols,
                      size_t nbranch, size_t branch_cols);
 

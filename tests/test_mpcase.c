@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "mpcase.h"
 #include "parse.h"
@@ -571,4 +572,53 @@ Test(mpcase, new_builds_zeroed_tables)
     cr_assert_str_eq(c->version, "2");
     mp_case_destroy(&c);
     cr_assert_null(mp_case_new(1, MP_MAX_COLS + 1, 0, 0, 0, 0));
+}
+
+Test(mpcase, function_header_rules)
+{
+    s_parse_bad("function mpc = if\n", PCF_ERR_PARSE, 1, "keyword");
+    s_parse_bad("function end\n", PCF_ERR_PARSE, 1, "keyword");
+    /* the output variable need not be called mpc */
+    mp_case *c = s_parse_ok("function out = other\nout.baseMVA = 100;\n"
+                            "out.bus = [1 3 0 0 0 0 1 1 0 11 1 1.1 0.9];\n"
+                            "out.gen = [];\nout.branch = [];\nout.bus(:, 3) = 7;\n");
+    cr_assert_str_eq(c->name, "other");
+    cr_assert_eq(MP_AT(&c->bus, 0, MP_PD), 7.0);
+    mp_case_destroy(&c);
+    /* an unnamed case is written as mpc_case */
+    c = s_parse_ok("mpc.baseMVA = 100;\nmpc.bus = [1 3 0 0 0 0 1 1 0 11 1 1.1 0.9];\n"
+                   "mpc.gen = [];\nmpc.branch = [];\n");
+    mp_case *d = s_round_trip(c, NULL);
+    cr_assert_str_eq(d->name, "mpc_case");
+    s_assert_same_matrix(&c->bus, &d->bus, "bus");
+    mp_case_destroy(&c);
+    mp_case_destroy(&d);
+}
+
+Test(mpcase, size_limit_checked_before_reading)
+{
+    static const char tiny[] = "x";
+    pcf_error err = { 0 };
+    /* the length alone is refused: the text is never read */
+    cr_assert_null(mp_case_parse(tiny, (size_t)MP_MAX_FILE_BYTES + 1, "big.m", &err));
+    cr_assert_eq(err.code, PCF_ERR_INVALID);
+    cr_assert_not_null(strstr(err.msg, "big.m:1: "));
+}
+
+Test(mpcase, large_case_parses_fast)
+{
+    struct timespec a, b;
+    double best = 1e9;
+    for (int i = 0; i < 3; i++) {
+        clock_gettime(CLOCK_MONOTONIC, &a);
+        mp_case *c = s_load("case2869pegase");
+        clock_gettime(CLOCK_MONOTONIC, &b);
+        double ms = (double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_nsec - a.tv_nsec) / 1e6;
+        if (ms < best)
+            best = ms;
+        mp_case_destroy(&c);
+    }
+    cr_log_info("case2869pegase (456 KB) read in %.2f ms", best);
+    /* generous: sanitizer builds on a loaded 2-core machine */
+    cr_assert_lt(best, 250.0, "took %.1f ms", best);
 }
