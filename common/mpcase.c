@@ -244,10 +244,12 @@ static int s_take_assign(s_parser *ps)
     return 0;
 }
 
-/* A quoted string: 'it''s' or "with \"escapes\"" (only \\ \" \' kept
- * literally; Octave's other escapes are refused as unsupported).  Newlines
- * cannot occur inside a string.  *out is malloc'ed. */
-static pcf_rc s_string(s_parser *ps, char **out)
+/* A quoted string: 'it''s' or "with \"escapes\"".  In double quotes only
+ * \\ \" \' are kept (as the character itself); other escapes (\n...) are
+ * refused unless `lenient` (a skipped value, whose text does not matter),
+ * so that a bus name never holds a character the writer cannot spell.
+ * Newlines cannot occur inside a string.  *out is malloc'ed. */
+static pcf_rc s_string(s_parser *ps, int lenient, char **out)
 {
     int q = s_peek(ps);
     char buf[S_MAX_STRING + 1];
@@ -266,7 +268,8 @@ static pcf_rc s_string(s_parser *ps, char **out)
             ps->p++;                        /* '' or "" is one quote */
         } else if (ch == '\\' && q == '"') {
             int e = s_peek(ps);
-            if (e != '\\' && e != '"' && e != '\'')
+            if (e < 0 || e == '\n' || e == '\r' || e == '\0' ||
+                (!lenient && e != '\\' && e != '"' && e != '\''))
                 return s_fail(ps, ps->line, PCF_ERR_PARSE, "unsupported escape in string");
             ch = e;
             ps->p++;
@@ -552,7 +555,7 @@ static pcf_rc s_cell(s_parser *ps)
             names = nn;
             cap = ncap;
         }
-        if ((rc = s_string(ps, &names[n])) != PCF_OK)
+        if ((rc = s_string(ps, 0, &names[n])) != PCF_OK)
             break;
         n++;
     }
@@ -581,8 +584,11 @@ static pcf_rc s_skip_statement(s_parser *ps)
     int prev = '=';                     /* last significant character */
     pcf_rc rc;
     for (;;) {
+        const char *before = ps->p;
         if ((rc = s_skip_blank(ps)) != PCF_OK)
             return rc;
+        if (ps->p != before && depth > 0)
+            prev = ' ';                 /* [a 'b']: after a blank, a quote opens */
         int ch = s_peek(ps);
         if (ch < 0) {
             if (depth > 0)
@@ -602,7 +608,7 @@ static pcf_rc s_skip_statement(s_parser *ps)
                                     prev == '}' || prev == '\'' || prev == '.')) ||
                    ch == '"') {
             char *tmp = NULL;
-            if ((rc = s_string(ps, &tmp)) != PCF_OK)
+            if ((rc = s_string(ps, 1, &tmp)) != PCF_OK)
                 return rc;
             free(tmp);
             prev = '"';
@@ -1244,7 +1250,7 @@ static pcf_rc s_field_statement(s_parser *ps)
     }
     if (!strcmp(field, "version")) {
         char *s = NULL;
-        if ((rc = s_string(ps, &s)) != PCF_OK)
+        if ((rc = s_string(ps, 0, &s)) != PCF_OK)
             return rc;
         int ok = strcmp(s, "2") == 0;
         free(s);

@@ -400,7 +400,9 @@ Test(mpcase, syntax_variants)
         "mpc.names = { 'a', 'b'; 'c', 'd' };\n"
         "mpc.extra.nested = struct('x', [1 2 ...\n"
         "   3]);\n"
-        "mpc.scalar = -3;\n";
+        "mpc.scalar = -3;\n"
+        "mpc.mixed = [x 'y]' {'z}'}];\n"
+        "mpc.esc = \"a\\tb\\\"c]\";\n";
     mp_case *c = s_parse_ok(text);
     cr_assert_str_eq(c->name, "");
     cr_assert_eq(c->bus.rows, 2);
@@ -534,6 +536,8 @@ Test(mpcase, hostile_inputs_name_the_line)
                 "not closed");
     s_parse_bad(HEAD BUS GEN BR "mpc.bus_name = {\n\t'one';\n\t2;\n};\n", PCF_ERR_PARSE, 16,
                 "quoted string");
+    s_parse_bad(HEAD BUS GEN BR "mpc.bus_name = {\n\t'one';\n\t\"t\\nwo\";\n};\n",
+                PCF_ERR_PARSE, 16, "escape");
     /* shape and scalar checks */
     s_parse_bad(HEAD "mpc.bus = [\n\t1\t3\t0\t0\t0\t0\t1\t1\t0\t11\t1\t1.1;\n];\n"
                 "mpc.gen = [];\nmpc.branch = [];\n", PCF_ERR_INVALID, 4, "at least 13");
