@@ -182,27 +182,21 @@ nomem:
     return pcf_error_set(err, PCF_ERR_NOMEM, "acpf: out of memory building Ybus");
 }
 
-typedef struct s_trip {
-    int col, row, src;      /* src = 4 * ybus position + block */
-} s_trip;
-
-static int s_trip_cmp(const void *a, const void *b)
-{
-    const s_trip *x = a, *y = b;
-    if (x->col != y->col)
-        return (x->col > y->col) - (x->col < y->col);
-    return (x->row > y->row) - (x->row < y->row);
-}
-
-/* Jacobian CSC pattern and the Ybus -> J scatter map. */
+/* Jacobian CSC pattern and the Ybus -> J scatter map.  No sort is needed:
+ * Ybus is structurally symmetric, so the rows of J column "variable of bus
+ * k" come from the (sorted) neighbours of k, and every angle row index is
+ * below every magnitude row index. */
 static pcf_rc s_jacobian(pf_ac *ac, pcf_error *err)
 {
     const pf_net *n = ac->net;
     size_t nb = n->nb;
     ac->ja = malloc(nb * sizeof(int));
     ac->jm = malloc(nb * sizeof(int));
-    if (!ac->ja || !ac->jm)
+    int *tpos = malloc((ac->nnzy + 1) * sizeof(int));
+    if (!ac->ja || !ac->jm || !tpos) {
+        free(tpos);
         return pcf_error_set(err, PCF_ERR_NOMEM, "acpf: out of memory");
+    }
     int na = 0;
     for (size_t i = 0; i < nb; i++)
         ac->ja[i] = n->type[i] == MP_REF ? -1 : na++;
@@ -211,41 +205,41 @@ static pcf_rc s_jacobian(pf_ac *ac, pcf_error *err)
         ac->jm[i] = n->type[i] == MP_PQ ? nm++ : -1;
     ac->npvpq = na;
     ac->n = nm;
-    s_trip *tr = malloc((4 * ac->nnzy + 1) * sizeof *tr);
+    /* tpos[e] for e = (k,i): position of (i,k) */
+    for (size_t k = 0; k < nb; k++)
+        for (int e = ac->yp[k]; e < ac->yp[k + 1]; e++)
+            tpos[e] = s_ypos(ac, ac->yj[e], (int)k);
     ac->jmap = malloc((4 * ac->nnzy + 1) * sizeof(int));
-    if (!tr || !ac->jmap) {
-        free(tr);
-        return pcf_error_set(err, PCF_ERR_NOMEM, "acpf: out of memory");
-    }
-    size_t nt = 0;
-    for (size_t i = 0; i < nb; i++)
-        for (int p = ac->yp[i]; p < ac->yp[i + 1]; p++) {
-            int k = ac->yj[p];
-            int rows[4] = { ac->ja[i], ac->ja[i], ac->jm[i], ac->jm[i] };
-            int cols[4] = { ac->ja[k], ac->jm[k], ac->ja[k], ac->jm[k] };
-            for (int b = 0; b < 4; b++) {
-                ac->jmap[4 * p + b] = -1;
-                if (rows[b] >= 0 && cols[b] >= 0)
-                    tr[nt++] = (s_trip){ cols[b], rows[b], 4 * p + b };
-            }
-        }
-    qsort(tr, nt, sizeof *tr, s_trip_cmp);
-    ac->nnzj = (int)nt;
     ac->jp = calloc((size_t)ac->n + 1, sizeof(int));
-    ac->ji = malloc((nt + 1) * sizeof(int));
-    ac->jx = malloc((nt + 1) * sizeof(double));
-    if (!ac->jp || !ac->ji || !ac->jx) {
-        free(tr);
+    ac->ji = malloc((4 * ac->nnzy + 1) * sizeof(int));
+    if (!ac->jmap || !ac->jp || !ac->ji) {
+        free(tpos);
         return pcf_error_set(err, PCF_ERR_NOMEM, "acpf: out of memory");
     }
-    for (size_t e = 0; e < nt; e++) {
-        ac->jp[tr[e].col + 1]++;
-        ac->ji[e] = tr[e].row;
-        ac->jmap[tr[e].src] = (int)e;
-    }
-    for (int c = 0; c < ac->n; c++)
-        ac->jp[c + 1] += ac->jp[c];
-    free(tr);
+    for (size_t e = 0; e < 4 * ac->nnzy; e++)
+        ac->jmap[e] = -1;
+    int nz = 0, col = 0;
+    for (int pass = 0; pass < 2; pass++)         /* angle columns, then magnitude */
+        for (size_t k = 0; k < nb; k++) {
+            if ((pass == 0 ? ac->ja[k] : ac->jm[k]) < 0)
+                continue;
+            for (int half = 0; half < 2; half++)  /* P rows, then Q rows */
+                for (int e = ac->yp[k]; e < ac->yp[k + 1]; e++) {
+                    int i = ac->yj[e];
+                    int row = half == 0 ? ac->ja[i] : ac->jm[i];
+                    if (row < 0)
+                        continue;
+                    ac->ji[nz] = row;
+                    ac->jmap[4 * tpos[e] + 2 * half + pass] = nz;
+                    nz++;
+                }
+            ac->jp[++col] = nz;
+        }
+    ac->nnzj = nz;
+    free(tpos);
+    ac->jx = malloc(((size_t)nz + 1) * sizeof(double));
+    if (!ac->jx)
+        return pcf_error_set(err, PCF_ERR_NOMEM, "acpf: out of memory");
     return PCF_OK;
 }
 
@@ -261,6 +255,10 @@ pcf_rc pf_ac_new(const pf_net *net, pf_ac **out, pcf_error *err)
     ac->net = net;
     ac->nb = net->nb;
     klu_defaults(&ac->common);
+    /* No row scaling: the Jacobian in p.u. is well scaled, and klu_scale
+     * costs a third of each refactorisation.  The fresh-factorisation retry
+     * in pf_ac_solve turns scaling back on. */
+    ac->common.scale = -1;
     if ((rc = s_ybus(ac, err)) != PCF_OK || (rc = s_jacobian(ac, err)) != PCF_OK)
         goto fail;
     size_t nb = net->nb;
@@ -374,8 +372,10 @@ static void s_fill_jacobian(pf_ac *ac, const double *vm)
 static void s_set_v(pf_ac *ac, const double *vm, const double *va)
 {
     for (size_t i = 0; i < ac->nb; i++) {
-        ac->vr[i] = vm[i] * cos(va[i]);
-        ac->vi[i] = vm[i] * sin(va[i]);
+        double sn, cs;
+        sincos(va[i], &sn, &cs);
+        ac->vr[i] = vm[i] * cs;
+        ac->vi[i] = vm[i] * sn;
     }
 }
 
@@ -447,21 +447,24 @@ pcf_rc pf_ac_solve(pf_ac *ac, const double *p, const double *q, double *vm, doub
     if (!q) q = ac->qspec;
     if (o.max_it < 0 || o.max_it > 1000 || !(o.tol > 0))
         return pcf_error_set(err, PCF_ERR_INVALID, "acpf: bad options");
-    pcf_rc rc;
-    if (ac->num == NULL || ac->n == 0) {
+    /* Reused pivots (from the first factorisation this object made) are
+     * usually fine; if the solve fails with them, start over with fresh
+     * factorisations at every iteration so the answer does not depend on
+     * history. */
+    size_t nb = ac->nb;
+    memcpy(ac->vm_save, vm, nb * sizeof(double));
+    memcpy(ac->va_save, va, nb * sizeof(double));
+    pcf_rc rc = s_newton(ac, p, q, vm, va, &o, 0, &st, err);
+    if ((rc == PCF_ERR_NOCONV || rc == PCF_ERR_SINGULAR) && ac->n > 0) {
+        memcpy(vm, ac->vm_save, nb * sizeof(double));
+        memcpy(va, ac->va_save, nb * sizeof(double));
+        ac->common.scale = 2;
         rc = s_newton(ac, p, q, vm, va, &o, 1, &st, err);
-    } else {
-        /* Reused pivots are usually fine; if not, start over with fresh
-         * factorisations so the answer does not depend on history. */
-        size_t nb = ac->nb;
-        memcpy(ac->vm_save, vm, nb * sizeof(double));
-        memcpy(ac->va_save, va, nb * sizeof(double));
-        rc = s_newton(ac, p, q, vm, va, &o, 0, &st, err);
-        if (rc == PCF_ERR_NOCONV || rc == PCF_ERR_SINGULAR) {
-            memcpy(vm, ac->vm_save, nb * sizeof(double));
-            memcpy(va, ac->va_save, nb * sizeof(double));
-            rc = s_newton(ac, p, q, vm, va, &o, 1, &st, err);
-        }
+        ac->common.scale = -1;
+        /* A scaled factorisation must not be refactorised unscaled (its row
+         * scale factors would be stale): the next solve factorises anew. */
+        if (ac->num)
+            klu_free_numeric(&ac->num, &ac->common);
     }
     if (stats)
         *stats = st;
