@@ -1,0 +1,717 @@
+/*
+ * load.c -- staging, validation and upsert of parsed feeds; the transaction
+ * protocol and the per-feed policies are described in load.h.
+ *
+ * Structure: an s_load context carries the connection, the batch identity
+ * (feed, source, content hash, start time) and the refused records seen so
+ * far (kept in memory up to LOAD_MAX_QUARANTINE, counted beyond).  Parser
+ * callbacks write good records to an open COPY into a temporary staging
+ * table that has a `bad` flag; SQL checks flag rows with
+ * UPDATE ... SET bad = true ... RETURNING, and what they return becomes
+ * quarantine entries.  s_finish() then writes the batch, the data and the
+ * quarantine and commits -- or, on any error, s_abort() rolls back.
+ */
+#include "load.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "db.h"
+#include "feed.h"
+#include "openmeteo.h"
+#include "outage_parse.h"
+#include "scada_csv.h"
+#include "sptime.h"
+
+/* ---- content hash ------------------------------------------------------ */
+
+typedef struct {
+    uint64_t a, b;
+} s_hash;
+
+static void s_hash_init(s_hash *h)
+{
+    h->a = 0xcbf29ce484222325ULL;       /* FNV-1a 64 offset basis */
+    h->b = 0x84222325cbf29ce4ULL;       /* a second, unrelated basis */
+}
+
+static void s_hash_add(s_hash *h, const void *data, size_t len)
+{
+    const unsigned char *p = data;
+    for (size_t i = 0; i < len; i++) {
+        h->a = (h->a ^ p[i]) * 0x100000001b3ULL;
+        h->b = (h->b ^ (p[i] + 0x5bu)) * 0x100000001b3ULL;
+        h->b ^= h->b >> 29;             /* makes the second hash differ in structure */
+    }
+}
+
+static void s_hash_hex(const s_hash *h, char out[33])
+{
+    snprintf(out, 33, "%016llx%016llx", (unsigned long long)h->a, (unsigned long long)h->b);
+}
+
+void load_hash_hex(const void *data, size_t len, char out[33])
+{
+    s_hash h;
+    s_hash_init(&h);
+    s_hash_add(&h, data, len);
+    s_hash_hex(&h, out);
+}
+
+static pcf_rc s_hash_file(const char *path, char out[33], pcf_error *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return pcf_error_set(err, PCF_ERR_IO, "%s: %s", path, strerror(errno));
+    s_hash h;
+    s_hash_init(&h);
+    static const size_t chunk = 1 << 16;
+    unsigned char *buf = malloc(chunk);
+    if (!buf) {
+        fclose(f);
+        return pcf_error_set(err, PCF_ERR_NOMEM, "%s: out of memory", path);
+    }
+    size_t n;
+    while ((n = fread(buf, 1, chunk, f)) > 0)
+        s_hash_add(&h, buf, n);
+    bool bad = ferror(f) != 0;
+    free(buf);
+    fclose(f);
+    if (bad)
+        return pcf_error_set(err, PCF_ERR_IO, "%s: read error", path);
+    s_hash_hex(&h, out);
+    return PCF_OK;
+}
+
+/* ---- load context ------------------------------------------------------ */
+
+typedef struct {
+    long line;
+    char *field, *reason, *raw;
+} s_rej;
+
+typedef struct {
+    PGconn *c;
+    const char *feed;
+    const char *source;
+    char hash[33];
+    char started[SPTIME_ISO_LEN];
+    load_report *rep;
+    s_rej *rej;
+    size_t nrej;
+    db_copy *copy;
+    pcf_rc copy_rc;         /* first COPY failure inside a callback */
+    pcf_error copy_err;
+} s_load;
+
+static void s_free_rejects(s_load *L)
+{
+    for (size_t i = 0; i < L->nrej; i++) {
+        free(L->rej[i].field);
+        free(L->rej[i].reason);
+        free(L->rej[i].raw);
+    }
+    free(L->rej);
+    L->rej = NULL;
+    L->nrej = 0;
+}
+
+/* Records a refusal (kept if under the cap, always counted). */
+static pcf_rc s_add_reject(s_load *L, long line, const char *field, const char *reason, const char *raw)
+{
+    load_report *rep = L->rep;
+    if (rep->quarantined == 0)
+        snprintf(rep->first_error, sizeof rep->first_error, "%s:%ld: %s%s%s", L->source, line,
+                 field && *field ? field : "", field && *field ? ": " : "", reason);
+    rep->quarantined++;
+    if (L->nrej >= LOAD_MAX_QUARANTINE)
+        return PCF_OK;
+    if (!L->rej) {
+        L->rej = calloc(LOAD_MAX_QUARANTINE, sizeof *L->rej);
+        if (!L->rej)
+            return PCF_ERR_NOMEM;
+    }
+    s_rej *r = &L->rej[L->nrej];
+    r->line = line;
+    r->field = strdup(field ? field : "");
+    r->reason = strdup(reason);
+    r->raw = strndup(raw ? raw : "", 8192);
+    if (!r->field || !r->reason || !r->raw) {
+        free(r->field);
+        free(r->reason);
+        free(r->raw);
+        return PCF_ERR_NOMEM;
+    }
+    L->nrej++;
+    return PCF_OK;
+}
+
+static pcf_rc s_reject_cb(void *ctx, const feed_reject *r, pcf_error *err)
+{
+    s_load *L = ctx;
+    if (s_add_reject(L, r->line, r->field, r->reason, r->raw) != PCF_OK)
+        return pcf_error_set(err, PCF_ERR_NOMEM, "%s: out of memory", L->source);
+    return PCF_OK;
+}
+
+/* Rolls back and cleans up after an error. */
+static pcf_rc s_abort(s_load *L, pcf_rc rc)
+{
+    db_copy_destroy(&L->copy);
+    db_rollback(L->c);
+    s_free_rejects(L);
+    return rc;
+}
+
+static void s_now_iso(char out[SPTIME_ISO_LEN])
+{
+    sptime_format_utc((int64_t)time(NULL), out, SPTIME_ISO_LEN);
+}
+
+/* BEGIN and the already-loaded check.  Returns PCF_OK with
+ * rep->already_loaded set (transaction closed) when there is nothing to do. */
+static pcf_rc s_begin(s_load *L, pcf_error *err)
+{
+    memset(L->rep, 0, sizeof *L->rep);
+    s_now_iso(L->started);
+    pcf_rc rc = db_exec(L->c, "BEGIN", err);
+    if (rc != PCF_OK)
+        return rc;
+    const char *p[2] = {L->feed, L->hash};
+    PGresult *r = db_query(L->c, "SELECT batch_id FROM ingest_batch WHERE feed = $1 AND content_hash = $2 "
+                                 "AND status = 'loaded'", 2, p, err);
+    if (!r)
+        return s_abort(L, PCF_ERR_DB);
+    if (PQntuples(r) > 0) {
+        L->rep->already_loaded = true;
+        L->rep->batch_id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+        PQclear(r);
+        return db_exec(L->c, "COMMIT", err);
+    }
+    PQclear(r);
+    return PCF_OK;
+}
+
+/* Runs an UPDATE ... RETURNING line, raw on the staging table and turns
+ * each returned row into a refusal with the given field and reason. */
+static pcf_rc s_flag(s_load *L, const char *sql, int nparams, const char *const *params,
+                     const char *field, const char *reason, pcf_error *err)
+{
+    PGresult *r = db_query(L->c, sql, nparams, params, err);
+    if (!r)
+        return PCF_ERR_DB;
+    pcf_rc rc = PCF_OK;
+    for (int i = 0; i < PQntuples(r) && rc == PCF_OK; i++) {
+        char why[300];
+        snprintf(why, sizeof why, "%s%s", reason, PQnfields(r) > 2 ? PQgetvalue(r, i, 2) : "");
+        rc = s_add_reject(L, strtol(PQgetvalue(r, i, 0), NULL, 10), field, why, PQgetvalue(r, i, 1));
+    }
+    PQclear(r);
+    if (rc != PCF_OK)
+        return pcf_error_set(err, rc, "%s: out of memory", L->source);
+    return PCF_OK;
+}
+
+/* Inserts the batch row; sets rep->batch_id. */
+static pcf_rc s_insert_batch(s_load *L, const char *status, pcf_error *err)
+{
+    const char *p[5] = {L->feed, L->source, L->hash, status, L->started};
+    PGresult *r = db_query(L->c, "INSERT INTO ingest_batch (feed, source, content_hash, status, started_at) "
+                                 "VALUES ($1, $2, $3, $4, $5) RETURNING batch_id", 5, p, err);
+    if (!r)
+        return PCF_ERR_DB;
+    L->rep->batch_id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    return PCF_OK;
+}
+
+/* Writes the quarantine rows, the batch counters, NOTIFY, COMMIT. */
+static pcf_rc s_commit(s_load *L, pcf_error *err)
+{
+    char bid[32], q[32], s[32];
+    snprintf(bid, sizeof bid, "%lld", L->rep->batch_id);
+    if (L->nrej > 0) {
+        db_copy *cp = db_copy_new(L->c, "quarantine (batch_id, feed, source, line, field, reason, raw)", err);
+        if (!cp)
+            return PCF_ERR_DB;
+        pcf_rc rc = PCF_OK;
+        for (size_t i = 0; i < L->nrej && rc == PCF_OK; i++) {
+            db_copy_text(cp, bid);
+            db_copy_text(cp, L->feed);
+            db_copy_text(cp, L->source);
+            db_copy_int(cp, L->rej[i].line < 0 ? 0 : L->rej[i].line);
+            db_copy_text(cp, L->rej[i].field);
+            db_copy_text(cp, L->rej[i].reason);
+            db_copy_text(cp, L->rej[i].raw);
+            rc = db_copy_end_row(cp, err);
+        }
+        if (rc == PCF_OK)
+            rc = db_copy_finish(cp, err);
+        db_copy_destroy(&cp);
+        if (rc != PCF_OK)
+            return rc;
+    }
+    snprintf(q, sizeof q, "%ld", L->rep->quarantined);
+    snprintf(s, sizeof s, "%ld", L->rep->stored);
+    const char *p[3] = {bid, s, q};
+    PGresult *r = db_query(L->c, "UPDATE ingest_batch SET rows_loaded = $2, rows_quarantined = $3, "
+                                 "finished_at = greatest(now(), started_at) WHERE batch_id = $1", 3, p, err);
+    if (!r)
+        return PCF_ERR_DB;
+    PQclear(r);
+    char channel[40];
+    snprintf(channel, sizeof channel, "pcf_%s", L->feed);
+    const char *np[2] = {channel, bid};
+    if (!(r = db_query(L->c, "SELECT pg_notify($1, $2)", 2, np, err)))
+        return PCF_ERR_DB;
+    PQclear(r);
+    return db_exec(L->c, "COMMIT", err);
+}
+
+static long s_cmd_tuples(PGresult *r)
+{
+    return strtol(PQcmdTuples(r), NULL, 10);
+}
+
+/* Runs a statement with the batch id as $1; adds affected rows to stored. */
+static pcf_rc s_store(s_load *L, const char *sql, pcf_error *err)
+{
+    char bid[32];
+    snprintf(bid, sizeof bid, "%lld", L->rep->batch_id);
+    const char *p[1] = {bid};
+    PGresult *r = db_query(L->c, sql, 1, p, err);
+    if (!r)
+        return PCF_ERR_DB;
+    L->rep->stored += s_cmd_tuples(r);
+    PQclear(r);
+    return PCF_OK;
+}
+
+/* Fatal parse error: record it as the only refusal of a rejected batch. */
+static pcf_rc s_reject_whole(s_load *L, pcf_rc parse_rc, const pcf_error *perr, pcf_error *err)
+{
+    db_copy_destroy(&L->copy);
+    db_rollback(L->c);          /* drops the staging table and its rows */
+    pcf_rc rc;
+    L->rep->rejected = true;
+    long parsed = L->rep->parsed;
+    if ((rc = db_exec(L->c, "BEGIN", err)) != PCF_OK)
+        return s_abort(L, rc);
+    s_free_rejects(L);
+    L->rep->quarantined = 0;
+    L->rep->parsed = parsed;
+    /* The message already starts with "source:line: "; keep it whole. */
+    if (s_add_reject(L, 0, "", perr->msg, "") != PCF_OK)
+        return s_abort(L, pcf_error_set(err, PCF_ERR_NOMEM, "%s: out of memory", L->source));
+    snprintf(L->rep->first_error, sizeof L->rep->first_error, "%s", perr->msg);
+    if ((rc = s_insert_batch(L, "rejected", err)) != PCF_OK || (rc = s_commit(L, err)) != PCF_OK)
+        return s_abort(L, rc);
+    s_free_rejects(L);
+    *err = *perr;
+    return parse_rc;
+}
+
+/* ---- SCADA ------------------------------------------------------------- */
+
+static pcf_rc s_scada_row(void *ctx, const scada_row *row, pcf_error *err)
+{
+    s_load *L = ctx;
+    (void)err;
+    db_copy_int(L->copy, row->line);
+    db_copy_text(L->copy, row->point_id);
+    db_copy_int(L->copy, row->ts);
+    db_copy_double(L->copy, row->value);
+    db_copy_text(L->copy, scada_quality_name(row->quality));
+    L->rep->parsed++;
+    pcf_rc rc = db_copy_end_row(L->copy, &L->copy_err);
+    if (rc != PCF_OK) {
+        *err = L->copy_err;
+        L->copy_rc = rc;
+    }
+    return rc;
+}
+
+pcf_rc load_scada_file(PGconn *c, const char *path, const char *source, load_report *rep, pcf_error *err)
+{
+    s_load L = {.c = c, .feed = "scada", .source = source, .rep = rep};
+    pcf_rc rc = s_hash_file(path, L.hash, err);
+    if (rc != PCF_OK)
+        return rc;
+    if ((rc = s_begin(&L, err)) != PCF_OK || rep->already_loaded)
+        return rc;
+    if ((rc = db_exec(c, "CREATE TEMP TABLE scada_stage (line bigint, point_id text, ts bigint, "
+                         "value double precision, quality text, bad boolean NOT NULL DEFAULT false) "
+                         "ON COMMIT DROP", err)) != PCF_OK)
+        return s_abort(&L, rc);
+    L.copy = db_copy_new(c, "scada_stage (line, point_id, ts, value, quality)", err);
+    if (!L.copy)
+        return s_abort(&L, PCF_ERR_DB);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return s_abort(&L, pcf_error_set(err, PCF_ERR_IO, "%s: %s", path, strerror(errno)));
+    scada_sink sink = {s_scada_row, s_reject_cb, &L};
+    scada_stats st;
+    pcf_error perr;
+    pcf_rc prc = scada_parse(f, source, &sink, &st, &perr);
+    fclose(f);
+    rep->missing = st.missing;
+    if (L.copy_rc != PCF_OK) {
+        *err = L.copy_err;
+        return s_abort(&L, L.copy_rc);
+    }
+    if (prc == PCF_ERR_PARSE || prc == PCF_ERR_LIMIT)
+        return s_reject_whole(&L, prc, &perr, err);
+    if (prc != PCF_OK) {
+        *err = perr;
+        return s_abort(&L, prc);
+    }
+    rc = db_copy_finish(L.copy, err);
+    db_copy_destroy(&L.copy);
+    if (rc != PCF_OK)
+        return s_abort(&L, rc);
+
+    /* What only the database knows: is the point configured?  Is a
+     * duplicate (point, ts) consistent? */
+    if ((rc = s_flag(&L, "UPDATE scada_stage s SET bad = true WHERE NOT EXISTS "
+                         "(SELECT 1 FROM measurement_point p WHERE p.point_id = s.point_id) "
+                         "RETURNING line, point_id || ',' || to_timestamp(ts) || ',' || value || ',' || quality",
+                     0, NULL, "point_id", "unknown measurement point", err)) != PCF_OK)
+        return s_abort(&L, rc);
+    if ((rc = s_flag(&L, "WITH d AS (SELECT point_id, ts FROM scada_stage GROUP BY point_id, ts "
+                         "  HAVING count(DISTINCT (value, quality)) > 1) "
+                         "UPDATE scada_stage s SET bad = true FROM d WHERE s.point_id = d.point_id AND s.ts = d.ts "
+                         "RETURNING s.line, s.point_id || ',' || to_timestamp(s.ts) || ',' || s.value || ',' || s.quality",
+                     0, NULL, "value", "duplicate (point_id, timestamp) with a different value or quality", err)) != PCF_OK)
+        return s_abort(&L, rc);
+
+    if (rep->quarantined > 0) {                 /* all or nothing */
+        rep->rejected = true;
+        if ((rc = s_insert_batch(&L, "rejected", err)) != PCF_OK || (rc = s_commit(&L, err)) != PCF_OK)
+            return s_abort(&L, rc);
+        s_free_rejects(&L);
+        return pcf_error_set(err, PCF_ERR_INVALID, "%s: file refused, %ld bad record(s); first: %s",
+                             source, rep->quarantined, rep->first_error);
+    }
+    PGresult *r = db_query(c, "SELECT count(*) - count(DISTINCT (point_id, ts)) FROM scada_stage", 0, NULL, err);
+    if (!r)
+        return s_abort(&L, PCF_ERR_DB);
+    rep->duplicates = strtol(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    if ((rc = db_exec(c, "SELECT feed_ensure_partitions('measurement', to_timestamp(min(ts)), to_timestamp(max(ts))) "
+                         "FROM scada_stage HAVING count(*) > 0", err)) != PCF_OK ||
+        (rc = s_insert_batch(&L, "loaded", err)) != PCF_OK)
+        return s_abort(&L, rc);
+    rc = s_store(&L, rep->duplicates > 0
+                 ? "INSERT INTO measurement (point_id, ts, value, quality, batch_id) "
+                   "SELECT DISTINCT ON (s.point_id, s.ts) s.point_id, to_timestamp(s.ts), s.value * p.scale, "
+                   "s.quality, $1 FROM scada_stage s JOIN measurement_point p USING (point_id) "
+                   "ORDER BY s.point_id, s.ts "
+                   "ON CONFLICT (point_id, ts) DO UPDATE SET value = EXCLUDED.value, quality = EXCLUDED.quality, "
+                   "batch_id = EXCLUDED.batch_id WHERE (measurement.value, measurement.quality) "
+                   "IS DISTINCT FROM (EXCLUDED.value, EXCLUDED.quality)"
+                 : "INSERT INTO measurement (point_id, ts, value, quality, batch_id) "
+                   "SELECT s.point_id, to_timestamp(s.ts), s.value * p.scale, s.quality, $1 "
+                   "FROM scada_stage s JOIN measurement_point p USING (point_id) "
+                   "ON CONFLICT (point_id, ts) DO UPDATE SET value = EXCLUDED.value, quality = EXCLUDED.quality, "
+                   "batch_id = EXCLUDED.batch_id WHERE (measurement.value, measurement.quality) "
+                   "IS DISTINCT FROM (EXCLUDED.value, EXCLUDED.quality)", err);
+    if (rc != PCF_OK || (rc = s_commit(&L, err)) != PCF_OK)
+        return s_abort(&L, rc);
+    s_free_rejects(&L);
+    return PCF_OK;
+}
+
+/* ---- weather ----------------------------------------------------------- */
+
+typedef struct {
+    s_load *L;
+    const load_weather_opts *o;
+} s_wx;
+
+static pcf_rc s_wx_location(void *ctx, const wx_location *loc, pcf_error *err)
+{
+    s_wx *w = ctx;
+    if (loc->index >= w->o->nlocations)
+        return pcf_error_set(err, PCF_ERR_INVALID, "%s: response has location %zu but only %zu are configured",
+                             w->L->source, loc->index, w->o->nlocations);
+    return PCF_OK;
+}
+
+static pcf_rc s_wx_value(void *ctx, const wx_value *v, pcf_error *err)
+{
+    s_wx *w = ctx;
+    s_load *L = w->L;
+    db_copy_text(L->copy, w->o->location_ids[v->location]);
+    db_copy_text(L->copy, v->model ? v->model : w->o->model);
+    db_copy_int(L->copy, v->valid_at);
+    db_copy_text(L->copy, v->variable);
+    db_copy_int(L->copy, v->member);
+    db_copy_double(L->copy, v->value);
+    db_copy_int(L->copy, v->interval_s);
+    L->rep->parsed++;
+    pcf_rc rc = db_copy_end_row(L->copy, &L->copy_err);
+    if (rc != PCF_OK) {
+        *err = L->copy_err;
+        L->copy_rc = rc;
+    }
+    return rc;
+}
+
+static pcf_rc s_wx_reject(void *ctx, const feed_reject *r, pcf_error *err)
+{
+    s_wx *w = ctx;
+    return s_reject_cb(w->L, r, err);
+}
+
+pcf_rc load_weather(PGconn *c, const char *buf, size_t len, const char *source,
+                    const load_weather_opts *opts, load_report *rep, pcf_error *err)
+{
+    s_load L = {.c = c, .feed = "weather", .source = source, .rep = rep};
+    if (!opts || !opts->model || opts->nlocations == 0)
+        return pcf_error_set(err, PCF_ERR_INVALID, "%s: no model or locations configured", source);
+    int64_t issued = opts->issued_at - ((opts->issued_at % 3600) + 3600) % 3600;
+    char issued_s[SPTIME_ISO_LEN];
+    sptime_format_utc(issued, issued_s, sizeof issued_s);
+    s_hash h;
+    s_hash_init(&h);
+    s_hash_add(&h, buf, len);
+    s_hash_add(&h, issued_s, strlen(issued_s));
+    s_hash_add(&h, opts->model, strlen(opts->model));
+    for (size_t i = 0; i < opts->nlocations; i++)
+        s_hash_add(&h, opts->location_ids[i], strlen(opts->location_ids[i]) + 1);
+    s_hash_hex(&h, L.hash);
+    pcf_rc rc;
+    if ((rc = s_begin(&L, err)) != PCF_OK || rep->already_loaded)
+        return rc;
+    /* Every configured location must exist: otherwise nothing can be stored. */
+    for (size_t i = 0; i < opts->nlocations; i++) {
+        const char *p[1] = {opts->location_ids[i]};
+        PGresult *r = db_query(c, "SELECT 1 FROM weather_location WHERE location_id = $1", 1, p, err);
+        if (!r)
+            return s_abort(&L, PCF_ERR_DB);
+        int n = PQntuples(r);
+        PQclear(r);
+        if (n == 0) {
+            pcf_error perr;
+            pcf_error_set(&perr, PCF_ERR_INVALID, "%s: unknown weather location '%.100s'", source, opts->location_ids[i]);
+            return s_reject_whole(&L, PCF_ERR_INVALID, &perr, err);
+        }
+    }
+    if ((rc = db_exec(c, "CREATE TEMP TABLE wx_stage (location_id text, model text, valid_at bigint, "
+                         "variable text, member integer, value double precision, interval_s integer) "
+                         "ON COMMIT DROP", err)) != PCF_OK)
+        return s_abort(&L, rc);
+    L.copy = db_copy_new(c, "wx_stage (location_id, model, valid_at, variable, member, value, interval_s)", err);
+    if (!L.copy)
+        return s_abort(&L, PCF_ERR_DB);
+    s_wx w = {&L, opts};
+    openmeteo_sink sink = {s_wx_location, s_wx_value, s_wx_reject, &w};
+    openmeteo_stats st;
+    pcf_error perr;
+    pcf_rc prc = openmeteo_parse(buf, len, source, &sink, &st, &perr);
+    rep->missing = st.nulls;
+    if (L.copy_rc != PCF_OK) {
+        *err = L.copy_err;
+        return s_abort(&L, L.copy_rc);
+    }
+    if (prc == PCF_ERR_PARSE || prc == PCF_ERR_LIMIT || prc == PCF_ERR_INVALID)
+        return s_reject_whole(&L, prc, &perr, err);
+    if (prc != PCF_OK) {
+        *err = perr;
+        return s_abort(&L, prc);
+    }
+    rc = db_copy_finish(L.copy, err);
+    db_copy_destroy(&L.copy);
+    if (rc != PCF_OK)
+        return s_abort(&L, rc);
+    const char *p[1] = {issued_s};
+    PGresult *r = db_query(c, "SELECT feed_ensure_partitions('weather_forecast', $1, $1)", 1, p, err);
+    if (!r)
+        return s_abort(&L, PCF_ERR_DB);
+    PQclear(r);
+    if ((rc = s_insert_batch(&L, "loaded", err)) != PCF_OK)
+        return s_abort(&L, rc);
+    char bid[32];
+    snprintf(bid, sizeof bid, "%lld", rep->batch_id);
+    const char *ip[2] = {bid, issued_s};
+    r = db_query(c, "INSERT INTO weather_forecast (location_id, model, issued_at, valid_at, variable, member, "
+                    "value, interval_s, batch_id) "
+                    "SELECT location_id, model, $2, to_timestamp(valid_at), variable, member, value, interval_s, $1 "
+                    "FROM wx_stage "
+                    "ON CONFLICT (location_id, model, issued_at, variable, member, valid_at) DO UPDATE "
+                    "SET value = EXCLUDED.value, interval_s = EXCLUDED.interval_s, batch_id = EXCLUDED.batch_id "
+                    "WHERE (weather_forecast.value, weather_forecast.interval_s) "
+                    "IS DISTINCT FROM (EXCLUDED.value, EXCLUDED.interval_s)", 2, ip, err);
+    if (!r)
+        return s_abort(&L, PCF_ERR_DB);
+    rep->stored = s_cmd_tuples(r);
+    PQclear(r);
+    if ((rc = s_commit(&L, err)) != PCF_OK)
+        return s_abort(&L, rc);
+    s_free_rejects(&L);
+    return PCF_OK;
+}
+
+/* ---- outages ----------------------------------------------------------- */
+
+static pcf_rc s_outage_rec(void *ctx, const outage_rec *o, pcf_error *err)
+{
+    s_load *L = ctx;
+    db_copy_int(L->copy, o->line);
+    db_copy_text(L->copy, o->outage_id);
+    db_copy_int(L->copy, o->revision);
+    db_copy_text(L->copy, o->equipment_id);
+    db_copy_text(L->copy, o->planned ? "planned" : "unplanned");
+    db_copy_text(L->copy, o->status);
+    db_copy_int(L->copy, o->start);
+    db_copy_int(L->copy, o->end);
+    L->rep->parsed++;
+    pcf_rc rc = db_copy_end_row(L->copy, &L->copy_err);
+    if (rc != PCF_OK) {
+        *err = L->copy_err;
+        L->copy_rc = rc;
+    }
+    return rc;
+}
+
+static pcf_rc s_read_all(const char *path, char **buf, size_t *len, size_t max, pcf_error *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return pcf_error_set(err, PCF_ERR_IO, "%s: %s", path, strerror(errno));
+    size_t cap = 1 << 16, n = 0;
+    char *b = malloc(cap);
+    pcf_rc rc = PCF_OK;
+    while (b) {
+        if (n == cap) {
+            if (cap > max) {
+                rc = pcf_error_set(err, PCF_ERR_LIMIT, "%s: larger than %zu bytes", path, max);
+                break;
+            }
+            char *nb = realloc(b, cap * 2);
+            if (!nb)
+                break;
+            b = nb;
+            cap *= 2;
+        }
+        size_t k = fread(b + n, 1, cap - n, f);
+        n += k;
+        if (k == 0)
+            break;
+    }
+    if (!b && rc == PCF_OK)
+        rc = pcf_error_set(err, PCF_ERR_NOMEM, "%s: out of memory", path);
+    else if (rc == PCF_OK && ferror(f))
+        rc = pcf_error_set(err, PCF_ERR_IO, "%s: read error", path);
+    fclose(f);
+    if (rc != PCF_OK) {
+        free(b);
+        return rc;
+    }
+    *buf = b;
+    *len = n;
+    return PCF_OK;
+}
+
+#define S_OUT_RAW "outage_id || ',' || revision || ',' || equipment_id || ',' || kind || ',' || status"
+
+pcf_rc load_outage_file(PGconn *c, const char *path, const char *source,
+                        load_outage_format fmt, load_report *rep, pcf_error *err)
+{
+    s_load L = {.c = c, .feed = "outage", .source = source, .rep = rep};
+    pcf_rc rc = s_hash_file(path, L.hash, err);
+    if (rc != PCF_OK)
+        return rc;
+    if ((rc = s_begin(&L, err)) != PCF_OK || rep->already_loaded)
+        return rc;
+    if ((rc = db_exec(c, "CREATE TEMP TABLE outage_stage (line bigint, outage_id text, revision integer, "
+                         "equipment_id text, kind text, status text, start_s bigint, end_s bigint, "
+                         "bad boolean NOT NULL DEFAULT false) ON COMMIT DROP", err)) != PCF_OK)
+        return s_abort(&L, rc);
+    L.copy = db_copy_new(c, "outage_stage (line, outage_id, revision, equipment_id, kind, status, start_s, end_s)", err);
+    if (!L.copy)
+        return s_abort(&L, PCF_ERR_DB);
+    outage_sink sink = {s_outage_rec, s_reject_cb, &L};
+    pcf_error perr;
+    pcf_rc prc;
+    if (fmt == LOAD_OUTAGE_JSON) {
+        char *buf = NULL;
+        size_t len = 0;
+        prc = s_read_all(path, &buf, &len, OUTAGE_MAX_BYTES, &perr);
+        if (prc == PCF_OK)
+            prc = outage_parse_json(buf, len, source, &sink, NULL, &perr);
+        free(buf);
+    } else {
+        FILE *f = fopen(path, "r");
+        if (!f)
+            return s_abort(&L, pcf_error_set(err, PCF_ERR_IO, "%s: %s", path, strerror(errno)));
+        prc = outage_parse_ukpn_csv(f, source, &sink, NULL, &perr);
+        fclose(f);
+    }
+    if (L.copy_rc != PCF_OK) {
+        *err = L.copy_err;
+        return s_abort(&L, L.copy_rc);
+    }
+    if (prc == PCF_ERR_PARSE || prc == PCF_ERR_LIMIT)
+        return s_reject_whole(&L, prc, &perr, err);
+    if (prc != PCF_OK) {
+        *err = perr;
+        return s_abort(&L, prc);
+    }
+    rc = db_copy_finish(L.copy, err);
+    db_copy_destroy(&L.copy);
+    if (rc != PCF_OK)
+        return s_abort(&L, rc);
+
+    const char *checks[][3] = {
+        {"UPDATE outage_stage s SET bad = true WHERE NOT EXISTS "
+         "(SELECT 1 FROM equipment_branch e WHERE e.equipment_id = s.equipment_id) RETURNING line, " S_OUT_RAW,
+         "equipment_id", "unknown equipment (no equipment_branch mapping)"},
+        {"UPDATE outage_stage s SET bad = true FROM (SELECT line AS dl, row_number() OVER "
+         "(PARTITION BY outage_id, revision ORDER BY line) AS rn FROM outage_stage WHERE NOT bad) d "
+         "WHERE d.dl = s.line AND d.rn > 1 RETURNING s.line, " "s.outage_id || ',' || s.revision",
+         "outage_id", "outage (and revision) listed twice in one input"},
+        {"UPDATE outage_stage s SET bad = true FROM outage o WHERE NOT s.bad AND s.revision > 0 "
+         "AND o.outage_id = s.outage_id AND o.revision = s.revision "
+         "AND (o.equipment_id, o.kind, o.status, o.start_at, o.end_at) IS DISTINCT FROM "
+         "(s.equipment_id, s.kind, s.status, to_timestamp(s.start_s), to_timestamp(s.end_s)) "
+         "RETURNING s.line, s.outage_id || ',' || s.revision",
+         "revision", "this revision is already stored with different content"},
+    };
+    for (size_t i = 0; i < sizeof checks / sizeof checks[0]; i++)
+        if ((rc = s_flag(&L, checks[i][0], 0, NULL, checks[i][1], checks[i][2], err)) != PCF_OK)
+            return s_abort(&L, rc);
+    /* UKPN CSV rows carry no revision: an unchanged row is nothing new, a
+     * changed one is the next revision of its outage. */
+    if ((rc = db_exec(c, "UPDATE outage_stage s SET revision = coalesce((SELECT max(o.revision) FROM outage o "
+                         "WHERE o.outage_id = s.outage_id), 0) + 1 "
+                         "WHERE s.revision = 0 AND NOT s.bad AND NOT EXISTS (SELECT 1 FROM outage_current o "
+                         "WHERE o.outage_id = s.outage_id AND (o.equipment_id, o.kind, o.status, o.start_at, o.end_at) "
+                         "IS NOT DISTINCT FROM (s.equipment_id, s.kind, s.status, to_timestamp(s.start_s), "
+                         "to_timestamp(s.end_s)))", err)) != PCF_OK ||
+        (rc = s_insert_batch(&L, "loaded", err)) != PCF_OK)
+        return s_abort(&L, rc);
+    char srcbuf[1100];
+    snprintf(srcbuf, sizeof srcbuf, "%s", source);
+    char bid[32];
+    snprintf(bid, sizeof bid, "%lld", rep->batch_id);
+    const char *ip[2] = {bid, srcbuf};
+    PGresult *r = db_query(c, "INSERT INTO outage (outage_id, revision, equipment_id, branch_id, kind, status, "
+                              "start_at, end_at, source, batch_id) "
+                              "SELECT s.outage_id, s.revision, s.equipment_id, e.branch_id, s.kind, s.status, "
+                              "to_timestamp(s.start_s), to_timestamp(s.end_s), $2, $1 "
+                              "FROM outage_stage s JOIN equipment_branch e USING (equipment_id) "
+                              "WHERE NOT s.bad AND s.revision > 0 "
+                              "ON CONFLICT (outage_id, revision) DO NOTHING", 2, ip, err);
+    if (!r)
+        return s_abort(&L, PCF_ERR_DB);
+    rep->stored = s_cmd_tuples(r);
+    PQclear(r);
+    if ((rc = s_commit(&L, err)) != PCF_OK)
+        return s_abort(&L, rc);
+    s_free_rejects(&L);
+    return PCF_OK;
+}
