@@ -12,6 +12,9 @@
 # VARIANT=release (default, programs in bin/) or VARIANT=asan (Address- and
 # UndefinedBehaviorSanitizer, everything under build/asan/).
 
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
+
 VARIANT ?= release
 CC      ?= cc
 PREFIX  ?= /usr/local
@@ -112,9 +115,12 @@ $(OBJ)/bench/%: $(OBJ)/bench/%.o $(LIBS)
 # PostgreSQL, the same suite under ASan+UBSan, then a short fuzzing pass.
 check: deps
 	$(MAKE) all $(TEST_BIN)
-	PCF_BINDIR=$(BINDIR) tests/run.sh $(TEST_BIN)
-	$(MAKE) VARIANT=asan asan-test
+	@mkdir -p $(BUILD)
+	PCF_BINDIR=$(BINDIR) tests/run.sh $(TEST_BIN) 2>&1 | tee $(BUILD)/check-release.log
+	$(MAKE) VARIANT=asan asan-test 2>&1 | tee $(BUILD)/check-asan.log
 	$(MAKE) fuzz-smoke
+	@echo "check: release build:"; grep -h 'Synthesis' $(BUILD)/check-release.log
+	@echo "check: ASan+UBSan build:"; grep -h 'Synthesis' $(BUILD)/check-asan.log
 
 test: all $(TEST_BIN)
 	PCF_BINDIR=$(BINDIR) tests/run.sh $(TEST_BIN)
@@ -126,11 +132,11 @@ asan-test: $(PROGS) $(TEST_BIN)
 FUZZ_SECONDS ?= 600
 fuzz-smoke:
 	$(MAKE) VARIANT=fuzz fuzz-build
-	tests/fuzz/run.sh $(BUILD)/fuzz/fuzz 10
+	tests/fuzz/run.sh $(BUILD)/fuzz/fuzz/fuzz 10
 
 fuzz:
 	$(MAKE) VARIANT=fuzz fuzz-build
-	tests/fuzz/run.sh $(BUILD)/fuzz/fuzz $(FUZZ_SECONDS)
+	tests/fuzz/run.sh $(BUILD)/fuzz/fuzz/fuzz $(FUZZ_SECONDS)
 
 .PHONY: fuzz-build
 fuzz-build: $(patsubst tests/fuzz/%.c,$(OBJ)/fuzz/%,$(FUZZ_SRC))
