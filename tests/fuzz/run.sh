@@ -22,4 +22,4 @@ for bin in "$prefix"_*; do
         || { tail -n 60 "$(dirname "$bin")/$name.log"; exit 1; }
     grep -E '^stat::number_of_executed_units' "$(dirname "$bin")/$name.log" | sed "s/^/fuzz: $name /"
 done
-[ $found = 1 ] || echo "fuzz: no targets built"
+[ $found = 1 ] || { echo "fuzz: no targets found at ${prefix}_*" >&2; exit 1; }
