@@ -155,7 +155,7 @@ demo: deps all
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/pcf
 	install -m 755 $(PROGS) $(DESTDIR)$(PREFIX)/bin/
-	install -m 644 deploy/pcf.conf $(DESTDIR)$(PREFIX)/share/pcf/pcf.conf.example
+	if [ -f deploy/pcf.conf ]; then install -m 644 deploy/pcf.conf $(DESTDIR)$(PREFIX)/share/pcf/pcf.conf.example; fi
 
 clean:
 	rm -rf build bin

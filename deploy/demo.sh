@@ -46,7 +46,7 @@ SELECT s.site_id, s.name, s.bus_i AS bus, s.export_capacity_mw AS export_mw,
 FROM der_site s JOIN der_enquiry e USING (site_id) GROUP BY s.site_id ORDER BY s.site_id;"
 psql -P pager=off -c "
 SELECT c.constraint_id, c.kind, c.anm_type, c.voltage_kv AS kv, c.limit_mw,
-       string_agg(DISTINCT b.name || '(' || cb.sign || ')', ' ') AS branches,
+       string_agg(DISTINCT coalesce(b.name, 'branch ' || b.idx) || '(' || cb.sign || ')', ' ') AS branches,
        (SELECT string_agg(site_id, ' ' ORDER BY site_id) FROM anm_constraint_site s
          WHERE s.constraint_id = c.constraint_id) AS curtails
 FROM anm_constraint c JOIN anm_constraint_branch cb USING (constraint_id)
@@ -66,4 +66,4 @@ if [ -x "$BIN/pcf-pf" ]; then
     column -s, -t < "$DEMO_DIR/pf/branch.csv" 2>/dev/null || cat "$DEMO_DIR/pf/branch.csv"
 fi
 
-step "done: schema at $("$BIN/pcf-db" status | sed 's/,.*//')"
+step "done: $("$BIN/pcf-db" status)"
