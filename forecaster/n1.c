@@ -55,19 +55,12 @@ typedef struct s_job {
     uint64_t low;           /* mask of the index bits */
     double *worst;
     int *outage;
-    double *buf;            /* [(nl + nv + nb) * S_TILE] packed tile */
+    double *buf;            /* [(nl + nb) * S_TILE] packed tile */
     int avx2;
     const double *ptdf, *P; /* fused variant: flows computed per tile */
     size_t nb;
     double *Fout;           /* fused variant: flows written here if not NULL */
 } s_job;
-
-static double s_bits(uint64_t u)
-{
-    double d;
-    memcpy(&d, &u, sizeof d);
-    return d;
-}
 
 static uint64_t s_u64(double d)
 {
@@ -76,39 +69,56 @@ static uint64_t s_u64(double d)
     return u;
 }
 
-/* best[t] for one k over all outages, scalar path. */
-static void s_row_scalar(const s_job *jb, const double *tk, const double *tj, const double *lk,
-                         double *best)
+/* One branch k over one tile: the worst |post-fault flow| and its outage
+ * for each of the tile's samples into wk[0..16), ok[0..16).  tk is the
+ * packed tile of base flows ([nl x 16]), lk row k of the compacted LODF.
+ * Scalar path. */
+static void s_row_scalar(const s_job *jb, const double *tk, size_t k, const double *lk,
+                         double *wk, int *ok)
 {
     uint64_t keep = ~jb->low & 0x7fffffffffffffffULL;
     uint64_t b[S_TILE] = { 0 };
+    const double *fk = tk + k * S_TILE;
     for (size_t jj = 0; jj < jb->nv; jj++) {
         double l = lk[jj];
-        const double *fj = tj + jj * S_TILE;
+        const double *fj = tk + (size_t)jb->jv[jj] * S_TILE;
         for (int t = 0; t < S_TILE; t++) {
-            uint64_t u = (s_u64(fma(l, fj[t], tk[t])) & keep) | (uint64_t)jj;
+            uint64_t u = (s_u64(fk[t] + l * fj[t]) & keep) | (uint64_t)jj;
             if (u > b[t])
                 b[t] = u;
         }
     }
-    for (int t = 0; t < S_TILE; t++)
-        best[t] = s_bits(b[t]);
+    for (int t = 0; t < S_TILE; t++) {
+        size_t jj = (size_t)(b[t] & jb->low);
+        ok[t] = jb->jv[jj];
+        wk[t] = fabs(fk[t] + lk[jj] * tk[(size_t)ok[t] * S_TILE + t]);
+    }
 }
 
 #ifdef S_HAVE_X86
+/* AVX2 version of s_row_scalar; the decode (outage from the low bits, exact
+ * flow recomputed) is done with gathers so no vector is stored and
+ * reloaded piecewise. */
 __attribute__((target("avx2,fma")))
-static void s_row_avx2(const s_job *jb, const double *tk, const double *tj, const double *lk,
-                       double *best)
+static void s_row_avx2(const s_job *jb, const double *tk, size_t k, const double *lk,
+                       double *wk, int *ok)
 {
+    const __m256i lowi = _mm256_set1_epi64x((long long)jb->low);
     const __m256d keep = _mm256_castsi256_pd(
         _mm256_set1_epi64x((long long)(~jb->low & 0x7fffffffffffffffULL)));
-    __m256d k0 = _mm256_loadu_pd(tk), k1 = _mm256_loadu_pd(tk + 4);
-    __m256d k2 = _mm256_loadu_pd(tk + 8), k3 = _mm256_loadu_pd(tk + 12);
+    const double *fk = tk + k * S_TILE;
+    const int *jv = jb->jv;
+    __m256d k0 = _mm256_loadu_pd(fk), k1 = _mm256_loadu_pd(fk + 4);
+    __m256d k2 = _mm256_loadu_pd(fk + 8), k3 = _mm256_loadu_pd(fk + 12);
     __m256d b0 = _mm256_setzero_pd(), b1 = b0, b2 = b0, b3 = b0;
-    for (size_t jj = 0; jj < jb->nv; jj++) {
+    __m256i idi = _mm256_setzero_si256();
+    const __m256i one = _mm256_set1_epi64x(1);
+    const size_t nv = jb->nv;
+    for (size_t jj = 0; jj < nv; jj++) {
         __m256d l = _mm256_broadcast_sd(lk + jj);
-        __m256d id = _mm256_castsi256_pd(_mm256_set1_epi64x((long long)jj));
-        const double *fj = tj + jj * S_TILE;
+        __m256d id = _mm256_castsi256_pd(idi);
+        idi = _mm256_add_epi64(idi, one);
+        const double *fj = tk + (size_t)jv[jj] * S_TILE;
         __m256d v0 = _mm256_fmadd_pd(l, _mm256_loadu_pd(fj), k0);
         __m256d v1 = _mm256_fmadd_pd(l, _mm256_loadu_pd(fj + 4), k1);
         __m256d v2 = _mm256_fmadd_pd(l, _mm256_loadu_pd(fj + 8), k2);
@@ -118,10 +128,20 @@ static void s_row_avx2(const s_job *jb, const double *tk, const double *tj, cons
         b2 = _mm256_max_pd(b2, _mm256_or_pd(_mm256_and_pd(v2, keep), id));
         b3 = _mm256_max_pd(b3, _mm256_or_pd(_mm256_and_pd(v3, keep), id));
     }
-    _mm256_storeu_pd(best, b0);
-    _mm256_storeu_pd(best + 4, b1);
-    _mm256_storeu_pd(best + 8, b2);
-    _mm256_storeu_pd(best + 12, b3);
+    __m256d bb[4] = { b0, b1, b2, b3 }, kk[4] = { k0, k1, k2, k3 };
+    const __m256d sign = _mm256_set1_pd(-0.0);
+    for (int q = 0; q < 4; q++) {
+        __m256i jj = _mm256_and_si256(_mm256_castpd_si256(bb[q]), lowi);
+        __m128i j32 = _mm256_i64gather_epi32(jv, jj, 4);
+        __m256d l = _mm256_i64gather_pd(lk, jj, 8);
+        /* flow of the outage branch at this lane: tk[j*16 + 4q + lane] */
+        __m256i pos = _mm256_add_epi64(_mm256_slli_epi64(_mm256_cvtepi32_epi64(j32), 4),
+                                       _mm256_set_epi64x(4 * q + 3, 4 * q + 2, 4 * q + 1, 4 * q));
+        __m256d fj = _mm256_i64gather_pd(tk, pos, 8);
+        __m256d v = _mm256_fmadd_pd(l, fj, kk[q]);
+        _mm256_storeu_pd(wk + 4 * q, _mm256_andnot_pd(sign, v));
+        _mm_storeu_si128((__m128i *)(ok + 4 * q), j32);
+    }
 }
 #endif
 
@@ -214,27 +234,27 @@ static void *s_worker(void *arg)
 {
     s_job *jb = arg;
     size_t nl = jb->nl, nv = jb->nv, S = jb->S;
-    double *tk = jb->buf, *tj = jb->buf + nl * S_TILE, *pt = tj + nv * S_TILE;
-    double best[S_TILE];
+    double *tk = jb->buf, *pt = tk + nl * S_TILE;
+    double wk[S_TILE];
+    int ok[S_TILE];
+    (void)nv;
     for (size_t tile = jb->t0; tile < jb->t1; tile++) {
         size_t s0 = tile * S_TILE, w = S - s0 < S_TILE ? S - s0 : S_TILE;
         s_tile_flows(jb, s0, w, tk, pt);
-        for (size_t jj = 0; jj < nv; jj++)
-            memcpy(tj + jj * S_TILE, tk + (size_t)jb->jv[jj] * S_TILE, S_TILE * sizeof(double));
         for (size_t k = 0; k < nl; k++) {
-            const double *lk = jb->lc + k * nv;
+            const double *lk = jb->lc + k * jb->nv;
+            /* full tiles write straight into the outputs */
+            double *wdst = w == S_TILE ? jb->worst + k * S + s0 : wk;
+            int *odst = w == S_TILE ? jb->outage + k * S + s0 : ok;
 #ifdef S_HAVE_X86
             if (jb->avx2)
-                s_row_avx2(jb, tk + k * S_TILE, tj, lk, best);
+                s_row_avx2(jb, tk, k, lk, wdst, odst);
             else
 #endif
-                s_row_scalar(jb, tk + k * S_TILE, tj, lk, best);
-            for (size_t t = 0; t < w; t++) {
-                size_t jj = (size_t)(s_u64(best[t]) & jb->low);
-                int j = jb->jv[jj];
-                double fk = tk[k * S_TILE + t];
-                jb->outage[k * S + s0 + t] = j;
-                jb->worst[k * S + s0 + t] = fabs(fma(lk[jj], tj[jj * S_TILE + t], fk));
+                s_row_scalar(jb, tk, k, lk, wdst, odst);
+            if (w < S_TILE) {
+                memcpy(jb->worst + k * S + s0, wk, w * sizeof(double));
+                memcpy(jb->outage + k * S + s0, ok, w * sizeof(int));
             }
         }
     }
@@ -285,7 +305,7 @@ static pcf_rc s_screen(const double *ptdf, size_t nb, const double *P, double *F
         nthreads = (int)(ntiles ? ntiles : 1);
     s_job *jobs = calloc((size_t)nthreads, sizeof *jobs);
     pthread_t *th = calloc((size_t)nthreads, sizeof *th);
-    double *bufs = malloc((size_t)nthreads * (nl + nv + nb) * S_TILE * sizeof(double));
+    double *bufs = malloc((size_t)nthreads * (nl + nb) * S_TILE * sizeof(double));
     if (!lc || !jobs || !th || !bufs) {
         free(jv); free(lc); free(jobs); free(th); free(bufs);
         return pcf_error_set(err, PCF_ERR_NOMEM, "n1: out of memory");
@@ -306,7 +326,7 @@ static pcf_rc s_screen(const double *ptdf, size_t nb, const double *P, double *F
     for (int t = 0; t < nthreads; t++)
         jobs[t] = (s_job){ F, lc, jv, nl, nv, S, ntiles * (size_t)t / (size_t)nthreads,
                            ntiles * (size_t)(t + 1) / (size_t)nthreads, low, worst, outage,
-                           bufs + (size_t)t * (nl + nv + nb) * S_TILE, avx2, ptdf, P, nb,
+                           bufs + (size_t)t * (nl + nb) * S_TILE, avx2, ptdf, P, nb,
                            Fout };
     for (int t = 1; t < nthreads; t++)
         running[t] = pthread_create(&th[t], NULL, s_worker, &jobs[t]) == 0;
