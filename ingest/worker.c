@@ -1,0 +1,248 @@
+/*
+ * worker.c -- inbox scanning, moving files after commit, .errors files, and
+ * the Open-Meteo fetch-and-load step; the contract is in worker.h.
+ *
+ * Durability of the moves: the .errors file is written to a temporary name,
+ * fsync'd and renamed; after renaming the input, the target directory is
+ * fsync'd, so a crash cannot lose the move after reporting it.
+ */
+#include "worker.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fetch.h"
+#include "load.h"
+#include "openmeteo.h"
+
+static void s_log(worker_log_fn log, void *ctx, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void s_log(worker_log_fn log, void *ctx, const char *fmt, ...)
+{
+    if (!log)
+        return;
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    log(ctx, line);
+}
+
+static bool s_ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+static bool s_wanted(const struct dirent *d)
+{
+    const char *n = d->d_name;
+    return n[0] != '.' && !s_ends_with(n, ".tmp") && !s_ends_with(n, ".part") && !s_ends_with(n, ".errors");
+}
+
+static int s_filter(const struct dirent *d)
+{
+    return s_wanted(d);
+}
+
+static pcf_rc s_mkdir(const char *path, pcf_error *err)
+{
+    if (mkdir(path, 0755) != 0 && errno != EEXIST)
+        return pcf_error_set(err, PCF_ERR_IO, "%s: %s", path, strerror(errno));
+    return PCF_OK;
+}
+
+static void s_fsync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+}
+
+/* Writes the quarantine reasons of a batch to path (via path.tmp). */
+static pcf_rc s_write_errors(PGconn *c, long long batch_id, const char *first, const char *path, pcf_error *err)
+{
+    char tmp[1800];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return pcf_error_set(err, PCF_ERR_IO, "%s: %s", tmp, strerror(errno));
+    char bid[32];
+    snprintf(bid, sizeof bid, "%lld", batch_id);
+    const char *p[1] = {bid};
+    PGresult *r = batch_id ? PQexecParams(c, "SELECT source, line, field, reason FROM quarantine "
+                                             "WHERE batch_id = $1 ORDER BY line, quarantine_id",
+                                          1, NULL, p, NULL, NULL, 0) : NULL;
+    if (r && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0) {
+        for (int i = 0; i < PQntuples(r); i++) {
+            const char *field = PQgetvalue(r, i, 2);
+            const char *reason = PQgetvalue(r, i, 3);
+            /* Whole-input refusals already carry "source:line: ". */
+            if (strcmp(PQgetvalue(r, i, 1), "0") == 0 && !*field)
+                fprintf(f, "%s\n", reason);
+            else
+                fprintf(f, "%s:%s: %s%s%s\n", PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), field, *field ? ": " : "",
+                        reason);
+        }
+    } else {
+        fprintf(f, "%s\n", first);
+    }
+    PQclear(r);
+    bool bad = fflush(f) != 0 || fsync(fileno(f)) != 0;
+    bad = fclose(f) != 0 || bad;
+    if (bad || rename(tmp, path) != 0)
+        return pcf_error_set(err, PCF_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
+    return PCF_OK;
+}
+
+/* Moves dir/name into dir/sub/, writing dir/sub/name.errors when wanted. */
+static pcf_rc s_move(PGconn *c, const char *dir, const char *name, const char *sub, const load_report *rep,
+                     pcf_error *err)
+{
+    char from[1400], todir[1100], to[1500];
+    snprintf(from, sizeof from, "%s/%s", dir, name);
+    snprintf(todir, sizeof todir, "%s/%s", dir, sub);
+    pcf_rc rc = s_mkdir(todir, err);
+    if (rc != PCF_OK)
+        return rc;
+    snprintf(to, sizeof to, "%s/%s", todir, name);
+    struct stat st;
+    if (stat(to, &st) == 0)         /* a name used again: keep both */
+        snprintf(to, sizeof to, "%s/%s.%lld", todir, name, rep->batch_id ? rep->batch_id : (long long)time(NULL));
+    if (rep->quarantined > 0) {
+        char epath[1600];
+        snprintf(epath, sizeof epath, "%s.errors", to);
+        if ((rc = s_write_errors(c, rep->batch_id, rep->first_error, epath, err)) != PCF_OK)
+            return rc;
+    }
+    if (rename(from, to) != 0)
+        return pcf_error_set(err, PCF_ERR_IO, "rename %s -> %s: %s", from, to, strerror(errno));
+    s_fsync_dir(todir);
+    s_fsync_dir(dir);
+    return PCF_OK;
+}
+
+static pcf_rc s_load_file(PGconn *c, const ingest_source *src, const char *path, const char *name,
+                          load_report *rep, pcf_error *err)
+{
+    switch (src->kind) {
+    case INGEST_SCADA:
+        return load_scada_file(c, path, name, rep, err);
+    case INGEST_OUTAGE_JSON:
+        return load_outage_file(c, path, name, LOAD_OUTAGE_JSON, rep, err);
+    case INGEST_OUTAGE_UKPN_CSV:
+        return load_outage_file(c, path, name, LOAD_OUTAGE_UKPN_CSV, rep, err);
+    case INGEST_OPENMETEO:
+        break;
+    }
+    return pcf_error_set(err, PCF_ERR_INTERNAL, "%s: not a file source", src->name);
+}
+
+static pcf_rc s_run_dir(PGconn *c, const ingest_source *src, worker_log_fn log, void *lctx, worker_result *res,
+                        pcf_error *err)
+{
+    struct dirent **list = NULL;
+    int n = scandir(src->directory, &list, s_filter, alphasort);
+    if (n < 0)
+        return pcf_error_set(err, PCF_ERR_IO, "%s: %s", src->directory, strerror(errno));
+    pcf_rc rc = PCF_OK;
+    for (int i = 0; i < n; i++) {
+        const char *name = list[i]->d_name;
+        char path[1400];
+        snprintf(path, sizeof path, "%s/%s", src->directory, name);
+        struct stat st;
+        if (rc != PCF_OK || stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+            continue;
+        load_report rep;
+        pcf_error lerr;
+        pcf_rc lrc = s_load_file(c, src, path, name, &rep, &lerr);
+        if (lrc == PCF_OK) {
+            if (rep.already_loaded)
+                res->already++;
+            else
+                res->loaded++;
+            res->rows += rep.stored;
+            res->quarantined += rep.quarantined;
+            s_log(log, lctx, "%s: %s: %s, %ld rows stored, %ld quarantined (batch %lld)", src->name, name,
+                  rep.already_loaded ? "already loaded" : "loaded", rep.stored, rep.quarantined, rep.batch_id);
+            rc = s_move(c, src->directory, name, "done", &rep, err);
+        } else if (lrc == PCF_ERR_PARSE || lrc == PCF_ERR_INVALID || lrc == PCF_ERR_LIMIT) {
+            res->refused++;
+            res->quarantined += rep.quarantined;
+            s_log(log, lctx, "%s: %s: refused: %s", src->name, name, lerr.msg);
+            rc = s_move(c, src->directory, name, "failed", &rep, err);
+        } else {
+            *err = lerr;
+            rc = lrc;
+        }
+    }
+    for (int i = 0; i < n; i++)
+        free(list[i]);
+    free(list);
+    return rc;
+}
+
+typedef struct {
+    worker_log_fn log;
+    void *ctx;
+    const char *name;
+} s_fetch_log;
+
+static void s_fetch_logger(void *ctx, const char *line)
+{
+    s_fetch_log *l = ctx;
+    s_log(l->log, l->ctx, "%s: %s", l->name, line);
+}
+
+static pcf_rc s_run_openmeteo(PGconn *c, const ingest_source *src, worker_log_fn log, void *lctx,
+                              worker_result *res, pcf_error *err)
+{
+    fetch_opts fo = {src->timeout_seconds, src->retries, src->backoff_ms, OPENMETEO_MAX_BYTES};
+    s_fetch_log fl = {log, lctx, src->name};
+    char *body = NULL;
+    size_t len = 0;
+    pcf_rc rc = fetch_url(src->url, &fo, s_fetch_logger, &fl, &body, &len, err);
+    if (rc != PCF_OK)
+        return rc;
+    const char *ids[INGEST_MAX_LOCATIONS];
+    for (size_t i = 0; i < src->nlocations; i++)
+        ids[i] = src->locations[i];
+    load_weather_opts wo = {ids, src->nlocations, src->model, (int64_t)time(NULL)};
+    load_report rep;
+    rc = load_weather(c, body, len, src->name, &wo, &rep, err);
+    free(body);
+    if (rc == PCF_OK) {
+        if (rep.already_loaded)
+            res->already++;
+        else
+            res->loaded++;
+        res->rows += rep.stored;
+        res->quarantined += rep.quarantined;
+        s_log(log, lctx, "%s: %s, %ld values stored, %ld quarantined, %ld missing (batch %lld)", src->name,
+              rep.already_loaded ? "already loaded" : "loaded", rep.stored, rep.quarantined, rep.missing,
+              rep.batch_id);
+    } else if (rc == PCF_ERR_PARSE || rc == PCF_ERR_INVALID || rc == PCF_ERR_LIMIT) {
+        res->refused++;
+        s_log(log, lctx, "%s: refused: %s", src->name, err->msg);
+    }
+    return rc;
+}
+
+pcf_rc worker_run_source(PGconn *c, const ingest_source *src, worker_log_fn log, void *log_ctx,
+                         worker_result *res, pcf_error *err)
+{
+    memset(res, 0, sizeof *res);
+    if (src->kind == INGEST_OPENMETEO)
+        return s_run_openmeteo(c, src, log, log_ctx, res, err);
+    return s_run_dir(c, src, log, log_ctx, res, err);
+}

@@ -1,0 +1,48 @@
+/*
+ * worker.h -- one pass of one configured source: what `pcf-ingest once`
+ * does, and what the daemon repeats on each source's poll interval.
+ *
+ * File sources (scada, outage_json, outage_ukpn_csv) watch an inbox
+ * directory.  Each regular file whose name does not start with '.' and does
+ * not end in .tmp, .part or .errors is loaded (load.h), oldest name first
+ * (sorted), and then:
+ *   committed (or already committed before)  -> inbox/done/NAME
+ *   refused (parse error, bad records under an all-or-nothing policy)
+ *                                            -> inbox/failed/NAME
+ * with NAME.errors beside it when anything was refused (the reasons, one
+ * per line, as stored in the quarantine).  A file is moved only after its
+ * transaction committed, so a crash at any point either leaves it in the
+ * inbox (the next pass loads it, or finds it already loaded and just moves
+ * it) or leaves it moved with its data committed.  Producers must write a
+ * file under a temporary name and rename it into the inbox.
+ * A database or I/O error stops the pass and leaves the file in the inbox.
+ *
+ * openmeteo sources GET the configured URL (fetch.h) and load the body
+ * with issued_at = now.
+ */
+#ifndef PCF_WORKER_H
+#define PCF_WORKER_H
+
+#include <libpq-fe.h>
+
+#include "error.h"
+#include "ingest_config.h"
+
+typedef void (*worker_log_fn)(void *ctx, const char *line);
+
+typedef struct worker_result {
+    long loaded;            /* inputs committed */
+    long already;           /* inputs found already committed */
+    long refused;           /* inputs refused (moved to failed/) */
+    long rows;              /* rows stored */
+    long quarantined;       /* records quarantined */
+} worker_result;
+
+/* Runs one pass.  PCF_OK when every input was dealt with (including
+ * refusals, counted in res); for an openmeteo source a refused body or a
+ * failed fetch returns its error; PCF_ERR_DB / PCF_ERR_IO when the pass
+ * had to stop (the caller reconnects and retries later). */
+pcf_rc worker_run_source(PGconn *c, const ingest_source *src, worker_log_fn log, void *log_ctx,
+                         worker_result *res, pcf_error *err);
+
+#endif
