@@ -1,0 +1,85 @@
+/*
+ * mcstat.h -- Monte-Carlo statistics of one settlement period: per site
+ * (or any other item) P(curtailed), expected curtailed energy, P10/P50/P90
+ * of deliverable MW and the firm-equivalent MW deliverable with 95 %
+ * confidence, each with its Monte-Carlo standard error (DESIGN.md section 5
+ * item 5; sql/003_results.sql pcf_result).
+ *
+ * Storage: one slot per (item, sample) holding the sample's deliverable and
+ * curtailed MW.  Sums and order statistics are computed at the end in
+ * sample-index order, so the result depends only on what each sample
+ * recorded, never on which thread recorded it or when: bit-identical for any
+ * thread count.  Memory is 17 bytes per item per sample (10,000 samples x 30
+ * sites = 5.1 MB); reuse one object per SP with mcstat_reset.
+ *
+ * Threads: mcstat_record on distinct (item, sample) slots of one object may
+ * run concurrently (they touch disjoint memory).  Or each thread fills its
+ * own object and mcstat_merge copies them into one: a slot recorded twice is
+ * an error, so the merge order cannot change anything.  mcstat_summarise
+ * uses the object's sort buffer: call it from one thread at a time.
+ *
+ * Estimators (n samples; docs/methodology.md has the derivations):
+ *   P(curtailed)  p = k / n, k = samples with curtailed > MCSTAT_CURTAILED_MW;
+ *                 SE = sqrt(p (1 - p) / n); hi95 = Wilson score upper bound
+ *                 (useful when k = 0, where the SE says nothing).
+ *   E[curtailed MWh] = mean(curtailed MW) * hours; SE = s / sqrt(n) * hours.
+ *   quantile q_p  = x_(m), m = ceil(n p) (inverse of the empirical CDF).
+ *   SE(q_p)       distribution-free order-statistic interval: ranks
+ *                 l, u = n p -/+ z sqrt(n p (1 - p)) (z = 1.959964, floor /
+ *                 ceil, clamped to 1..n) bracket q_p with ~95 % probability
+ *                 by the binomial distribution of the count below q_p, so
+ *                 SE = (x_(u) - x_(l)) / (2 z).
+ *   firm95        q_0.05 of deliverable MW with the same SE.
+ */
+#ifndef PCF_MCSTAT_H
+#define PCF_MCSTAT_H
+
+#include <stddef.h>
+
+#include "error.h"
+
+#define MCSTAT_CURTAILED_MW 1e-6     /* curtailment above this counts */
+#define MCSTAT_MIN_SAMPLES 20        /* P5 needs a few samples below it */
+#define MCSTAT_MAX_SAMPLES 10000000
+#define MCSTAT_MAX_SLOTS 400000000   /* items x samples */
+#define MCSTAT_Z95 1.959963984540054
+
+typedef struct mcstat mcstat;
+
+typedef struct mcstat_pcf {
+    size_t n;
+    double p_curtailed, p_curtailed_se, p_curtailed_hi95;
+    double curtailed_mwh, curtailed_mwh_se;      /* expected, over the SP */
+    double deliverable_mean_mw, deliverable_mean_se;
+    double p10_mw, p50_mw, p90_mw;               /* deliverable quantiles */
+    double p10_se, p50_se, p90_se;
+    double firm95_mw, firm95_se;                 /* deliverable P5 */
+} mcstat_pcf;
+
+pcf_rc mcstat_new(size_t n_items, size_t n_samples, mcstat **out, pcf_error *err);
+void mcstat_destroy(mcstat **m);
+/* Forgets every recorded sample (for the next SP). */
+void mcstat_reset(mcstat *m);
+size_t mcstat_items(const mcstat *m);
+size_t mcstat_samples(const mcstat *m);
+
+/* Records one sample of one item: deliverable >= 0 and curtailed >= 0 MW,
+ * finite.  PCF_ERR_INVALID for bad values, indices, or a second record of
+ * the same slot. */
+pcf_rc mcstat_record(mcstat *m, size_t item, size_t sample, double deliverable_mw,
+                     double curtailed_mw, pcf_error *err);
+
+/* Copies src's recorded slots into dst (same shape); PCF_ERR_INVALID if a
+ * slot is recorded in both. */
+pcf_rc mcstat_merge(mcstat *dst, const mcstat *src, pcf_error *err);
+
+/* Statistics of one item; every sample must be recorded.  hours: SP length
+ * (0.5). */
+pcf_rc mcstat_summarise(mcstat *m, size_t item, double hours, mcstat_pcf *out,
+                        pcf_error *err);
+
+/* Quantile q_p of sorted[n] (ascending, n >= 1, 0 < p < 1) as above, and its
+ * SE (may be NULL).  For any sampled quantity (e.g. constraint flows). */
+double mcstat_quantile(const double *sorted, size_t n, double p, double *se);
+
+#endif

@@ -1,0 +1,84 @@
+/*
+ * rng.h -- counter-based random numbers for the Monte-Carlo engine.
+ *
+ * Every random number of a run is a pure function of (run seed, settlement
+ * period, sample, stream, draw index): Philox4x32-10 (Salmon, Moraes, Dror
+ * and Shaw, "Parallel random numbers: as easy as 1, 2, 3", SC'11) encrypts
+ * the counter (draw index, sample, sp|stream) under the key (run seed).  A
+ * sample therefore sees the same numbers whichever thread runs it and in
+ * whatever order, which is what makes results bit-identical for any thread
+ * count (DESIGN.md section 5 item 2).
+ *
+ * Counter layout (four 32-bit words):
+ *   ctr[0], ctr[1]  block index within the stream (64 bits; each block gives
+ *                   four 32-bit words, i.e. two doubles)
+ *   ctr[2]          sample index
+ *   ctr[3]          settlement period (low 16 bits) and stream id (high 16
+ *                   bits), so independent uses within one sample (forecast
+ *                   errors, faults, ...) never share numbers
+ * key = the 64-bit run seed.
+ *
+ * rng_stream is a small value (no allocation): put one on the stack per
+ * sample.  Uniforms lie in the open interval (0, 1) with 53 random bits;
+ * standard normals are the inverse normal CDF of one uniform (Wichura's
+ * AS241, via GSL), so every normal consumes exactly one uniform and draw
+ * positions never depend on values (unlike rejection or Box-Muller pairs).
+ *
+ * rng_mvn: correlated Gaussian vectors x = mean + L z with L the Cholesky
+ * factor of the covariance.  Built once (rng_mvn_new), then read-only:
+ * one rng_mvn can be shared by all worker threads.
+ */
+#ifndef PCF_RNG_H
+#define PCF_RNG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+
+/* Well-known stream ids (high 16 bits of ctr[3]); callers may add more. */
+enum {
+    RNG_STREAM_FORECAST = 0,    /* forecast errors */
+    RNG_STREAM_FAULT = 1,       /* credible-fault draws */
+    RNG_STREAM_OUTAGE = 2,      /* anything else about network state */
+    RNG_STREAM_TEST = 0xffff
+};
+
+typedef struct rng_stream {
+    uint32_t key[2];
+    uint32_t ctr[4];
+    uint32_t buf[4];     /* the current output block */
+    unsigned pos;        /* next unused word of buf; 4 = empty */
+} rng_stream;
+
+/* One Philox4x32-10 block: out = philox(ctr, key).  Exposed for tests. */
+void rng_philox4x32_10(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4]);
+
+/* Starts the stream of (seed, sp, sample, stream) at draw 0. */
+void rng_init(rng_stream *r, uint64_t seed, uint32_t sp, uint32_t sample, uint16_t stream);
+
+uint32_t rng_u32(rng_stream *r);
+uint64_t rng_u64(rng_stream *r);
+/* Uniform in the open interval (0, 1): (k + 0.5) / 2^53, k uniform on 53 bits. */
+double rng_uniform(rng_stream *r);
+/* Standard normal: inverse CDF of rng_uniform. */
+double rng_normal(rng_stream *r);
+
+typedef struct rng_mvn rng_mvn;
+
+/* n-dimensional Gaussian with mean [n] (NULL: zero) and covariance cov
+ * [n*n] row-major, symmetric positive definite (checked: PCF_ERR_INVALID for
+ * asymmetry or non-finite entries, PCF_ERR_SINGULAR if not positive
+ * definite, naming the pivot).  n is at most RNG_MVN_MAX. */
+#define RNG_MVN_MAX 4096
+pcf_rc rng_mvn_new(size_t n, const double *mean, const double *cov, rng_mvn **out,
+                   pcf_error *err);
+void rng_mvn_destroy(rng_mvn **m);
+size_t rng_mvn_dim(const rng_mvn *m);
+/* The lower Cholesky factor, row-major n*n (upper triangle zero). */
+const double *rng_mvn_chol(const rng_mvn *m);
+/* x [n] = mean + L z, z drawn from r (n normals, in order).  Thread-safe on
+ * a shared m. */
+void rng_mvn_draw(const rng_mvn *m, rng_stream *r, double *x);
+
+#endif
