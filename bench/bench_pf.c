@@ -7,6 +7,8 @@
  *   ac_repeat_<case>    one more solve after loads move by up to +-2%,
  *                       warm-started from the previous solution, reusing the
  *                       symbolic analysis and refactorising numerically, ms
+ *   ac_repeat_chord_<case>  the same with pf_ac_opts.chord (factors of the
+ *                       previous Jacobian reused while they converge fast)
  *   dc_solve_<case>     one DC solve with the factorised B, ms
  *   ptdf_<case>, lodf_<case>   building the dense matrices, ms
  *   n1_screen_case118_10k      base flows + N-1 screening of every
@@ -113,6 +115,25 @@ static int s_bench_ac(const char *name, int reps)
     printf("# %s: %d repeated solves, %.2f Newton iterations each on average, %.4f ms CPU each\n",
            name, reps, (double)iters / reps, (c1 - c0) * 1e3 / reps);
     printf("BENCH ac_repeat_%s %.4f ms\n", name, (t1 - t0) * 1e3 / reps);
+    /* the same sequence again with chord steps (pf_ac_opts.chord) */
+    pf_ac_opts chord = PF_AC_OPTS_DEFAULT;
+    chord.chord = 1;
+    long facts = 0;
+    iters = 0;
+    c0 = s_cpu();
+    t0 = s_now();
+    for (int s = 0; s < reps; s++) {
+        if (pf_ac_solve(ac, p + (size_t)s * nb, q + (size_t)s * nb, vm, va, &chord, &st, &err) !=
+            PCF_OK)
+            goto out;
+        iters += st.iterations;
+        facts += st.factorisations;
+    }
+    t1 = s_now();
+    c1 = s_cpu();
+    printf("# %s: chord: %.2f iterations and %.2f factorisations per solve, %.4f ms CPU each\n",
+           name, (double)iters / reps, (double)facts / reps, (c1 - c0) * 1e3 / reps);
+    printf("BENCH ac_repeat_chord_%s %.4f ms\n", name, (t1 - t0) * 1e3 / reps);
     rc = 0;
 out:
     if (rc)

@@ -33,13 +33,22 @@ typedef struct pf_ac pf_ac;
 typedef struct pf_ac_opts {
     int max_it;             /* Newton iterations allowed (MATPOWER: 10) */
     double tol;             /* largest |mismatch| in p.u. (MATPOWER: 1e-8) */
+    int chord;              /* 1: for warm-started repeated solves, keep
+                             * using the factors of the previous Jacobian
+                             * (chord / "dishonest" Newton) while each step
+                             * cuts the mismatch fourfold, refactorising
+                             * otherwise.  Same tolerance, so the same
+                             * answer to within it; fewer factorisations,
+                             * more (cheaper) iterations.  0: exact Newton
+                             * as MATPOWER (default). */
 } pf_ac_opts;
 
-#define PF_AC_OPTS_DEFAULT ((pf_ac_opts){ .max_it = 10, .tol = 1e-8 })
+#define PF_AC_OPTS_DEFAULT ((pf_ac_opts){ .max_it = 10, .tol = 1e-8, .chord = 0 })
 
 typedef struct pf_ac_stats {
     int converged;          /* 1 when max_mismatch < tol */
     int iterations;         /* Newton updates performed */
+    int factorisations;     /* numeric (re)factorisations done */
     double max_mismatch;    /* p.u., at the returned point */
 } pf_ac_stats;
 

@@ -346,6 +346,26 @@ Test(pf_batch, ac_batch_equals_single_solves)
             cr_assert(fabs(va[s * nb + i] - a1[i]) < 1e-7);
         }
     }
+    /* chord steps: same answers within the tolerance, fewer factorisations */
+    pf_ac_opts ch = PF_AC_OPTS_DEFAULT;
+    ch.chord = 1;
+    double *vmc = malloc(nb * S * sizeof(double)), *vac = malloc(nb * S * sizeof(double));
+    pf_ac_stats stc[6];
+    cr_assert_eq(pf_ac_solve_batch(ac, S, p, q, vm0, va0, vmc, vac, &ch, stc, &err), PCF_OK);
+    int fact_newton = 0, fact_chord = 0;
+    for (size_t s = 0; s < S; s++) {
+        cr_assert_eq(stc[s].converged, st[s].converged, "sample %zu", s);
+        if (!st[s].converged)
+            continue;
+        fact_newton += st[s].factorisations;
+        fact_chord += stc[s].factorisations;
+        for (size_t i = 0; i < nb; i++) {
+            cr_assert(fabs(vmc[s * nb + i] - vm[s * nb + i]) < 1e-7, "chord sample %zu bus %zu", s, i);
+            cr_assert(fabs(vac[s * nb + i] - va[s * nb + i]) < 1e-7);
+        }
+    }
+    cr_assert_lt(fact_chord, fact_newton, "chord %d vs newton %d", fact_chord, fact_newton);
+    free(vmc); free(vac);
     free(p); free(q); free(vm); free(va); free(vm0); free(va0); free(m1); free(a1);
     pf_ac_destroy(&ac);
     pf_ac_destroy(&ac2);
