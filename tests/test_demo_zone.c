@@ -18,10 +18,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "load.h"
 #include "openmeteo.h"
 #include "outage_parse.h"
 #include "scada_csv.h"
@@ -75,27 +77,33 @@ static int s_pcfdb(const testdb *db, char *out, const char *args, const char *pa
     return testdb_run(db, cmd, out, OUT);
 }
 
+/* Creates a database with the schema and imports the model in DIR/zone as
+ * zone "kestrel", exactly as an operator would with pcf-db. */
+static void s_import_model(testdb *db, const char *tag, const char *dir)
+{
+    char out[OUT], path[256], cmd[1024];
+    testdb_create(db, tag);
+    snprintf(cmd, sizeof cmd, "%s/pcf-db migrate", testdb_bindir());
+    cr_assert_eq(testdb_run(db, cmd, out, OUT), 0, "%s", out);
+    snprintf(path, sizeof path, "%s/zone/kestrel_cross.m", dir);
+    cr_assert_eq(s_pcfdb(db, out, "import-matpower --zone kestrel --name 'Kestrel Cross'", path), 0, "%s", out);
+    snprintf(path, sizeof path, "%s/zone", dir);
+    cr_assert_eq(s_pcfdb(db, out, "import-der --zone kestrel", path), 0, "%s", out);
+    cr_assert_eq(s_pcfdb(db, out, "import-anm --zone kestrel", path), 0, "%s", out);
+    snprintf(path, sizeof path, "%s/zone/points.csv", dir);
+    cr_assert_eq(s_pcfdb(db, out, "import-points --zone kestrel", path), 0, "%s", out);
+}
+
 /* ---- the model ------------------------------------------------------------ */
 
 Test(demo_zone, model_loads_and_has_the_shape_of_an_anm_zone, .timeout = 120)
 {
-    char dir[64], out[OUT], path[256];
+    char dir[64], out[OUT];
     s_tmpdir(dir, sizeof dir, "model");
     cr_assert_eq(s_sh(out, sizeof out, GEN " --model-only --out '%s'", dir), 0, "%s", out);
 
     testdb db;
-    testdb_create(&db, "demo");
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "%s/pcf-db migrate", testdb_bindir());
-    cr_assert_eq(testdb_run(&db, cmd, out, OUT), 0, "%s", out);
-    snprintf(path, sizeof path, "%s/zone/kestrel_cross.m", dir);
-    cr_assert_eq(s_pcfdb(&db, out, "import-matpower --zone kestrel --name 'Kestrel Cross'", path), 0, "%s", out);
-    snprintf(path, sizeof path, "%s/zone", dir);
-    cr_assert_eq(s_pcfdb(&db, out, "import-der --zone kestrel", path), 0, "%s", out);
-    cr_assert_eq(s_pcfdb(&db, out, "import-anm --zone kestrel", path), 0, "%s", out);
-    snprintf(path, sizeof path, "%s/zone/points.csv", dir);
-    cr_assert_eq(s_pcfdb(&db, out, "import-points --zone kestrel", path), 0, "%s", out);
-
+    s_import_model(&db, "demo", dir);
     PGconn *c = testdb_connect(&db);
     long buses = s_count(c, "SELECT count(*) FROM bus");
     cr_assert(buses >= 40 && buses <= 80, "%ld buses", buses);
@@ -444,4 +452,110 @@ Test(demo_zone, history_is_deterministic_and_goes_through_the_ingest_parsers, .t
     s_rmdir(a);
     s_rmdir(b);
     s_rmdir(c);
+}
+
+/* ---- history through the real loaders into PostgreSQL -------------------- */
+
+static const char *const s_locs[] = { "kestrel-nw", "kestrel-ne", "kestrel-sw", "kestrel-se" };
+
+static void s_load_wx(PGconn *c, const char *path, const char *model, int64_t issued, load_report *rep)
+{
+    size_t len;
+    char *buf = s_slurp(path, &len);
+    load_weather_opts o = { s_locs, 4, model, issued };
+    pcf_error err;
+    cr_assert_eq(load_weather(c, buf, len, path, &o, rep, &err), PCF_OK, "%s: %s", path, err.msg);
+    free(buf);
+    cr_assert_eq(rep->quarantined, 0, "%s: %s", path, rep->first_error);
+    cr_assert_gt(rep->stored, 0);
+}
+
+Test(demo_zone, history_loads_through_the_ingest_loaders, .timeout = 240)
+{
+    char dir[64], out[OUT], path[512];
+    s_tmpdir(dir, sizeof dir, "load");
+    cr_assert_eq(s_sh(out, sizeof out, GEN " --days 6 --out '%s'", dir), 0, "%s", out);
+    testdb db;
+    s_import_model(&db, "demoload", dir);
+    PGconn *c = testdb_connect(&db);
+    /* what pcf-db does not import yet: weather locations and the outage
+     * feed's equipment ids (the branch names) -- docs/demo-zone.md */
+    testdb_exec(c, "CREATE TEMP TABLE wl (location_id text, latitude float8, longitude float8, elevation_m float8)");
+    snprintf(path, sizeof path, "%s/zone/weather_locations.csv", dir);
+    FILE *f = fopen(path, "r");
+    cr_assert(f, "%s", path);
+    char line[256];
+    cr_assert(fgets(line, sizeof line, f));
+    int nloc = 0;
+    while (fgets(line, sizeof line, f)) {
+        char id[65];
+        double la, lo, el;
+        cr_assert_eq(sscanf(line, "%64[^,],%lf,%lf,%lf", id, &la, &lo, &el), 4, "%s", line);
+        cr_assert_str_eq(id, s_locs[nloc], "locations in the order the responses list them");
+        char sql[512];
+        snprintf(sql, sizeof sql, "INSERT INTO weather_location VALUES ('%s', 'kestrel', %.6f, %.6f, %.1f)",
+                 id, la, lo, el);
+        testdb_exec(c, sql);
+        nloc++;
+    }
+    fclose(f);
+    cr_assert_eq(nloc, 4);
+    testdb_exec(c, "INSERT INTO equipment_branch SELECT name, branch_id FROM branch WHERE zone_id = 'kestrel'");
+
+    load_report rep;
+    pcf_error err;
+    snprintf(path, sizeof path, "%s/scada/historian_2025-01.csv", dir);
+    cr_assert_eq(load_scada_file(c, path, "historian_2025-01.csv", &rep, &err), PCF_OK, "%s", err.msg);
+    cr_assert_eq(rep.quarantined, 0, "%s", rep.first_error);
+    cr_assert_eq(rep.duplicates, 0);
+    cr_assert_eq(rep.stored, rep.parsed);
+    cr_assert_eq(s_count(c, "SELECT count(*) FROM measurement"), rep.parsed);
+    cr_assert_eq(load_scada_file(c, path, "historian_2025-01.csv", &rep, &err), PCF_OK, "%s", err.msg);
+    cr_assert(rep.already_loaded);
+    /* kW points were scaled to MW: no 11 kV site above its export capacity */
+    cr_assert_eq(s_count(c, "SELECT count(*) FROM measurement m JOIN measurement_point p USING (point_id)"
+                            " JOIN der_site s USING (site_id) WHERE m.value > 1.02 * s.export_capacity_mw"), 0);
+    cr_assert_gt(s_count(c, "SELECT count(*) FROM measurement m JOIN measurement_point p USING (point_id)"
+                            " WHERE p.scale = 0.001 AND m.value > 0.5"), 0);
+    /* flows are a DC power flow of the injections: what leaves the GSP is
+     * demand minus generation, every complete good half-hour, to within the
+     * 0.3 % measurement noise */
+    long bad = s_count(c,
+        "WITH g AS (SELECT ts, count(*) n, bool_and(quality = 'good') ok,"
+        "  sum(CASE WHEN p.element = 'site' THEN -value WHEN p.element = 'bus' THEN value ELSE 0 END) AS net,"
+        "  sum(CASE WHEN p.point_id IN ('KEST-GT1_P', 'KEST-GT2_P', 'KEST-MARL-132_P') THEN value ELSE 0 END) AS gsp,"
+        "  sum(abs(value)) AS mag"
+        "  FROM measurement m JOIN measurement_point p USING (point_id) GROUP BY ts)"
+        " SELECT count(*) FROM g WHERE n = (SELECT count(*) FROM measurement_point) AND ok"
+        " AND abs(gsp - net) > 0.01 * mag");
+    cr_assert_eq(bad, 0, "%ld half-hours where the GSP flow is not demand minus generation", bad);
+    cr_assert_gt(s_count(c, "SELECT count(DISTINCT ts) FROM measurement"), 6 * 48 - 2);
+
+    /* weather: archive (ERA5-like reanalysis), day-ahead forecast, ensemble */
+    snprintf(path, sizeof path, "%s/weather/archive_2025-01.json", dir);
+    s_load_wx(c, path, "era5", 1735689600 + 6 * 86400, &rep);
+    cr_assert_eq(rep.stored, 4L * 144 * 8);
+    cr_assert_eq(s_count(c, "SELECT count(*) FROM weather_forecast WHERE variable = 'wind_speed_100m'"
+                            " AND (value < 0 OR value > 60)"), 0);
+    cr_assert_eq(s_sh(out, sizeof out, "cd '%s/weather' && ls forecast_*.json", dir), 0, "%s", out);
+    int y, mo, d;
+    cr_assert_eq(sscanf(out, "forecast_%d-%d-%d.json", &y, &mo, &d), 3, "%s", out);
+    struct tm tmv = { .tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d - 1, .tm_hour = 6 };
+    int64_t issued = (int64_t)timegm(&tmv);
+    snprintf(path, sizeof path, "%s/weather/forecast_%04d-%02d-%02d.json", dir, y, mo, d);
+    s_load_wx(c, path, "best_match", issued, &rep);
+    snprintf(path, sizeof path, "%s/weather/ensemble_%04d-%02d-%02d.json", dir, y, mo, d);
+    s_load_wx(c, path, "ecmwf_ifs025", issued, &rep);
+    cr_assert_eq(s_count(c, "SELECT count(DISTINCT member) FROM weather_forecast WHERE model = 'ecmwf_ifs025'"), 11);
+
+    /* outages, mapped to branches by name */
+    snprintf(path, sizeof path, "%s/outages/outages.json", dir);
+    cr_assert_eq(load_outage_file(c, path, "outages.json", LOAD_OUTAGE_JSON, &rep, &err), PCF_OK, "%s", err.msg);
+    cr_assert_eq(rep.quarantined, 0, "%s", rep.first_error);
+    cr_assert_eq(s_count(c, "SELECT count(*) FROM outage_current"), 4);
+    cr_assert_eq(s_count(c, "SELECT count(*) FROM outage_current o JOIN branch b USING (branch_id)"
+                            " WHERE o.status <> 'cancelled' AND o.kind = 'planned'"), 2);
+    PQfinish(c);
+    testdb_drop(&db);
+    s_rmdir(dir);
 }

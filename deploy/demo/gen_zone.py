@@ -1081,17 +1081,22 @@ def exceedances(tm, net, fl):
 
 
 def pick_demo_day(tm, ex):
-    """The summer day whose count of exceeded half-hours is nearest 16 (ANM
-    acting for part of the day), else any full day; earliest on ties."""
-    counts = {}
+    """The summer day on which the most constraints need the ANM (sun and
+    wind together), with ANM acting for part of the day rather than all of
+    it: score = 10 x distinct constraints exceeded - |exceeded half-hours -
+    16|; earliest on ties.  Outside summer when the history has no summer."""
+    counts, names = {}, {}
     for i in range(tm.n):
         d = tm.local[i][0]
         counts.setdefault(d, 0)
-        if any(ex[c][i] for c in ex):
+        names.setdefault(d, set())
+        hit = [c for c in ex if ex[c][i]]
+        if hit:
             counts[d] += 1
+            names[d].update(hit)
     days = sorted(counts)[1:-2]           # D-1 and D+1 must be in the history
     summer = [d for d in days if 5 <= d.month <= 8] or days
-    return min(summer, key=lambda d: (abs(counts[d] - 16), d))
+    return min(summer, key=lambda d: (-(10 * len(names[d]) - abs(counts[d] - 16)), d))
 
 
 # --------------------------------------------------------------------------
@@ -1421,10 +1426,15 @@ def main(argv):
             days=tm.days, half_hours=tm.n, demo_day=demo.isoformat(),
             forecast_issued_utc=dt.datetime.fromtimestamp(issue, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
             scada=sstats,
+            demo_day_exceeded_half_hours={c: sum(1 for i in range(tm.n) if ex[c][i] and tm.local[i][0] == demo)
+                                          for c in ex},
             exceedance_fraction=dict(any=frac(range(tm.n)), midday_10_16=frac(mid), night_22_06=frac(night),
                                      summer=frac(summer), demo_day=frac([i for i in range(tm.n)
                                                                         if tm.local[i][0] == demo]),
-                                     per_constraint={c: round(sum(ex[c]) / tm.n, 4) for c in ex}),
+                                     per_constraint={c: round(sum(ex[c]) / tm.n, 4) for c in ex},
+                                     per_month={"%02d" % m: frac([i for i in range(tm.n)
+                                                                  if tm.local[i][0].month == m])
+                                                for m in sorted({d.month for d, _ in tm.local})}),
             energy_mwh=dict(sites={s: round(sum(v) * 0.5, 1) for s, v in sorted(site_mw.items())}))
     allf = sorted(os.path.join(zdir, f) for f in os.listdir(zdir))
     if not a.model_only:
