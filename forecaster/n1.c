@@ -7,6 +7,7 @@
 #include <cblas.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,7 +52,7 @@ void pf_n1_flows(const double *lodf, size_t nl, const double *f, double *out)
 typedef struct s_job {
     const double *F, *lc;   /* flows, compacted LODF [nl x nv] */
     const int *jv;          /* [nv] outage branch of each compacted column */
-    size_t nl, nv, S, t0, t1;   /* tiles [t0, t1) */
+    size_t nl, nv, S, t0, t1;   /* tiles [t0, t1) (t0 unused: see next) */
     uint64_t low;           /* mask of the index bits */
     double *worst;
     int *outage;
@@ -60,6 +61,9 @@ typedef struct s_job {
     const double *ptdf, *P; /* fused variant: flows computed per tile */
     size_t nb;
     double *Fout;           /* fused variant: flows written here if not NULL */
+    atomic_size_t *next;    /* shared tile counter: threads take tiles as they
+                             * go, so a thread the OS descheduled on a busy
+                             * machine does not hold the others up */
 } s_job;
 
 static uint64_t s_u64(double d)
@@ -238,7 +242,10 @@ static void *s_worker(void *arg)
     double wk[S_TILE];
     int ok[S_TILE];
     (void)nv;
-    for (size_t tile = jb->t0; tile < jb->t1; tile++) {
+    for (;;) {
+        size_t tile = atomic_fetch_add_explicit(jb->next, 1, memory_order_relaxed);
+        if (tile >= jb->t1)
+            break;
         size_t s0 = tile * S_TILE, w = S - s0 < S_TILE ? S - s0 : S_TILE;
         s_tile_flows(jb, s0, w, tk, pt);
         for (size_t k = 0; k < nl; k++) {
@@ -263,7 +270,7 @@ static void *s_worker(void *arg)
 
 static pcf_rc s_screen(const double *ptdf, size_t nb, const double *P, double *Fout,
                        const double *lodf, size_t nl, const double *F, size_t S, int nthreads,
-                       double *worst, int *outage, pcf_error *err)
+                       int scalar, double *worst, int *outage, pcf_error *err)
 {
     if (nthreads <= 0)
         nthreads = 2;
@@ -318,16 +325,19 @@ static pcf_rc s_screen(const double *ptdf, size_t nb, const double *P, double *F
     __builtin_cpu_init();
     avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 #endif
+    if (scalar)
+        avx2 = 0;
     char *running = calloc((size_t)nthreads, 1);
     if (!running) {
         free(jv); free(lc); free(jobs); free(th); free(bufs);
         return pcf_error_set(err, PCF_ERR_NOMEM, "n1: out of memory");
     }
+    atomic_size_t next;
+    atomic_init(&next, 0);
     for (int t = 0; t < nthreads; t++)
-        jobs[t] = (s_job){ F, lc, jv, nl, nv, S, ntiles * (size_t)t / (size_t)nthreads,
-                           ntiles * (size_t)(t + 1) / (size_t)nthreads, low, worst, outage,
+        jobs[t] = (s_job){ F, lc, jv, nl, nv, S, 0, ntiles, low, worst, outage,
                            bufs + (size_t)t * (nl + nb) * S_TILE, avx2, ptdf, P, nb,
-                           Fout };
+                           Fout, &next };
     for (int t = 1; t < nthreads; t++)
         running[t] = pthread_create(&th[t], NULL, s_worker, &jobs[t]) == 0;
     /* shares whose thread could not start are done on the calling thread */
@@ -349,12 +359,12 @@ pcf_rc pf_n1_screen(const double *lodf, size_t nl, const double *F, size_t S, in
         if (!isfinite(F[e]))
             return pcf_error_set(err, PCF_ERR_INVALID, "n1: non-finite base flow on branch %zu",
                                  e / S);
-    return s_screen(NULL, 0, NULL, NULL, lodf, nl, F, S, nthreads, worst, outage, err);
+    return s_screen(NULL, 0, NULL, NULL, lodf, nl, F, S, nthreads, 0, worst, outage, err);
 }
 
-pcf_rc pf_n1_screen_inj(const double *ptdf, size_t nb, const double *lodf, size_t nl,
-                        const double *P, size_t S, int nthreads, double *F, double *worst,
-                        int *outage, pcf_error *err)
+static pcf_rc s_screen_inj(const double *ptdf, size_t nb, const double *lodf, size_t nl,
+                           const double *P, size_t S, int nthreads, int scalar, double *F,
+                           double *worst, int *outage, pcf_error *err)
 {
     for (size_t e = 0; e < nb * S; e++)
         if (!isfinite(P[e]))
@@ -363,5 +373,19 @@ pcf_rc pf_n1_screen_inj(const double *ptdf, size_t nb, const double *lodf, size_
     for (size_t e = 0; e < nl * nb; e++)
         if (!isfinite(ptdf[e]))
             return pcf_error_set(err, PCF_ERR_INVALID, "n1: non-finite PTDF entry");
-    return s_screen(ptdf, nb, P, F, lodf, nl, NULL, S, nthreads, worst, outage, err);
+    return s_screen(ptdf, nb, P, F, lodf, nl, NULL, S, nthreads, scalar, worst, outage, err);
+}
+
+pcf_rc pf_n1_screen_inj(const double *ptdf, size_t nb, const double *lodf, size_t nl,
+                        const double *P, size_t S, int nthreads, double *F, double *worst,
+                        int *outage, pcf_error *err)
+{
+    return s_screen_inj(ptdf, nb, lodf, nl, P, S, nthreads, 0, F, worst, outage, err);
+}
+
+pcf_rc pf_n1_screen_inj_portable(const double *ptdf, size_t nb, const double *lodf, size_t nl,
+                                 const double *P, size_t S, int nthreads, double *F,
+                                 double *worst, int *outage, pcf_error *err)
+{
+    return s_screen_inj(ptdf, nb, lodf, nl, P, S, nthreads, 1, F, worst, outage, err);
 }

@@ -20,7 +20,8 @@
  * recomputed afterwards, so `worst` is exact; only between outages whose
  * flows agree to about 2^(b-52) relatively (b = bits for the outage count,
  * 8 for 186 branches) may the one reported differ from the arg-max.
- * Samples are split between nthreads POSIX threads (created per call).
+ * nthreads POSIX threads (created per call) take 16-sample tiles from a
+ * shared atomic counter, so the load balances itself on a busy machine.
  * A scalar path with the same semantics runs where AVX2/FMA are missing.
  *
  * Everything here is re-entrant: no globals, scratch allocated per call.
@@ -53,6 +54,13 @@ pcf_rc pf_n1_screen(const double *lodf, size_t nl, const double *F, size_t S, in
 pcf_rc pf_n1_screen_inj(const double *ptdf, size_t nb, const double *lodf, size_t nl,
                         const double *P, size_t S, int nthreads, double *F, double *worst,
                         int *outage, pcf_error *err);
+
+/* pf_n1_screen_inj forced onto the portable (scalar) kernel: for CPUs
+ * without AVX2/FMA it is chosen automatically; this entry point lets tests
+ * check that both kernels agree. */
+pcf_rc pf_n1_screen_inj_portable(const double *ptdf, size_t nb, const double *lodf, size_t nl,
+                                 const double *P, size_t S, int nthreads, double *F,
+                                 double *worst, int *outage, pcf_error *err);
 
 /* All post-fault flows for one injection: out[k*nl + j] = f[k] +
  * LODF(k,j) f[j] (column j NaN when outage j islands; out[j*nl+j] = 0). */

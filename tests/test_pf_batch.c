@@ -405,6 +405,11 @@ Test(pf_batch, dgemm_flows_and_n1_screen)
             cr_assert(fabs(F2[e] - F[e]) < 1e-9 * fmax(1, fabs(F[e])), "fused flow %zu", e);
             cr_assert(fabs(worst2[e] - worst[e]) < 1e-9 * fmax(1, worst[e]), "fused worst %zu", e);
         }
+        /* and so does the portable kernel */
+        cr_assert_eq(pf_n1_screen_inj_portable(ptdf, nb, lodf, nl, P, S, threads, NULL, worst2,
+                                               out2, &err), PCF_OK);
+        for (size_t e = 0; e < nl * S; e++)
+            cr_assert(fabs(worst2[e] - worst[e]) < 1e-9 * fmax(1, worst[e]), "portable %zu", e);
         for (size_t s = 0; s < S; s++) {
             /* single-vector DC solve of this sample (slack = reference bus) */
             for (size_t i = 0; i < nb; i++)
