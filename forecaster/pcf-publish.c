@@ -1,0 +1,188 @@
+/*
+ * pcf-publish -- the publishing daemon: LISTENs for committed runs in
+ * PostgreSQL and publishes them over ZeroMQ, answers snapshot, statement
+ * and trade-check requests, sends heartbeats (docs/protocol.md,
+ * docs/publishing.md).
+ *
+ * A thin main over publish.c / publish_serve.c: options (command line over
+ * the [publish] section of a configuration file), signal flags (SIGINT and
+ * SIGTERM stop, SIGHUP reloads the allowlist), a stderr logger.
+ * Exit status: 0 stopped by a signal, 1 could not start or failed, 2 usage.
+ */
+#include <getopt.h>
+#include <ini.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "parse.h"
+#include "publish.h"
+#include "publish_auth.h"
+
+static const char s_usage[] =
+    "usage: pcf-publish [OPTIONS]\n"
+    "\n"
+    "  --db CONNINFO        libpq connection string (default: $PCF_DB, else PG* variables)\n"
+    "  --config FILE        read the [publish] section of FILE (options below override it)\n"
+    "  --pub ENDPOINT       PUB socket (default " PUBLISH_DEFAULT_PUB ")\n"
+    "  --router ENDPOINT    ROUTER socket for requests (default " PUBLISH_DEFAULT_ROUTER ")\n"
+    "  --key FILE           server key pair from pcf-keygen: turns CurveZMQ on\n"
+    "  --allowlist FILE     client public keys admitted (required with --key; SIGHUP reloads it)\n"
+    "  --hwm N              PUB send high-water mark in messages (default 10000)\n"
+    "  --heartbeat-ms N     heartbeat period (default 3000)\n"
+    "  --print-endpoints    print 'pub ENDPOINT' and 'router ENDPOINT' on stdout once bound\n"
+    "  -v, --verbose        log every topic published\n"
+    "\n"
+    "Config keys ([publish]): db, pub_endpoint, router_endpoint, key_file, allowlist_file,\n"
+    "sndhwm, heartbeat_ms.  Without --key, traffic is plain text (a warning is logged).\n";
+
+typedef struct opts {
+    char db[1024], pub[256], router[256], key[1024], allow[1024];
+    long hwm, heartbeat_ms;
+    int verbose, print_endpoints;
+    const char *bad;       /* first bad config line, for the message */
+} opts;
+
+static atomic_int s_stop, s_reload;
+
+static void s_on_signal(int sig)
+{
+    if (sig == SIGHUP) atomic_store(&s_reload, 1);
+    else atomic_store(&s_stop, 1);
+}
+
+static void s_log(void *ctx, int level, const char *msg)
+{
+    static const char *names[] = {"error", "warning", "info", "debug"};
+    const opts *o = ctx;
+    if (level == PUBLISH_LOG_DEBUG && !o->verbose) return;
+    char ts[32];
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    fprintf(stderr, "%s pcf-publish %s: %s\n", ts, names[level & 3], msg);
+}
+
+static int s_set(char *dst, size_t n, const char *v)
+{
+    if (strlen(v) >= n) return -1;
+    memcpy(dst, v, strlen(v) + 1);
+    return 0;
+}
+
+static int s_num(const char *v, long lo, long hi, long *out)
+{
+    long x;
+    if (parse_long(v, strlen(v), &x) != PCF_OK || x < lo || x > hi) return -1;
+    *out = x;
+    return 0;
+}
+
+static int s_ini(void *user, const char *section, const char *name, const char *value)
+{
+    opts *o = user;
+    if (strcmp(section, "publish") != 0) return 1;
+    int bad = 0;
+    if (strcmp(name, "db") == 0) bad = s_set(o->db, sizeof o->db, value);
+    else if (strcmp(name, "pub_endpoint") == 0) bad = s_set(o->pub, sizeof o->pub, value);
+    else if (strcmp(name, "router_endpoint") == 0) bad = s_set(o->router, sizeof o->router, value);
+    else if (strcmp(name, "key_file") == 0) bad = s_set(o->key, sizeof o->key, value);
+    else if (strcmp(name, "allowlist_file") == 0) bad = s_set(o->allow, sizeof o->allow, value);
+    else if (strcmp(name, "sndhwm") == 0) bad = s_num(value, 1, 10000000, &o->hwm);
+    else if (strcmp(name, "heartbeat_ms") == 0) bad = s_num(value, 100, 600000, &o->heartbeat_ms);
+    else bad = 1;
+    return !bad;
+}
+
+int main(int argc, char **argv)
+{
+    opts o;
+    memset(&o, 0, sizeof o);
+    const char *env = getenv("PCF_DB");
+    if (env) s_set(o.db, sizeof o.db, env);
+    /* The config file is read first so the command line overrides it. */
+    for (int i = 1; i + 1 < argc; i++)
+        if (strcmp(argv[i], "--config") == 0) {
+            int line = ini_parse(argv[i + 1], s_ini, &o);
+            if (line != 0) {
+                fprintf(stderr, "pcf-publish: %s:%d: %s\n", argv[i + 1], line < 0 ? 0 : line,
+                        line < 0 ? "cannot read" : "bad [publish] setting");
+                return 1;
+            }
+        }
+    static const struct option lo[] = {
+        {"db", required_argument, 0, 'd'},     {"config", required_argument, 0, 'c'},
+        {"pub", required_argument, 0, 'p'},    {"router", required_argument, 0, 'r'},
+        {"key", required_argument, 0, 'k'},    {"allowlist", required_argument, 0, 'a'},
+        {"hwm", required_argument, 0, 'H'},    {"heartbeat-ms", required_argument, 0, 'b'},
+        {"print-endpoints", no_argument, 0, 'P'}, {"verbose", no_argument, 0, 'v'},
+        {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
+    int ch, bad = 0;
+    while ((ch = getopt_long(argc, argv, "vh", lo, NULL)) != -1) {
+        switch (ch) {
+        case 'd': bad |= s_set(o.db, sizeof o.db, optarg); break;
+        case 'c': break;
+        case 'p': bad |= s_set(o.pub, sizeof o.pub, optarg); break;
+        case 'r': bad |= s_set(o.router, sizeof o.router, optarg); break;
+        case 'k': bad |= s_set(o.key, sizeof o.key, optarg); break;
+        case 'a': bad |= s_set(o.allow, sizeof o.allow, optarg); break;
+        case 'H': bad |= s_num(optarg, 1, 10000000, &o.hwm); break;
+        case 'b': bad |= s_num(optarg, 100, 600000, &o.heartbeat_ms); break;
+        case 'P': o.print_endpoints = 1; break;
+        case 'v': o.verbose = 1; break;
+        case 'h': fputs(s_usage, stdout); return 0;
+        default: bad = 1;
+        }
+    }
+    if (bad || optind != argc) {
+        fputs(s_usage, stderr);
+        return 2;
+    }
+    char pubkey[41], secret[41] = "";
+    pcf_error err;
+    if (o.key[0] && publish_auth_load_key(o.key, pubkey, secret, &err) != PCF_OK) {
+        fprintf(stderr, "pcf-publish: %s\n", err.msg);
+        return 1;
+    }
+    if (o.key[0] && !secret[0]) {
+        fprintf(stderr, "pcf-publish: %s: no secret-key line (give the .key file, not the .pub)\n", o.key);
+        return 1;
+    }
+    publish_config cfg = {
+        .pub_endpoint = o.pub[0] ? o.pub : NULL,
+        .router_endpoint = o.router[0] ? o.router : NULL,
+        .curve_secret_key = secret[0] ? secret : NULL,
+        .allowlist_path = o.allow[0] ? o.allow : NULL,
+        .sndhwm = (int)o.hwm,
+        .heartbeat_ms = o.heartbeat_ms,
+        .software_version = "pcf-publish 0.1 (protocol v1)",
+        .log = s_log,
+        .log_ctx = &o,
+    };
+    publish *p = publish_new(&cfg, &err);
+    if (!p) {
+        fprintf(stderr, "pcf-publish: %s\n", err.msg);
+        return 1;
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = s_on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    publish_log(p, PUBLISH_LOG_INFO, "pub %s router %s", publish_pub_endpoint(p), publish_router_endpoint(p));
+    if (o.print_endpoints) {
+        printf("pub %s\nrouter %s\n", publish_pub_endpoint(p), publish_router_endpoint(p));
+        fflush(stdout);
+    }
+    publish_serve_opts so = {.conninfo = o.db, .stop = &s_stop, .reload = &s_reload};
+    pcf_rc rc = publish_serve(p, &so, &err);
+    if (rc != PCF_OK) fprintf(stderr, "pcf-publish: %s\n", err.msg);
+    publish_destroy(&p);
+    return rc == PCF_OK ? 0 : 1;
+}
