@@ -77,7 +77,8 @@ TYPES = {
                     post=1.05, fault=0.8, repair=24.0),
 }
 
-# Transformers: MVA nameplate (ONAF), impedance on own rating, X/R.
+# Transformers: MVA nameplate (ONAF), impedance on own rating, X/R, faults
+# per 100 transformer-years, mean repair hours.
 TX_TYPES = {
     "gt90": dict(mva=90.0, z=0.22, xr=40.0, kv=(132, 33), fault=1.5, repair=240.0),
     "pt24": dict(mva=24.0, z=0.25, xr=20.0, kv=(33, 11), fault=1.0, repair=168.0),
@@ -387,7 +388,7 @@ class Net:
         self.branches.append(dict(
             name=name, f=f, t=t, kind="transformer", typ=typ, km=0.0,
             r=r, x=r * xr, b=0.0, tap=tap, ratings=ratings, post=TX_POST,
-            fault=ty["fault"] / 100.0 * 1.0, repair=ty["repair"]))
+            fault=ty["fault"] / 100.0, repair=ty["repair"]))
 
     def index(self, name):
         for i, br in enumerate(self.branches):
@@ -635,7 +636,7 @@ def write_case(path, net, demand_mean):
         f.write("\n".join(lines) + "\n")
 
 
-def write_model(zdir, net, enq, seed, sens, points):
+def write_model(zdir, net, enq, sens, points):
     os.makedirs(zdir, exist_ok=True)
     demand_mean = {p11(p[0]): p[3] * 0.62 for p in PRIMARIES}
     write_case(os.path.join(zdir, "kestrel_cross.m"), net, demand_mean)
@@ -894,7 +895,7 @@ def wind_farm(w, hub, cap, avail, fac):
     return cap * power_curve(v) * 0.92 * avail, v
 
 
-def battery_profile(tm, seed, sid, pmax, hours, sunny):
+def battery_profile(tm, seed, sid, pmax, hours):
     """A daily arbitrage cycle: charge overnight (winter) or over the solar
     midday (summer), discharge into the evening peak; 88 % round trip.
     Output MW, positive export, negative import."""
@@ -979,7 +980,7 @@ def injections(tm, wx, net, seed):
                 for i in range(tm.n):
                     tot[i] += wind_farm(w[i], hub, mw, avail[i], 1.0 + fac[i])[0]
             elif fuel == "battery":
-                prof = battery_profile(tm, seed, s["id"] + fuel, mw, extra.get("hours", 2.0), None)
+                prof = battery_profile(tm, seed, s["id"] + fuel, mw, extra.get("hours", 2.0))
                 for i in range(tm.n):
                     tot[i] += prof[i]
             elif fuel == "gas":                          # peaker: cold weekday evenings
@@ -1389,7 +1390,7 @@ def main(argv):
     enq = enquiries(net, a.seed)
     pts = make_points(net)
     zdir = os.path.join(a.out, "zone")
-    csites = write_model(zdir, net, enq, a.seed, sens, pts)
+    csites = write_model(zdir, net, enq, sens, pts)
     manifest = dict(generator="deploy/demo/gen_zone.py", seed=a.seed, year=a.year, zone_name=ZONE_NAME,
                     buses=len(net.buses), branches=len(net.branches), sites=len(net.sites),
                     non_firm_sites=len({e["site"] for e in enq if not e["firm"]}),
