@@ -52,7 +52,7 @@ void pf_n1_flows(const double *lodf, size_t nl, const double *f, double *out)
 typedef struct s_job {
     const double *F, *lc;   /* flows, compacted LODF [nl x nv] */
     const int *jv;          /* [nv] outage branch of each compacted column */
-    size_t nl, nv, S, t0, t1;   /* tiles [t0, t1) (t0 unused: see next) */
+    size_t nl, nv, S, ntiles;   /* tiles 0..ntiles-1, handed out by next */
     uint64_t low;           /* mask of the index bits */
     double *worst;
     int *outage;
@@ -237,14 +237,13 @@ static void s_tile_flows(const s_job *jb, size_t s0, size_t w, double *tk, doubl
 static void *s_worker(void *arg)
 {
     s_job *jb = arg;
-    size_t nl = jb->nl, nv = jb->nv, S = jb->S;
+    size_t nl = jb->nl, S = jb->S;
     double *tk = jb->buf, *pt = tk + nl * S_TILE;
     double wk[S_TILE];
     int ok[S_TILE];
-    (void)nv;
     for (;;) {
         size_t tile = atomic_fetch_add_explicit(jb->next, 1, memory_order_relaxed);
-        if (tile >= jb->t1)
+        if (tile >= jb->ntiles)
             break;
         size_t s0 = tile * S_TILE, w = S - s0 < S_TILE ? S - s0 : S_TILE;
         s_tile_flows(jb, s0, w, tk, pt);
@@ -335,7 +334,7 @@ static pcf_rc s_screen(const double *ptdf, size_t nb, const double *P, double *F
     atomic_size_t next;
     atomic_init(&next, 0);
     for (int t = 0; t < nthreads; t++)
-        jobs[t] = (s_job){ F, lc, jv, nl, nv, S, 0, ntiles, low, worst, outage,
+        jobs[t] = (s_job){ F, lc, jv, nl, nv, S, ntiles, low, worst, outage,
                            bufs + (size_t)t * (nl + nb) * S_TILE, avx2, ptdf, P, nb,
                            Fout, &next };
     for (int t = 1; t < nthreads; t++)

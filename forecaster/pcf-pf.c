@@ -180,7 +180,7 @@ static double s_lodf_cell(const s_run *r, int l, int j, size_t col)
 {
     (void)col;
     if (j < 0)
-        return l < 0 ? 0.0 : 0.0;
+        return 0.0;     /* outage of a branch already out: nothing changes */
     if (l < 0)
         return r->bridge[j] ? NAN : 0.0;
     return r->lodf[(size_t)l * r->net->nl + (size_t)j];
