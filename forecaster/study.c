@@ -1,0 +1,744 @@
+/*
+ * study.c -- the Monte-Carlo study; see study.h for the method.
+ *
+ * Layout of one SP's work (S samples, nb buses, nc constraints, nst states):
+ *   inj   [nb x S]   net injection of every bus in every sample (MW)
+ *   avail [ns x S]   available output of every site (MW, capped)
+ *   state [S]        0 intact, 1 + k credible fault k
+ *   flow  [nst*nc x S] = cptdf [nst*nc x nb] * inj   (one dgemm)
+ * Samples are processed in fixed blocks of STUDY_BLOCK; a thread takes whole
+ * blocks, and every sum over samples is formed per block in sample order and
+ * then over blocks in block order, so the result never depends on how many
+ * threads ran or which block each took.
+ */
+#include "study.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dcpf.h"
+#include "pfnet.h"
+#include "sens.h"
+
+#define STUDY_BLOCK 256
+#define STUDY_NO_LIMIT 1e15
+
+const double study_levels[STUDY_NLEVELS] = { 0.5, 0.8, 0.9, 0.95, 0.99 };
+
+struct study_topology {
+    size_t nst, nc, nb, ns;
+    double *cptdf;          /* [nst * nc * nb]: dead columns zeroed */
+    double *sens;           /* [nst * nc * ns] */
+    unsigned char *dead;    /* [nst * nbus_case] by case row */
+    unsigned char *valid;   /* [nst]: 0 when the faulted branch is already out */
+    size_t nbus_case;
+    int *site_bus;          /* [ns] internal bus index */
+};
+
+typedef struct study_thread {
+    struct study *st;
+    anm *a;
+    double *flow, *lim_f, *lim_r, *avail, *err;
+    pcf_rc rc;
+    pcf_error err_msg;
+} study_thread;
+
+struct study {
+    study_def def;
+    pf_net *net;                 /* base network index (bus numbering) */
+    size_t nb, S, nst, nblocks;
+    int *site_bus;               /* [ns] internal */
+    double *site_cap;            /* [ns] min(export, tranche capacity) */
+    double *inj, *avail, *flow;  /* see the file comment */
+    int *state;
+    mcstat *stats;
+    /* per-sample constraint figures */
+    double *flow_intact, *flow_fault, *curt_c;  /* [nc * S] */
+    unsigned char *acted;                       /* [nc * S] */
+    unsigned char *unresolved;                  /* [S] */
+    /* per-block partial results */
+    double *blk_site_curt;       /* [nblocks * nc * ns] */
+    int *blk_binding;            /* [nblocks * nc * nf] */
+    double *sortbuf;             /* [S] */
+    study_constraint_result *cres;  /* [nc] */
+    double *cres_site;           /* [nc * ns] */
+    /* the SP being run */
+    const study_sp *sp;
+    uint32_t sp_index;
+    int phase;                   /* 1 sampling, 2 ANM: set before threads start */
+    atomic_size_t next_block;
+    study_thread th[STUDY_MAX_THREADS];
+};
+
+/* ---- topology ----------------------------------------------------------- */
+
+static mp_case *s_case_copy(const mp_case *c)
+{
+    mp_case *d = mp_case_new(c->bus.rows, c->bus.cols, c->gen.rows, c->gen.cols,
+                             c->branch.rows, c->branch.cols);
+    if (!d) return NULL;
+    d->base_mva = c->base_mva;
+    if (c->bus.rows) memcpy(d->bus.v, c->bus.v, c->bus.rows * c->bus.cols * sizeof(double));
+    if (c->gen.rows) memcpy(d->gen.v, c->gen.v, c->gen.rows * c->gen.cols * sizeof(double));
+    if (c->branch.rows)
+        memcpy(d->branch.v, c->branch.v, c->branch.rows * c->branch.cols * sizeof(double));
+    return d;
+}
+
+/* Marks in `reach` (by internal bus) what is connected to the reference bus
+ * over branches with inservice[l] set.  queue: [nb] scratch. */
+static void s_reach(const pf_net *net, const unsigned char *inservice, unsigned char *reach, int *queue)
+{
+    memset(reach, 0, net->nb);
+    size_t head = 0, tail = 0;
+    queue[tail++] = net->ref;
+    reach[net->ref] = 1;
+    while (head < tail) {
+        int u = queue[head++];
+        for (size_t l = 0; l < net->nl; l++) {
+            if (!inservice[l]) continue;
+            int v = -1;
+            if (net->f[l] == u) v = net->t[l];
+            else if (net->t[l] == u) v = net->f[l];
+            if (v >= 0 && !reach[v]) {
+                reach[v] = 1;
+                queue[tail++] = v;
+            }
+        }
+    }
+}
+
+/* Builds cptdf rows of state `st` from PTDF (+ LODF column for a fault). */
+static void s_state_rows(study_topology *t, const study_def *def, const pf_net *net2,
+                         const double *ptdf, const double *lodf, int fault_l, size_t st)
+{
+    size_t nb = t->nb;
+    for (size_t c = 0; c < def->nc; c++) {
+        double *row = &t->cptdf[(st * def->nc + c) * nb];
+        memset(row, 0, nb * sizeof(double));
+        const study_constraint *k = &def->constraints[c];
+        double lsum = 0;    /* sum of sign * LODF(b, fault_l) */
+        for (size_t i = 0; i < k->nbr; i++) {
+            int l = net2->row_br[k->branch_row[i]];
+            if (l < 0) continue;                 /* out in this topology: carries nothing */
+            const double *p = &ptdf[(size_t)l * nb];
+            for (size_t b = 0; b < nb; b++) row[b] += k->sign[i] * p[b];
+            if (fault_l >= 0) lsum += k->sign[i] * lodf[(size_t)l * net2->nl + (size_t)fault_l];
+        }
+        if (fault_l >= 0 && lsum != 0) {
+            const double *pk = &ptdf[(size_t)fault_l * nb];
+            for (size_t b = 0; b < nb; b++) row[b] += lsum * pk[b];
+        }
+    }
+}
+
+/* Zeroes dead columns and derives the site sensitivities of state st. */
+static void s_state_finish(study_topology *t, const pf_net *net, size_t st)
+{
+    const unsigned char *dead = &t->dead[st * t->nbus_case];
+    for (size_t c = 0; c < t->nc; c++) {
+        double *row = &t->cptdf[(st * t->nc + c) * t->nb];
+        for (size_t b = 0; b < t->nb; b++)
+            if (dead[net->bus_row[b]]) row[b] = 0;
+        for (size_t s = 0; s < t->ns; s++)
+            t->sens[(st * t->nc + c) * t->ns + s] = row[t->site_bus[s]];
+    }
+}
+
+void study_topology_destroy(study_topology **tp)
+{
+    if (!tp || !*tp) return;
+    study_topology *t = *tp;
+    free(t->cptdf);
+    free(t->sens);
+    free(t->dead);
+    free(t->valid);
+    free(t->site_bus);
+    free(t);
+    *tp = NULL;
+}
+
+pcf_rc study_topology_new(const study_def *def, const int *out_rows, size_t nout,
+                          study_topology **out, pcf_error *err)
+{
+    *out = NULL;
+    pf_net *base = NULL, *net2 = NULL;
+    pf_dc *dc = NULL;
+    mp_case *c2 = NULL;
+    double *ptdf = NULL, *lodf = NULL;
+    unsigned char *insvc = NULL, *reach = NULL, *bridge = NULL;
+    int *queue = NULL;
+    study_topology *t = calloc(1, sizeof *t);
+    pcf_rc rc = t ? pf_net_new(def->net, &base, err) : pcf_error_set(err, PCF_ERR_NOMEM, "study: out of memory");
+    if (rc == PCF_OK) rc = pf_net_connected(base, err);
+    if (rc != PCF_OK) goto done;
+
+    size_t nb = base->nb, nbc = def->net->bus.rows;
+    t->nst = 1 + def->nf;
+    t->nc = def->nc;
+    t->nb = nb;
+    t->ns = def->ns;
+    t->nbus_case = nbc;
+    t->cptdf = calloc(t->nst * def->nc * nb + 1, sizeof(double));
+    t->sens = calloc(t->nst * def->nc * def->ns + 1, sizeof(double));
+    t->dead = calloc(t->nst * nbc + 1, 1);
+    t->valid = calloc(t->nst, 1);
+    t->site_bus = calloc(def->ns + 1, sizeof(int));
+    insvc = malloc(base->nl + 1);
+    reach = malloc(nb + 1);
+    queue = malloc((nb + 1) * sizeof(int));
+    c2 = s_case_copy(def->net);
+    if (!t->cptdf || !t->sens || !t->dead || !t->valid || !t->site_bus || !insvc || !reach || !queue || !c2) {
+        rc = pcf_error_set(err, PCF_ERR_NOMEM, "study: out of memory");
+        goto done;
+    }
+    for (size_t s = 0; s < def->ns; s++) {
+        t->site_bus[s] = pf_net_bus_index(base, def->sites[s].bus);
+        if (t->site_bus[s] < 0) {
+            rc = pcf_error_set(err, PCF_ERR_INVALID, "study: site %zu is at bus %.17g, not in the network",
+                               s, def->sites[s].bus);
+            goto done;
+        }
+    }
+
+    /* Planned outages: take each out unless that islands part of the
+     * network; then keep it and de-energise the far side instead. */
+    memset(insvc, 1, base->nl);
+    unsigned char *dead0 = t->dead;
+    for (size_t i = 0; i < nout; i++) {
+        int row = out_rows[i];
+        if (row < 0 || (size_t)row >= def->net->branch.rows) {
+            rc = pcf_error_set(err, PCF_ERR_INVALID, "study: planned outage of branch row %d: no such row", row);
+            goto done;
+        }
+        int l = base->row_br[row];
+        if (l < 0 || !insvc[l]) continue;
+        insvc[l] = 0;
+        s_reach(base, insvc, reach, queue);
+        int split = 0;
+        for (size_t b = 0; b < nb; b++) split |= !reach[b] && !dead0[base->bus_row[b]];
+        if (split) {
+            insvc[l] = 1;
+            for (size_t b = 0; b < nb; b++)
+                if (!reach[b]) dead0[base->bus_row[b]] = 1;
+        } else {
+            MP_AT(&c2->branch, row, MP_BR_STATUS) = 0;
+        }
+    }
+    if ((rc = pf_net_new(c2, &net2, err)) != PCF_OK) goto done;
+    if (net2->nb != nb) {
+        rc = pcf_error_set(err, PCF_ERR_INTERNAL, "study: planned outages changed the bus set");
+        goto done;
+    }
+    ptdf = malloc(net2->nl * nb * sizeof(double) + 1);
+    lodf = malloc(net2->nl * net2->nl * sizeof(double) + 1);
+    bridge = malloc(net2->nl + 1);
+    if (!ptdf || !lodf || !bridge) {
+        rc = pcf_error_set(err, PCF_ERR_NOMEM, "study: out of memory");
+        goto done;
+    }
+    if ((rc = pf_dc_new(net2, &dc, err)) != PCF_OK) goto done;
+    if ((rc = pf_ptdf(dc, net2, NULL, ptdf, err)) != PCF_OK) goto done;
+    if ((rc = pf_bridges(net2, bridge, err)) != PCF_OK) goto done;
+    if ((rc = pf_lodf(net2, ptdf, bridge, lodf, err)) != PCF_OK) goto done;
+
+    t->valid[0] = 1;
+    s_state_rows(t, def, net2, ptdf, lodf, -1, 0);
+    s_state_finish(t, base, 0);
+    for (size_t k = 0; k < def->nf; k++) {
+        size_t st = 1 + k;
+        int row = def->fault_row[k];
+        int l = (row >= 0 && (size_t)row < def->net->branch.rows) ? net2->row_br[row] : -1;
+        unsigned char *dk = &t->dead[st * nbc];
+        memcpy(dk, dead0, nbc);
+        if (l < 0) continue;            /* already out: the fault cannot happen */
+        t->valid[st] = 1;
+        if (bridge[l]) {
+            /* Islanding fault: the flows of the remaining network are the
+             * intact ones with the island's injections removed. */
+            memset(insvc, 0, base->nl);
+            for (size_t j = 0; j < net2->nl; j++) insvc[base->row_br[net2->br_row[j]]] = 1;
+            insvc[base->row_br[row]] = 0;
+            s_reach(base, insvc, reach, queue);
+            for (size_t b = 0; b < nb; b++)
+                if (!reach[b]) dk[base->bus_row[b]] = 1;
+            s_state_rows(t, def, net2, ptdf, lodf, -1, st);
+        } else {
+            s_state_rows(t, def, net2, ptdf, lodf, l, st);
+        }
+        s_state_finish(t, base, st);
+    }
+
+done:
+    free(ptdf);
+    free(lodf);
+    free(bridge);
+    free(insvc);
+    free(reach);
+    free(queue);
+    pf_dc_destroy(&dc);
+    pf_net_destroy(&net2);
+    pf_net_destroy(&base);
+    mp_case_destroy(&c2);
+    if (rc != PCF_OK) study_topology_destroy(&t);
+    *out = t;
+    return rc;
+}
+
+int study_topology_dead(const study_topology *t, size_t state, size_t bus_row)
+{
+    return t->dead[state * t->nbus_case + bus_row];
+}
+
+double study_topology_sens(const study_topology *t, size_t c, size_t s)
+{
+    return t->sens[c * t->ns + s];
+}
+
+/* ---- the study ------------------------------------------------------------ */
+
+void study_destroy(study **sp)
+{
+    if (!sp || !*sp) return;
+    study *s = *sp;
+    for (int i = 0; i < STUDY_MAX_THREADS; i++) {
+        study_thread *th = &s->th[i];
+        anm_destroy(&th->a);
+        free(th->flow);
+        free(th->lim_f);
+        free(th->lim_r);
+        free(th->avail);
+        free(th->err);
+    }
+    pf_net_destroy(&s->net);
+    mcstat_destroy(&s->stats);
+    free(s->site_bus);
+    free(s->site_cap);
+    free(s->inj);
+    free(s->avail);
+    free(s->flow);
+    free(s->state);
+    free(s->flow_intact);
+    free(s->flow_fault);
+    free(s->curt_c);
+    free(s->acted);
+    free(s->unresolved);
+    free(s->blk_site_curt);
+    free(s->blk_binding);
+    free(s->sortbuf);
+    free(s->cres);
+    free(s->cres_site);
+    free(s);
+    *sp = NULL;
+}
+
+static pcf_rc s_check_def(const study_def *d, pcf_error *err)
+{
+    if (!d->net) return pcf_error_set(err, PCF_ERR_INVALID, "study: no network");
+    if (d->samples < MCSTAT_MIN_SAMPLES || d->samples > MCSTAT_MAX_SAMPLES)
+        return pcf_error_set(err, PCF_ERR_INVALID, "study: %zu samples (need %d..%d)", d->samples,
+                             MCSTAT_MIN_SAMPLES, MCSTAT_MAX_SAMPLES);
+    if (d->threads < 1 || d->threads > STUDY_MAX_THREADS)
+        return pcf_error_set(err, PCF_ERR_INVALID, "study: %d threads (1..%d)", d->threads, STUDY_MAX_THREADS);
+    for (size_t c = 0; c < d->nc; c++) {
+        const study_constraint *k = &d->constraints[c];
+        if (k->nbr == 0) return pcf_error_set(err, PCF_ERR_INVALID, "study: constraint %zu monitors no branch", c);
+        for (size_t i = 0; i < k->nbr; i++)
+            if (k->branch_row[i] < 0 || (size_t)k->branch_row[i] >= d->net->branch.rows ||
+                (k->sign[i] != 1 && k->sign[i] != -1))
+                return pcf_error_set(err, PCF_ERR_INVALID, "study: constraint %zu: bad branch %zu", c, i);
+    }
+    for (size_t s = 0; s < d->ns; s++)
+        if (!(d->sites[s].export_mw > 0) || !isfinite(d->sites[s].export_mw))
+            return pcf_error_set(err, PCF_ERR_INVALID, "study: site %zu: export capacity must be > 0", s);
+    for (size_t k = 0; k < d->nf; k++)
+        if (d->fault_row[k] < 0 || (size_t)d->fault_row[k] >= d->net->branch.rows)
+            return pcf_error_set(err, PCF_ERR_INVALID, "study: fault %zu: no branch row %d", k, d->fault_row[k]);
+    return PCF_OK;
+}
+
+pcf_rc study_new(const study_def *def, study **out, pcf_error *err)
+{
+    *out = NULL;
+    pcf_rc rc = s_check_def(def, err);
+    if (rc != PCF_OK) return rc;
+    study *s = calloc(1, sizeof *s);
+    if (!s) return pcf_error_set(err, PCF_ERR_NOMEM, "study: out of memory");
+    s->def = *def;
+    if ((rc = pf_net_new(def->net, &s->net, err)) != PCF_OK) {
+        study_destroy(&s);
+        return rc;
+    }
+    size_t nc = def->nc, ns = def->ns, S = def->samples, nb = s->net->nb;
+    s->nb = nb;
+    s->S = S;
+    s->nst = 1 + def->nf;
+    s->nblocks = (S + STUDY_BLOCK - 1) / STUDY_BLOCK;
+    s->site_bus = calloc(ns + 1, sizeof(int));
+    s->site_cap = calloc(ns + 1, sizeof(double));
+    s->inj = malloc(nb * S * sizeof(double));
+    s->avail = malloc((ns + 1) * S * sizeof(double));
+    s->flow = malloc((s->nst * nc + 1) * S * sizeof(double));
+    s->state = malloc(S * sizeof(int));
+    s->flow_intact = malloc((nc + 1) * S * sizeof(double));
+    s->flow_fault = malloc((nc + 1) * S * sizeof(double));
+    s->curt_c = malloc((nc + 1) * S * sizeof(double));
+    s->acted = malloc((nc + 1) * S);
+    s->unresolved = malloc(S);
+    s->blk_site_curt = malloc((s->nblocks * nc * ns + 1) * sizeof(double));
+    s->blk_binding = malloc((s->nblocks * nc * def->nf + 1) * sizeof(int));
+    s->sortbuf = malloc(S * sizeof(double));
+    s->cres = calloc(nc + 1, sizeof *s->cres);
+    s->cres_site = calloc(nc * ns + 1, sizeof(double));
+    if (!s->site_bus || !s->site_cap || !s->inj || !s->avail || !s->flow || !s->state || !s->flow_intact ||
+        !s->flow_fault || !s->curt_c || !s->acted || !s->unresolved || !s->blk_site_curt ||
+        !s->blk_binding || !s->sortbuf || !s->cres || !s->cres_site) {
+        study_destroy(&s);
+        return pcf_error_set(err, PCF_ERR_NOMEM, "study: out of memory for %zu samples", S);
+    }
+    for (size_t i = 0; i < ns; i++) {
+        s->site_bus[i] = pf_net_bus_index(s->net, def->sites[i].bus);
+        if (s->site_bus[i] < 0) {
+            rc = pcf_error_set(err, PCF_ERR_INVALID, "study: site %zu: bus %.17g not in the network", i,
+                               def->sites[i].bus);
+            study_destroy(&s);
+            return rc;
+        }
+        double tranche = 0;
+        int has = 0;
+        for (size_t t = 0; t < def->nt; t++)
+            if (def->tranches[t].site == i) {
+                tranche += def->tranches[t].capacity_mw;
+                has = 1;
+            }
+        s->site_cap[i] = has && tranche < def->sites[i].export_mw ? tranche : def->sites[i].export_mw;
+    }
+    if ((rc = mcstat_new(ns ? ns : 1, S, &s->stats, err)) != PCF_OK) {
+        study_destroy(&s);
+        return rc;
+    }
+    anm_def ad = { nc, ns, def->nt, NULL, def->tranches, def->member, def->anm_opts };
+    anm_constraint_def *cd = calloc(nc + 1, sizeof *cd);
+    if (!cd) {
+        study_destroy(&s);
+        return pcf_error_set(err, PCF_ERR_NOMEM, "study: out of memory");
+    }
+    for (size_t c = 0; c < nc; c++) {
+        cd[c].voltage_kv = def->constraints[c].voltage_kv;
+        cd[c].kind = def->constraints[c].kind;
+        cd[c].trim = def->constraints[c].trim;
+        cd[c].release = def->constraints[c].release;
+    }
+    ad.constraints = cd;
+    for (int i = 0; i < def->threads && rc == PCF_OK; i++) {
+        study_thread *th = &s->th[i];
+        th->st = s;
+        rc = anm_new(&ad, &th->a, err);
+        th->flow = malloc((nc + 1) * sizeof(double));
+        th->lim_f = malloc((nc + 1) * sizeof(double));
+        th->lim_r = malloc((nc + 1) * sizeof(double));
+        th->avail = malloc((ns + 1) * sizeof(double));
+        th->err = malloc((ns + 1) * sizeof(double));
+        if (rc == PCF_OK && (!th->flow || !th->lim_f || !th->lim_r || !th->avail || !th->err))
+            rc = pcf_error_set(err, PCF_ERR_NOMEM, "study: out of memory");
+    }
+    free(cd);
+    if (rc != PCF_OK) {
+        study_destroy(&s);
+        return rc;
+    }
+    *out = s;
+    return PCF_OK;
+}
+
+/* ---- sampling (phase 1) and ANM (phase 2), per block ------------------------ */
+
+static void s_sample_block(study *s, study_thread *th, size_t blk)
+{
+    const study_sp *sp = s->sp;
+    const study_def *d = &s->def;
+    const pf_net *net = s->net;
+    size_t S = s->S, ns = d->ns, nb = s->nb;
+    size_t j0 = blk * STUDY_BLOCK, j1 = j0 + STUDY_BLOCK < S ? j0 + STUDY_BLOCK : S;
+    for (size_t j = j0; j < j1; j++) {
+        rng_stream r;
+        rng_init(&r, d->seed, s->sp_index, (uint32_t)j, RNG_STREAM_FORECAST);
+        if (sp->site_err) rng_mvn_draw(sp->site_err, &r, th->err);
+        else memset(th->err, 0, ns * sizeof(double));
+        for (size_t b = 0; b < nb; b++) {
+            int row = net->bus_row[b];
+            double p = sp->bus_fixed ? sp->bus_fixed[row] : 0;
+            double dem = sp->bus_demand ? sp->bus_demand[row] : 0;
+            if (sp->bus_demand_sd && sp->bus_demand_sd[row] > 0) dem += sp->bus_demand_sd[row] * rng_normal(&r);
+            s->inj[b * S + j] = p - dem;
+        }
+        for (size_t i = 0; i < ns; i++) {
+            double a = sp->site_mean[i] + th->err[i];
+            a = a < 0 ? 0 : (a > s->site_cap[i] ? s->site_cap[i] : a);
+            s->avail[i * S + j] = a;
+            s->inj[(size_t)s->site_bus[i] * S + j] += a;
+        }
+        /* At most one credible fault (N-1), drawn from its own stream so the
+         * forecast draws do not shift when fault probabilities change. */
+        rng_stream rf;
+        rng_init(&rf, d->seed, s->sp_index, (uint32_t)j, RNG_STREAM_FAULT);
+        double u = rng_uniform(&rf), cum = 0;
+        int st = 0;
+        for (size_t k = 0; k < d->nf; k++) {
+            if (!sp->topo->valid[1 + k]) continue;
+            cum += sp->fault_prob[k];
+            if (u < cum) {
+                st = 1 + (int)k;
+                break;
+            }
+        }
+        s->state[j] = st;
+    }
+}
+
+/* Loading of flow f against a constraint: signed for one-way limits. */
+static double s_loading(const study_constraint *k, double f)
+{
+    return k->one_way ? f : fabs(f);
+}
+
+static pcf_rc s_anm_block(study *s, study_thread *th, size_t blk, pcf_error *err)
+{
+    const study_sp *sp = s->sp;
+    const study_def *d = &s->def;
+    const study_topology *t = sp->topo;
+    size_t S = s->S, ns = d->ns, nc = d->nc, nf = d->nf;
+    size_t j0 = blk * STUDY_BLOCK, j1 = j0 + STUDY_BLOCK < S ? j0 + STUDY_BLOCK : S;
+    double *bsc = &s->blk_site_curt[blk * nc * ns];
+    int *bbind = &s->blk_binding[blk * nc * nf];
+    memset(bsc, 0, nc * ns * sizeof(double));
+    memset(bbind, 0, nc * nf * sizeof(int));
+    for (size_t j = j0; j < j1; j++) {
+        int st = s->state[j];
+        const unsigned char *dead = &t->dead[(size_t)st * t->nbus_case];
+        for (size_t c = 0; c < nc; c++) {
+            th->flow[c] = s->flow[((size_t)st * nc + c) * S + j];
+            double lim = st == 0 ? sp->limit_intact[c] : sp->limit_fault[c];
+            th->lim_f[c] = lim;
+            th->lim_r[c] = d->constraints[c].one_way ? STUDY_NO_LIMIT : lim;
+            s->flow_intact[c * S + j] = s->flow[c * S + j];
+            /* worst credible fault for this constraint, before ANM */
+            double worst = -HUGE_VAL, wf = NAN;
+            int wk = -1;
+            for (size_t k = 0; k < nf; k++) {
+                if (!t->valid[1 + k]) continue;
+                double f = s->flow[((1 + k) * nc + c) * S + j];
+                double l = s_loading(&d->constraints[c], f);
+                if (l > worst) {
+                    worst = l;
+                    wf = f;
+                    wk = (int)k;
+                }
+            }
+            s->flow_fault[c * S + j] = wf;
+            if (wk >= 0) bbind[c * nf + (size_t)wk]++;
+        }
+        for (size_t i = 0; i < ns; i++)
+            th->avail[i] = dead[s->net->bus_row[s->site_bus[i]]] ? 0 : s->avail[i * S + j];
+        anm_input in = { th->flow, th->lim_f, th->lim_r, &t->sens[(size_t)st * nc * ns], th->avail };
+        anm_result res;
+        pcf_rc rc = anm_solve(th->a, &in, &res, err);
+        if (rc != PCF_OK) return rc;
+        int unres = !res.converged;
+        for (size_t c = 0; c < nc; c++) {
+            double cc = 0;
+            for (size_t i = 0; i < ns; i++) {
+                double v = res.curt_by[c * ns + i];
+                cc += v;
+                bsc[c * ns + i] += v;
+            }
+            s->curt_c[c * S + j] = cc;
+            s->acted[c * S + j] = res.acted[c];
+            unres |= res.residual[c] > 0;
+        }
+        s->unresolved[j] = (unsigned char)unres;
+        for (size_t i = 0; i < ns; i++) {
+            double out = res.site_out[i] < 0 ? 0 : res.site_out[i];
+            if ((rc = mcstat_record(s->stats, i, j, out, res.site_curt[i], err)) != PCF_OK) return rc;
+        }
+    }
+    return PCF_OK;
+}
+
+static void *s_worker(void *arg)
+{
+    study_thread *th = arg;
+    study *s = th->st;
+    int phase = s->phase;
+    for (;;) {
+        size_t blk = atomic_fetch_add(&s->next_block, 1);
+        if (blk >= s->nblocks || th->rc != PCF_OK) break;
+        if (phase == 1) s_sample_block(s, th, blk);
+        else th->rc = s_anm_block(s, th, blk, &th->err_msg);
+    }
+    return NULL;
+}
+
+static pcf_rc s_parallel(study *s, int phase, pcf_error *err)
+{
+    s->phase = phase;        /* pthread_create orders this before the workers read it */
+    atomic_store(&s->next_block, 0);
+    int n = s->def.threads;
+    pthread_t tid[STUDY_MAX_THREADS];
+    unsigned char started[STUDY_MAX_THREADS] = { 0 };
+    for (int i = 0; i < n; i++) s->th[i].rc = PCF_OK;
+    /* A thread that cannot start leaves its share to the others: blocks are
+     * taken from a shared counter, so the result is the same. */
+    for (int i = 1; i < n; i++) started[i] = pthread_create(&tid[i], NULL, s_worker, &s->th[i]) == 0;
+    s_worker(&s->th[0]);
+    for (int i = 1; i < n; i++)
+        if (started[i]) pthread_join(tid[i], NULL);
+    for (int i = 0; i < n; i++)
+        if (s->th[i].rc != PCF_OK) {
+            if (err) *err = s->th[i].err_msg;
+            return s->th[i].rc;
+        }
+    return PCF_OK;
+}
+
+/* ---- aggregation ------------------------------------------------------------ */
+
+static int s_cmp(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static void s_quantiles3(study *s, const double *v, double *p10, double *p50, double *p90)
+{
+    memcpy(s->sortbuf, v, s->S * sizeof(double));
+    qsort(s->sortbuf, s->S, sizeof(double), s_cmp);
+    *p10 = mcstat_quantile(s->sortbuf, s->S, 0.10, NULL);
+    *p50 = mcstat_quantile(s->sortbuf, s->S, 0.50, NULL);
+    *p90 = mcstat_quantile(s->sortbuf, s->S, 0.90, NULL);
+}
+
+static void s_aggregate(study *s)
+{
+    const study_def *d = &s->def;
+    const study_sp *sp = s->sp;
+    size_t S = s->S, nc = d->nc, ns = d->ns, nf = d->nf;
+    double h = sp->hours;
+    for (size_t c = 0; c < nc; c++) {
+        study_constraint_result *r = &s->cres[c];
+        const study_constraint *k = &d->constraints[c];
+        r->limit_mw = sp->limit_intact[c];
+        s_quantiles3(s, &s->flow_intact[c * S], &r->flow_p10, &r->flow_p50, &r->flow_p90);
+        r->has_fault_flow = 0;
+        for (size_t f = 0; f < nf; f++) r->has_fault_flow |= sp->topo->valid[1 + f];
+        if (r->has_fault_flow)
+            s_quantiles3(s, &s->flow_fault[c * S], &r->fault_p10, &r->fault_p50, &r->fault_p90);
+        else
+            r->fault_p10 = r->fault_p50 = r->fault_p90 = NAN;
+        /* binding fault: the one most often worst (ties: lowest index) */
+        r->binding_fault = -1;
+        int best = 0;
+        for (size_t f = 0; f < nf; f++) {
+            int cnt = 0;
+            for (size_t b = 0; b < s->nblocks; b++) cnt += s->blk_binding[(b * nc + c) * nf + f];
+            if (cnt > best) {
+                best = cnt;
+                r->binding_fault = (int)f;
+            }
+        }
+        size_t acts = 0;
+        double sum = 0, sum2 = 0;
+        for (size_t j = 0; j < S; j++) {
+            acts += s->acted[c * S + j];
+            double v = s->curt_c[c * S + j];
+            sum += v;
+            sum2 += v * v;
+        }
+        double n = (double)S;
+        r->p_acts = (double)acts / n;
+        r->p_acts_se = sqrt(r->p_acts * (1 - r->p_acts) / n);
+        double mean = sum / n, var = n > 1 ? (sum2 - n * mean * mean) / (n - 1) : 0;
+        r->curtail_mwh = mean * h;
+        r->curtail_mwh_se = sqrt(var > 0 ? var / n : 0) * h;
+        /* blocks: headroom from the loading quantile, curtailment quantiles */
+        for (size_t j = 0; j < S; j++) s->sortbuf[j] = s_loading(k, s->flow_intact[c * S + j]);
+        qsort(s->sortbuf, S, sizeof(double), s_cmp);
+        for (int q = 0; q < STUDY_NLEVELS; q++) {
+            double lq = mcstat_quantile(s->sortbuf, S, study_levels[q], NULL);
+            double room = r->limit_mw * (k->trim > 0 ? k->trim : 1) - lq;
+            r->headroom_mw[q] = room > 0 ? room : 0;
+        }
+        memcpy(s->sortbuf, &s->curt_c[c * S], S * sizeof(double));
+        qsort(s->sortbuf, S, sizeof(double), s_cmp);
+        for (int q = 0; q < STUDY_NLEVELS; q++)
+            r->curtail_mw[q] = mcstat_quantile(s->sortbuf, S, study_levels[q], NULL);
+        double *site = &s->cres_site[c * ns];
+        for (size_t i = 0; i < ns; i++) {
+            double t = 0;
+            for (size_t b = 0; b < s->nblocks; b++) t += s->blk_site_curt[(b * nc + c) * ns + i];
+            site[i] = t / n * h;
+        }
+        r->site_curtail_mwh = site;
+    }
+}
+
+pcf_rc study_run_sp(study *s, uint32_t sp_index, const study_sp *sp, pcf_error *err)
+{
+    const study_def *d = &s->def;
+    if (!sp || !sp->topo || !sp->site_mean || !sp->limit_intact || !sp->limit_fault ||
+        (d->nf && !sp->fault_prob) || !(sp->hours > 0))
+        return pcf_error_set(err, PCF_ERR_INVALID, "study: SP %u: missing inputs", sp_index);
+    if (sp->topo->nc != d->nc || sp->topo->ns != d->ns || sp->topo->nst != s->nst || sp->topo->nb != s->nb)
+        return pcf_error_set(err, PCF_ERR_INVALID, "study: SP %u: topology built for another study", sp_index);
+    if (sp->site_err && rng_mvn_dim(sp->site_err) != d->ns)
+        return pcf_error_set(err, PCF_ERR_INVALID, "study: SP %u: error model has the wrong dimension", sp_index);
+    double psum = 0;
+    for (size_t k = 0; k < d->nf; k++) {
+        double p = sp->fault_prob[k];
+        if (!(p >= 0 && p <= 1)) return pcf_error_set(err, PCF_ERR_INVALID, "study: SP %u: fault %zu probability %g", sp_index, k, p);
+        psum += p;
+    }
+    if (psum > 1) return pcf_error_set(err, PCF_ERR_INVALID, "study: SP %u: fault probabilities sum to %g > 1", sp_index, psum);
+    for (size_t c = 0; c < d->nc; c++)
+        if (!(sp->limit_intact[c] > 0) || !(sp->limit_fault[c] > 0) || !isfinite(sp->limit_intact[c]) ||
+            !isfinite(sp->limit_fault[c]))
+            return pcf_error_set(err, PCF_ERR_INVALID, "study: SP %u: constraint %zu has no positive limit", sp_index, c);
+    for (size_t i = 0; i < d->ns; i++)
+        if (!isfinite(sp->site_mean[i]))
+            return pcf_error_set(err, PCF_ERR_INVALID, "study: SP %u: site %zu forecast is not finite", sp_index, i);
+
+    s->sp = sp;
+    s->sp_index = sp_index;
+    mcstat_reset(s->stats);
+    pcf_rc rc = s_parallel(s, 1, err);
+    if (rc != PCF_OK) return rc;
+    size_t rows = s->nst * d->nc;
+    if (rows)
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)s->S, (int)s->nb, 1.0,
+                    sp->topo->cptdf, (int)s->nb, s->inj, (int)s->S, 0.0, s->flow, (int)s->S);
+    if ((rc = s_parallel(s, 2, err)) != PCF_OK) return rc;
+    s_aggregate(s);
+    return PCF_OK;
+}
+
+pcf_rc study_site_result(study *s, size_t site, mcstat_pcf *out, pcf_error *err)
+{
+    if (site >= s->def.ns) return pcf_error_set(err, PCF_ERR_INVALID, "study: no site %zu", site);
+    return mcstat_summarise(s->stats, site, s->sp ? s->sp->hours : 0.5, out, err);
+}
+
+const study_constraint_result *study_constraint_result_get(const study *s, size_t c)
+{
+    return c < s->def.nc ? &s->cres[c] : NULL;
+}
+
+double study_unresolved_share(const study *s)
+{
+    size_t n = 0;
+    for (size_t j = 0; j < s->S; j++) n += s->unresolved[j];
+    return s->S ? (double)n / (double)s->S : 0;
+}

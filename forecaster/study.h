@@ -1,0 +1,148 @@
+/*
+ * study.h -- the Monte-Carlo study of one run: sample, flow, emulate the ANM,
+ * aggregate (DESIGN.md section 5, steps 2 to 5).
+ *
+ * The study is pure computation: the engine (engine.c) loads the zone and the
+ * forecasts from PostgreSQL, describes them here as plain arrays, and writes
+ * the results back.  Nothing in this module knows about SQL, files or time
+ * zones, so it can be validated against closed-form answers (tests/test_study.c).
+ *
+ * Network states.  A topology is the zone's network with the planned outages
+ * of some settlement periods applied (study_topology_new builds it from a
+ * MATPOWER case and the case rows taken out).  Each topology holds one state
+ * for the intact network and one per credible fault (N-1 of each monitored
+ * branch).  A state is reduced to what the ANM needs: for every constraint,
+ * its flow per MW injected at every bus (a row of "constraint PTDF", the
+ * signed sum of the PTDF rows of the branches it monitors; after a fault,
+ * PTDF + LODF(:,k) PTDF(k,:)), and the set of buses that are de-energised
+ * because the outage islands them (they inject nothing; sites there deliver
+ * nothing, which is lost output but not ANM curtailment).  Outages that
+ * would island part of the network are never solved as if connected: the
+ * islanded branch is kept in the matrix with zero injection on its far side,
+ * which gives exactly the flows of the remaining network.
+ *
+ * One settlement period, S samples.  Sample j of SP t draws, from counter-
+ * based streams keyed by (seed, t, j) (rng.h), so results are bit-identical
+ * for any thread count:
+ *   - every site's available output: mean + correlated Gaussian error,
+ *     clipped to [0, export capacity] (G100);
+ *   - every bus's demand: mean + independent Gaussian error;
+ *   - the network state: intact, or credible fault k with probability p_k
+ *     (at most one fault: N-1; sum p_k < 1 is checked).
+ * Flows of every constraint in every state are one matrix product per SP
+ * (BLAS dgemm: states*constraints x buses times buses x samples).  The ANM
+ * (anm.h) then acts on the sampled state with the limits that apply in it:
+ * intact limits (PEL or rating) in the intact state, post-fault ratings after
+ * a fault.  Statistics per site come from mcstat.h; per constraint this
+ * module computes the statement and the blocks.
+ *
+ * Memory: study_new allocates everything a run needs (per-SP sample matrices,
+ * one anm object per thread); study_run_sp allocates nothing.  Results of an
+ * SP stay valid until the next study_run_sp.
+ */
+#ifndef PCF_STUDY_H
+#define PCF_STUDY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "anm.h"
+#include "error.h"
+#include "mcstat.h"
+#include "mpcase.h"
+#include "rng.h"
+
+#define STUDY_MAX_THREADS 64
+#define STUDY_NLEVELS 5          /* constraint block confidence levels */
+extern const double study_levels[STUDY_NLEVELS];   /* 0.5 0.8 0.9 0.95 0.99 */
+
+/* A monitored constraint: the signed sum of the flows of some branches
+ * (case rows of mpc.branch, 0-based). */
+typedef struct study_constraint {
+    size_t nbr;
+    const int *branch_row;       /* [nbr] */
+    const double *sign;          /* [nbr] +1 / -1 */
+    double voltage_kv;
+    int kind;                    /* ANM_DANM or ANM_TANM */
+    double trim, release;        /* fractions of the limit (1.0, 0.95) */
+    int one_way;                 /* 1: limit only in the positive direction (boundary) */
+} study_constraint;
+
+typedef struct study_site {
+    double bus;                  /* MATPOWER bus label */
+    double export_mw;            /* export capacity: output is capped here */
+} study_site;
+
+/* What stays fixed through a run. */
+typedef struct study_def {
+    const mp_case *net;          /* the zone's network; its own gen/load are ignored */
+    size_t nc, ns, nt, nf;
+    const study_constraint *constraints;  /* [nc] */
+    const study_site *sites;              /* [ns] */
+    const anm_tranche_def *tranches;      /* [nt] */
+    const unsigned char *member;          /* [nc*ns] constraint may curtail site; NULL = all */
+    const int *fault_row;                 /* [nf] case rows of the credible faults */
+    size_t samples;                       /* S >= MCSTAT_MIN_SAMPLES */
+    uint64_t seed;
+    int threads;                          /* worker threads, 1..STUDY_MAX_THREADS */
+    const anm_options *anm_opts;          /* NULL: NGED defaults */
+} study_def;
+
+typedef struct study_topology study_topology;
+
+/* What changes per settlement period.  Arrays are the caller's. */
+typedef struct study_sp {
+    const study_topology *topo;   /* planned outages of this SP applied */
+    double hours;                 /* SP length, 0.5 */
+    const double *site_mean;      /* [ns] MW available, before the cap */
+    const rng_mvn *site_err;      /* ns-dimensional zero-mean error, MW; NULL: none */
+    const double *bus_demand;     /* [nbus of case, in case row order] MW */
+    const double *bus_demand_sd;  /* [nbus] MW, or NULL */
+    const double *bus_fixed;      /* [nbus] other net injection (firm plant), MW, or NULL */
+    const double *limit_intact;   /* [nc] MW: PEL or continuous rating (boundary: its limit) */
+    const double *limit_fault;    /* [nc] MW: post-fault rating (boundary: its limit) */
+    const double *fault_prob;     /* [nf] probability fault k is present in the SP */
+} study_sp;
+
+/* Per constraint and SP: the constraint statement and blocks. */
+typedef struct study_constraint_result {
+    double limit_mw;                    /* intact limit used */
+    double flow_p10, flow_p50, flow_p90;        /* intact, before ANM, MW */
+    double fault_p10, fault_p50, fault_p90;     /* worst credible fault, before ANM */
+    int has_fault_flow;                 /* 0 when no credible fault applies */
+    int binding_fault;                  /* index into fault_row of the most often worst, -1 */
+    double p_acts, p_acts_se;
+    double curtail_mwh, curtail_mwh_se; /* expected curtailment it caused */
+    double headroom_mw[STUDY_NLEVELS];  /* max(0, limit - flow quantile at level) */
+    double curtail_mw[STUDY_NLEVELS];   /* curtailment quantile at level */
+    const double *site_curtail_mwh;     /* [ns] expected curtailment of each site for it */
+} study_constraint_result;
+
+typedef struct study study;
+
+/* Builds the network states for a set of planned outages (case rows, may be
+ * empty).  Islanding outages are kept in the model with their far side
+ * de-energised.  The topology is immutable and may be shared by threads. */
+pcf_rc study_topology_new(const study_def *def, const int *out_rows, size_t nout,
+                          study_topology **out, pcf_error *err);
+void study_topology_destroy(study_topology **t);
+/* 1 if the bus (case row) is de-energised in state s (0 intact, 1+k fault k). */
+int study_topology_dead(const study_topology *t, size_t state, size_t bus_row);
+/* Sensitivity of constraint c to site s in state 0 (MW per MW). */
+double study_topology_sens(const study_topology *t, size_t c, size_t s);
+
+/* Validates def (copied where needed) and allocates all scratch. */
+pcf_rc study_new(const study_def *def, study **out, pcf_error *err);
+void study_destroy(study **s);
+
+/* Runs settlement period `sp_index` (part of the random-stream key). */
+pcf_rc study_run_sp(study *s, uint32_t sp_index, const study_sp *sp, pcf_error *err);
+
+/* Results of the last study_run_sp. */
+pcf_rc study_site_result(study *s, size_t site, mcstat_pcf *out, pcf_error *err);
+const study_constraint_result *study_constraint_result_get(const study *s, size_t c);
+/* Fraction of samples in which the ANM could not clear every exceedance
+ * (the network would need action beyond ANM), for diagnostics. */
+double study_unresolved_share(const study *s);
+
+#endif

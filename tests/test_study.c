@@ -1,0 +1,287 @@
+/*
+ * test_study.c -- the Monte-Carlo study against answers known in closed form:
+ * a Gaussian injection on one line, LIFO order between two sites, a fault of
+ * known probability, an islanding fault, and bit-identical results for any
+ * thread count.
+ */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <string.h>
+
+#include "study.h"
+
+/* A case with buses 1..nbus (bus 1 the reference with a generator), and the
+ * given branches (from, to) with x = 0.1 and no rating. */
+static mp_case *s_case(size_t nbus, size_t nbr, const int (*br)[2])
+{
+    mp_case *c = mp_case_new(nbus, 13, 1, 10, nbr, 13);
+    cr_assert(c);
+    c->base_mva = 100;
+    for (size_t i = 0; i < nbus; i++) {
+        MP_AT(&c->bus, i, MP_BUS_I) = (double)(i + 1);
+        MP_AT(&c->bus, i, MP_BUS_TYPE) = i == 0 ? MP_REF : MP_PQ;
+        MP_AT(&c->bus, i, MP_VM) = 1;
+        MP_AT(&c->bus, i, MP_BASE_KV) = 33;
+        MP_AT(&c->bus, i, MP_VMAX) = 1.1;
+        MP_AT(&c->bus, i, MP_VMIN) = 0.9;
+        MP_AT(&c->bus, i, MP_BUS_AREA) = 1;
+        MP_AT(&c->bus, i, MP_ZONE) = 1;
+    }
+    MP_AT(&c->gen, 0, MP_GEN_BUS) = 1;
+    MP_AT(&c->gen, 0, MP_VG) = 1;
+    MP_AT(&c->gen, 0, MP_MBASE) = 100;
+    MP_AT(&c->gen, 0, MP_GEN_STATUS) = 1;
+    MP_AT(&c->gen, 0, MP_PMAX) = 1000;
+    for (size_t l = 0; l < nbr; l++) {
+        MP_AT(&c->branch, l, MP_F_BUS) = br[l][0];
+        MP_AT(&c->branch, l, MP_T_BUS) = br[l][1];
+        MP_AT(&c->branch, l, MP_BR_X) = 0.1;
+        MP_AT(&c->branch, l, MP_BR_STATUS) = 1;
+        MP_AT(&c->branch, l, MP_ANGMIN) = -360;
+        MP_AT(&c->branch, l, MP_ANGMAX) = 360;
+    }
+    return c;
+}
+
+static double s_phi(double x) { return 0.5 * erfc(-x / sqrt(2.0)); }
+
+/* One site at bus 2 of a single line, N(mean, sd) available output, limit L:
+ * P(curtailed) = 1 - Phi((L - mean) / sd). */
+static void s_gaussian_line(double mean, double sd, double limit, int threads, mcstat_pcf *res,
+                            study_constraint_result *cres)
+{
+    static const int br[1][2] = { { 1, 2 } };
+    mp_case *c = s_case(2, 1, br);
+    int row = 0;
+    double sign = -1;        /* count flow 2 -> 1 (export) as positive */
+    study_constraint k = { 1, &row, &sign, 33, ANM_DANM, 1.0, 1.0, 0 };
+    study_site site = { 2, 1000 };
+    anm_tranche_def tr = { 0, 1000, 0, 1, ANM_DANM };
+    study_def d = { c, 1, 1, 1, 0, &k, &site, &tr, NULL, NULL, 20000, 42, threads, NULL };
+    study_topology *topo;
+    pcf_error err;
+    cr_assert_eq(study_topology_new(&d, NULL, 0, &topo, &err), PCF_OK, "%s", err.msg);
+    study *s;
+    cr_assert_eq(study_new(&d, &s, &err), PCF_OK, "%s", err.msg);
+    double cov = sd * sd, zero = 0;
+    rng_mvn *mvn;
+    cr_assert_eq(rng_mvn_new(1, &zero, &cov, &mvn, &err), PCF_OK, "%s", err.msg);
+    double demand[2] = { 0, 0 };
+    study_sp sp = { topo, 0.5, &mean, mvn, demand, NULL, NULL, &limit, &limit, NULL };
+    cr_assert_eq(study_run_sp(s, 1, &sp, &err), PCF_OK, "%s", err.msg);
+    cr_assert_eq(study_site_result(s, 0, res, &err), PCF_OK, "%s", err.msg);
+    if (cres) *cres = *study_constraint_result_get(s, 0);
+    rng_mvn_destroy(&mvn);
+    study_destroy(&s);
+    study_topology_destroy(&topo);
+    mp_case_destroy(&c);
+}
+
+Test(study, gaussian_line_matches_closed_form)
+{
+    static const double cases[][3] = { { 10, 3, 12 }, { 20, 5, 20 }, { 8, 2, 13 }, { 30, 10, 25 } };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        double mean = cases[i][0], sd = cases[i][1], lim = cases[i][2];
+        mcstat_pcf r;
+        study_constraint_result cr;
+        s_gaussian_line(mean, sd, lim, 2, &r, &cr);
+        /* the draw is clipped at 0, which is far below every limit here */
+        double p = 1 - s_phi((lim - mean) / sd);
+        cr_assert(fabs(r.p_curtailed - p) <= 3 * r.p_curtailed_se + 1e-12,
+                  "case %zu: P(curtailed) %.5f vs closed form %.5f (se %.5f)", i, r.p_curtailed, p,
+                  r.p_curtailed_se);
+        cr_assert(fabs(cr.p_acts - r.p_curtailed) < 1e-12, "the constraint acts exactly when the site is curtailed");
+        /* deliverable never exceeds the limit: the ANM clears every exceedance */
+        cr_assert(r.p90_mw <= lim + 1e-9, "P90 deliverable %.6f above the limit %.6f", r.p90_mw, lim);
+        /* E[curtailed MW] = E[(X - L)+] = sd * pdf(z) - (L - mean)(1 - Phi(z)), z = (L - mean)/sd */
+        double z = (lim - mean) / sd;
+        double e = sd * exp(-z * z / 2) / sqrt(2 * M_PI) - (lim - mean) * (1 - s_phi(z));
+        cr_assert(fabs(r.curtailed_mwh - 0.5 * e) <= 3 * r.curtailed_mwh_se + 1e-12,
+                  "case %zu: E[curtailed MWh] %.5f vs %.5f (se %.5f)", i, r.curtailed_mwh, 0.5 * e,
+                  r.curtailed_mwh_se);
+    }
+}
+
+Test(study, thread_count_does_not_change_a_bit)
+{
+    mcstat_pcf a, b;
+    study_constraint_result ca, cb;
+    s_gaussian_line(20, 5, 21, 1, &a, &ca);
+    s_gaussian_line(20, 5, 21, 2, &b, &cb);
+    cr_assert(memcmp(&a, &b, sizeof a) == 0, "site statistics differ between 1 and 2 threads");
+    cr_assert(ca.p_acts == cb.p_acts && ca.curtail_mwh == cb.curtail_mwh && ca.flow_p50 == cb.flow_p50 &&
+              memcmp(ca.headroom_mw, cb.headroom_mw, sizeof ca.headroom_mw) == 0);
+}
+
+/* Two sites behind one line, deterministic outputs: the later one in the
+ * queue is curtailed first, the earlier only when the later is off. */
+static void s_two_sites(double a_mw, double b_mw, double limit, double *curt_a, double *curt_b)
+{
+    static const int br[1][2] = { { 1, 2 } };
+    mp_case *c = s_case(2, 1, br);
+    int row = 0;
+    double sign = -1;
+    study_constraint k = { 1, &row, &sign, 33, ANM_DANM, 1.0, 1.0, 0 };
+    study_site sites[2] = { { 2, 100 }, { 2, 100 } };
+    anm_tranche_def tr[2] = { { 0, 100, 0, 1, ANM_DANM }, { 1, 100, 0, 2, ANM_DANM } };
+    study_def d = { c, 1, 2, 2, 0, &k, sites, tr, NULL, NULL, 40, 7, 1, NULL };
+    study_topology *topo;
+    pcf_error err;
+    cr_assert_eq(study_topology_new(&d, NULL, 0, &topo, &err), PCF_OK, "%s", err.msg);
+    study *s;
+    cr_assert_eq(study_new(&d, &s, &err), PCF_OK, "%s", err.msg);
+    double mean[2] = { a_mw, b_mw }, demand[2] = { 0, 0 };
+    study_sp sp = { topo, 0.5, mean, NULL, demand, NULL, NULL, &limit, &limit, NULL };
+    cr_assert_eq(study_run_sp(s, 3, &sp, &err), PCF_OK, "%s", err.msg);
+    mcstat_pcf ra, rb;
+    cr_assert_eq(study_site_result(s, 0, &ra, &err), PCF_OK);
+    cr_assert_eq(study_site_result(s, 1, &rb, &err), PCF_OK);
+    *curt_a = ra.curtailed_mwh / 0.5;
+    *curt_b = rb.curtailed_mwh / 0.5;
+    study_destroy(&s);
+    study_topology_destroy(&topo);
+    mp_case_destroy(&c);
+}
+
+Test(study, lifo_later_site_goes_first)
+{
+    double ca, cb;
+    s_two_sites(15, 15, 20, &ca, &cb);
+    cr_assert_float_eq(cb, 10, 1e-9, "the later site takes the whole 10 MW: %g", cb);
+    cr_assert_float_eq(ca, 0, 1e-9);
+    s_two_sites(15, 4, 10, &ca, &cb);
+    cr_assert_float_eq(cb, 4, 1e-9, "the later site is turned right off: %g", cb);
+    cr_assert_float_eq(ca, 5, 1e-9, "then the earlier one takes the rest: %g", ca);
+    s_two_sites(5, 4, 10, &ca, &cb);
+    cr_assert_float_eq(ca + cb, 0, 1e-12, "no exceedance, no curtailment");
+}
+
+/* Two parallel lines to a site of 15 MW: intact each carries 7.5 MW, under
+ * the 10 MW limit; after a fault on the other line one carries 15 MW and the
+ * post-fault rating of 12 MW forces 3 MW off.  P(curtailed) = p(fault). */
+Test(study, fault_of_known_probability)
+{
+    static const int br[2][2] = { { 1, 2 }, { 1, 2 } };
+    mp_case *c = s_case(2, 2, br);
+    int row = 0, fault_rows[2] = { 0, 1 };
+    double sign = -1;
+    study_constraint k = { 1, &row, &sign, 33, ANM_DANM, 1.0, 1.0, 0 };
+    study_site site = { 2, 100 };
+    anm_tranche_def tr = { 0, 100, 0, 1, ANM_DANM };
+    study_def d = { c, 1, 1, 1, 2, &k, &site, &tr, NULL, fault_rows, 20000, 99, 2, NULL };
+    study_topology *topo;
+    pcf_error err;
+    cr_assert_eq(study_topology_new(&d, NULL, 0, &topo, &err), PCF_OK, "%s", err.msg);
+    cr_assert_float_eq(study_topology_sens(topo, 0, 0), 0.5, 1e-12, "half of the output flows on each line");
+    study *s;
+    cr_assert_eq(study_new(&d, &s, &err), PCF_OK, "%s", err.msg);
+    double mean = 15, demand[2] = { 0, 0 }, lim_i = 10, lim_f = 12, prob[2] = { 0.05, 0.1 };
+    study_sp sp = { topo, 0.5, &mean, NULL, demand, NULL, NULL, &lim_i, &lim_f, prob };
+    cr_assert_eq(study_run_sp(s, 5, &sp, &err), PCF_OK, "%s", err.msg);
+    mcstat_pcf r;
+    cr_assert_eq(study_site_result(s, 0, &r, &err), PCF_OK);
+    /* Only the fault of the OTHER line (row 1, p = 0.1) overloads the
+     * monitored line; its own fault leaves it carrying nothing. */
+    cr_assert(fabs(r.p_curtailed - 0.1) <= 3 * r.p_curtailed_se, "P(curtailed) %.4f, expected 0.1 (se %.4f)",
+              r.p_curtailed, r.p_curtailed_se);
+    cr_assert_float_eq(r.curtailed_mwh, r.p_curtailed * 3 * 0.5, 1e-9, "3 MW off whenever curtailed");
+    const study_constraint_result *cres = study_constraint_result_get(s, 0);
+    cr_assert_eq(cres->binding_fault, 1, "the other line's fault is the binding one");
+    cr_assert_float_eq(cres->fault_p50, 15, 1e-9, "worst post-fault flow is the whole output");
+    cr_assert_float_eq(cres->flow_p50, 7.5, 1e-9);
+    study_destroy(&s);
+    study_topology_destroy(&topo);
+    mp_case_destroy(&c);
+}
+
+/* A radial feeder 1-2-3 with the site at bus 3: losing branch 2-3 islands the
+ * site.  It then delivers nothing, but that is not ANM curtailment, and the
+ * fault is never solved as if the site were still connected. */
+Test(study, islanding_fault_is_lost_output_not_curtailment)
+{
+    static const int br[2][2] = { { 1, 2 }, { 2, 3 } };
+    mp_case *c = s_case(3, 2, br);
+    int row = 0, fault_row = 1;
+    double sign = -1;
+    study_constraint k = { 1, &row, &sign, 33, ANM_DANM, 1.0, 1.0, 0 };
+    study_site site = { 3, 100 };
+    anm_tranche_def tr = { 0, 100, 0, 1, ANM_DANM };
+    study_def d = { c, 1, 1, 1, 1, &k, &site, &tr, NULL, &fault_row, 20000, 5, 2, NULL };
+    study_topology *topo;
+    pcf_error err;
+    cr_assert_eq(study_topology_new(&d, NULL, 0, &topo, &err), PCF_OK, "%s", err.msg);
+    cr_assert(study_topology_dead(topo, 1, 2), "bus 3 is dead after the fault on 2-3");
+    cr_assert(!study_topology_dead(topo, 0, 2));
+    study *s;
+    cr_assert_eq(study_new(&d, &s, &err), PCF_OK, "%s", err.msg);
+    double mean = 10, demand[3] = { 0, 0, 0 }, lim = 50, prob = 0.2;
+    study_sp sp = { topo, 0.5, &mean, NULL, demand, NULL, NULL, &lim, &lim, &prob };
+    cr_assert_eq(study_run_sp(s, 1, &sp, &err), PCF_OK, "%s", err.msg);
+    mcstat_pcf r;
+    cr_assert_eq(study_site_result(s, 0, &r, &err), PCF_OK);
+    cr_assert_float_eq(r.p_curtailed, 0, 1e-12, "islanding is not curtailment");
+    cr_assert_float_eq(r.firm95_mw, 0, 1e-12, "with a 20%% chance of islanding, P5 deliverable is 0");
+    cr_assert_float_eq(r.p50_mw, 10, 1e-12);
+    const study_constraint_result *cres = study_constraint_result_get(s, 0);
+    cr_assert_float_eq(cres->fault_p50, 0, 1e-12, "after the islanding fault branch 1-2 carries nothing");
+    study_destroy(&s);
+    study_topology_destroy(&topo);
+    mp_case_destroy(&c);
+}
+
+/* A planned outage of one of two parallel lines halves the route: the
+ * remaining line carries everything in the intact state of that SP. */
+Test(study, planned_outage_applied_as_given)
+{
+    static const int br[2][2] = { { 1, 2 }, { 1, 2 } };
+    mp_case *c = s_case(2, 2, br);
+    int row = 0, out = 1;
+    double sign = -1;
+    study_constraint k = { 1, &row, &sign, 33, ANM_DANM, 1.0, 1.0, 0 };
+    study_site site = { 2, 100 };
+    anm_tranche_def tr = { 0, 100, 0, 1, ANM_DANM };
+    study_def d = { c, 1, 1, 1, 0, &k, &site, &tr, NULL, NULL, 100, 1, 1, NULL };
+    study_topology *topo;
+    pcf_error err;
+    cr_assert_eq(study_topology_new(&d, &out, 1, &topo, &err), PCF_OK, "%s", err.msg);
+    cr_assert_float_eq(study_topology_sens(topo, 0, 0), 1.0, 1e-12);
+    study_topology_destroy(&topo);
+    /* taking out the only path would island the site: it is kept, bus 2 dead */
+    int both[2] = { 0, 1 };
+    cr_assert_eq(study_topology_new(&d, both, 2, &topo, &err), PCF_OK, "%s", err.msg);
+    cr_assert(study_topology_dead(topo, 0, 1));
+    study_topology_destroy(&topo);
+    mp_case_destroy(&c);
+}
+
+Test(study, rejects_impossible_inputs)
+{
+    static const int br[1][2] = { { 1, 2 } };
+    mp_case *c = s_case(2, 1, br);
+    int row = 0, fault = 0;
+    double sign = -1;
+    study_constraint k = { 1, &row, &sign, 33, ANM_DANM, 1.0, 1.0, 0 };
+    study_site site = { 2, 100 };
+    anm_tranche_def tr = { 0, 100, 0, 1, ANM_DANM };
+    pcf_error err;
+    study *s;
+    study_def d = { c, 1, 1, 1, 1, &k, &site, &tr, NULL, &fault, 5, 1, 1, NULL };
+    cr_assert_neq(study_new(&d, &s, &err), PCF_OK, "too few samples");
+    d.samples = 100;
+    study_site far = { 7, 100 };
+    d.sites = &far;
+    cr_assert_neq(study_new(&d, &s, &err), PCF_OK, "site at a bus not in the network");
+    d.sites = &site;
+    study_topology *topo;
+    cr_assert_eq(study_topology_new(&d, NULL, 0, &topo, &err), PCF_OK, "%s", err.msg);
+    cr_assert_eq(study_new(&d, &s, &err), PCF_OK, "%s", err.msg);
+    double mean = 1, demand[2] = { 0, 0 }, lim = 10, zero = 0, prob = 1.5;
+    study_sp sp = { topo, 0.5, &mean, NULL, demand, NULL, NULL, &lim, &lim, &prob };
+    cr_assert_eq(study_run_sp(s, 1, &sp, &err), PCF_ERR_INVALID, "probability above 1");
+    prob = 0;
+    sp.limit_intact = &zero;
+    cr_assert_eq(study_run_sp(s, 1, &sp, &err), PCF_ERR_INVALID, "zero limit");
+    study_destroy(&s);
+    study_topology_destroy(&topo);
+    mp_case_destroy(&c);
+}
