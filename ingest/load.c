@@ -334,6 +334,194 @@ static pcf_rc s_scada_row(void *ctx, const scada_row *row, pcf_error *err)
     return rc;
 }
 
+/* ---- SCADA fast path ---------------------------------------------------
+ *
+ * The common case -- a file of new, valid measurements -- needs no staging
+ * table: pass 1 parses the file checking every row against an in-memory map
+ * of measurement points (scale) and finds the time range; pass 2 COPYs the
+ * rows straight into measurement under a savepoint.  Anything unusual (a
+ * refused or unknown row, a row already stored, a duplicate inside the file)
+ * makes the fast path give up -- rolling back to the savepoint -- and the
+ * staging path below does the full validation and upsert.  Parsing twice
+ * costs far less than a staging round trip (about 1 s per million rows).
+ */
+
+typedef struct {
+    char **ids;
+    double *scale;
+    size_t cap;             /* power of two */
+} s_points;
+
+static uint64_t s_fnv(const char *s)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
+    return h;
+}
+
+static void s_points_free(s_points *m)
+{
+    for (size_t i = 0; m->ids && i < m->cap; i++)
+        free(m->ids[i]);
+    free(m->ids);
+    free(m->scale);
+    memset(m, 0, sizeof *m);
+}
+
+static const double *s_points_get(const s_points *m, const char *id)
+{
+    for (size_t i = s_fnv(id) & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
+        if (!m->ids[i])
+            return NULL;
+        if (strcmp(m->ids[i], id) == 0)
+            return &m->scale[i];
+    }
+}
+
+/* Loads every measurement point; false when out of memory or too many. */
+static bool s_points_load(PGconn *c, s_points *m, pcf_error *err)
+{
+    memset(m, 0, sizeof *m);
+    PGresult *r = db_query(c, "SELECT point_id, scale FROM measurement_point", 0, NULL, err);
+    if (!r)
+        return false;
+    size_t n = (size_t)PQntuples(r);
+    m->cap = 64;
+    while (m->cap < 2 * n)
+        m->cap *= 2;
+    bool ok = n <= 4000000 && (m->ids = calloc(m->cap, sizeof *m->ids)) && (m->scale = calloc(m->cap, sizeof *m->scale));
+    for (size_t k = 0; ok && k < n; k++) {
+        const char *id = PQgetvalue(r, (int)k, 0);
+        size_t i = s_fnv(id) & (m->cap - 1);
+        while (m->ids[i])
+            i = (i + 1) & (m->cap - 1);
+        ok = (m->ids[i] = strdup(id)) != NULL;
+        m->scale[i] = strtod(PQgetvalue(r, (int)k, 1), NULL);
+    }
+    PQclear(r);
+    if (!ok)
+        s_points_free(m);
+    return ok;
+}
+
+typedef struct {
+    s_load *L;
+    s_points pts;
+    bool give_up;
+    int64_t tmin, tmax;
+    long rows;
+    char bid[32];
+} s_fast;
+
+static pcf_rc s_fast_check(void *ctx, const scada_row *row, pcf_error *err)
+{
+    (void)err;
+    s_fast *F = ctx;
+    const double *sc = s_points_get(&F->pts, row->point_id);
+    double v = sc ? row->value * *sc : 0;
+    if (!sc || v != v || v > 1.7e308 || v < -1.7e308) {
+        F->give_up = true;
+        return PCF_ERR_INVALID;     /* stop pass 1: the staging path takes over */
+    }
+    if (F->rows == 0 || row->ts < F->tmin)
+        F->tmin = row->ts;
+    if (F->rows == 0 || row->ts > F->tmax)
+        F->tmax = row->ts;
+    F->rows++;
+    return PCF_OK;
+}
+
+static pcf_rc s_fast_reject(void *ctx, const feed_reject *r, pcf_error *err)
+{
+    (void)r;
+    (void)err;
+    ((s_fast *)ctx)->give_up = true;
+    return PCF_ERR_INVALID;
+}
+
+static pcf_rc s_fast_row(void *ctx, const scada_row *row, pcf_error *err)
+{
+    s_fast *F = ctx;
+    s_load *L = F->L;
+    char ts[SPTIME_ISO_LEN];
+    sptime_format_utc(row->ts, ts, sizeof ts);
+    db_copy_text(L->copy, row->point_id);
+    db_copy_text(L->copy, ts);
+    db_copy_double(L->copy, row->value * *s_points_get(&F->pts, row->point_id));
+    db_copy_text(L->copy, scada_quality_name(row->quality));
+    db_copy_text(L->copy, F->bid);
+    pcf_rc rc = db_copy_end_row(L->copy, &L->copy_err);
+    if (rc != PCF_OK) {
+        *err = L->copy_err;
+        L->copy_rc = rc;
+    }
+    return rc;
+}
+
+/* Tries the fast path.  PCF_OK with *done when committed; PCF_OK without
+ * *done when the staging path must run (transaction still open, nothing of
+ * the attempt left); an error when the database failed. */
+static pcf_rc s_scada_fast(s_load *L, const char *path, bool *done, pcf_error *err)
+{
+    *done = false;
+    s_fast F = {.L = L};
+    if (!s_points_load(L->c, &F.pts, err))
+        return PQtransactionStatus(L->c) == PQTRANS_INERROR ? PCF_ERR_DB : PCF_OK;
+    scada_sink chk = {s_fast_check, s_fast_reject, &F};
+    scada_stats st;
+    pcf_error perr;
+    FILE *f = fopen(path, "r");
+    pcf_rc prc = f ? scada_parse(f, L->source, &chk, &st, &perr) : PCF_ERR_IO;
+    if (f)
+        fclose(f);
+    if (prc != PCF_OK || F.give_up || F.rows == 0) {
+        s_points_free(&F.pts);
+        return PCF_OK;
+    }
+    pcf_rc rc = db_exec(L->c, "SAVEPOINT fast", err);
+    char t0[SPTIME_ISO_LEN], t1[SPTIME_ISO_LEN];
+    sptime_format_utc(F.tmin, t0, sizeof t0);
+    sptime_format_utc(F.tmax, t1, sizeof t1);
+    const char *pp[2] = {t0, t1};
+    PGresult *r = rc == PCF_OK ? db_query(L->c, "SELECT feed_ensure_partitions('measurement', $1, $2)", 2, pp, err)
+                               : NULL;
+    if (!r || (rc = s_insert_batch(L, "loaded", err)) != PCF_OK) {
+        PQclear(r);
+        s_points_free(&F.pts);
+        return PCF_ERR_DB;
+    }
+    PQclear(r);
+    snprintf(F.bid, sizeof F.bid, "%lld", L->rep->batch_id);
+    L->copy = db_copy_new(L->c, "measurement (point_id, ts, value, quality, batch_id)", err);
+    if (!L->copy) {
+        s_points_free(&F.pts);
+        return PCF_ERR_DB;
+    }
+    scada_sink put = {s_fast_row, s_fast_reject, &F};
+    f = fopen(path, "r");
+    prc = f ? scada_parse(f, L->source, &put, &st, &perr) : PCF_ERR_IO;
+    if (f)
+        fclose(f);
+    s_points_free(&F.pts);
+    pcf_error cerr;
+    rc = prc == PCF_OK && !F.give_up && L->copy_rc == PCF_OK ? db_copy_finish(L->copy, &cerr) : PCF_ERR_DB;
+    db_copy_destroy(&L->copy);
+    L->copy_rc = PCF_OK;
+    if (rc != PCF_OK) {
+        /* A stored row, a duplicate, a file changed under us: start over. */
+        L->rep->batch_id = 0;
+        return db_exec(L->c, "ROLLBACK TO SAVEPOINT fast", err) == PCF_OK ? PCF_OK : PCF_ERR_DB;
+    }
+    L->rep->parsed = F.rows;
+    L->rep->stored = F.rows;
+    L->rep->missing = st.missing;
+    if ((rc = s_commit(L, err)) != PCF_OK)
+        return rc;
+    *done = true;
+    return PCF_OK;
+}
+
 pcf_rc load_scada_file(PGconn *c, const char *path, const char *source, load_report *rep, pcf_error *err)
 {
     s_load L = {.c = c, .feed = "scada", .source = source, .rep = rep};
@@ -342,6 +530,13 @@ pcf_rc load_scada_file(PGconn *c, const char *path, const char *source, load_rep
         return rc;
     if ((rc = s_begin(&L, err)) != PCF_OK || rep->already_loaded)
         return rc;
+    bool done = false;
+    if ((rc = s_scada_fast(&L, path, &done, err)) != PCF_OK)
+        return s_abort(&L, rc);
+    if (done) {
+        s_free_rejects(&L);
+        return PCF_OK;
+    }
     if ((rc = db_exec(c, "CREATE TEMP TABLE scada_stage (line bigint, point_id text, ts bigint, "
                          "value double precision, quality text, bad boolean NOT NULL DEFAULT false) "
                          "ON COMMIT DROP", err)) != PCF_OK)
@@ -381,7 +576,7 @@ pcf_rc load_scada_file(PGconn *c, const char *path, const char *source, load_rep
                      0, NULL, "point_id", "unknown measurement point", err)) != PCF_OK)
         return s_abort(&L, rc);
     if ((rc = s_flag(&L, "WITH d AS (SELECT point_id, ts FROM scada_stage GROUP BY point_id, ts "
-                         "  HAVING count(DISTINCT (value, quality)) > 1) "
+                         "  HAVING count(*) > 1 AND (min(value) <> max(value) OR min(quality) <> max(quality))) "
                          "UPDATE scada_stage s SET bad = true FROM d WHERE s.point_id = d.point_id AND s.ts = d.ts "
                          "RETURNING s.line, s.point_id || ',' || to_timestamp(s.ts) || ',' || s.value || ',' || s.quality",
                      0, NULL, "value", "duplicate (point_id, timestamp) with a different value or quality", err)) != PCF_OK)
@@ -395,7 +590,8 @@ pcf_rc load_scada_file(PGconn *c, const char *path, const char *source, load_rep
         return pcf_error_set(err, PCF_ERR_INVALID, "%s: file refused, %ld bad record(s); first: %s",
                              source, rep->quarantined, rep->first_error);
     }
-    PGresult *r = db_query(c, "SELECT count(*) - count(DISTINCT (point_id, ts)) FROM scada_stage", 0, NULL, err);
+    PGresult *r = db_query(c, "SELECT coalesce(sum(n - 1), 0) FROM (SELECT count(*) AS n FROM scada_stage "
+                              "GROUP BY point_id, ts HAVING count(*) > 1) d", 0, NULL, err);
     if (!r)
         return s_abort(&L, PCF_ERR_DB);
     rep->duplicates = strtol(PQgetvalue(r, 0, 0), NULL, 10);
