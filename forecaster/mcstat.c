@@ -5,12 +5,19 @@
  * Slots are item-major (item * n + sample) so one item's samples are
  * contiguous for the final sums and the sort.  Values are stored as x + 0.0,
  * which turns -0.0 into +0.0: equal values are then equal bit for bit, so
- * the sorted array (and every quantile) is unique whatever order qsort
- * visits them in.
+ * the sorted array (and every quantile) is unique.
+ *
+ * Sorting: recorded values are non-negative, and the IEEE 754 bit patterns
+ * of non-negative doubles order exactly as the values do, so an LSD radix
+ * sort on the 64-bit patterns (8 passes of 8 bits, passes where every key
+ * has the same byte skipped) sorts them in O(n).  It is ~10x faster than
+ * qsort at 10,000 samples, where qsort made the summary the most expensive
+ * part of the statistics (bench_anm: mcstat_sp_ms).
  */
 #include "mcstat.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,7 +26,7 @@ struct mcstat {
     double *deliv;          /* [ni * n] */
     double *curt;           /* [ni * n] */
     unsigned char *rec;     /* [ni * n] 1 = recorded */
-    double *sorted;         /* [n] summarise scratch */
+    double *scratch;        /* [2n] mcstat_summarise's sort buffers */
 };
 
 pcf_rc mcstat_new(size_t n_items, size_t n_samples, mcstat **out, pcf_error *err)
@@ -41,9 +48,9 @@ pcf_rc mcstat_new(size_t n_items, size_t n_samples, mcstat **out, pcf_error *err
         m->deliv = malloc(slots * sizeof(double));
         m->curt = malloc(slots * sizeof(double));
         m->rec = calloc(slots, 1);
-        m->sorted = malloc(n_samples * sizeof(double));
+        m->scratch = malloc(2 * n_samples * sizeof(double));
     }
-    if (!m || !m->deliv || !m->curt || !m->rec || !m->sorted) {
+    if (!m || !m->deliv || !m->curt || !m->rec || !m->scratch) {
         mcstat_destroy(&m);
         return pcf_error_set(err, PCF_ERR_NOMEM, "mcstat: out of memory (%zu slots)", slots);
     }
@@ -58,7 +65,7 @@ void mcstat_destroy(mcstat **m)
     free((*m)->deliv);
     free((*m)->curt);
     free((*m)->rec);
-    free((*m)->sorted);
+    free((*m)->scratch);
     free(*m);
     *m = NULL;
 }
@@ -119,10 +126,41 @@ pcf_rc mcstat_merge(mcstat *dst, const mcstat *src, pcf_error *err)
     return PCF_OK;
 }
 
-static int s_cmp_double(const void *a, const void *b)
+static inline uint64_t s_bits(double x)
 {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
+    uint64_t u;
+    memcpy(&u, &x, sizeof u);
+    return u;
+}
+
+/* Sorts x[n] (non-negative, no -0.0) ascending; tmp: scratch of n. */
+static void s_radix_sort(double *x, double *tmp, size_t n)
+{
+    size_t hist[8][256] = {{0}};
+    for (size_t i = 0; i < n; i++) {
+        uint64_t u = s_bits(x[i]);
+        for (int b = 0; b < 8; b++)
+            hist[b][(u >> (8 * b)) & 0xff]++;
+    }
+    double *src = x, *dst = tmp;
+    for (int b = 0; b < 8; b++) {
+        size_t *h = hist[b];
+        if (h[(s_bits(src[0]) >> (8 * b)) & 0xff] == n)
+            continue;   /* every key has this byte: the pass changes nothing */
+        size_t sum = 0;
+        for (int v = 0; v < 256; v++) {
+            size_t c = h[v];
+            h[v] = sum;
+            sum += c;
+        }
+        for (size_t i = 0; i < n; i++)
+            dst[h[(s_bits(src[i]) >> (8 * b)) & 0xff]++] = src[i];
+        double *t = src;
+        src = dst;
+        dst = t;
+    }
+    if (src != x)
+        memcpy(x, src, n * sizeof *x);
 }
 
 /* 1-based rank r clamped to 1..n, as a 0-based index. */
@@ -164,7 +202,8 @@ static void s_mean_se(const double *x, size_t n, double *mean, double *se)
     *se = sqrt(ss / (double)(n - 1) / (double)n);
 }
 
-pcf_rc mcstat_summarise(mcstat *m, size_t item, double hours, mcstat_pcf *out, pcf_error *err)
+pcf_rc mcstat_summarise_r(const mcstat *m, size_t item, double hours, double *scratch,
+                          mcstat_pcf *out, pcf_error *err)
 {
     memset(out, 0, sizeof *out);
     if (item >= m->ni)
@@ -192,11 +231,18 @@ pcf_rc mcstat_summarise(mcstat *m, size_t item, double hours, mcstat_pcf *out, p
     out->curtailed_mwh = mc * hours;
     out->curtailed_mwh_se = sc * hours;
     s_mean_se(d, n, &out->deliverable_mean_mw, &out->deliverable_mean_se);
-    memcpy(m->sorted, d, n * sizeof(double));
-    qsort(m->sorted, n, sizeof(double), s_cmp_double);
-    out->p10_mw = mcstat_quantile(m->sorted, n, 0.10, &out->p10_se);
-    out->p50_mw = mcstat_quantile(m->sorted, n, 0.50, &out->p50_se);
-    out->p90_mw = mcstat_quantile(m->sorted, n, 0.90, &out->p90_se);
-    out->firm95_mw = mcstat_quantile(m->sorted, n, 0.05, &out->firm95_se);
+    /* deliv holds non-negative doubles without -0.0 (mcstat_record) */
+    double *sorted = scratch;
+    memcpy(sorted, d, n * sizeof(double));
+    s_radix_sort(sorted, scratch + n, n);
+    out->p10_mw = mcstat_quantile(sorted, n, 0.10, &out->p10_se);
+    out->p50_mw = mcstat_quantile(sorted, n, 0.50, &out->p50_se);
+    out->p90_mw = mcstat_quantile(sorted, n, 0.90, &out->p90_se);
+    out->firm95_mw = mcstat_quantile(sorted, n, 0.05, &out->firm95_se);
     return PCF_OK;
+}
+
+pcf_rc mcstat_summarise(mcstat *m, size_t item, double hours, mcstat_pcf *out, pcf_error *err)
+{
+    return mcstat_summarise_r(m, item, hours, m->scratch, out, err);
 }

@@ -16,7 +16,8 @@
  * run concurrently (they touch disjoint memory).  Or each thread fills its
  * own object and mcstat_merge copies them into one: a slot recorded twice is
  * an error, so the merge order cannot change anything.  mcstat_summarise
- * uses the object's sort buffer: call it from one thread at a time.
+ * uses the object's sort buffer: call it from one thread at a time, or give
+ * each thread its own buffer with mcstat_summarise_r.
  *
  * Estimators (n samples; docs/methodology.md has the derivations):
  *   P(curtailed)  p = k / n, k = samples with curtailed > MCSTAT_CURTAILED_MW;
@@ -77,6 +78,10 @@ pcf_rc mcstat_merge(mcstat *dst, const mcstat *src, pcf_error *err);
  * (0.5). */
 pcf_rc mcstat_summarise(mcstat *m, size_t item, double hours, mcstat_pcf *out,
                         pcf_error *err);
+/* The same with the caller's scratch [2 * n_samples]: threads may summarise
+ * different (or the same) items of one object concurrently. */
+pcf_rc mcstat_summarise_r(const mcstat *m, size_t item, double hours, double *scratch,
+                          mcstat_pcf *out, pcf_error *err);
 
 /* Quantile q_p of sorted[n] (ascending, n >= 1, 0 < p < 1) as above, and its
  * SE (may be NULL).  For any sampled quantity (e.g. constraint flows). */

@@ -20,6 +20,12 @@ static mcstat *s_new(size_t items, size_t n)
     return m;
 }
 
+static int s_cmp(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
 Test(mcstat_estimators, twenty_samples_by_hand)
 {
     /* deliverable = 10, 11, ..., 29 MW recorded in a scrambled order;
@@ -61,6 +67,11 @@ Test(mcstat_estimators, twenty_samples_by_hand)
     double hi = (p + z * z / (2 * n) + z * sqrt(p * (1 - p) / n + z * z / (4 * n * n))) /
                 (1 + z * z / n);
     cr_assert_float_eq(s.p_curtailed_hi95, hi, 1e-15);
+    /* the re-entrant form with the caller's scratch: the same bits */
+    double scratch[40];
+    mcstat_pcf s2;
+    cr_assert_eq(mcstat_summarise_r(m, 1, 0.5, scratch, &s2, &err), PCF_OK);
+    cr_assert_eq(memcmp(&s, &s2, sizeof s), 0);
     /* the constant item: no curtailment, zero spread */
     cr_assert_eq(mcstat_summarise(m, 0, 0.5, &s, &err), PCF_OK);
     cr_assert_eq(s.p_curtailed, 0.0);
@@ -86,12 +97,6 @@ Test(mcstat_estimators, tiny_curtailment_below_threshold_does_not_count)
     cr_assert_eq(mcstat_summarise(m, 0, 0.5, &s, &err), PCF_OK);
     cr_assert_float_eq(s.p_curtailed, 0.05, 1e-15);
     mcstat_destroy(&m);
-}
-
-static int s_cmp(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
 }
 
 Test(mcstat_quantile, se_covers_the_true_quantile_at_the_nominal_rate)
@@ -173,6 +178,34 @@ Test(mcstat_record, merge_and_recording_rules)
     mcstat_destroy(&a);
     mcstat_destroy(&b);
     mcstat_destroy(&c);
+}
+
+Test(mcstat_estimators, radix_sorted_quantiles_match_a_comparison_sort)
+{
+    /* values with atoms (0 and a cap), tiny and huge magnitudes and
+     * subnormals: every order statistic must equal qsort's */
+    enum { N = 5000 };
+    mcstat *m = s_new(1, N);
+    double *x = malloc(N * sizeof *x), *scratch = malloc(2 * N * sizeof *x);
+    rng_stream r;
+    rng_init(&r, 77, 1, 1, RNG_STREAM_TEST);
+    pcf_error err;
+    for (int i = 0; i < N; i++) {
+        double u = rng_uniform(&r);
+        x[i] = u < 0.2 ? 0 : u < 0.4 ? 25 : u < 0.45 ? 1e-310 * u : u < 0.5 ? 1e6 * u : 30 * u;
+        cr_assert_eq(mcstat_record(m, 0, (size_t)i, x[i], 0, &err), PCF_OK);
+    }
+    qsort(x, N, sizeof *x, s_cmp);
+    mcstat_pcf s;
+    cr_assert_eq(mcstat_summarise_r(m, 0, 0.5, scratch, &s, &err), PCF_OK);
+    for (int i = 0; i < N; i++)
+        cr_assert_eq(scratch[i], x[i], "rank %d: %g vs %g", i, scratch[i], x[i]);
+    double se;
+    cr_assert_eq(s.p50_mw, mcstat_quantile(x, N, 0.5, &se));
+    cr_assert_eq(s.p50_se, se);
+    free(x);
+    free(scratch);
+    mcstat_destroy(&m);
 }
 
 Test(mcstat_record, negative_zero_is_stored_as_zero)
