@@ -43,7 +43,8 @@ CFLAGS   += -std=c11 -Wall -Wextra -Werror -D_DEFAULT_SOURCE -D_GNU_SOURCE \
 LDLIBS   := -lpq -lzmq -lprotobuf-c -lgsl -lopenblas -lklu -lamd -lcolamd -lbtf \
             -lsuitesparseconfig -lcurl -ljansson -linih -lcairo -lm -lpthread
 
-LIBDIRS  := sql ingest forecaster common
+# Static link order: a library before the ones it uses.
+LIBDIRS  := forecaster ingest sql common
 GEN_SRC  := $(GEN)/pcf.pb-c.c $(GEN)/migrations.c
 GEN_HDR  := $(GEN)/pcf.pb-c.h $(GEN)/migrations.h
 

@@ -123,7 +123,7 @@ CREATE TABLE run_queue (
     run_id       bigint REFERENCES run ON DELETE SET NULL,
     error        text,
     CHECK ((kind = 'day_ahead') = (target_date IS NOT NULL)),
-    CHECK ((status = 'claimed') = (claimed_by IS NOT NULL)),
+    CHECK (status <> 'claimed' OR claimed_by IS NOT NULL),
     CHECK (status <> 'done' OR run_id IS NOT NULL)
 );
 CREATE INDEX run_queue_ready ON run_queue (not_before) WHERE status = 'queued';
