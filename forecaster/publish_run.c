@@ -17,6 +17,7 @@
 
 #include "db.h"
 #include "parse.h"
+#include "sptime.h"
 
 /* ---- arena --------------------------------------------------------------- */
 
@@ -137,16 +138,18 @@ static const char s_sql_run[] =
     " " MS("coalesce(r.finished_at, r.started_at)") ", r.software_version"
     " FROM run r WHERE r.run_id = $1";
 
+/* Rows come in primary-key order (no sort in the server) and are sorted
+ * here: the server's text sort is collation-aware and several times slower. */
 static const char s_sql_pcf[] =
-    "SELECT p.site_id,"
-    " coalesce((SELECT min(e.lifo_position) FROM der_enquiry e"
-    "           WHERE e.site_id = p.site_id AND NOT e.firm AND e.status <> 'withdrawn'), 0) AS lifo,"
+    "SELECT p.site_id, coalesce(e.lifo, 0),"
     " p.sp, " MS("p.sp_start") ", p.p_curtailed, p.expected_curtailed_mwh,"
     " p.deliverable_p10_mw, p.deliverable_p50_mw, p.deliverable_p90_mw, p.firm95_mw,"
     " s.export_capacity_mw, p.p_curtailed_se, p.expected_curtailed_se, p.deliverable_p10_se_mw,"
     " p.deliverable_p50_se_mw, p.deliverable_p90_se_mw, p.firm95_se_mw"
     " FROM pcf_result p JOIN der_site s USING (site_id)"
-    " WHERE p.run_id = $1 ORDER BY p.sp, lifo, p.site_id";
+    " LEFT JOIN (SELECT site_id, min(lifo_position) AS lifo FROM der_enquiry"
+    "            WHERE NOT firm AND status <> 'withdrawn' GROUP BY site_id) e USING (site_id)"
+    " WHERE p.run_id = $1";
 
 static const char s_sql_cs[] =
     "SELECT cs.constraint_id, cs.sp, " MS("cs.sp_start") ", cs.limit_mw, cs.limit_kind, cs.season,"
@@ -157,19 +160,16 @@ static const char s_sql_cs[] =
     " c.description, c.voltage_kv, c.kind"
     " FROM constraint_statement cs JOIN anm_constraint c USING (constraint_id)"
     " LEFT JOIN branch b ON b.branch_id = cs.binding_fault_branch_id"
-    " WHERE cs.run_id = $1 ORDER BY cs.sp, c.voltage_kv, cs.constraint_id";
+    " WHERE cs.run_id = $1 ORDER BY cs.sp, c.voltage_kv, cs.constraint_id COLLATE \"C\"";
 
 static const char s_sql_css[] =
     "SELECT constraint_id, sp, site_id, lifo_position, sensitivity, expected_curtailment_mwh"
-    " FROM constraint_statement_site WHERE run_id = $1"
-    " ORDER BY sp, constraint_id, lifo_position DESC, site_id";
+    " FROM constraint_statement_site WHERE run_id = $1 ORDER BY constraint_id, sp";   /* index order */
 
+/* Blocks take sp_start and limit from their statements (always loaded with them). */
 static const char s_sql_cb[] =
-    "SELECT b.constraint_id, b.sp, " MS("cs.sp_start") ", cs.limit_mw,"
-    " to_char(cs.sp_start AT TIME ZONE 'Europe/London', 'YYYY-MM-DD'),"
-    " b.confidence, b.headroom_mw, b.curtailment_mw, b.curtailment_mwh"
-    " FROM constraint_block b JOIN constraint_statement cs USING (run_id, constraint_id, sp)"
-    " WHERE b.run_id = $1 ORDER BY b.sp, b.constraint_id, b.confidence";
+    "SELECT constraint_id, sp, confidence, headroom_mw, curtailment_mw, curtailment_mwh"
+    " FROM constraint_block WHERE run_id = $1 ORDER BY constraint_id, sp, confidence";   /* index order */
 
 static PGresult *s_query(PGconn *c, const char *sql, const char *id, pcf_error *err)
 {
@@ -221,6 +221,15 @@ static pcf_rc s_load_run(PGconn *c, const char *id, publish_run *r, pcf_error *e
     return k.rc;
 }
 
+/* Wire order of PCF rows: sp, lifo_position, site_id (bytes). */
+static int s_cmp_pcf(const void *a, const void *b)
+{
+    const Pcf__V1__Pcf *x = *(Pcf__V1__Pcf *const *)a, *y = *(Pcf__V1__Pcf *const *)b;
+    if (x->sp != y->sp) return x->sp < y->sp ? -1 : 1;
+    if (x->lifo_position != y->lifo_position) return x->lifo_position < y->lifo_position ? -1 : 1;
+    return strcmp(x->site_id, y->site_id);
+}
+
 static pcf_rc s_load_pcf(PGconn *c, const char *id, publish_run *r, pcf_error *err)
 {
     PGresult *res = s_query(c, s_sql_pcf, id, err);
@@ -255,7 +264,10 @@ static pcf_rc s_load_pcf(PGconn *c, const char *id, publish_run *r, pcf_error *e
         p->firm_equivalent_mw_se = s_f64(&k, 16);
         r->pcf[i] = p;
     }
-    if (k.rc == PCF_OK) r->n_pcf = (size_t)n;
+    if (k.rc == PCF_OK) {
+        r->n_pcf = (size_t)n;
+        qsort(r->pcf, r->n_pcf, sizeof *r->pcf, s_cmp_pcf);
+    }
     PQclear(res);
     return k.rc;
 }
@@ -311,13 +323,29 @@ static int s_cmp_stmt(const void *a, const void *b)
     return strcmp(x->constraint_id, y->constraint_id);
 }
 
+static int s_cmp_site(const void *a, const void *b)
+{
+    const Pcf__V1__ConstraintSite *x = *(Pcf__V1__ConstraintSite *const *)a;
+    const Pcf__V1__ConstraintSite *y = *(Pcf__V1__ConstraintSite *const *)b;
+    if (x->lifo_position != y->lifo_position) return x->lifo_position > y->lifo_position ? -1 : 1;
+    return strcmp(x->site_id, y->site_id);
+}
+
+/* Statements sorted by (sp, constraint_id) for lookups; caller frees. */
+static Pcf__V1__ConstraintStatement **s_stmt_index(const publish_run *r)
+{
+    Pcf__V1__ConstraintStatement **idx = malloc((r->n_statements + 1) * sizeof *idx);
+    if (!idx) return NULL;
+    if (r->n_statements) memcpy(idx, r->statements, r->n_statements * sizeof *idx);
+    qsort(idx, r->n_statements, sizeof *idx, s_cmp_stmt);
+    return idx;
+}
+
 static pcf_rc s_load_sites(PGconn *c, const char *id, publish_run *r, pcf_error *err)
 {
     size_t n = r->n_statements;
-    Pcf__V1__ConstraintStatement **idx = malloc((n + 1) * sizeof *idx);
+    Pcf__V1__ConstraintStatement **idx = s_stmt_index(r);
     if (!idx) return pcf_error_set(err, PCF_ERR_NOMEM, "constraint_statement_site: out of memory");
-    if (n) memcpy(idx, r->statements, n * sizeof *idx);
-    qsort(idx, n, sizeof *idx, s_cmp_stmt);
     PGresult *res = s_query(c, s_sql_css, id, err);
     if (!res) {
         free(idx);
@@ -353,6 +381,9 @@ static pcf_rc s_load_sites(PGconn *c, const char *id, publish_run *r, pcf_error 
     }
     PQclear(res);
     free(idx);
+    /* curtailment order within each statement: last in (highest position) first */
+    for (size_t i = 0; k.rc == PCF_OK && i < n; i++)
+        qsort(r->statements[i]->sites, r->statements[i]->n_sites, sizeof(Pcf__V1__ConstraintSite *), s_cmp_site);
     return k.rc;
 }
 
@@ -409,10 +440,24 @@ static pcf_rc s_load_statements(PGconn *c, const char *id, publish_run *r, pcf_e
     return s_load_sites(c, id, r, err);
 }
 
+/* Wire order of blocks: sp, constraint_id (bytes). */
+static int s_cmp_block(const void *a, const void *b)
+{
+    const Pcf__V1__ConstraintBlock *x = *(Pcf__V1__ConstraintBlock *const *)a;
+    const Pcf__V1__ConstraintBlock *y = *(Pcf__V1__ConstraintBlock *const *)b;
+    if (x->sp != y->sp) return x->sp < y->sp ? -1 : 1;
+    return strcmp(x->constraint_id, y->constraint_id);
+}
+
 static pcf_rc s_load_blocks(PGconn *c, const char *id, publish_run *r, pcf_error *err)
 {
+    Pcf__V1__ConstraintStatement **idx = s_stmt_index(r);
+    if (!idx) return pcf_error_set(err, PCF_ERR_NOMEM, "constraint_block: out of memory");
     PGresult *res = s_query(c, s_sql_cb, id, err);
-    if (!res) return PCF_ERR_DB;
+    if (!res) {
+        free(idx);
+        return PCF_ERR_DB;
+    }
     int n = PQntuples(res);
     s_cols k = {res, 0, "constraint_block", err, PCF_OK};
     /* at most n blocks; levels share one pointer array */
@@ -428,30 +473,45 @@ static pcf_rc s_load_blocks(PGconn *c, const char *id, publish_run *r, pcf_error
         const char *cid = PQgetvalue(res, i, 0);
         uint32_t sp = s_u32(&k, 1);
         if (!cur || cur->sp != sp || strcmp(cur->constraint_id, cid) != 0) {
+            Pcf__V1__ConstraintStatement key = PCF__V1__CONSTRAINT_STATEMENT__INIT, *kp = &key;
+            key.constraint_id = PQgetvalue(res, i, 0);
+            key.sp = sp;
+            Pcf__V1__ConstraintStatement **st = bsearch(&kp, idx, r->n_statements, sizeof *idx, s_cmp_stmt);
+            if (!st) {
+                s_bad(&k, 0, "block without its statement");
+                break;
+            }
             cur = &bl[nb];
             pcf__v1__constraint_block__init(cur);
-            cur->constraint_id = s_text(&k, r->arena, 0);
+            cur->constraint_id = (*st)->constraint_id;
             cur->sp = sp;
-            cur->sp_start_ms = s_i64(&k, 2);
+            cur->sp_start_ms = (*st)->sp_start_ms;
             cur->sp_length_ms = PUBLISH_SP_LENGTH_MS;
-            cur->limit_mw = s_f64(&k, 3);
+            cur->limit_mw = (*st)->limit_mw;
+            /* the local date of the SP: SP 1 starts at local midnight */
+            sptime_civil day;
+            sptime_to_local(sptime_london(), cur->sp_start_ms / 1000, &day);
             char bid[PUBLISH_ID_MAX + 32];
-            snprintf(bid, sizeof bid, "%s/%s/%u", cid, PQgetvalue(res, i, 4), sp);
+            snprintf(bid, sizeof bid, "%s/%04d-%02d-%02d/%u", cid, day.year, day.month, day.day, sp);
             cur->block_id = s_strdup(r->arena, bid);
             cur->levels = &lp[i];
             r->blocks[nb++] = cur;
         }
         Pcf__V1__BlockLevel *l = &lv[i];
         pcf__v1__block_level__init(l);
-        l->confidence = s_f64(&k, 5);
-        l->headroom_mw = s_f64(&k, 6);
-        l->curtailment_mw = s_f64(&k, 7);
-        l->curtailment_mwh = s_f64(&k, 8);
+        l->confidence = s_f64(&k, 2);
+        l->headroom_mw = s_f64(&k, 3);
+        l->curtailment_mw = s_f64(&k, 4);
+        l->curtailment_mwh = s_f64(&k, 5);
         lp[i] = l;
         cur->n_levels++;
     }
-    if (k.rc == PCF_OK) r->n_blocks = nb;
+    if (k.rc == PCF_OK) {
+        r->n_blocks = nb;
+        qsort(r->blocks, nb, sizeof *r->blocks, s_cmp_block);
+    }
     PQclear(res);
+    free(idx);
     return k.rc;
 }
 
@@ -464,6 +524,7 @@ pcf_rc publish_run_load(PGconn *c, int64_t run_id, int what, publish_run **out, 
         return pcf_error_set(err, PCF_ERR_NOMEM, "run %lld: out of memory", (long long)run_id);
     }
     r->run_id = run_id;
+    if (what & PUBLISH_RUN_BLOCKS) what |= PUBLISH_RUN_STATEMENTS;   /* blocks borrow from statements */
     char id[24];
     snprintf(id, sizeof id, "%lld", (long long)run_id);
     pcf_rc rc = db_exec(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", err);

@@ -39,7 +39,7 @@
 enum {
     PUBLISH_RUN_PCF = 1,
     PUBLISH_RUN_STATEMENTS = 2,
-    PUBLISH_RUN_BLOCKS = 4,
+    PUBLISH_RUN_BLOCKS = 4,            /* implies PUBLISH_RUN_STATEMENTS (blocks take sp_start and limit from them) */
     PUBLISH_RUN_ALL = 7
 };
 

@@ -1,0 +1,498 @@
+/*
+ * bench_publish.c -- publisher benchmarks (issue 6 targets).
+ *
+ * Prints `BENCH <name> <value> <unit>` lines, context lines start with '#':
+ *   pub_<mode>_row_{sent,recv}_per_s   a typical PCF message (a PcfBatch of
+ *                     one row with the full header, ~260 bytes) pushed
+ *                     through a PUB socket set up as the publisher sets it up,
+ *                     to one SUB over TCP loopback: messages/s sent and
+ *                     received; mode plain or curve (CurveZMQ with the ZAP
+ *                     allowlist handler admitting the subscriber), side by side
+ *   pub_<mode>_da_{sent,recv}_mb_per_s  the same with the demo zone's whole
+ *                     day-ahead PCF batch (35 sites x 48 SPs in one frame)
+ *   pub_run_<mode>_runs_per_s  publish_send_run() of that day-ahead run
+ *                     (three topics, packing and state keeping included)
+ *   commit_to_sub_ms_{median,p95,max}  a day-ahead run of the demo zone
+ *                     (deploy/demo/zone) written in one transaction with
+ *                     NOTIFY pcf_run; from sending COMMIT to a subscriber
+ *                     holding the run's last message (pcf-publish's loop in a
+ *                     thread, PostgreSQL from bench/run.sh)
+ * Run from the repository root (bench/run.sh does).
+ */
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "publish.h"
+#include "publish_auth.h"
+#include "subscriber.h"
+
+static double s_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* ---- a synthetic run shaped like the demo zone's day-ahead ---------------------------- */
+
+typedef struct fake_run {
+    publish_run r;
+    Pcf__V1__Pcf *rows;
+    char ids[64][16];
+} fake_run;
+
+static void s_fake(fake_run *f, size_t sites, size_t sps)
+{
+    memset(f, 0, sizeof *f);
+    publish_run *r = &f->r;
+    r->run_id = 1;
+    snprintf(r->zone, sizeof r->zone, "demo");
+    r->kind = PCF__V1__RUN_KIND__RUN_KIND_DAY_AHEAD;
+    memcpy(r->settlement_date, "2026-11-24", 11);
+    r->computed_at_ms = 1795440000000LL;
+    pcf__v1__inputs_as_of__init(&r->inputs);
+    r->inputs.scada_ms = 1795438000000LL;
+    r->inputs.weather_issued_ms = 1795420000000LL;
+    r->inputs.outages_ms = 1795300000000LL;
+    pcf__v1__batch_info__init(&r->batch);
+    r->batch.settlement_date = r->settlement_date;
+    r->batch.horizon_start_ms = 1795478400000LL;
+    r->batch.horizon_end_ms = 1795478400000LL + (int64_t)sps * 1800000;
+    r->batch.sp_count = (uint32_t)sps;
+    r->batch.samples = 2000;
+    r->batch.part = r->batch.part_count = 1;
+    r->batch.firm_confidence = 0.95;
+    r->n_pcf = sites * sps;
+    f->rows = calloc(r->n_pcf, sizeof *f->rows);
+    r->pcf = calloc(r->n_pcf, sizeof *r->pcf);
+    for (size_t i = 0; i < sites && i < 64; i++) snprintf(f->ids[i], sizeof f->ids[i], "KX_S%02zu", i + 1);
+    for (size_t k = 0; k < r->n_pcf; k++) {
+        Pcf__V1__Pcf *p = &f->rows[k];
+        size_t sp = k / sites + 1, s = k % sites;
+        pcf__v1__pcf__init(p);
+        p->site_id = f->ids[s % 64];
+        p->lifo_position = (uint32_t)s + 1;
+        p->sp = (uint32_t)sp;
+        p->sp_start_ms = r->batch.horizon_start_ms + (int64_t)(sp - 1) * 1800000;
+        p->sp_length_ms = 1800000;
+        double x = (double)(k % 97) / 97.0;
+        p->p_curtailed = x / 3;
+        p->expected_curtailed_mwh = x * 1.7;
+        p->deliverable_p10_mw = 1.1 + x;
+        p->deliverable_p50_mw = 2.2 + x;
+        p->deliverable_p90_mw = 3.3 + x;
+        p->firm_equivalent_mw = 0.9 + x;
+        p->export_capacity_mw = 10 + (double)s;
+        p->samples = 2000;
+        p->p_curtailed_se = x / 300;
+        p->expected_curtailed_mwh_se = x / 170;
+        p->deliverable_p10_mw_se = x / 11;
+        p->deliverable_p50_mw_se = x / 22;
+        p->deliverable_p90_mw_se = x / 33;
+        p->firm_equivalent_mw_se = x / 9;
+        r->pcf[k] = p;
+    }
+}
+
+static void s_fake_free(fake_run *f)
+{
+    free(f->rows);
+    free(f->r.pcf);
+}
+
+static uint8_t *s_pack_pcf(const publish_run *r, size_t *len)
+{
+    Pcf__V1__Header h = PCF__V1__HEADER__INIT;
+    Pcf__V1__InputsAsOf in = r->inputs;
+    Pcf__V1__BatchInfo bi = r->batch;
+    h.schema_version = 1;
+    h.zone = (char *)r->zone;
+    h.topic = "pcf.da.demo";
+    h.sequence = 123456;
+    h.run_id = 98765;
+    h.run_kind = r->kind;
+    h.computed_at_ms = r->computed_at_ms;
+    h.inputs_as_of = &in;
+    h.stream_epoch = 1795440000000ULL;
+    Pcf__V1__PcfBatch b = PCF__V1__PCF_BATCH__INIT;
+    b.header = &h;
+    b.batch = &bi;
+    b.n_rows = r->n_pcf;
+    b.rows = r->pcf;
+    *len = pcf__v1__pcf_batch__get_packed_size(&b);
+    uint8_t *buf = malloc(*len);
+    pcf__v1__pcf_batch__pack(&b, buf);
+    return buf;
+}
+
+/* ---- transport: PUB -> SUB over TCP loopback ----------------------------------------------- */
+
+typedef struct keys {
+    char spub[41], ssec[41], cpub[41], csec[41];
+    char allow[64];
+} keys;
+
+typedef struct rx {
+    void *ctx;
+    const char *ep;
+    const keys *k;        /* NULL: plain */
+    long expect;
+    atomic_int ready;     /* subscriber received its first message */
+    long got;
+    double t_first, t_last;
+} rx;
+
+static void *s_rx(void *arg)
+{
+    rx *x = arg;
+    void *s = zmq_socket(x->ctx, ZMQ_SUB);
+    int hwm = 2000000, zero = 0, ms = 3000;
+    zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_setsockopt(s, ZMQ_RCVTIMEO, &ms, sizeof ms);
+    if (x->k) {
+        zmq_setsockopt(s, ZMQ_CURVE_SERVERKEY, x->k->spub, 40);
+        zmq_setsockopt(s, ZMQ_CURVE_PUBLICKEY, x->k->cpub, 40);
+        zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, x->k->csec, 40);
+    }
+    zmq_setsockopt(s, ZMQ_SUBSCRIBE, "", 0);
+    zmq_connect(s, x->ep);
+    zmq_msg_t m;
+    zmq_msg_init(&m);
+    /* warm-up messages on "w" until the link is up */
+    while (zmq_msg_recv(&m, s, 0) >= 0) {
+        if (zmq_msg_size(&m) == 1 && *(char *)zmq_msg_data(&m) == 'w') {
+            atomic_store(&x->ready, 1);
+            zmq_msg_recv(&m, s, 0);
+            continue;
+        }
+        if (!atomic_load(&x->ready)) continue;
+        /* topic frame, then body */
+        if (zmq_msg_recv(&m, s, 0) < 0) break;
+        if (x->got == 0) x->t_first = s_now();
+        x->got++;
+        x->t_last = s_now();
+        if (x->got == x->expect) break;
+    }
+    zmq_msg_close(&m);
+    zmq_close(s);
+    return NULL;
+}
+
+/* The ZAP handler of the curve case, serviced by the publisher's thread in
+ * production; here a thread of its own so the sender loop stays a loop. */
+typedef struct zapper {
+    void *ctx;
+    publish_allowlist *allow;
+    atomic_int stop;
+    void *sock;
+} zapper;
+
+static void *s_zap(void *arg)
+{
+    zapper *z = arg;
+    int ms = 100;
+    zmq_setsockopt(z->sock, ZMQ_RCVTIMEO, &ms, sizeof ms);
+    while (!atomic_load(&z->stop)) {
+        zmq_pollitem_t it = {z->sock, 0, ZMQ_POLLIN, 0};
+        if (zmq_poll(&it, 1, 100) > 0) {
+            int ok;
+            char key[41];
+            pcf_error e;
+            publish_auth_zap(z->sock, z->allow, &ok, key, &e);
+        }
+    }
+    return NULL;
+}
+
+/* Sends n copies of msg; returns messages/s sent and fills *recv_rate. */
+static double s_transport(const keys *k, const uint8_t *msg, size_t len, long n, double *recv_rate, long *lost)
+{
+    void *ctx = zmq_ctx_new();
+    zmq_ctx_set(ctx, ZMQ_IO_THREADS, 1);
+    zapper z = {ctx, NULL, 0, NULL};
+    pthread_t zt;
+    pcf_error e;
+    if (k) {
+        publish_allowlist_load(k->allow, &z.allow, &e);
+        z.sock = zmq_socket(ctx, ZMQ_REP);
+        zmq_bind(z.sock, "inproc://zeromq.zap.01");
+        pthread_create(&zt, NULL, s_zap, &z);
+    }
+    void *pub = zmq_socket(ctx, ZMQ_PUB);
+    int hwm = 2000000, zero = 0, one = 1;
+    zmq_setsockopt(pub, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(pub, ZMQ_LINGER, &zero, sizeof zero);
+    if (k) {
+        zmq_setsockopt(pub, ZMQ_CURVE_SERVER, &one, sizeof one);
+        zmq_setsockopt(pub, ZMQ_CURVE_SECRETKEY, k->ssec, 40);
+        zmq_setsockopt(pub, ZMQ_ZAP_DOMAIN, "pcf", 3);
+    }
+    zmq_bind(pub, "tcp://127.0.0.1:*");
+    char ep[256];
+    size_t el = sizeof ep;
+    zmq_getsockopt(pub, ZMQ_LAST_ENDPOINT, ep, &el);
+    rx x = {ctx, ep, k, n, 0, 0, 0, 0};
+    pthread_t rt;
+    pthread_create(&rt, NULL, s_rx, &x);
+    double until = s_now() + 5;
+    while (!atomic_load(&x.ready) && s_now() < until) {
+        zmq_send(pub, "w", 1, ZMQ_SNDMORE);
+        zmq_send(pub, "", 0, 0);
+        usleep(10000);
+    }
+    const char *topic = "pcf.da.demo";
+    size_t tl = strlen(topic);
+    double t0 = s_now();
+    for (long i = 0; i < n; i++) {
+        zmq_send(pub, topic, tl, ZMQ_SNDMORE);
+        zmq_send(pub, msg, len, 0);
+    }
+    double t1 = s_now();
+    pthread_join(rt, NULL);
+    *recv_rate = x.got > 1 ? (double)(x.got - 1) / (x.t_last - x.t_first) : 0;
+    *lost = n - x.got;
+    zmq_close(pub);
+    if (k) {
+        atomic_store(&z.stop, 1);
+        pthread_join(zt, NULL);
+        zmq_close(z.sock);
+        publish_allowlist_destroy(&z.allow);
+    }
+    zmq_ctx_term(ctx);
+    return (double)n / (t1 - t0);
+}
+
+/* ---- publish_send_run of the demo-size run ---------------------------------------------------- */
+
+static double s_runs_per_s(const keys *k, fake_run *f, int runs)
+{
+    publish_config cfg = {.pub_endpoint = "tcp://127.0.0.1:*", .router_endpoint = "tcp://127.0.0.1:*",
+                          .heartbeat_ms = 60000, .curve_secret_key = k ? k->ssec : NULL,
+                          .allowlist_path = k ? k->allow : NULL, .sndhwm = 100000};
+    pcf_error e;
+    publish *p = publish_new(&cfg, &e);
+    if (!p) {
+        fprintf(stderr, "bench_publish: %s\n", e.msg);
+        return 0;
+    }
+    double t0 = s_now();
+    for (int i = 0; i < runs; i++) {
+        f->r.run_id = 100 + i;
+        bool sent;
+        publish_send_run(p, &f->r, &sent, &e);
+    }
+    double t = s_now() - t0;
+    publish_destroy(&p);
+    return runs / t;
+}
+
+/* ---- commit to subscriber ------------------------------------------------------------------------- */
+
+typedef struct srv {
+    publish *p;
+    atomic_int stop;
+    char conninfo[512];
+} srv;
+
+static void *s_srv(void *arg)
+{
+    srv *s = arg;
+    publish_serve_opts o = {.conninfo = s->conninfo, .stop = &s->stop};
+    pcf_error e;
+    publish_serve(s->p, &o, &e);
+    return NULL;
+}
+
+static int s_cmp(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int s_sh(const char *host, const char *port, const char *dbname, const char *cmd)
+{
+    char full[2048];
+    snprintf(full, sizeof full, "PGHOST='%s' PGPORT='%s' PGUSER=postgres PGDATABASE='%s' %s >/dev/null 2>&1", host,
+             port, dbname, cmd);
+    return system(full);
+}
+
+static void s_latency(void)
+{
+    const char *host = getenv("PCF_TEST_PGHOST"), *port = getenv("PCF_TEST_PGPORT");
+    const char *bindir = getenv("PCF_BINDIR") ? getenv("PCF_BINDIR") : "bin";
+    if (!host || !port) {
+        printf("# commit_to_sub: skipped (no PCF_TEST_PGHOST; run through bench/run.sh)\n");
+        return;
+    }
+    char ci[512], db[64], cmd[1024];
+    snprintf(db, sizeof db, "bench_publish_%d", (int)getpid());
+    snprintf(ci, sizeof ci, "host=%s port=%s user=postgres dbname=postgres", host, port);
+    PGconn *c = PQconnectdb(ci);
+    char sql[8192];
+    snprintf(sql, sizeof sql, "CREATE DATABASE %s", db);
+    PQclear(PQexec(c, sql));
+    PQfinish(c);
+    const char *steps[] = {"migrate", "import-matpower --zone demo deploy/demo/zone/kestrel_cross.m",
+                           "import-der --zone demo deploy/demo/zone", "import-anm --zone demo deploy/demo/zone"};
+    for (int i = 0; i < 4; i++) {
+        snprintf(cmd, sizeof cmd, "%s/pcf-db %s", bindir, steps[i]);
+        if (s_sh(host, port, db, cmd) != 0) {
+            printf("# commit_to_sub: skipped (%s failed)\n", cmd);
+            return;
+        }
+    }
+    snprintf(ci, sizeof ci, "host=%s port=%s user=postgres dbname=%s", host, port, db);
+    c = PQconnectdb(ci);
+    srv s = {0};
+    snprintf(s.conninfo, sizeof s.conninfo, "%s", ci);
+    publish_config cfg = {.pub_endpoint = "tcp://127.0.0.1:*", .router_endpoint = "tcp://127.0.0.1:*",
+                          .heartbeat_ms = 100};
+    pcf_error e;
+    s.p = publish_new(&cfg, &e);
+    void *ctx = zmq_ctx_new(), *sub = zmq_socket(ctx, ZMQ_SUB);
+    zmq_setsockopt(sub, ZMQ_SUBSCRIBE, "", 0);
+    zmq_connect(sub, publish_pub_endpoint(s.p));
+    pthread_t th;
+    pthread_create(&th, NULL, s_srv, &s);
+    int ms = 5000;
+    zmq_setsockopt(sub, ZMQ_RCVTIMEO, &ms, sizeof ms);
+    static uint8_t buf[4 << 20];
+    char topic[64];
+    int n = zmq_recv(sub, topic, sizeof topic, 0);   /* a heartbeat: joined */
+    zmq_recv(sub, buf, sizeof buf, 0);
+    (void)n;
+    enum { ROUNDS = 15 };
+    double lat[ROUNDS];
+    size_t bytes = 0;
+    int done = 0;
+    for (int i = 0; i < ROUNDS; i++) {
+        PQclear(PQexec(c, "BEGIN"));
+        snprintf(sql, sizeof sql,
+                 "INSERT INTO run (zone_id, kind, target_date, horizon_start, horizon_end, sp_count, seed, samples,"
+                 " software_version, finished_at) VALUES ('demo', 'day_ahead', '2026-11-24',"
+                 " '2026-11-24 00:00+00', '2026-11-25 00:00+00', 48, %d, 2000, 'bench', now());"
+                 "INSERT INTO pcf_result SELECT r.run_id, s.site_id, sp, r.horizon_start + (sp - 1) * interval '30 min',"
+                 " ((sp * 7 + r.run_id) %% 97) / 97.0, 0.001, sp / 3.0, 0.001, 1 + sp / 7.0, 2 + sp / 7.0,"
+                 " 3 + sp / 7.0, 0.1, 0.2, 0.3, 0.5, 0.05 FROM run r, der_site s, generate_series(1, 48) sp"
+                 " WHERE r.run_id = (SELECT max(run_id) FROM run) AND s.zone_id = r.zone_id;"
+                 "INSERT INTO constraint_statement SELECT r.run_id, c.constraint_id, sp,"
+                 " r.horizon_start + (sp - 1) * interval '30 min', 100, 'pel', 'winter', 10, 20, 30, 40, 50, 60,"
+                 " 0.1, 0.01, 1, 0.1, NULL FROM run r, anm_constraint c, generate_series(1, 48) sp"
+                 " WHERE r.run_id = (SELECT max(run_id) FROM run) AND c.zone_id = r.zone_id;"
+                 "INSERT INTO constraint_statement_site SELECT cs.run_id, cs.constraint_id, cs.sp, a.site_id,"
+                 " row_number() OVER (PARTITION BY cs.constraint_id, cs.sp ORDER BY a.site_id), 0.2, 0.1"
+                 " FROM constraint_statement cs JOIN anm_constraint_site a USING (constraint_id)"
+                 " WHERE cs.run_id = (SELECT max(run_id) FROM run);"
+                 "INSERT INTO constraint_block SELECT cs.run_id, cs.constraint_id, cs.sp, conf, 5, 1, 0.5"
+                 " FROM constraint_statement cs, unnest(ARRAY[0.5, 0.8, 0.9, 0.95, 0.99]) conf"
+                 " WHERE cs.run_id = (SELECT max(run_id) FROM run);"
+                 "SELECT pg_notify('pcf_run', max(run_id)::text) FROM run;",
+                 i);
+        PGresult *res = PQexec(c, sql);
+        if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+            printf("# commit_to_sub: insert failed: %s", PQerrorMessage(c));
+            PQclear(res);
+            break;
+        }
+        PQclear(res);
+        double t0 = s_now();
+        PQclear(PQexec(c, "COMMIT"));
+        int got = 0;
+        bytes = 0;
+        while (got < 3) {
+            n = zmq_recv(sub, topic, sizeof topic - 1, 0);
+            if (n < 0) break;
+            topic[n < 63 ? n : 63] = '\0';
+            int b = zmq_recv(sub, buf, sizeof buf, 0);
+            if (strcmp(topic, "hb") == 0) continue;
+            bytes += (size_t)b;
+            got++;
+        }
+        if (got < 3) {
+            printf("# commit_to_sub: run %d incomplete\n", i);
+            break;
+        }
+        lat[done++] = (s_now() - t0) * 1e3;
+    }
+    {
+        /* where the time goes: reading the run back */
+        PGresult *res = PQexec(c, "SELECT max(run_id) FROM run");
+        long id = strtol(PQgetvalue(res, 0, 0), NULL, 10);
+        PQclear(res);
+        publish_run *r = NULL;
+        double t0 = s_now();
+        if (publish_run_load(c, id, PUBLISH_RUN_ALL, &r, &e) == PCF_OK)
+            printf("# commit_to_sub: reading the run back (publish_run_load) %.2f ms: %zu PCF rows, %zu statements,"
+                   " %zu blocks\n", (s_now() - t0) * 1e3, r->n_pcf, r->n_statements, r->n_blocks);
+        publish_run_destroy(&r);
+    }
+    atomic_store(&s.stop, 1);
+    pthread_join(th, NULL);
+    publish_destroy(&s.p);
+    zmq_close(sub);
+    zmq_ctx_term(ctx);
+    PQfinish(c);
+    snprintf(cmd, sizeof cmd, "psql -c 'DROP DATABASE IF EXISTS %s WITH (FORCE)'", db);
+    s_sh(host, port, "postgres", cmd);
+    if (!done) return;
+    qsort(lat, (size_t)done, sizeof *lat, s_cmp);
+    printf("# commit_to_sub: demo zone day-ahead run, 3 messages, %.0f kB in all, %d rounds\n", bytes / 1e3, done);
+    printf("BENCH commit_to_sub_ms_median %.2f ms\n", lat[done / 2]);
+    printf("BENCH commit_to_sub_ms_p95 %.2f ms\n", lat[(done * 95) / 100 < done ? (done * 95) / 100 : done - 1]);
+    printf("BENCH commit_to_sub_ms_max %.2f ms\n", lat[done - 1]);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1 && strcmp(argv[1], "latency") == 0) {   /* only the database part */
+        s_latency();
+        return 0;
+    }
+    keys k;
+    zmq_curve_keypair(k.spub, k.ssec);
+    zmq_curve_keypair(k.cpub, k.csec);
+    snprintf(k.allow, sizeof k.allow, "/tmp/pcf-bench-allow-%d", (int)getpid());
+    FILE *f = fopen(k.allow, "w");
+    if (!f) return 1;
+    fprintf(f, "%s bench subscriber\n", k.cpub);
+    fclose(f);
+
+    fake_run one, da;
+    s_fake(&one, 1, 1);
+    s_fake(&da, 35, 48);
+    size_t l1, lda;
+    uint8_t *m1 = s_pack_pcf(&one.r, &l1), *mda = s_pack_pcf(&da.r, &lda);
+    printf("# typical PCF message: PcfBatch with header and one row, %zu bytes; day-ahead batch %zu bytes\n", l1, lda);
+    const long n_small = 2000000, n_da = 2000;
+    double rr, rs;
+    long lost;
+    for (int mode = 0; mode < 2; mode++) {
+        const char *name = mode ? "curve" : "plain";
+        const keys *kk = mode ? &k : NULL;
+        rs = s_transport(kk, m1, l1, n_small, &rr, &lost);
+        printf("BENCH pub_%s_row_sent_per_s %.0f msg/s\n", name, rs);
+        printf("BENCH pub_%s_row_recv_per_s %.0f msg/s\n", name, rr);
+        if (lost) printf("# %s: %ld of %ld row messages not received\n", name, lost, n_small);
+        rs = s_transport(kk, mda, lda, n_da, &rr, &lost);
+        printf("BENCH pub_%s_da_sent_mb_per_s %.0f MB/s\n", name, rs * (double)lda / 1e6);
+        printf("BENCH pub_%s_da_recv_mb_per_s %.0f MB/s\n", name, rr * (double)lda / 1e6);
+        printf("# %s: day-ahead batches %.0f/s sent, %.0f/s received%s\n", name, rs, rr, lost ? " (some lost)" : "");
+        printf("BENCH pub_run_%s_runs_per_s %.0f runs/s\n", name, s_runs_per_s(kk, &da, 500));
+    }
+    free(m1);
+    free(mda);
+    s_fake_free(&one);
+    s_fake_free(&da);
+    unlink(k.allow);
+    s_latency();
+    return 0;
+}
