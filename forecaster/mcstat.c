@@ -106,6 +106,30 @@ pcf_rc mcstat_record(mcstat *m, size_t item, size_t sample, double deliverable_m
     return PCF_OK;
 }
 
+pcf_rc mcstat_record_sample(mcstat *m, size_t sample, const double *deliverable_mw,
+                            const double *curtailed_mw, pcf_error *err)
+{
+    if (sample >= m->n)
+        return pcf_error_set(err, PCF_ERR_INVALID, "mcstat: sample %zu of %zu", sample, m->n);
+    for (size_t k = 0; k < m->ni; k++) {
+        double d = deliverable_mw[k], c = curtailed_mw[k];
+        if (!(isfinite(d) && d >= 0) || !(isfinite(c) && c >= 0))
+            return pcf_error_set(err, PCF_ERR_INVALID, "mcstat: item %zu sample %zu: "
+                                 "deliverable %g MW, curtailed %g MW (need finite >= 0)", k,
+                                 sample, d, c);
+        if (m->rec[k * m->n + sample])
+            return pcf_error_set(err, PCF_ERR_INVALID, "mcstat: item %zu sample %zu recorded "
+                                 "twice", k, sample);
+    }
+    for (size_t k = 0; k < m->ni; k++) {
+        size_t i = k * m->n + sample;
+        m->deliv[i] = deliverable_mw[k] + 0.0;
+        m->curt[i] = curtailed_mw[k] + 0.0;
+        m->rec[i] = 1;
+    }
+    return PCF_OK;
+}
+
 pcf_rc mcstat_merge(mcstat *dst, const mcstat *src, pcf_error *err)
 {
     if (dst->ni != src->ni || dst->n != src->n)

@@ -70,6 +70,12 @@ size_t mcstat_samples(const mcstat *m);
 pcf_rc mcstat_record(mcstat *m, size_t item, size_t sample, double deliverable_mw,
                      double curtailed_mw, pcf_error *err);
 
+/* Records every item of one sample: deliverable[n_items], curtailed[n_items]
+ * (e.g. anm_result.site_out and site_curt).  Validates all before storing
+ * any, so a failed call records nothing. */
+pcf_rc mcstat_record_sample(mcstat *m, size_t sample, const double *deliverable_mw,
+                            const double *curtailed_mw, pcf_error *err);
+
 /* Copies src's recorded slots into dst (same shape); PCF_ERR_INVALID if a
  * slot is recorded in both. */
 pcf_rc mcstat_merge(mcstat *dst, const mcstat *src, pcf_error *err);

@@ -173,12 +173,11 @@ const double *rng_mvn_chol(const rng_mvn *m)
     return m->l;
 }
 
-void rng_mvn_draw(const rng_mvn *m, rng_stream *r, double *x)
+/* x = mean + L x in place, last row first: row i only reads x[0..i],
+ * still the untransformed normals. */
+static void s_mvn_apply(const rng_mvn *m, double *x)
 {
     size_t n = m->n;
-    for (size_t i = 0; i < n; i++)
-        x[i] = rng_normal(r);
-    /* In place, last row first: row i only reads z[0..i], still intact. */
     for (size_t i = n; i-- > 0;) {
         const double *li = m->l + i * n;
         double s = 0;
@@ -186,4 +185,93 @@ void rng_mvn_draw(const rng_mvn *m, rng_stream *r, double *x)
             s += li[k] * x[k];
         x[i] = m->mean[i] + s;
     }
+}
+
+void rng_mvn_draw(const rng_mvn *m, rng_stream *r, double *x)
+{
+    for (size_t i = 0; i < m->n; i++)
+        x[i] = rng_normal(r);
+    s_mvn_apply(m, x);
+}
+
+void rng_mvn_draw_lhs(const rng_mvn *m, const rng_lhs *l, size_t dim0, uint32_t sample,
+                      rng_stream *r, double *x)
+{
+    for (size_t i = 0; i < m->n; i++)
+        x[i] = rng_lhs_normal(l, dim0 + i, sample, r);
+    s_mvn_apply(m, x);
+}
+
+struct rng_lhs {
+    size_t nd, n;
+    uint32_t *perm;   /* [nd * n] */
+};
+
+pcf_rc rng_lhs_new(size_t n_dims, size_t n_samples, rng_lhs **out, pcf_error *err)
+{
+    *out = NULL;
+    if (n_dims == 0 || n_samples == 0 || n_samples > UINT32_MAX ||
+        n_dims > RNG_LHS_MAX_CELLS / n_samples)
+        return pcf_error_set(err, PCF_ERR_LIMIT, "rng_lhs: %zu dimensions x %zu samples not in "
+                             "1..%d cells", n_dims, n_samples, RNG_LHS_MAX_CELLS);
+    rng_lhs *l = calloc(1, sizeof *l);
+    if (l)
+        l->perm = malloc(n_dims * n_samples * sizeof(uint32_t));
+    if (!l || !l->perm) {
+        rng_lhs_destroy(&l);
+        return pcf_error_set(err, PCF_ERR_NOMEM, "rng_lhs: out of memory");
+    }
+    l->nd = n_dims;
+    l->n = n_samples;
+    rng_lhs_shuffle(l, 0, 0);
+    *out = l;
+    return PCF_OK;
+}
+
+void rng_lhs_destroy(rng_lhs **l)
+{
+    if (!l || !*l)
+        return;
+    free((*l)->perm);
+    free(*l);
+    *l = NULL;
+}
+
+void rng_lhs_shuffle(rng_lhs *l, uint64_t seed, uint32_t sp)
+{
+    for (size_t d = 0; d < l->nd; d++) {
+        uint32_t *p = l->perm + d * l->n;
+        for (size_t i = 0; i < l->n; i++)
+            p[i] = (uint32_t)i;
+        rng_stream r;
+        rng_init(&r, seed, sp, (uint32_t)d, RNG_STREAM_LHS);
+        /* Fisher-Yates; j from a 53-bit uniform: the bias is below
+         * n / 2^53, far under anything a sample can show. */
+        for (size_t i = l->n - 1; i > 0; i--) {
+            size_t j = (size_t)(rng_uniform(&r) * (double)(i + 1));
+            if (j > i)
+                j = i;
+            uint32_t t = p[i];
+            p[i] = p[j];
+            p[j] = t;
+        }
+    }
+}
+
+uint32_t rng_lhs_stratum(const rng_lhs *l, size_t dim, uint32_t sample)
+{
+    return l->perm[dim * l->n + sample];
+}
+
+double rng_lhs_uniform(const rng_lhs *l, size_t dim, uint32_t sample, rng_stream *r)
+{
+    double v = ((double)l->perm[dim * l->n + sample] + rng_uniform(r)) / (double)l->n;
+    /* (n - 1 + u) rounds to n when u is within an ulp of 1: stay below 1,
+     * where the inverse normal CDF is finite */
+    return v < 1 ? v : 1 - 0x1p-53;
+}
+
+double rng_lhs_normal(const rng_lhs *l, size_t dim, uint32_t sample, rng_stream *r)
+{
+    return gsl_cdf_ugaussian_Pinv(rng_lhs_uniform(l, dim, sample, r));
 }

@@ -27,6 +27,16 @@
  * rng_mvn: correlated Gaussian vectors x = mean + L z with L the Cholesky
  * factor of the covariance.  Built once (rng_mvn_new), then read-only:
  * one rng_mvn can be shared by all worker threads.
+ *
+ * rng_lhs: Latin hypercube sampling (McKay, Beckman and Conover,
+ * Technometrics 21, 1979), a variance reduction.  For each SP and each
+ * dimension d, a random permutation pi_d of the n samples is drawn once
+ * (rng_lhs_shuffle, Fisher-Yates on stream RNG_STREAM_LHS); sample i's
+ * uniform in dimension d is then (pi_d(i) + u) / n with u from the sample's
+ * own stream, so every one of the n equal-probability strata of every
+ * dimension holds exactly one sample.  The permutations depend only on
+ * (seed, sp), so results stay bit-identical for any thread count.  After
+ * rng_lhs_shuffle the object is read-only and may be shared by threads.
  */
 #ifndef PCF_RNG_H
 #define PCF_RNG_H
@@ -41,6 +51,7 @@ enum {
     RNG_STREAM_FORECAST = 0,    /* forecast errors */
     RNG_STREAM_FAULT = 1,       /* credible-fault draws */
     RNG_STREAM_OUTAGE = 2,      /* anything else about network state */
+    RNG_STREAM_LHS = 3,         /* Latin hypercube permutations (sample = dim) */
     RNG_STREAM_TEST = 0xffff
 };
 
@@ -80,5 +91,23 @@ const double *rng_mvn_chol(const rng_mvn *m);
 /* x [n] = mean + L z, z drawn from r (n normals, in order).  Thread-safe on
  * a shared m. */
 void rng_mvn_draw(const rng_mvn *m, rng_stream *r, double *x);
+
+typedef struct rng_lhs rng_lhs;
+
+/* n_dims x n_samples strata (n_dims * n_samples <= RNG_LHS_MAX_CELLS). */
+#define RNG_LHS_MAX_CELLS 100000000
+pcf_rc rng_lhs_new(size_t n_dims, size_t n_samples, rng_lhs **out, pcf_error *err);
+void rng_lhs_destroy(rng_lhs **l);
+/* Draws the permutations of (seed, sp); call before the SP's samples. */
+void rng_lhs_shuffle(rng_lhs *l, uint64_t seed, uint32_t sp);
+/* Stratum of sample in dimension dim (0..n-1): pi_dim(sample). */
+uint32_t rng_lhs_stratum(const rng_lhs *l, size_t dim, uint32_t sample);
+/* (pi_dim(sample) + u) / n in (0, 1), u drawn from r. */
+double rng_lhs_uniform(const rng_lhs *l, size_t dim, uint32_t sample, rng_stream *r);
+/* Inverse normal CDF of rng_lhs_uniform. */
+double rng_lhs_normal(const rng_lhs *l, size_t dim, uint32_t sample, rng_stream *r);
+/* rng_mvn_draw with Latin-hypercube normals from dimensions dim0.. */
+void rng_mvn_draw_lhs(const rng_mvn *m, const rng_lhs *l, size_t dim0, uint32_t sample,
+                      rng_stream *r, double *x);
 
 #endif

@@ -208,6 +208,36 @@ Test(mcstat_estimators, radix_sorted_quantiles_match_a_comparison_sort)
     mcstat_destroy(&m);
 }
 
+Test(mcstat_record, whole_sample_at_once_equals_item_by_item)
+{
+    mcstat *a = s_new(3, 25), *b = s_new(3, 25);
+    pcf_error err;
+    for (size_t i = 0; i < 25; i++) {
+        double d[3] = {(double)i, 2.0 * (double)(i % 7), 30 - (double)i};
+        double c[3] = {i % 4 ? 0 : 1.5, 0, (double)i / 10};
+        cr_assert_eq(mcstat_record_sample(a, i, d, c, &err), PCF_OK, "%s", err.msg);
+        for (size_t k = 0; k < 3; k++)
+            cr_assert_eq(mcstat_record(b, k, i, d[k], c[k], &err), PCF_OK);
+    }
+    for (size_t k = 0; k < 3; k++) {
+        mcstat_pcf x, y;
+        cr_assert_eq(mcstat_summarise(a, k, 0.5, &x, &err), PCF_OK);
+        cr_assert_eq(mcstat_summarise(b, k, 0.5, &y, &err), PCF_OK);
+        cr_assert_eq(memcmp(&x, &y, sizeof x), 0, "item %zu", k);
+    }
+    /* all-or-nothing: a bad value in the last item records nothing */
+    mcstat_reset(a);
+    double d[3] = {1, 2, NAN}, c[3] = {0, 0, 0};
+    cr_assert_eq(mcstat_record_sample(a, 3, d, c, &err), PCF_ERR_INVALID);
+    cr_assert(strstr(err.msg, "item 2"), "%s", err.msg);
+    d[2] = 3;
+    cr_assert_eq(mcstat_record_sample(a, 3, d, c, &err), PCF_OK, "%s", err.msg);
+    cr_assert_eq(mcstat_record_sample(a, 3, d, c, &err), PCF_ERR_INVALID);
+    cr_assert_eq(mcstat_record_sample(a, 25, d, c, &err), PCF_ERR_INVALID);
+    mcstat_destroy(&a);
+    mcstat_destroy(&b);
+}
+
 Test(mcstat_record, negative_zero_is_stored_as_zero)
 {
     mcstat *a = s_new(1, 20);

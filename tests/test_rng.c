@@ -245,3 +245,116 @@ Test(rng_mvn, zero_mean_draw_is_l_times_the_normals)
     cr_assert_float_eq(x[1], z0 + 2 * z1, 1e-14);
     rng_mvn_destroy(&m);
 }
+
+Test(rng_lhs, every_stratum_once_per_dimension_and_reproducible)
+{
+    enum { D = 4, N = 997 };
+    rng_lhs *l = NULL, *l2 = NULL;
+    pcf_error err;
+    cr_assert_eq(rng_lhs_new(D, N, &l, &err), PCF_OK, "%s", err.msg);
+    cr_assert_eq(rng_lhs_new(D, N, &l2, &err), PCF_OK);
+    rng_lhs_shuffle(l, 123, 7);
+    rng_lhs_shuffle(l2, 123, 7);
+    for (size_t d = 0; d < D; d++) {
+        unsigned char seen[N] = {0};
+        int moved = 0;
+        for (uint32_t i = 0; i < N; i++) {
+            rng_stream r;
+            rng_init(&r, 123, 7, i, RNG_STREAM_FORECAST);
+            uint32_t k = rng_lhs_stratum(l, d, i);
+            cr_assert_lt(k, N);
+            cr_assert_eq(seen[k], 0, "dim %zu: stratum %u twice", d, k);
+            seen[k] = 1;
+            moved += k != i;
+            cr_assert_eq(k, rng_lhs_stratum(l2, d, i));
+            double u = rng_lhs_uniform(l, d, i, &r);
+            cr_assert(u > 0 && u < 1);
+            cr_assert_eq((uint32_t)(u * N), k, "dim %zu sample %u: u %g not in stratum %u", d, i,
+                         u, k);
+        }
+        cr_assert_gt(moved, N / 2, "dim %zu is hardly shuffled", d);
+    }
+    /* dimensions differ from each other, SPs differ from each other */
+    int same = 0;
+    for (uint32_t i = 0; i < N; i++)
+        same += rng_lhs_stratum(l, 0, i) == rng_lhs_stratum(l, 1, i);
+    cr_assert_lt(same, 10);
+    rng_lhs_shuffle(l2, 123, 8);
+    same = 0;
+    for (uint32_t i = 0; i < N; i++)
+        same += rng_lhs_stratum(l, 0, i) == rng_lhs_stratum(l2, 0, i);
+    cr_assert_lt(same, 10);
+    rng_lhs_destroy(&l);
+    rng_lhs_destroy(&l2);
+    cr_assert_null(l);
+    cr_assert_eq(rng_lhs_new(0, N, &l, &err), PCF_ERR_LIMIT);
+    cr_assert_eq(rng_lhs_new(RNG_LHS_MAX_CELLS, 2, &l, &err), PCF_ERR_LIMIT);
+}
+
+Test(rng_lhs, reduces_the_variance_of_an_exceedance_probability)
+{
+    /* P(X > 1) for X ~ N(0, 1) from n = 500 samples, 200 replications:
+     * plain sampling has variance p (1 - p) / n; Latin hypercube strata
+     * leave only the stratum holding the threshold uncertain. */
+    enum { R = 200, N = 500 };
+    double p = 1 - s_phi(1.0), sp = 0, spp = 0, sl = 0, sll = 0;
+    rng_lhs *l = NULL;
+    pcf_error err;
+    cr_assert_eq(rng_lhs_new(1, N, &l, &err), PCF_OK);
+    for (uint32_t rep = 0; rep < R; rep++) {
+        rng_lhs_shuffle(l, 99, rep);
+        int kp = 0, kl = 0;
+        for (uint32_t i = 0; i < N; i++) {
+            rng_stream r;
+            rng_init(&r, 99, rep, i, RNG_STREAM_FORECAST);
+            kp += rng_normal(&r) > 1;
+            rng_init(&r, 99, rep, i, RNG_STREAM_FORECAST);
+            kl += rng_lhs_normal(l, 0, i, &r) > 1;
+        }
+        double ep = (double)kp / N, el = (double)kl / N;
+        sp += ep;
+        spp += ep * ep;
+        sl += el;
+        sll += el * el;
+    }
+    double vp = spp / R - (sp / R) * (sp / R), vl = sll / R - (sl / R) * (sl / R);
+    cr_assert(fabs(sl / R - p) < 3 * sqrt(vl / R) + 1e-4, "LHS mean %g, p %g", sl / R, p);
+    cr_assert(fabs(sp / R - p) < 3 * sqrt(vp / R), "plain mean %g, p %g", sp / R, p);
+    cr_assert(vp / vl > 20, "variance ratio %g (plain %g, LHS %g)", vp / vl, vp, vl);
+    rng_lhs_destroy(&l);
+}
+
+Test(rng_lhs, correlated_draws_keep_the_covariance)
+{
+    enum { D = 2, N = 20000 };
+    double mean[D] = {5, -1}, cov[D * D] = {4, -1.2, -1.2, 1};
+    rng_mvn *m = NULL;
+    rng_lhs *l = NULL;
+    pcf_error err;
+    cr_assert_eq(rng_mvn_new(D, mean, cov, &m, &err), PCF_OK);
+    cr_assert_eq(rng_lhs_new(D, N, &l, &err), PCF_OK);
+    rng_lhs_shuffle(l, 5, 5);
+    double s[D] = {0}, c[D][D] = {{0}}, x[D];
+    for (uint32_t i = 0; i < N; i++) {
+        rng_stream r;
+        rng_init(&r, 5, 5, i, RNG_STREAM_FORECAST);
+        rng_mvn_draw_lhs(m, l, 0, i, &r, x);
+        for (int a = 0; a < D; a++) {
+            s[a] += x[a];
+            for (int b = 0; b < D; b++)
+                c[a][b] += (x[a] - mean[a]) * (x[b] - mean[b]);
+        }
+    }
+    for (int a = 0; a < D; a++) {
+        /* stratified: the mean is far more precise than sqrt(var / N) */
+        cr_assert(fabs(s[a] / N - mean[a]) < 0.2 * sqrt(cov[a * D + a] / N), "mean %d: %g", a,
+                  s[a] / N);
+        for (int b = 0; b < D; b++) {
+            double sab = cov[a * D + b];
+            double se = sqrt((cov[a * D + a] * cov[b * D + b] + sab * sab) / N);
+            cr_assert(fabs(c[a][b] / N - sab) < 4 * se, "cov(%d,%d) %g", a, b, c[a][b] / N);
+        }
+    }
+    rng_lhs_destroy(&l);
+    rng_mvn_destroy(&m);
+}
