@@ -1548,6 +1548,8 @@ mp_case *mp_case_parse(const char *text, size_t len, const char *source, pcf_err
         s_fail(&ps, 1, PCF_ERR_PARSE, "empty file");
         return NULL;
     }
+    if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0)
+        ps.p += 3;                      /* UTF-8 byte order mark from Windows editors */
     ps.c = s_case_alloc();
     if (!ps.c) {
         s_fail(&ps, 1, PCF_ERR_NOMEM, "out of memory");

@@ -414,6 +414,9 @@ Test(mpcase, syntax_variants)
 
     c = s_parse_ok(HEAD BUS GEN BR "end\n");
     mp_case_destroy(&c);
+    c = s_parse_ok("\xEF\xBB\xBF" HEAD BUS GEN BR);
+    cr_assert_str_eq(c->name, "tiny");
+    mp_case_destroy(&c);
 }
 
 Test(mpcase, expressions_follow_octave)
