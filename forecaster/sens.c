@@ -12,8 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-pcf_rc pf_ptdf(pf_dc *dc, const pf_net *net, const double *w, double *ptdf,
-               pcf_error *err)
+pcf_rc pf_ptdf_rows(pf_dc *dc, const pf_net *net, const double *w, const int *rows,
+                    size_t nrows, double *ptdf, pcf_error *err)
 {
     size_t nb = net->nb, nl = net->nl;
     int ref = net->ref;
@@ -21,17 +21,22 @@ pcf_rc pf_ptdf(pf_dc *dc, const pf_net *net, const double *w, double *ptdf,
     pcf_rc rc;
     if (w && (rc = pf_dc_check_weights(net, w, err)) != PCF_OK)
         return rc;
-    memset(ptdf, 0, nl * nb * sizeof(double));
-    for (size_t l = 0; l < nl; l++) {
-        double *row = ptdf + l * nb;
+    for (size_t r = 0; r < nrows; r++)
+        if (rows[r] < 0 || (size_t)rows[r] >= nl)
+            return pcf_error_set(err, PCF_ERR_INVALID, "sens: branch index %d out of range",
+                                 rows[r]);
+    memset(ptdf, 0, nrows * nb * sizeof(double));
+    for (size_t r = 0; r < nrows; r++) {
+        double *row = ptdf + r * nb;
+        size_t l = (size_t)rows[r];
         int f = net->f[l], t = net->t[l];
         if (f != ref) row[f < ref ? f : f - 1] += bb[l];
         if (t != ref) row[t < ref ? t : t - 1] -= bb[l];
     }
-    if ((rc = pf_dc_solve_reduced(dc, ptdf, nb, nl, err)) != PCF_OK)
+    if ((rc = pf_dc_solve_reduced(dc, ptdf, nb, nrows, err)) != PCF_OK)
         return rc;
-    for (size_t l = 0; l < nl; l++) {
-        double *row = ptdf + l * nb;
+    for (size_t r = 0; r < nrows; r++) {
+        double *row = ptdf + r * nb;
         memmove(row + ref + 1, row + ref, (nb - 1 - (size_t)ref) * sizeof(double));
         row[ref] = 0;
         if (w) {
@@ -43,6 +48,20 @@ pcf_rc pf_ptdf(pf_dc *dc, const pf_net *net, const double *w, double *ptdf,
         }
     }
     return PCF_OK;
+}
+
+pcf_rc pf_ptdf(pf_dc *dc, const pf_net *net, const double *w, double *ptdf,
+               pcf_error *err)
+{
+    size_t nl = net->nl;
+    int *rows = malloc((nl + 1) * sizeof(int));
+    if (!rows)
+        return pcf_error_set(err, PCF_ERR_NOMEM, "sens: out of memory");
+    for (size_t l = 0; l < nl; l++)
+        rows[l] = (int)l;
+    pcf_rc rc = pf_ptdf_rows(dc, net, w, rows, nl, ptdf, err);
+    free(rows);
+    return rc;
 }
 
 typedef struct s_frame {

@@ -34,6 +34,11 @@
 pcf_rc pf_ptdf(pf_dc *dc, const pf_net *net, const double *w, double *ptdf,
                pcf_error *err);
 
+/* Only the PTDF rows of the given in-service branches (for monitored
+ * branches): ptdf [nrows * nb], row r for branch rows[r]. */
+pcf_rc pf_ptdf_rows(pf_dc *dc, const pf_net *net, const double *w, const int *rows,
+                    size_t nrows, double *ptdf, pcf_error *err);
+
 /* is_bridge: [nl], set to 1 for branches whose outage islands the network. */
 pcf_rc pf_bridges(const pf_net *net, unsigned char *is_bridge, pcf_error *err);
 

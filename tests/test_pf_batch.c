@@ -287,6 +287,16 @@ Test(pf_dc, distributed_slack)
             s += ptdf[l * nb + i] * (p[i] - n->gs[i]) * n->base_mva;
         cr_assert(fabs(s - f[l]) < 1e-8, "branch %zu: %g vs %g", l, s, f[l]);
     }
+    /* PTDF rows of a few monitored branches equal the full matrix's */
+    int rows[3] = { 5, 0, (int)nl - 1 };
+    double *sub = malloc(3 * nb * sizeof(double));
+    cr_assert_eq(pf_ptdf_rows(dc, n, w, rows, 3, sub, &err), PCF_OK);
+    for (int r = 0; r < 3; r++)
+        for (size_t i = 0; i < nb; i++)
+            cr_assert(fabs(sub[(size_t)r * nb + i] - ptdf[(size_t)rows[r] * nb + i]) < 1e-12);
+    rows[1] = (int)nl;
+    cr_assert_eq(pf_ptdf_rows(dc, n, w, rows, 3, sub, &err), PCF_ERR_INVALID);
+    free(sub);
     /* bad weights */
     w[0] += 0.5;
     cr_assert_eq(pf_dc_solve(dc, NULL, w, NULL, f, sl, &err), PCF_ERR_INVALID);
