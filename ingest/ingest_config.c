@@ -16,7 +16,7 @@
 
 #include "parse.h"
 
-static const char *const s_kinds[] = {"scada", "outage_json", "outage_ukpn_csv", "openmeteo"};
+static const char *const s_kinds[] = {"scada", "outage_json", "outage_ukpn_csv", "openmeteo", "scada_zmq"};
 
 const char *ingest_kind_name(ingest_kind k)
 {
@@ -148,8 +148,11 @@ static int s_handler(void *user, const char *section, const char *name, const ch
                 s->has_kind = 1;
                 return 1;
             }
-        return s_fail(c, "[%s] kind '%s' is not scada, outage_json, outage_ukpn_csv or openmeteo", section, value);
+        return s_fail(c, "[%s] kind '%s' is not scada, outage_json, outage_ukpn_csv, openmeteo or scada_zmq",
+                      section, value);
     }
+    if (strcmp(name, "endpoint") == 0)
+        return s_copy(c, section, name, value, s->endpoint, sizeof s->endpoint);
     if (strcmp(name, "directory") == 0)
         return s_copy(c, section, name, value, s->directory, sizeof s->directory);
     if (strcmp(name, "url") == 0) {
@@ -190,6 +193,9 @@ static pcf_rc s_check(const char *path, ingest_config *cfg, pcf_error *err)
             if (!s->url[0] || s->nlocations == 0 || !s->model[0])
                 return pcf_error_set(err, PCF_ERR_PARSE, "%s: [source %s] openmeteo needs url, locations and model",
                                      path, s->name);
+        } else if (s->kind == INGEST_SCADA_ZMQ) {
+            if (!s->endpoint[0])
+                return pcf_error_set(err, PCF_ERR_PARSE, "%s: [source %s] scada_zmq needs an endpoint", path, s->name);
         } else if (!s->directory[0]) {
             return pcf_error_set(err, PCF_ERR_PARSE, "%s: [source %s] %s needs a directory", path, s->name,
                                  ingest_kind_name(s->kind));

@@ -5,7 +5,7 @@
  *     conninfo = host=/run/postgresql dbname=pcf   ; empty: PG* environment
  *
  *     [source historian]            ; one section per source: "source NAME"
- *     kind = scada                  ; scada | outage_json | outage_ukpn_csv | openmeteo
+ *     kind = scada                  ; scada | outage_json | outage_ukpn_csv | openmeteo | scada_zmq
  *     directory = /var/spool/pcf/historian   ; file kinds: the watched inbox
  *     poll_seconds = 10
  *
@@ -19,6 +19,11 @@
  *     timeout_seconds = 30          ; whole transfer
  *     retries = 3                   ; after the first attempt
  *     backoff_ms = 1000             ; first retry delay, doubled each time
+ *
+ *     [source gateways]
+ *     kind = scada_zmq              ; live ScadaBatch messages (docs/protocol.md section 9)
+ *     endpoint = tcp://127.0.0.1:5558
+ *     poll_seconds = 10             ; `once`: how long to listen
  *
  * libinih reads lines of at most 200 bytes, so a long url is split over
  * indented continuation lines; the pieces are joined without separators.
@@ -37,7 +42,7 @@
 #define INGEST_MAX_LOCATIONS 32
 
 typedef enum ingest_kind {
-    INGEST_SCADA, INGEST_OUTAGE_JSON, INGEST_OUTAGE_UKPN_CSV, INGEST_OPENMETEO
+    INGEST_SCADA, INGEST_OUTAGE_JSON, INGEST_OUTAGE_UKPN_CSV, INGEST_OPENMETEO, INGEST_SCADA_ZMQ
 } ingest_kind;
 
 typedef struct ingest_source {
@@ -45,6 +50,7 @@ typedef struct ingest_source {
     ingest_kind kind;
     char directory[1024];
     char url[2048];
+    char endpoint[512];     /* scada_zmq: the PULL socket's bind endpoint */
     char model[65];
     char locations[INGEST_MAX_LOCATIONS][65];
     size_t nlocations;

@@ -24,6 +24,7 @@
 #include "openmeteo.h"
 #include "outage_parse.h"
 #include "scada_csv.h"
+#include "scada_pb.h"
 #include "sptime.h"
 
 /* ---- content hash ------------------------------------------------------ */
@@ -614,6 +615,111 @@ pcf_rc load_scada_file(PGconn *c, const char *path, const char *source, load_rep
                    "ON CONFLICT (point_id, ts) DO UPDATE SET value = EXCLUDED.value, quality = EXCLUDED.quality, "
                    "batch_id = EXCLUDED.batch_id WHERE (measurement.value, measurement.quality) "
                    "IS DISTINCT FROM (EXCLUDED.value, EXCLUDED.quality)", err);
+    if (rc != PCF_OK || (rc = s_commit(&L, err)) != PCF_OK)
+        return s_abort(&L, rc);
+    s_free_rejects(&L);
+    return PCF_OK;
+}
+
+/* ---- live SCADA batches (ZeroMQ) ---------------------------------------- */
+
+typedef struct {
+    s_load *L;
+} s_live;
+
+static pcf_rc s_live_row(void *ctx, const scada_pb_row *row, pcf_error *err)
+{
+    s_load *L = ((s_live *)ctx)->L;
+    db_copy_text(L->copy, row->point_id);
+    db_copy_int(L->copy, row->time_ms);
+    db_copy_double(L->copy, row->value);
+    db_copy_text(L->copy, scada_quality_name(row->quality));
+    L->rep->parsed++;
+    pcf_rc rc = db_copy_end_row(L->copy, &L->copy_err);
+    if (rc != PCF_OK) {
+        *err = L->copy_err;
+        L->copy_rc = rc;
+    }
+    return rc;
+}
+
+static pcf_rc s_live_reject(void *ctx, const feed_reject *r, pcf_error *err)
+{
+    return s_reject_cb(((s_live *)ctx)->L, r, err);
+}
+
+pcf_rc load_scada_batch(PGconn *c, const void *buf, size_t len, load_report *rep, scada_pb_info *info,
+                        pcf_error *err)
+{
+    /* First decode only for the identity (gateway, sequence) of the batch. */
+    scada_pb_sink none = {NULL, NULL, NULL};
+    pcf_rc rc = scada_pb_parse(buf, len, &none, info, err);
+    memset(rep, 0, sizeof *rep);
+    if (rc != PCF_OK) {
+        snprintf(rep->first_error, sizeof rep->first_error, "%s", err->msg);
+        rep->rejected = true;
+        return rc;
+    }
+    char source[80], ident[120];
+    snprintf(source, sizeof source, "zmq:%s", info->gateway_id);
+    int n = snprintf(ident, sizeof ident, "scada-zmq%c%s%c%llu", 0, info->gateway_id, 0,
+                     (unsigned long long)info->batch_sequence);
+    s_load L = {.c = c, .feed = "scada", .source = source, .rep = rep};
+    load_hash_hex(ident, (size_t)n, L.hash);
+    if ((rc = s_begin(&L, err)) != PCF_OK || rep->already_loaded)
+        return rc;
+    if ((rc = db_exec(c, "CREATE TEMP TABLE live_stage (point_id text, ts_ms bigint, value double precision, "
+                         "quality text, bad boolean NOT NULL DEFAULT false) ON COMMIT DROP", err)) != PCF_OK)
+        return s_abort(&L, rc);
+    L.copy = db_copy_new(c, "live_stage (point_id, ts_ms, value, quality)", err);
+    if (!L.copy)
+        return s_abort(&L, PCF_ERR_DB);
+    s_live lv = {&L};
+    scada_pb_sink sink = {s_live_row, s_live_reject, &lv};
+    pcf_error perr;
+    pcf_rc prc = scada_pb_parse(buf, len, &sink, info, &perr);
+    if (L.copy_rc != PCF_OK) {
+        *err = L.copy_err;
+        return s_abort(&L, L.copy_rc);
+    }
+    if (prc != PCF_OK) {
+        *err = perr;
+        return s_abort(&L, prc);
+    }
+    rc = db_copy_finish(L.copy, err);
+    db_copy_destroy(&L.copy);
+    if (rc != PCF_OK)
+        return s_abort(&L, rc);
+    /* Per record: unknown points and conflicting duplicates are quarantined
+     * with the batch sequence as their line; the rest of the batch loads. */
+    char sql[700];
+    unsigned long long seq = (unsigned long long)info->batch_sequence;
+    snprintf(sql, sizeof sql, "UPDATE live_stage s SET bad = true WHERE NOT EXISTS "
+                              "(SELECT 1 FROM measurement_point p WHERE p.point_id = s.point_id) "
+                              "RETURNING %llu, point_id || ',' || ts_ms || ',' || value || ',' || quality",
+             seq > 9223372036854775807ULL ? 9223372036854775807ULL : seq);
+    if ((rc = s_flag(&L, sql, 0, NULL, "point_id", "unknown measurement point", err)) != PCF_OK)
+        return s_abort(&L, rc);
+    snprintf(sql, sizeof sql, "WITH d AS (SELECT point_id, ts_ms FROM live_stage WHERE NOT bad "
+                              "GROUP BY point_id, ts_ms HAVING min(value) <> max(value) OR min(quality) <> max(quality)) "
+                              "UPDATE live_stage s SET bad = true FROM d WHERE s.point_id = d.point_id AND s.ts_ms = d.ts_ms "
+                              "RETURNING %llu, s.point_id || ',' || s.ts_ms || ',' || s.value || ',' || s.quality",
+             seq > 9223372036854775807ULL ? 9223372036854775807ULL : seq);
+    if ((rc = s_flag(&L, sql, 0, NULL, "value", "duplicate (point_id, time_ms) with a different value or quality",
+                     err)) != PCF_OK)
+        return s_abort(&L, rc);
+    if ((rc = db_exec(c, "SELECT feed_ensure_partitions('measurement', to_timestamp(min(ts_ms) / 1000.0), "
+                         "to_timestamp(max(ts_ms) / 1000.0)) FROM live_stage WHERE NOT bad HAVING count(*) > 0",
+                      err)) != PCF_OK ||
+        (rc = s_insert_batch(&L, "loaded", err)) != PCF_OK)
+        return s_abort(&L, rc);
+    rc = s_store(&L, "INSERT INTO measurement (point_id, ts, value, quality, batch_id) "
+                     "SELECT DISTINCT ON (s.point_id, s.ts_ms) s.point_id, to_timestamp(s.ts_ms / 1000.0), "
+                     "s.value * p.scale, s.quality, $1 FROM live_stage s JOIN measurement_point p USING (point_id) "
+                     "WHERE NOT s.bad ORDER BY s.point_id, s.ts_ms "
+                     "ON CONFLICT (point_id, ts) DO UPDATE SET value = EXCLUDED.value, quality = EXCLUDED.quality, "
+                     "batch_id = EXCLUDED.batch_id WHERE (measurement.value, measurement.quality) "
+                     "IS DISTINCT FROM (EXCLUDED.value, EXCLUDED.quality)", err);
     if (rc != PCF_OK || (rc = s_commit(&L, err)) != PCF_OK)
         return s_abort(&L, rc);
     s_free_rejects(&L);

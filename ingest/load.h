@@ -23,6 +23,7 @@
  *     its quarantine rows, and the call returns PCF_ERR_INVALID.  Identical
  *     duplicate rows are collapsed (counted in duplicates); a duplicate with
  *     a different value or quality is refused.
+ *   Live SCADA batches (ZeroMQ): per record, as docs/protocol.md section 9 says.
  *   Weather and outages: per record.  Good records are stored, refused ones
  *     quarantined; a structural error (malformed JSON, error body, bad time
  *     axis, wrong header) refuses the whole input.
@@ -57,6 +58,16 @@ typedef struct load_report {
  * source names the input in the quarantine and messages. */
 pcf_rc load_scada_file(PGconn *c, const char *path, const char *source,
                        load_report *rep, pcf_error *err);
+
+struct scada_pb_info;
+
+/* Loads one live ScadaBatch message (scada_pb.h).  Per record: unknown
+ * points, non-finite values, unspecified quality and conflicting duplicates
+ * are quarantined with source "zmq:<gateway_id>" and line = batch_sequence;
+ * the rest loads.  A (gateway_id, batch_sequence) already committed is
+ * skipped (already_loaded).  *info receives the batch identity. */
+pcf_rc load_scada_batch(PGconn *c, const void *buf, size_t len, load_report *rep,
+                        struct scada_pb_info *info, pcf_error *err);
 
 typedef struct load_weather_opts {
     const char *const *location_ids;    /* weather_location ids, in response order */

@@ -20,6 +20,7 @@
 
 #include "db.h"
 #include "ingest_config.h"
+#include "live.h"
 #include "sptime.h"
 #include "worker.h"
 
@@ -62,9 +63,11 @@ static void s_usage(FILE *out)
           "\n"
           "FILE is an INI file (example: deploy/pcf.conf):\n"
           "  [database]        conninfo = libpq connection string (empty: PGHOST, PGDATABASE... apply)\n"
-          "  [source NAME]     kind = scada | outage_json | outage_ukpn_csv | openmeteo\n"
+          "  [source NAME]     kind = scada | outage_json | outage_ukpn_csv | openmeteo | scada_zmq\n"
           "                    directory = inbox of a file source (files move to done/ or failed/)\n"
           "                    url, locations, model = an openmeteo source\n"
+          "                    endpoint = the PULL socket of a scada_zmq source (gateways PUSH\n"
+          "                    pcf.v1.ScadaBatch; `once` listens for poll_seconds)\n"
           "                    poll_seconds (60), timeout_seconds (30), retries (3), backoff_ms (1000)\n"
           "\n"
           "File sources: every file in the inbox (not .*, *.tmp, *.part, *.errors) is loaded in one\n"
@@ -115,9 +118,50 @@ static void s_nap(int seconds)
         usleep(100000);
 }
 
+/* Listens on the live sockets for about `seconds` (or sleeps when there are
+ * none).  Returns PCF_ERR_DB when the database failed under a live load. */
+static pcf_rc s_wait(live_feed **feeds, const ingest_config *cfg, PGconn *c, int seconds)
+{
+    size_t nlive = 0;
+    for (size_t i = 0; i < cfg->nsources; i++)
+        nlive += feeds[i] != NULL;
+    if (nlive == 0) {
+        s_nap(seconds);
+        return PCF_OK;
+    }
+    time_t end = time(NULL) + seconds;
+    do {
+        for (size_t i = 0; i < cfg->nsources && !g_stop; i++) {
+            if (!feeds[i])
+                continue;
+            worker_result res;
+            pcf_error err;
+            pcf_rc rc = live_poll(feeds[i], c, (int)(200 / nlive) + 1, s_log, NULL, &res, &err);
+            if (rc != PCF_OK) {
+                s_logf("%s: %s", cfg->sources[i].name, err.msg);
+                if (rc == PCF_ERR_DB || PQstatus(c) != CONNECTION_OK)
+                    return PCF_ERR_DB;
+            }
+        }
+    } while (!g_stop && time(NULL) < end);
+    return PCF_OK;
+}
+
 static int s_daemon(const ingest_config *cfg)
 {
     time_t due[INGEST_MAX_SOURCES] = {0};
+    live_feed *feeds[INGEST_MAX_SOURCES] = {0};
+    for (size_t i = 0; i < cfg->nsources; i++) {
+        if (cfg->sources[i].kind != INGEST_SCADA_ZMQ)
+            continue;
+        pcf_error err;
+        if (!(feeds[i] = live_new(cfg->sources[i].endpoint, &err))) {
+            s_logf("%s: %s", cfg->sources[i].name, err.msg);
+            for (size_t k = 0; k < i; k++)
+                live_destroy(&feeds[k]);
+            return EXIT_FAIL;
+        }
+    }
     PGconn *c = NULL;
     int backoff = 1;
     s_logf("starting with %zu source(s)", cfg->nsources);
@@ -137,6 +181,8 @@ static int s_daemon(const ingest_config *cfg)
         time_t now = time(NULL), next = now + 60;
         for (size_t i = 0; i < cfg->nsources && c && !g_stop; i++) {
             const ingest_source *src = &cfg->sources[i];
+            if (src->kind == INGEST_SCADA_ZMQ)
+                continue;
             if (now >= due[i]) {
                 worker_result res;
                 pcf_error err;
@@ -155,11 +201,16 @@ static int s_daemon(const ingest_config *cfg)
         }
         if (c && !g_stop) {
             long wait = (long)(next - time(NULL));
-            s_nap(wait < 1 ? 1 : wait > 60 ? 60 : (int)wait);
+            if (s_wait(feeds, cfg, c, wait < 1 ? 1 : wait > 60 ? 60 : (int)wait) == PCF_ERR_DB) {
+                PQfinish(c);
+                c = NULL;
+            }
         }
     }
     if (c)
         PQfinish(c);
+    for (size_t i = 0; i < cfg->nsources; i++)
+        live_destroy(&feeds[i]);
     s_logf("stopped");
     return 0;
 }

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "fetch.h"
+#include "live.h"
 #include "load.h"
 #include "openmeteo.h"
 
@@ -143,6 +144,7 @@ static pcf_rc s_load_file(PGconn *c, const ingest_source *src, const char *path,
     case INGEST_OUTAGE_UKPN_CSV:
         return load_outage_file(c, path, name, LOAD_OUTAGE_UKPN_CSV, rep, err);
     case INGEST_OPENMETEO:
+    case INGEST_SCADA_ZMQ:
         break;
     }
     return pcf_error_set(err, PCF_ERR_INTERNAL, "%s: not a file source", src->name);
@@ -238,11 +240,35 @@ static pcf_rc s_run_openmeteo(PGconn *c, const ingest_source *src, worker_log_fn
     return rc;
 }
 
+/* `once` for a live source: listen for poll_seconds, loading as batches come. */
+static pcf_rc s_run_live(PGconn *c, const ingest_source *src, worker_log_fn log, void *lctx, worker_result *res,
+                         pcf_error *err)
+{
+    live_feed *f = live_new(src->endpoint, err);
+    if (!f)
+        return err->code;
+    time_t end = time(NULL) + src->poll_seconds;
+    pcf_rc rc = PCF_OK;
+    while (rc == PCF_OK && time(NULL) < end) {
+        worker_result r;
+        rc = live_poll(f, c, 200, log, lctx, &r, err);
+        res->loaded += r.loaded;
+        res->already += r.already;
+        res->refused += r.refused;
+        res->rows += r.rows;
+        res->quarantined += r.quarantined;
+    }
+    live_destroy(&f);
+    return rc;
+}
+
 pcf_rc worker_run_source(PGconn *c, const ingest_source *src, worker_log_fn log, void *log_ctx,
                          worker_result *res, pcf_error *err)
 {
     memset(res, 0, sizeof *res);
     if (src->kind == INGEST_OPENMETEO)
         return s_run_openmeteo(c, src, log, log_ctx, res, err);
+    if (src->kind == INGEST_SCADA_ZMQ)
+        return s_run_live(c, src, log, log_ctx, res, err);
     return s_run_dir(c, src, log, log_ctx, res, err);
 }

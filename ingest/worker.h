@@ -19,6 +19,10 @@
  *
  * openmeteo sources GET the configured URL (fetch.h) and load the body
  * with issued_at = now.
+ *
+ * scada_zmq sources bind their PULL endpoint and load ScadaBatch messages
+ * (live.h) for poll_seconds, then close the socket (the daemon keeps its
+ * own socket open instead, see pcf-ingest.c).
  */
 #ifndef PCF_WORKER_H
 #define PCF_WORKER_H

@@ -86,7 +86,8 @@ Test(ingest_worker, example_config_parses)
     static ingest_config cfg;
     pcf_error e;
     cr_assert_eq(ingest_config_load("deploy/pcf.conf", &cfg, &e), PCF_OK, "%s", e.msg);
-    cr_assert_eq(cfg.nsources, 5);
+    cr_assert_eq(cfg.nsources, 6);
+    cr_assert_str_eq(ingest_config_find(&cfg, "gateways")->endpoint, "tcp://127.0.0.1:5558");
     const ingest_source *s = ingest_config_find(&cfg, "wx-forecast");
     cr_assert_not_null(s);
     cr_assert_eq(s->kind, INGEST_OPENMETEO);
@@ -128,6 +129,8 @@ Test(ingest_worker, config_errors_name_the_line)
     cr_assert(strstr(e.msg, "needs a directory") != NULL, "%s", e.msg);
     cr_assert_eq(s_cfg_text("[source a]\nkind = openmeteo\nurl = http://x\n", &e), PCF_ERR_PARSE);
     cr_assert_eq(s_cfg_text("[source a b]\nkind = scada\n", &e), PCF_ERR_PARSE);
+    cr_assert_eq(s_cfg_text("[source a]\nkind = scada_zmq\n", &e), PCF_ERR_PARSE);
+    cr_assert(strstr(e.msg, "needs an endpoint") != NULL, "%s", e.msg);
     cr_assert_eq(s_cfg_text("[misc]\nx = 1\n", &e), PCF_ERR_PARSE);
     cr_assert_eq(s_cfg_text("no section line\n", &e), PCF_ERR_PARSE);
     pcf_error e2;

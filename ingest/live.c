@@ -1,0 +1,206 @@
+/*
+ * live.c -- ZeroMQ PULL socket for live ScadaBatch messages; the contract is
+ * in live.h.
+ *
+ * State: the socket, one pending batch (received, not yet committed) and
+ * the last committed sequence of up to LIVE_MAX_GATEWAYS gateways (for gap
+ * logging only; the database is what deduplicates).
+ */
+#include "live.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "load.h"
+#include "scada_pb.h"
+
+#define LIVE_TYPE "pcf.v1.ScadaBatch"
+#define LIVE_MAX_GATEWAYS 256
+#define LIVE_DRAIN 1000
+
+struct live_feed {
+    void *ctx, *sock;
+    unsigned char *pending;     /* body of a batch received but not committed */
+    size_t pending_len;
+    char gw[LIVE_MAX_GATEWAYS][65];
+    unsigned long long last_seq[LIVE_MAX_GATEWAYS];
+    size_t ngw;
+};
+
+static void s_log(worker_log_fn log, void *ctx, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void s_log(worker_log_fn log, void *ctx, const char *fmt, ...)
+{
+    if (!log)
+        return;
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    log(ctx, line);
+}
+
+live_feed *live_new(const char *endpoint, pcf_error *err)
+{
+    live_feed *f = calloc(1, sizeof *f);
+    if (!f) {
+        pcf_error_set(err, PCF_ERR_NOMEM, "live feed: out of memory");
+        return NULL;
+    }
+    f->ctx = zmq_ctx_new();
+    f->sock = f->ctx ? zmq_socket(f->ctx, ZMQ_PULL) : NULL;
+    int64_t maxmsg = (int64_t)SCADA_PB_MAX_BYTES + 256;
+    int linger = 0;
+    if (!f->sock || zmq_setsockopt(f->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) != 0 ||
+        zmq_setsockopt(f->sock, ZMQ_LINGER, &linger, sizeof linger) != 0 || zmq_bind(f->sock, endpoint) != 0) {
+        pcf_error_set(err, PCF_ERR_NET, "live feed: bind %s: %s", endpoint, zmq_strerror(zmq_errno()));
+        live_destroy(&f);
+        return NULL;
+    }
+    return f;
+}
+
+void live_destroy(live_feed **fp)
+{
+    if (!fp || !*fp)
+        return;
+    live_feed *f = *fp;
+    if (f->sock)
+        zmq_close(f->sock);
+    if (f->ctx)
+        zmq_ctx_term(f->ctx);
+    free(f->pending);
+    free(f);
+    *fp = NULL;
+}
+
+/* Receives one two-frame message into f->pending.  Returns 1 when a batch
+ * is pending, 0 when nothing was waiting (or a malformed message was
+ * dropped), -1 on a socket error. */
+static int s_receive(live_feed *f, int flags, worker_log_fn log, void *lctx)
+{
+    zmq_msg_t type, body;
+    zmq_msg_init(&type);
+    if (zmq_msg_recv(&type, f->sock, flags) < 0) {
+        zmq_msg_close(&type);
+        return zmq_errno() == EAGAIN ? 0 : -1;
+    }
+    bool more = zmq_msg_more(&type);
+    bool ok = zmq_msg_size(&type) == strlen(LIVE_TYPE) && memcmp(zmq_msg_data(&type), LIVE_TYPE, strlen(LIVE_TYPE)) == 0;
+    zmq_msg_close(&type);
+    if (!more) {
+        s_log(log, lctx, "live: dropped a one-frame message (expected [type][ScadaBatch])");
+        return 0;
+    }
+    zmq_msg_init(&body);
+    if (zmq_msg_recv(&body, f->sock, 0) < 0) {
+        zmq_msg_close(&body);
+        return -1;
+    }
+    bool extra = zmq_msg_more(&body);
+    if (extra) {                        /* swallow the rest of a malformed message */
+        zmq_msg_t x;
+        do {
+            zmq_msg_init(&x);
+            zmq_msg_recv(&x, f->sock, 0);
+            extra = zmq_msg_more(&x);
+            zmq_msg_close(&x);
+        } while (extra);
+        ok = false;
+    }
+    if (!ok) {
+        zmq_msg_close(&body);
+        s_log(log, lctx, "live: dropped a message with the wrong type frame or frame count");
+        return 0;
+    }
+    size_t n = zmq_msg_size(&body);
+    f->pending = malloc(n ? n : 1);
+    if (!f->pending) {
+        zmq_msg_close(&body);
+        return -1;
+    }
+    memcpy(f->pending, zmq_msg_data(&body), n);
+    f->pending_len = n;
+    zmq_msg_close(&body);
+    return 1;
+}
+
+static void s_note_sequence(live_feed *f, const scada_pb_info *info, worker_log_fn log, void *lctx)
+{
+    size_t i;
+    for (i = 0; i < f->ngw && strcmp(f->gw[i], info->gateway_id) != 0; i++)
+        ;
+    if (i == f->ngw) {
+        if (f->ngw == LIVE_MAX_GATEWAYS)
+            return;
+        snprintf(f->gw[f->ngw++], sizeof f->gw[0], "%s", info->gateway_id);
+    } else if (info->batch_sequence > f->last_seq[i] + 1) {
+        s_log(log, lctx, "live: gateway %s: gap, batches %llu..%llu missing", info->gateway_id,
+              f->last_seq[i] + 1, (unsigned long long)info->batch_sequence - 1);
+    }
+    if (info->batch_sequence > f->last_seq[i])
+        f->last_seq[i] = info->batch_sequence;
+}
+
+/* Loads the pending batch; keeps it pending on a database error. */
+static pcf_rc s_load_pending(live_feed *f, PGconn *c, worker_log_fn log, void *lctx, worker_result *res,
+                             pcf_error *err)
+{
+    load_report rep;
+    scada_pb_info info;
+    pcf_rc rc = load_scada_batch(c, f->pending, f->pending_len, &rep, &info, err);
+    if (rc == PCF_ERR_DB || rc == PCF_ERR_NOMEM || rc == PCF_ERR_IO)
+        return rc;                      /* stays pending */
+    if (rc == PCF_OK) {
+        s_note_sequence(f, &info, log, lctx);
+        if (rep.already_loaded)
+            res->already++;
+        else
+            res->loaded++;
+        res->rows += rep.stored;
+        res->quarantined += rep.quarantined;
+        s_log(log, lctx, "live: gateway %s batch %llu: %s, %ld rows stored, %ld quarantined", info.gateway_id,
+              (unsigned long long)info.batch_sequence, rep.already_loaded ? "already loaded" : "loaded",
+              rep.stored, rep.quarantined);
+    } else {
+        res->refused++;
+        s_log(log, lctx, "live: dropped a batch: %s", err->msg);
+    }
+    free(f->pending);
+    f->pending = NULL;
+    f->pending_len = 0;
+    return PCF_OK;
+}
+
+pcf_rc live_poll(live_feed *f, PGconn *c, int timeout_ms, worker_log_fn log, void *log_ctx,
+                 worker_result *res, pcf_error *err)
+{
+    memset(res, 0, sizeof *res);
+    pcf_rc rc;
+    if (f->pending && (rc = s_load_pending(f, c, log, log_ctx, res, err)) != PCF_OK)
+        return rc;
+    zmq_pollitem_t it = {f->sock, 0, ZMQ_POLLIN, 0};
+    if (zmq_poll(&it, 1, timeout_ms) < 0)
+        return zmq_errno() == EINTR ? PCF_OK
+                                    : pcf_error_set(err, PCF_ERR_NET, "live: poll: %s", zmq_strerror(zmq_errno()));
+    for (int k = 0; k < LIVE_DRAIN; k++) {
+        int got = s_receive(f, ZMQ_DONTWAIT, log, log_ctx);
+        if (got < 0)
+            return zmq_errno() == EINTR ? PCF_OK
+                                        : pcf_error_set(err, PCF_ERR_NET, "live: receive: %s", zmq_strerror(zmq_errno()));
+        if (got == 0) {
+            int more = 0;
+            size_t sz = sizeof more;
+            zmq_getsockopt(f->sock, ZMQ_EVENTS, &more, &sz);
+            if (!(more & ZMQ_POLLIN))
+                break;
+            continue;
+        }
+        if ((rc = s_load_pending(f, c, log, log_ctx, res, err)) != PCF_OK)
+            return rc;
+    }
+    return PCF_OK;
+}

@@ -1,0 +1,278 @@
+/* test_ingest_live.c -- the live SCADA feed: ScadaBatch checks, per-record
+ * loading with quarantine, (gateway, sequence) dedupe, the ZeroMQ PULL
+ * socket with framing errors and gaps, and no loss when PostgreSQL fails. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "db.h"
+#include "live.h"
+#include "load.h"
+#include "migrate.h"
+#include "pcf.pb-c.h"
+#include "scada_pb.h"
+#include "testdb.h"
+
+typedef struct {
+    const char *point;
+    int64_t ms;
+    double value;
+    int quality;
+} s_meas;
+
+/* Packs a ScadaBatch; caller frees *out. */
+static size_t s_pack(const char *gw, uint64_t seq, uint32_t schema, const s_meas *m, size_t n, uint8_t **out)
+{
+    Pcf__V1__Header h = PCF__V1__HEADER__INIT;
+    h.schema_version = schema;
+    Pcf__V1__ScadaBatch b = PCF__V1__SCADA_BATCH__INIT;
+    b.header = &h;
+    b.gateway_id = (char *)gw;
+    b.batch_sequence = seq;
+    Pcf__V1__Measurement *ms = calloc(n ? n : 1, sizeof *ms);
+    Pcf__V1__Measurement **ptr = calloc(n ? n : 1, sizeof *ptr);
+    for (size_t i = 0; i < n; i++) {
+        pcf__v1__measurement__init(&ms[i]);
+        ms[i].point_id = (char *)m[i].point;
+        ms[i].time_ms = m[i].ms;
+        ms[i].value = m[i].value;
+        ms[i].quality = (Pcf__V1__Quality)m[i].quality;
+        ptr[i] = &ms[i];
+    }
+    b.n_measurements = n;
+    b.measurements = ptr;
+    size_t len = pcf__v1__scada_batch__get_packed_size(&b);
+    *out = malloc(len ? len : 1);
+    pcf__v1__scada_batch__pack(&b, *out);
+    free(ms);
+    free(ptr);
+    return len;
+}
+
+typedef struct {
+    int rows, rej;
+    char field[8][32];
+    long line[8];
+} s_cnt;
+
+static pcf_rc s_row(void *ctx, const scada_pb_row *r, pcf_error *e)
+{
+    (void)r;
+    (void)e;
+    ((s_cnt *)ctx)->rows++;
+    return PCF_OK;
+}
+
+static pcf_rc s_rej(void *ctx, const feed_reject *r, pcf_error *e)
+{
+    (void)e;
+    s_cnt *c = ctx;
+    if (c->rej < 8) {
+        snprintf(c->field[c->rej], 32, "%s", r->field);
+        c->line[c->rej] = r->line;
+    }
+    c->rej++;
+    return PCF_OK;
+}
+
+Test(ingest_live, batch_checks)
+{
+    s_meas m[] = {{"GT1_P", 1767225600000, 1.5, 1}, {"GT1_P", 1767225660000, NAN, 1},
+                  {"GT1_P", 1767225720000, 2, 0}, {"", 1767225720000, 2, 1},
+                  {"GT1_P", 99999999999999999, 2, 1}, {"BUS1_V", 1767225600000, 33, 9}};
+    uint8_t *buf;
+    size_t len = s_pack("gw-1", 7, 1, m, 6, &buf);
+    s_cnt c = {0};
+    scada_pb_sink sink = {s_row, s_rej, &c};
+    scada_pb_info info;
+    pcf_error e;
+    cr_assert_eq(scada_pb_parse(buf, len, &sink, &info, &e), PCF_OK, "%s", e.msg);
+    free(buf);
+    cr_assert_str_eq(info.gateway_id, "gw-1");
+    cr_assert_eq(info.batch_sequence, 7);
+    cr_assert_eq(c.rows, 1);
+    cr_assert_eq(c.rej, 5);
+    cr_assert_str_eq(c.field[0], "value");
+    cr_assert_str_eq(c.field[1], "quality");
+    cr_assert_str_eq(c.field[2], "point_id");
+    cr_assert_str_eq(c.field[3], "time_ms");
+    cr_assert_str_eq(c.field[4], "quality", "unknown enum value");
+    cr_assert_eq(c.line[0], 7);
+
+    len = s_pack("gw-1", 8, 2, m, 1, &buf);
+    cr_assert_eq(scada_pb_parse(buf, len, &sink, &info, &e), PCF_ERR_PARSE);
+    cr_assert(strstr(e.msg, "schema_version") != NULL);
+    free(buf);
+    len = s_pack("", 8, 1, m, 1, &buf);
+    cr_assert_eq(scada_pb_parse(buf, len, &sink, &info, &e), PCF_ERR_PARSE);
+    free(buf);
+    const uint8_t junk[] = {0xff, 0xff, 0xff, 0x01, 0x02};
+    cr_assert_eq(scada_pb_parse(junk, sizeof junk, &sink, &info, &e), PCF_ERR_PARSE);
+}
+
+Test(ingest_live, too_many_measurements)
+{
+    size_t n = SCADA_PB_MAX_MEASUREMENTS + 1;
+    s_meas *m = calloc(n, sizeof *m);
+    for (size_t i = 0; i < n; i++)
+        m[i] = (s_meas){"P", 1767225600000 + (int64_t)i, 1, 1};
+    uint8_t *buf;
+    size_t len = s_pack("gw", 1, 1, m, n, &buf);
+    free(m);
+    scada_pb_sink sink = {NULL, NULL, NULL};
+    scada_pb_info info;
+    pcf_error e;
+    cr_assert_eq(scada_pb_parse(buf, len, &sink, &info, &e), PCF_ERR_LIMIT);
+    free(buf);
+}
+
+static PGconn *s_live_db(testdb *db, const char *tag)
+{
+    testdb_create(db, tag);
+    pcf_error e;
+    PGconn *c = db_connect(db->conninfo, &e);
+    cr_assert_not_null(c, "%s", e.msg);
+    int applied;
+    cr_assert_eq(migrate_apply(c, 0, NULL, NULL, &applied, &e), PCF_OK, "%s", e.msg);
+    FILE *f = fopen("tests/data/ingest/network.sql", "r");
+    cr_assert_not_null(f);
+    static char sql[1 << 14];
+    size_t n = fread(sql, 1, sizeof sql - 1, f);
+    sql[n] = '\0';
+    fclose(f);
+    testdb_exec(c, sql);
+    return c;
+}
+
+static long s_num(PGconn *c, const char *sql)
+{
+    char v[64];
+    testdb_scalar(c, sql, v, sizeof v);
+    return strtol(v, NULL, 10);
+}
+
+Test(ingest_live, load_per_record_and_dedupe)
+{
+    testdb db;
+    PGconn *c = s_live_db(&db, "live_load");
+    s_meas m[] = {{"GT1_P", 1767225600250, 1.5, 1}, {"NOPE", 1767225600000, 1, 1},
+                  {"GT1_P", 1767225660000, INFINITY, 1}, {"P_KW", 1767225600000, 2500, 4},
+                  {"BUS1_V", 1767225600000, 33, 2}, {"BUS1_V", 1767225600000, 33, 2}};
+    uint8_t *buf;
+    size_t len = s_pack("gw-a", 1, 1, m, 6, &buf);
+    load_report rep;
+    scada_pb_info info;
+    pcf_error e;
+    cr_assert_eq(load_scada_batch(c, buf, len, &rep, &info, &e), PCF_OK, "%s", e.msg);
+    cr_assert_eq(rep.stored, 3);
+    cr_assert_eq(rep.quarantined, 2);
+    cr_assert_eq(s_num(c, "SELECT count(*) FROM quarantine WHERE source = 'zmq:gw-a' AND line = 1"), 2);
+    cr_assert_eq(s_num(c, "SELECT count(*) FROM measurement WHERE point_id = 'GT1_P' "
+                          "AND ts = '2026-01-01T00:00:00.250Z'"), 1, "milliseconds kept");
+    cr_assert_eq(s_num(c, "SELECT count(*) FROM measurement WHERE point_id = 'P_KW' AND value = 2.5 "
+                          "AND quality = 'substituted'"), 1);
+    /* The same batch again (a gateway resend): nothing changes. */
+    cr_assert_eq(load_scada_batch(c, buf, len, &rep, &info, &e), PCF_OK);
+    cr_assert(rep.already_loaded);
+    free(buf);
+    /* Same measurements under a new sequence: stored rows are not rewritten. */
+    len = s_pack("gw-a", 2, 1, m, 1, &buf);
+    cr_assert_eq(load_scada_batch(c, buf, len, &rep, &info, &e), PCF_OK);
+    cr_assert_eq(rep.stored, 0);
+    free(buf);
+    cr_assert_eq(s_num(c, "SELECT count(*) FROM measurement"), 3);
+    cr_assert_eq(s_num(c, "SELECT count(*) FROM ingest_batch WHERE feed = 'scada'"), 2);
+    PQfinish(c);
+    testdb_drop(&db);
+}
+
+static void s_send(void *push, const char *type, const uint8_t *body, size_t len)
+{
+    cr_assert_geq(zmq_send(push, type, strlen(type), body ? ZMQ_SNDMORE : 0), 0);
+    if (body)
+        cr_assert_geq(zmq_send(push, body, len, 0), 0);
+}
+
+typedef struct {
+    int gaps, dropped;
+} s_logs;
+
+static void s_live_log(void *ctx, const char *line)
+{
+    s_logs *l = ctx;
+    if (strstr(line, "gap"))
+        l->gaps++;
+    if (strstr(line, "dropped"))
+        l->dropped++;
+}
+
+Test(ingest_live, zmq_pull_socket, .timeout = 60)
+{
+    testdb db;
+    PGconn *c = s_live_db(&db, "live_zmq");
+    char ep[128];
+    snprintf(ep, sizeof ep, "ipc:///tmp/pcf-live-test-%d", (int)getpid());
+    pcf_error e;
+    live_feed *f = live_new(ep, &e);
+    cr_assert_not_null(f, "%s", e.msg);
+    void *zctx = zmq_ctx_new();
+    void *push = zmq_socket(zctx, ZMQ_PUSH);
+    cr_assert_eq(zmq_connect(push, ep), 0);
+    s_meas m1[] = {{"GT1_P", 1767225600000, 1, 1}};
+    s_meas m3[] = {{"GT1_P", 1767225660000, 2, 1}};
+    uint8_t *b1, *b3;
+    size_t l1 = s_pack("gw-z", 1, 1, m1, 1, &b1), l3 = s_pack("gw-z", 3, 1, m3, 1, &b3);
+    s_send(push, "pcf.v1.ScadaBatch", b1, l1);
+    s_send(push, "pcf.v1.Nonsense", b1, l1);            /* wrong type: dropped */
+    s_send(push, "pcf.v1.ScadaBatch", NULL, 0);         /* one frame: dropped */
+    s_send(push, "pcf.v1.ScadaBatch", (const uint8_t *)"\xff\xff\xff", 3);   /* undecodable */
+    s_send(push, "pcf.v1.ScadaBatch", b3, l3);           /* gap: 2 missing */
+    s_send(push, "pcf.v1.ScadaBatch", b1, l1);           /* resend of 1 */
+    s_logs logs = {0};
+    worker_result res, total = {0};
+    for (int i = 0; i < 50 && total.loaded + total.already + total.refused < 4; i++) {
+        cr_assert_eq(live_poll(f, c, 100, s_live_log, &logs, &res, &e), PCF_OK, "%s", e.msg);
+        total.loaded += res.loaded;
+        total.already += res.already;
+        total.refused += res.refused;
+    }
+    cr_assert_eq(total.loaded, 2);
+    cr_assert_eq(total.already, 1);
+    cr_assert_eq(total.refused, 1);
+    cr_assert_eq(logs.gaps, 1);
+    cr_assert_eq(logs.dropped, 3);
+    cr_assert_eq(s_num(c, "SELECT count(*) FROM measurement"), 2);
+
+    /* PostgreSQL fails under a batch: it stays pending and loads after reconnecting. */
+    s_meas m4[] = {{"GT1_P", 1767225720000, 4, 1}};
+    uint8_t *b4;
+    size_t l4 = s_pack("gw-z", 4, 1, m4, 1, &b4);
+    PGconn *victim = db_connect(db.conninfo, &e);
+    cr_assert_not_null(victim);
+    char q[200];
+    snprintf(q, sizeof q, "SELECT pg_terminate_backend(%d)", PQbackendPID(victim));
+    testdb_exec(c, q);
+    s_send(push, "pcf.v1.ScadaBatch", b4, l4);
+    pcf_rc rc = PCF_OK;
+    for (int i = 0; i < 50 && rc == PCF_OK; i++)
+        rc = live_poll(f, victim, 100, s_live_log, &logs, &res, &e);
+    cr_assert_eq(rc, PCF_ERR_DB, "%s", e.msg);
+    PQfinish(victim);
+    cr_assert_eq(live_poll(f, c, 0, s_live_log, &logs, &res, &e), PCF_OK, "%s", e.msg);
+    cr_assert_eq(res.loaded, 1);
+    cr_assert_eq(s_num(c, "SELECT count(*) FROM measurement WHERE value = 4"), 1);
+
+    free(b1);
+    free(b3);
+    free(b4);
+    zmq_close(push);
+    zmq_ctx_term(zctx);
+    live_destroy(&f);
+    cr_assert_null(f);
+    PQfinish(c);
+    testdb_drop(&db);
+}
