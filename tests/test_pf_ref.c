@@ -381,6 +381,23 @@ Test(pf_cli, ac_case9_and_case33bw)
     }
 }
 
+Test(pf_cli, flat_start_case118_keeps_reference_angle)
+{
+    char dir[64], args[512], out[4096], p1[256];
+    s_tmpdir(dir, sizeof dir);
+    snprintf(args, sizeof args, "--flat-start --out %s " CASES "case118.m", dir);
+    cr_assert_eq(s_cli(args, out, sizeof out), 0, "%s", out);
+    cr_assert(!strncmp(s_last_line(out), "converged iterations=", 21), "%s", out);
+    snprintf(p1, sizeof p1, "%s/bus.csv", dir);
+    s_csv *a = s_csv_read(p1);
+    cr_assert_eq(a->rows, 118);
+    for (size_t r = 0; r < a->rows; r++)
+        if (s_at(a, r, "bus_i") == 69)
+            cr_assert(fabs(s_at(a, r, "Va_deg") - 30) < 1e-9, "reference angle from the data");
+    s_csv_free(a);
+    s_rmdir(dir);
+}
+
 Test(pf_cli, dc_with_matrices_case14)
 {
     char dir[64], args[512], out[4096], p1[256];
