@@ -10,6 +10,7 @@
 #include "history.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -172,6 +173,81 @@ static pcf_rc s_copy_out(PGconn *conn, const char *sql, s_row_fn fn, void *ctx, 
     return rc;
 }
 
+/* Big-endian readers for COPY BINARY fields. */
+static uint64_t s_be64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++) v = (v << 8) | p[i];
+    return v;
+}
+
+static uint32_t s_be32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+typedef pcf_rc (*s_bin_fn)(void *ctx, const uint64_t *f, size_t nf, pcf_error *err);
+
+/* Runs `COPY (sql) TO STDOUT (FORMAT binary)` whose columns are all 8-byte
+ * values (int8, timestamptz, float8) and feeds each row's raw big-endian
+ * words to fn.  Binary avoids formatting and parsing a million numbers as
+ * text on each side.  A NULL field or another width is an error. */
+static pcf_rc s_copy_out_binary(PGconn *conn, const char *sql, size_t ncol, s_bin_fn fn, void *ctx, pcf_error *err)
+{
+    static const unsigned char sig[11] = { 'P', 'G', 'C', 'O', 'P', 'Y', '\n', 0xff, '\r', '\n', 0 };
+    PGresult *res = PQexec(conn, sql);
+    if (PQresultStatus(res) != PGRES_COPY_OUT) {
+        pcf_rc rc = pcf_error_set(err, PCF_ERR_DB, "COPY: %s", PQerrorMessage(conn));
+        PQclear(res);
+        return rc;
+    }
+    PQclear(res);
+    pcf_rc rc = PCF_OK;
+    bool header = false;
+    char *buf = NULL;
+    int len;
+    uint64_t f[8];
+    while ((len = PQgetCopyData(conn, &buf, 0)) > 0) {
+        const unsigned char *p = (const unsigned char *)buf, *end = p + len;
+        if (rc == PCF_OK && !header) {
+            /* signature, flags, header extension length, extension */
+            if (len < 19 || memcmp(p, sig, sizeof sig) != 0) {
+                rc = pcf_error_set(err, PCF_ERR_PARSE, "COPY BINARY: bad header");
+            } else {
+                uint32_t ext = s_be32(p + 15);
+                if (ext > (uint32_t)(len - 19)) rc = pcf_error_set(err, PCF_ERR_PARSE, "COPY BINARY: bad header");
+                else p += 19 + ext;
+            }
+            header = true;
+        }
+        while (rc == PCF_OK && p + 2 <= end) {
+            int16_t nf = (int16_t)((p[0] << 8) | p[1]);
+            p += 2;
+            if (nf == -1) break;    /* trailer */
+            if ((size_t)nf != ncol || p + (size_t)nf * 12 > end) {
+                rc = pcf_error_set(err, PCF_ERR_PARSE, "COPY BINARY: row of %d fields, expected %zu", nf, ncol);
+                break;
+            }
+            for (size_t k = 0; k < ncol; k++, p += 12) {
+                if (s_be32(p) != 8) {
+                    rc = pcf_error_set(err, PCF_ERR_PARSE, "COPY BINARY: field %zu is not 8 bytes (NULL?)", k + 1);
+                    break;
+                }
+                f[k] = s_be64(p + 4);
+            }
+            if (rc == PCF_OK) rc = fn(ctx, f, ncol, err);
+        }
+        PQfreemem(buf);
+    }
+    if (len == -2 && rc == PCF_OK) rc = pcf_error_set(err, PCF_ERR_DB, "COPY: %s", PQerrorMessage(conn));
+    while ((res = PQgetResult(conn)) != NULL) {
+        if (PQresultStatus(res) != PGRES_COMMAND_OK && rc == PCF_OK)
+            rc = pcf_error_set(err, PCF_ERR_DB, "COPY: %s", PQresultErrorMessage(res));
+        PQclear(res);
+    }
+    return rc;
+}
+
 static pcf_rc s_long_field(const char *f, size_t n, long *out, pcf_error *err)
 {
     if (parse_long(f, n, out) != PCF_OK)
@@ -193,20 +269,24 @@ typedef struct s_scada_ctx {
     unsigned *count;            /* values summed into each slot */
 } s_scada_ctx;
 
-static pcf_rc s_scada_row(void *vctx, const char **f, const size_t *fl, size_t nf, pcf_error *err)
+/* PostgreSQL timestamps count microseconds from 2000-01-01T00:00Z. */
+#define S_PG_EPOCH 946684800LL
+
+static pcf_rc s_scada_row(void *vctx, const uint64_t *f, size_t nf, pcf_error *err)
 {
     s_scada_ctx *ctx = vctx;
-    long k, ts;
+    (void)nf;
+    int64_t k = (int64_t)f[0];
+    int64_t us = (int64_t)f[1];
     double v;
-    pcf_rc rc;
-    if (nf != 3) return pcf_error_set(err, PCF_ERR_PARSE, "COPY: %zu fields, expected 3", nf);
-    if ((rc = s_long_field(f[0], fl[0], &k, err)) != PCF_OK) return rc;
-    if ((rc = s_long_field(f[1], fl[1], &ts, err)) != PCF_OK) return rc;
-    if ((rc = s_double_field(f[2], fl[2], &v, err)) != PCF_OK) return rc;
+    memcpy(&v, &f[2], sizeof v);
     history *h = ctx->h;
-    if (k < 0 || (size_t)k >= h->npoint)
-        return pcf_error_set(err, PCF_ERR_INVALID, "measurement: point %ld is not one of the zone's %zu points"
-                             " (load the zone in the same transaction)", k, h->npoint);
+    if (k < 0 || (uint64_t)k >= h->npoint)
+        return pcf_error_set(err, PCF_ERR_INVALID, "measurement: point %lld is not one of the zone's %zu points"
+                             " (load the zone in the same transaction)", (long long)k, h->npoint);
+    if (!isfinite(v)) return pcf_error_set(err, PCF_ERR_INVALID, "measurement: non-finite value");
+    /* floor division: instants before 2000 are negative */
+    int64_t ts = (us >= 0 ? us / 1000000 : -((-us + 999999) / 1000000)) + S_PG_EPOCH;
     if (ts < h->t0) return PCF_OK;
     size_t i = (size_t)((ts - h->t0) / HISTORY_SLOT);
     if (i >= h->nt) return PCF_OK;
@@ -233,19 +313,24 @@ pcf_rc history_load_scada(PGconn *conn, const zone *z, int64_t from, int64_t to,
     if (!count || !lit) {
         rc = pcf_error_set(err, count ? PCF_ERR_DB : PCF_ERR_NOMEM, "history: %s",
                            count ? PQerrorMessage(conn) : "out of memory");
-    } else if (asprintf(&sql,
+    } else if (/* `m.point_id || ''` keeps the planner off a nested loop of
+                  * per-point index scans (each re-reads every heap page of a
+                  * partition written in time order): one sequential scan of
+                  * the partitions in range and a hash join is 3x faster for a
+                  * year and still cheap for a day. */
+               asprintf(&sql,
                         "COPY (WITH p AS (SELECT point_id, row_number() OVER (ORDER BY point_id COLLATE \"C\") - 1"
                         " AS k FROM measurement_point WHERE zone_id = %s)"
-                        " SELECT p.k, floor(extract(epoch FROM m.ts))::bigint, m.value"
-                        " FROM measurement m JOIN p USING (point_id)"
+                        " SELECT p.k::int8, m.ts, m.value"
+                        " FROM measurement m JOIN p ON p.point_id = m.point_id || ''"
                         " WHERE m.ts >= to_timestamp(%lld) AND m.ts < to_timestamp(%lld) AND m.quality <> 'bad')"
-                        " TO STDOUT", lit, (long long)t0, (long long)t1) < 0) {
+                        " TO STDOUT (FORMAT binary)", lit, (long long)t0, (long long)t1) < 0) {
         sql = NULL;
         rc = pcf_error_set(err, PCF_ERR_NOMEM, "history: out of memory");
     }
     if (rc == PCF_OK) {
         s_scada_ctx ctx = { h, count };
-        rc = s_copy_out(conn, sql, s_scada_row, &ctx, err);
+        rc = s_copy_out_binary(conn, sql, 3, s_scada_row, &ctx, err);
     }
     for (size_t i = 0; rc == PCF_OK && i < h->npoint * h->nt; i++)
         if (count[i] > 1) h->value[i] /= count[i];
