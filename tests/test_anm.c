@@ -11,6 +11,7 @@
  *   anm_options    trim/release margins, NGED sensitivity filters,
  *                  membership lists, max_iter
  *   anm_hostile    invalid schemes and inputs
+ *   anm_property   invariants on 400 random schemes
  *   anm_nged       the hand-worked example of docs/methodology.md, every
  *                  intermediate number
  *   anm_closed     Monte-Carlo against closed forms: one line with a Gaussian
@@ -489,6 +490,161 @@ Test(anm_hostile, invalid_inputs_are_refused)
     in.sens = NULL;
     cr_assert_eq(anm_solve(a, &in, &r, &err), PCF_ERR_INVALID);
     anm_destroy(&a);
+}
+
+/* ---- invariants on random schemes ------------------------------------- */
+
+/* Random schemes with sensitivities of both signs, firm and non-firm
+ * tranches with mixed memberships, membership lists and margins; after
+ * every solve:
+ *   - tranche curtailment within [0, the tranche's share of the output],
+ *     none on firm tranches; site curtailment = sum over its tranches =
+ *     sum over constraints of the attribution;
+ *   - the final flows equal the pre-curtailment flows minus S x curtailment;
+ *   - when converged, every monitored constraint is either within trim x
+ *     limit, or has a residual and every tranche able to help it is off;
+ *   - within a site whose tranches share one membership, a tranche is
+ *     curtailed only once every more recent tranche of the site is off. */
+Test(anm_property, random_schemes_satisfy_the_invariants)
+{
+    enum { CASES = 400, MC = 8, MS = 8, MT = 16 };
+    int n_curt = 0, n_resid = 0, n_multi = 0;
+    for (uint32_t k = 0; k < CASES; k++) {
+        rng_stream r;
+        rng_init(&r, 2026, 0, k, RNG_STREAM_TEST);
+        size_t nc = 1 + rng_u32(&r) % MC, ns = 1 + rng_u32(&r) % MS, nt = 0;
+        anm_constraint_def c[MC];
+        anm_tranche_def t[MT];
+        double sens[MC * MS], flow[MC], fwd[MC], rev[MC], avail[MS], tcap[MS] = {0};
+        unsigned char member[MC * MS];
+        int lifo = 1, same_mask[MS];
+        for (size_t i = 0; i < nc; i++) {
+            double u = rng_uniform(&r);
+            c[i] = (anm_constraint_def){.voltage_kv = u < 0.3 ? 11 : u < 0.7 ? 33 : 132,
+                                        .kind = rng_uniform(&r) < 0.2 ? ANM_TANM : ANM_DANM,
+                                        .trim = rng_uniform(&r) < 0.3 ? 0.9 : 0};
+            fwd[i] = 10 + 90 * rng_uniform(&r);
+            rev[i] = 10 + 90 * rng_uniform(&r);
+            flow[i] = -1.5 * rev[i] + 3 * (fwd[i] + rev[i]) * rng_uniform(&r) / 2;
+            for (size_t s = 0; s < ns; s++) {
+                double v = rng_uniform(&r);
+                sens[i * ns + s] = v < 0.2 ? 0 : v < 0.4 ? -0.5 * rng_uniform(&r)
+                                                         : rng_uniform(&r);
+                member[i * ns + s] = rng_uniform(&r) < 0.85;
+            }
+        }
+        for (size_t s = 0; s < ns; s++) {
+            size_t m = 1 + rng_u32(&r) % 3;
+            int mask = rng_uniform(&r) < 0.5 ? 3 : (rng_uniform(&r) < 0.5 ? 1 : 2);
+            same_mask[s] = 1;
+            for (size_t q = 0; q < m && nt < MT; q++) {
+                double cap = 1 + 20 * rng_uniform(&r);
+                int firm = rng_uniform(&r) < 0.2;
+                int mk = rng_uniform(&r) < 0.8 ? mask : 3;
+                if (!firm && mk != mask)
+                    same_mask[s] = 0;
+                t[nt++] = (anm_tranche_def){.site = s, .capacity_mw = cap, .firm = firm,
+                                            .lifo_position = firm ? 0 : lifo++,
+                                            .anm_mask = firm ? 0 : mk};
+                tcap[s] += cap;
+            }
+        }
+        /* shuffle LIFO positions so queue order is not site order */
+        for (size_t i = nt; i-- > 1;) {
+            size_t j = rng_u32(&r) % (i + 1);
+            if (t[i].firm || t[j].firm)
+                continue;
+            int x = t[i].lifo_position;
+            t[i].lifo_position = t[j].lifo_position;
+            t[j].lifo_position = x;
+        }
+        for (size_t s = 0; s < ns; s++)
+            avail[s] = tcap[s] * rng_uniform(&r);
+        anm *a = s_make(nc, c, ns, nt, t, member, NULL);
+        anm_input in = {.flow = flow, .limit_fwd = fwd, .limit_rev = rev, .sens = sens,
+                        .avail = avail};
+        anm_result res;
+        pcf_error err;
+        cr_assert_eq(anm_solve(a, &in, &res, &err), PCF_OK, "case %u: %s", k, err.msg);
+        /* tranche shares: fill oldest first */
+        double share[MT];
+        for (size_t s = 0; s < ns; s++) {
+            double left = avail[s];
+            for (int pass = 0; pass < 2; pass++)   /* firm, then by LIFO position */
+                for (int pos = 0; pos <= lifo; pos++)
+                    for (size_t q = 0; q < nt; q++) {
+                        if (t[q].site != s || t[q].firm != !pass ||
+                            (pass && t[q].lifo_position != pos) || (!pass && pos))
+                            continue;
+                        share[q] = fmin(left, t[q].capacity_mw);
+                        left -= share[q];
+                    }
+        }
+        double site_sum[MS] = {0};
+        for (size_t q = 0; q < nt; q++) {
+            cr_assert(res.tranche_curt[q] >= 0 && res.tranche_curt[q] <= share[q] + 1e-9,
+                      "case %u tranche %zu: %g of %g", k, q, res.tranche_curt[q], share[q]);
+            if (t[q].firm)
+                cr_assert_eq(res.tranche_curt[q], 0.0);
+            site_sum[t[q].site] += res.tranche_curt[q];
+        }
+        for (size_t s = 0; s < ns; s++) {
+            double by = 0;
+            for (size_t i = 0; i < nc; i++)
+                by += res.curt_by[i * ns + s];
+            cr_assert(fabs(site_sum[s] - res.site_curt[s]) < 1e-9, "case %u site %zu", k, s);
+            cr_assert(fabs(by - res.site_curt[s]) < 1e-9, "case %u site %zu attribution", k, s);
+            cr_assert(fabs(res.site_out[s] - (avail[s] - res.site_curt[s])) < 1e-9);
+        }
+        for (size_t i = 0; i < nc; i++) {
+            double f = flow[i];
+            for (size_t s = 0; s < ns; s++)
+                f -= sens[i * ns + s] * res.site_curt[s];
+            cr_assert(fabs(f - res.flow[i]) < 1e-9, "case %u constraint %zu: flow %g vs %g", k,
+                      i, res.flow[i], f);
+        }
+        if (res.converged) {
+            for (size_t i = 0; i < nc; i++) {
+                double tr = c[i].trim ? c[i].trim : 1.0;
+                int over = res.flow[i] > tr * fwd[i] + 1e-7 || res.flow[i] < -tr * rev[i] - 1e-7;
+                cr_assert(over ? res.residual[i] > 0 : res.residual[i] < 1e-7, "case %u "
+                          "constraint %zu: flow %g, residual %g", k, i, res.flow[i],
+                          res.residual[i]);
+                if (!over)
+                    continue;
+                int dir = res.flow[i] > 0 ? 1 : -1;
+                for (size_t q = 0; q < nt; q++) {
+                    size_t s = t[q].site;
+                    int helps = !t[q].firm && (t[q].anm_mask & c[i].kind) && member[i * ns + s] &&
+                                dir * sens[i * ns + s] > 1e-6;
+                    if (helps)
+                        cr_assert(share[q] - res.tranche_curt[q] < 1e-9, "case %u: constraint "
+                                  "%zu has a residual but tranche %zu still runs", k, i, q);
+                }
+            }
+        }
+        for (size_t q = 0; q < nt; q++) {
+            size_t s = t[q].site;
+            if (t[q].firm || !same_mask[s] || res.tranche_curt[q] <= 0)
+                continue;
+            for (size_t q2 = 0; q2 < nt; q2++)
+                if (t[q2].site == s && !t[q2].firm && t[q2].lifo_position > t[q].lifo_position)
+                    cr_assert(share[q2] - res.tranche_curt[q2] < 1e-9, "case %u site %zu: "
+                              "tranche %zu curtailed while newer %zu runs", k, s, q, q2);
+        }
+        n_curt += res.total_curt_mw > 0;
+        n_multi += res.n_steps > 1;
+        for (size_t i = 0; i < nc; i++)
+            if (res.residual[i] > 0) {
+                n_resid++;
+                break;
+            }
+        anm_destroy(&a);
+    }
+    /* the random cases must exercise every branch of the algorithm */
+    cr_assert(n_curt > CASES / 4, "%d cases curtailed", n_curt);
+    cr_assert(n_resid > CASES / 20, "%d cases left a residual", n_resid);
+    cr_assert(n_multi > CASES / 10, "%d cases took several steps", n_multi);
 }
 
 /* ---- the hand-worked NGED example (docs/methodology.md) ------------------ */
