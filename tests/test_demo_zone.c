@@ -96,7 +96,7 @@ static void s_import_model(testdb *db, const char *tag, const char *dir)
 
 /* ---- the model ------------------------------------------------------------ */
 
-Test(demo_zone, model_loads_and_has_the_shape_of_an_anm_zone, .timeout = 120)
+Test(demo_zone, model_loads_and_has_the_shape_of_an_anm_zone)
 {
     char dir[64], out[OUT];
     s_tmpdir(dir, sizeof dir, "model");
@@ -173,7 +173,7 @@ Test(demo_zone, model_loads_and_has_the_shape_of_an_anm_zone, .timeout = 120)
     s_rmdir(dir);
 }
 
-Test(demo_zone, committed_model_files_are_what_the_generator_makes, .timeout = 60)
+Test(demo_zone, committed_model_files_are_what_the_generator_makes)
 {
     char dir[64], out[OUT];
     s_tmpdir(dir, sizeof dir, "commit");
@@ -196,7 +196,7 @@ Test(demo_zone, committed_model_files_are_what_the_generator_makes, .timeout = 6
     s_rmdir(dir);
 }
 
-Test(demo_zone, ac_power_flow_of_the_case_converges, .timeout = 60)
+Test(demo_zone, ac_power_flow_of_the_case_converges)
 {
     char pf[512], dir[64], out[OUT];
     snprintf(pf, sizeof pf, "%s/pcf-pf", testdb_bindir());
@@ -226,7 +226,7 @@ Test(demo_zone, ac_power_flow_of_the_case_converges, .timeout = 60)
     s_rmdir(dir);
 }
 
-Test(demo_zone, generator_refuses_bad_arguments, .timeout = 60)
+Test(demo_zone, generator_refuses_bad_arguments)
 {
     char out[OUT];
     cr_assert_eq(s_sh(out, sizeof out, GEN " --out /tmp/pcf-demo-never --days 1"), 2, "%s", out);
@@ -375,7 +375,7 @@ static pcf_rc s_outage_reject(void *ctx, const feed_reject *r, pcf_error *err)
     return s_count_reject(&n[2], r, err);
 }
 
-Test(demo_zone, history_is_deterministic_and_goes_through_the_ingest_parsers, .timeout = 240)
+Test(demo_zone, history_is_deterministic_and_goes_through_the_ingest_parsers)
 {
     char a[64], b[64], c[64], out[OUT];
     s_tmpdir(a, sizeof a, "a");
@@ -470,7 +470,7 @@ static void s_load_wx(PGconn *c, const char *path, const char *model, int64_t is
     cr_assert_gt(rep->stored, 0);
 }
 
-Test(demo_zone, history_loads_through_the_ingest_loaders, .timeout = 240)
+Test(demo_zone, history_loads_through_the_ingest_loaders)
 {
     char dir[64], out[OUT], path[512];
     s_tmpdir(dir, sizeof dir, "load");
