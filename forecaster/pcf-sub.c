@@ -399,7 +399,11 @@ int main(int argc, char **argv)
     clock_gettime(CLOCK_MONOTONIC, &last);
     while (!atomic_load(&s_stop) && (a.count == 0 || a.seen < a.count)) {
         long before = a.seen;
-        if (subscriber_poll(s, 100, s_on_msg, &a, &err) != PCF_OK) {
+        pcf_rc prc = subscriber_poll(s, 100, s_on_msg, &a, &err);
+        if (prc == PCF_ERR_NET) {
+            /* publisher unreachable during a resync: keep trying, as protocol section 5 says */
+            fprintf(stderr, "pcf-sub: %s; retrying\n", err.msg);
+        } else if (prc != PCF_OK) {
             fprintf(stderr, "pcf-sub: %s\n", err.msg);
             rc = 1;
             break;

@@ -346,6 +346,7 @@ static pcf_rc s_build_parts(publish *p, const publish_run *r, int type, const ch
         }
         s_free_parts(v, parts);
         size_t guess = parts * (too_big / p->max_part_bytes + 1);
+        if (guess > nrows) guess = nrows;
         if (guess > parts + 1) parts = guess - 1;   /* loop adds one */
     }
     return pcf_error_set(err, PCF_ERR_LIMIT, "%s: a single row is larger than %zu bytes", topic,
@@ -369,31 +370,31 @@ pcf_rc publish_send_run(publish *p, const publish_run *r, bool *published, pcf_e
     static const int what[3] = {PUBLISH_RUN_PCF, PUBLISH_RUN_STATEMENTS, PUBLISH_RUN_BLOCKS};
     s_buf *parts[3] = {NULL, NULL, NULL};
     size_t nparts[3] = {0, 0, 0};
-    s_topic *topic[3] = {NULL, NULL, NULL};
+    long topic[3] = {-1, -1, -1};   /* indices: s_topic_get may move the array */
     pcf_rc rc = PCF_OK;
     /* Build every part of every topic first: all or nothing (invariant 2). */
     for (int t = 0; t < 3 && rc == PCF_OK; t++) {
         char name[TOPIC_MAX];
         publish_run_topic(r, what[t], name, sizeof name);
-        topic[t] = s_topic_get(p, name, r->zone, t, err);
-        if (!topic[t]) {
+        s_topic *tp = s_topic_get(p, name, r->zone, t, err);
+        if (!tp) {
             rc = err ? err->code : PCF_ERR_LIMIT;
             break;
         }
-        if (topic[t]->run_id >= r->run_id) {   /* invariant 3; equal: a repeated notification */
-            publish_log(p, PUBLISH_LOG_INFO, "%s: run %lld is not newer than run %lld already published; skipped", name,
-                  (long long)r->run_id, (long long)topic[t]->run_id);
-            topic[t] = NULL;
+        if (tp->run_id >= r->run_id) {   /* invariant 3; equal: a repeated notification */
+            publish_log(p, PUBLISH_LOG_INFO, "%s: run %lld is not newer than run %lld already published; skipped",
+                        name, (long long)r->run_id, (long long)tp->run_id);
             continue;
         }
-        rc = s_build_parts(p, r, t, name, topic[t]->sequence, &parts[t], &nparts[t], err);
+        topic[t] = tp - p->topics;
+        rc = s_build_parts(p, r, t, name, tp->sequence, &parts[t], &nparts[t], err);
     }
     for (int t = 0; t < 3; t++) {
-        if (rc != PCF_OK || !topic[t]) {
+        if (rc != PCF_OK || topic[t] < 0) {
             s_free_parts(parts[t], nparts[t]);
             continue;
         }
-        s_topic *tp = topic[t];
+        s_topic *tp = &p->topics[topic[t]];
         for (size_t i = 0; i < nparts[t]; i++)
             if (s_send_feed(p, tp->name, &parts[t][i]) != 0)
                 publish_log(p, PUBLISH_LOG_WARN, "%s: send: %s", tp->name, zmq_strerror(zmq_errno()));
@@ -970,6 +971,10 @@ pcf_rc publish_poll(publish *p, PGconn *db, int fd, int timeout_ms, bool *fd_rea
     if (it[i_router].revents & ZMQ_POLLIN)
         for (int k = 0; k < REQUESTS_PER_POLL && s_handle_request(p, db); k++) {}
     if (i_fd >= 0 && (it[i_fd].revents & ZMQ_POLLIN) && fd_ready) *fd_ready = true;
-    if (publish_now_ms() >= p->next_hb_ms) return publish_heartbeat(p, err);
+    if (publish_now_ms() >= p->next_hb_ms) {
+        pcf_error e;
+        /* a heartbeat that could not go out is logged, never fatal: the next one follows */
+        if (publish_heartbeat(p, &e) != PCF_OK) publish_log(p, PUBLISH_LOG_WARN, "%s", e.msg);
+    }
     return PCF_OK;
 }
