@@ -1,0 +1,708 @@
+/*
+ * engine.c -- one look-ahead run; see engine.h for the stages.
+ *
+ * Reading happens in one REPEATABLE READ READ ONLY transaction so the zone,
+ * its history, the weather and the outages are one consistent snapshot;
+ * writing happens in a second transaction that holds the whole run.
+ *
+ * Mapping the zone onto the study:
+ *   - sites keep their zone order; tranches are the zone's counted tranches
+ *     (connected and accepted) with their LIFO positions and ANM masks;
+ *   - constraints keep zone order; a branch or transformer constraint's
+ *     limit is the sum of its monitored branches' ratings for the season
+ *     of the SP (MVA read as MW: the DC study has no reactive power, see
+ *     docs/methodology.md), PEL when one is set for the intact network, the
+ *     post-fault rating after a fault; a boundary constraint has its MW
+ *     limit in both states and binds in its positive direction only;
+ *   - credible faults are the N-1 outages of every branch any constraint
+ *     monitors, each with zone_fault_probability over the SP;
+ *   - planned outages: the current revision of every outage in status
+ *     planned or confirmed that overlaps the SP; one topology is built per
+ *     distinct set of branches out and shared by the SPs that have it.
+ */
+#include "engine.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "db.h"
+#include "forecast.h"
+#include "history.h"
+#include "parse.h"
+#include "sptime.h"
+#include "study.h"
+#include "zone.h"
+
+#define HISTORY_DAYS 56             /* eight weeks of SCADA to learn from */
+#define MAX_TOPOLOGIES 64
+#define ENGINE_FAR_FUTURE 32503680000LL   /* 3000-01-01: "no cut-off" for issue times */
+
+typedef struct sp_outages {
+    size_t n;
+    int rows[32];                   /* branch rows out; more than 32 at once is refused */
+} sp_outages;
+
+typedef struct run_ctx {
+    const engine_opts *o;
+    engine_report *rep;
+    zone *z;
+    forecast *fc;
+    history *hist;
+    wx_series *hist_wx, *fc_wx;
+    size_t nsp;
+    int64_t sp_start[50];
+    int sp_number[50];              /* SP within its UK local day */
+    int64_t anchor;
+    char scada_as_of[32], weather_as_of[32], outages_as_of[32];
+    sp_outages out[50];
+    /* study description */
+    study_constraint *sc;
+    int *sc_rows;
+    double *sc_sign;
+    study_site *ss;
+    anm_tranche_def *tr;
+    unsigned char *member;
+    int *fault_row;
+    size_t nf;
+    /* results, [item * nsp + k] */
+    mcstat_pcf *pcf;
+    study_constraint_result *cres;
+    double *cres_site;              /* [(c * nsp + k) * ns + s] */
+    double *sens;                   /* [(c * nsp + k) * ns + s] intact sensitivity */
+    double *limit_post;             /* [c * nsp + k] */
+    char (*limit_kind)[16];         /* [c * nsp + k] */
+    int *season;                    /* [nsp] */
+} run_ctx;
+
+static double s_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static uint64_t s_hash(const char *s, uint64_t h)
+{
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+/* ---- horizon -------------------------------------------------------------- */
+
+static pcf_rc s_horizon(PGconn *c, run_ctx *x, pcf_error *err)
+{
+    const engine_opts *o = x->o;
+    if (o->kind == ENGINE_DAY_AHEAD) {
+        int n = sptime_sp_count(o->year, o->month, o->day);
+        if (n < 0) return pcf_error_set(err, PCF_ERR_INVALID, "day-ahead: %04d-%02d-%02d is not a date", o->year, o->month, o->day);
+        x->nsp = (size_t)n;
+        for (int k = 0; k < n; k++) {
+            pcf_rc rc = sptime_sp_start(o->year, o->month, o->day, k + 1, &x->sp_start[k]);
+            if (rc != PCF_OK) return pcf_error_set(err, rc, "day-ahead: SP %d of %04d-%02d-%02d", k + 1, o->year, o->month, o->day);
+            x->sp_number[k] = k + 1;
+        }
+        /* Day-ahead: the forecast is made before the day; history ends at
+         * the anchor (latest SCADA, or the start of the day if later). */
+    }
+    /* The anchor: the end of the latest SCADA slot of the zone. */
+    const char *p[1] = { o->zone };
+    PGresult *r = db_query(c, "SELECT coalesce(extract(epoch FROM max(m.ts))::bigint, 0)"
+                              " FROM measurement m JOIN measurement_point p USING (point_id)"
+                              " WHERE p.zone_id = $1", 1, p, err);
+    if (!r) return PCF_ERR_DB;
+    long latest = 0;
+    const char *v = PQgetvalue(r, 0, 0);
+    if (parse_long(v, strlen(v), &latest) != PCF_OK) latest = 0;
+    PQclear(r);
+    /* The anchor is where the history ends and the forecast leads count from:
+     * the end of the latest SCADA slot; a day-ahead run never looks into
+     * the day it forecasts. */
+    int64_t anchor = o->anchor;
+    if (!anchor) anchor = latest ? latest + HISTORY_SLOT : (o->kind == ENGINE_DAY_AHEAD ? x->sp_start[0] : (int64_t)time(NULL));
+    if (o->kind == ENGINE_DAY_AHEAD) {
+        if (anchor > x->sp_start[0]) anchor = x->sp_start[0];
+    } else {
+        int n = o->rt_periods ? o->rt_periods : ENGINE_DEFAULT_RT_PERIODS;
+        if (n < 1 || n > ENGINE_MAX_RT_PERIODS)
+            return pcf_error_set(err, PCF_ERR_INVALID, "real-time: %d periods (1..%d)", n, ENGINE_MAX_RT_PERIODS);
+        int64_t t = (anchor / HISTORY_SLOT) * HISTORY_SLOT;
+        if (t < anchor) t += HISTORY_SLOT;
+        x->nsp = (size_t)n;
+        for (int k = 0; k < n; k++) {
+            x->sp_start[k] = t + (int64_t)k * HISTORY_SLOT;
+            sptime_civil day;
+            sptime_sp_of(x->sp_start[k], &day, &x->sp_number[k]);
+        }
+    }
+    x->anchor = anchor;
+    return PCF_OK;
+}
+
+/* ---- inputs ------------------------------------------------------------------- */
+
+static void s_fmt_ts(const char *pgval, char *out, size_t n)
+{
+    snprintf(out, n, "%s", pgval);
+}
+
+static pcf_rc s_freshness(PGconn *c, run_ctx *x, pcf_error *err)
+{
+    const char *p[1] = { x->o->zone };
+    PGresult *r = db_query(c,
+        "SELECT (SELECT max(m.ts) FROM measurement m JOIN measurement_point p USING (point_id) WHERE p.zone_id = $1),"
+        "       (SELECT max(f.issued_at) FROM weather_forecast f JOIN weather_location l USING (location_id)"
+        "         WHERE l.zone_id = $1),"
+        "       (SELECT max(o.received_at) FROM outage o JOIN branch b USING (branch_id) WHERE b.zone_id = $1)",
+        1, p, err);
+    if (!r) return PCF_ERR_DB;
+    s_fmt_ts(PQgetisnull(r, 0, 0) ? "" : PQgetvalue(r, 0, 0), x->scada_as_of, sizeof x->scada_as_of);
+    s_fmt_ts(PQgetisnull(r, 0, 1) ? "" : PQgetvalue(r, 0, 1), x->weather_as_of, sizeof x->weather_as_of);
+    s_fmt_ts(PQgetisnull(r, 0, 2) ? "" : PQgetvalue(r, 0, 2), x->outages_as_of, sizeof x->outages_as_of);
+    PQclear(r);
+    return PCF_OK;
+}
+
+static pcf_rc s_outages(PGconn *c, run_ctx *x, pcf_error *err)
+{
+    char from[SPTIME_ISO_LEN], to[SPTIME_ISO_LEN];
+    sptime_format_utc(x->sp_start[0], from, sizeof from);
+    sptime_format_utc(x->sp_start[x->nsp - 1] + HISTORY_SLOT, to, sizeof to);
+    const char *p[3] = { x->o->zone, from, to };
+    PGresult *r = db_query(c,
+        "SELECT b.idx - 1, extract(epoch FROM o.start_at)::bigint, extract(epoch FROM o.end_at)::bigint"
+        "  FROM outage_current o JOIN branch b USING (branch_id)"
+        " WHERE b.zone_id = $1 AND o.status IN ('planned', 'confirmed')"
+        "   AND o.start_at < $3 AND o.end_at > $2 ORDER BY b.idx", 3, p, err);
+    if (!r) return PCF_ERR_DB;
+    pcf_rc rc = PCF_OK;
+    for (int i = 0; i < PQntuples(r) && rc == PCF_OK; i++) {
+        long row, a, b;
+        const char *v0 = PQgetvalue(r, i, 0), *v1 = PQgetvalue(r, i, 1), *v2 = PQgetvalue(r, i, 2);
+        if (parse_long(v0, strlen(v0), &row) || parse_long(v1, strlen(v1), &a) || parse_long(v2, strlen(v2), &b)) {
+            rc = pcf_error_set(err, PCF_ERR_DB, "outages: unreadable row %d", i);
+            break;
+        }
+        for (size_t k = 0; k < x->nsp; k++) {
+            if (!(a < x->sp_start[k] + HISTORY_SLOT && b > x->sp_start[k])) continue;
+            sp_outages *so = &x->out[k];
+            int dup = 0;
+            for (size_t j = 0; j < so->n; j++) dup |= so->rows[j] == (int)row;
+            if (dup) continue;
+            if (so->n >= sizeof so->rows / sizeof so->rows[0]) {
+                rc = pcf_error_set(err, PCF_ERR_LIMIT, "outages: more than %zu branches out in one SP",
+                                   sizeof so->rows / sizeof so->rows[0]);
+                break;
+            }
+            so->rows[so->n++] = (int)row;
+        }
+    }
+    PQclear(r);
+    return rc;
+}
+
+static pcf_rc s_load(PGconn *c, run_ctx *x, pcf_error *err)
+{
+    pcf_rc rc = db_exec(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", err);
+    if (rc != PCF_OK) return rc;
+    double t0 = s_now();
+    if ((rc = zone_load(c, x->o->zone, NULL, &x->z, err)) != PCF_OK) goto done;
+    if ((rc = s_horizon(c, x, err)) != PCF_OK) goto done;
+    if ((rc = s_freshness(c, x, err)) != PCF_OK) goto done;
+    if ((rc = s_outages(c, x, err)) != PCF_OK) goto done;
+    int64_t hfrom = x->anchor - (int64_t)HISTORY_DAYS * 86400;
+    if ((rc = history_load_scada(c, x->z, hfrom, x->anchor, &x->hist, err)) != PCF_OK) goto done;
+    int64_t issued = x->o->issued_before ? x->o->issued_before : ENGINE_FAR_FUTURE;
+    if ((rc = history_load_weather(c, x->z->id, FORECAST_WX_VARS, FORECAST_NWX, hfrom, x->anchor, issued, 0,
+                                   &x->hist_wx, err)) != PCF_OK)
+        goto done;
+    int64_t fc_issued = x->o->issued_before ? x->o->issued_before : ENGINE_FAR_FUTURE;
+    if ((rc = history_load_weather(c, x->z->id, FORECAST_WX_VARS, FORECAST_NWX, x->sp_start[0],
+                                   x->sp_start[x->nsp - 1] + HISTORY_SLOT, fc_issued, WX_MAX_MEMBERS - 1,
+                                   &x->fc_wx, err)) != PCF_OK)
+        goto done;
+    x->rep->t_load = s_now() - t0;
+done:
+    db_rollback(c);
+    return rc;
+}
+
+/* ---- the study ------------------------------------------------------------------- */
+
+static pcf_rc s_describe(run_ctx *x, study_def *d, pcf_error *err)
+{
+    const zone *z = x->z;
+    size_t nc = z->nconstraint, ns = z->nsite, nt = z->ntranche, nbr = 0;
+    for (size_t c = 0; c < nc; c++) nbr += z->constraint[c].nbranch;
+    x->sc = calloc(nc + 1, sizeof *x->sc);
+    x->sc_rows = calloc(nbr + 1, sizeof(int));
+    x->sc_sign = calloc(nbr + 1, sizeof(double));
+    x->ss = calloc(ns + 1, sizeof *x->ss);
+    x->tr = calloc(nt + 1, sizeof *x->tr);
+    x->member = calloc(nc * ns + 1, 1);
+    x->fault_row = calloc(nbr + 1, sizeof(int));
+    if (!x->sc || !x->sc_rows || !x->sc_sign || !x->ss || !x->tr || !x->member || !x->fault_row)
+        return pcf_error_set(err, PCF_ERR_NOMEM, "engine: out of memory");
+    size_t k = 0;
+    for (size_t c = 0; c < nc; c++) {
+        const zone_constraint *zc = &z->constraint[c];
+        study_constraint *sc = &x->sc[c];
+        sc->nbr = zc->nbranch;
+        sc->branch_row = &x->sc_rows[k];
+        sc->sign = &x->sc_sign[k];
+        for (size_t i = 0; i < zc->nbranch; i++, k++) {
+            x->sc_rows[k] = (int)zc->branch[i];
+            x->sc_sign[k] = zc->sign[i];
+            int seen = 0;
+            for (size_t f = 0; f < x->nf; f++) seen |= x->fault_row[f] == (int)zc->branch[i];
+            if (!seen) x->fault_row[x->nf++] = (int)zc->branch[i];
+        }
+        sc->voltage_kv = zc->voltage_kv;
+        sc->kind = zc->anm == ZONE_TANM ? ANM_TANM : ANM_DANM;
+        sc->trim = zc->trim_pct / 100.0;
+        sc->release = zc->release_pct / 100.0;
+        sc->one_way = zc->kind == ZONE_C_BOUNDARY;
+        for (size_t i = 0; i < zc->nsite; i++) x->member[c * ns + zc->site[i]] = 1;
+    }
+    for (size_t s = 0; s < ns; s++) {
+        x->ss[s].bus = z->site[s].bus_label;
+        x->ss[s].export_mw = z->site[s].export_mw;
+    }
+    for (size_t t = 0; t < nt; t++) {
+        const zone_tranche *zt = &z->tranche[t];
+        x->tr[t].site = zt->site;
+        x->tr[t].capacity_mw = zt->capacity_mw;
+        x->tr[t].firm = zt->firm;
+        x->tr[t].lifo_position = zt->firm ? 0 : zt->lifo_position;
+        x->tr[t].anm_mask = (int)zt->anm;
+    }
+    const engine_opts *o = x->o;
+    d->net = z->mpc;
+    d->nc = nc;
+    d->ns = ns;
+    d->nt = nt;
+    d->nf = x->nf;
+    d->constraints = x->sc;
+    d->sites = x->ss;
+    d->tranches = x->tr;
+    d->member = x->member;
+    d->fault_row = x->fault_row;
+    d->samples = o->samples ? o->samples : ENGINE_DEFAULT_SAMPLES;
+    d->threads = o->threads ? o->threads : 2;
+    d->anm_opts = o->anm;
+    uint64_t seed = o->seed;
+    if (!seed) {
+        char key[64];
+        snprintf(key, sizeof key, "|%d|%lld|%zu", (int)o->kind, (long long)x->sp_start[0], x->nsp);
+        seed = s_hash(key, s_hash(o->zone, 1469598103934665603ULL));
+    }
+    d->seed = seed;
+    x->rep->seed = seed;
+    x->rep->samples = d->samples;
+    x->rep->faults = x->nf;
+    x->rep->sites = ns;
+    x->rep->constraints = nc;
+    return PCF_OK;
+}
+
+/* Limits of constraint c in SP k (MW): intact and post-fault. */
+static void s_limits(run_ctx *x, size_t c, size_t k, double *intact, double *post, const char **kind)
+{
+    const zone_constraint *zc = &x->z->constraint[c];
+    if (zc->kind == ZONE_C_BOUNDARY) {
+        *intact = *post = zc->limit_mw;
+        *kind = "boundary";
+        return;
+    }
+    double li = 0, lp = 0;
+    int pel = 0;
+    for (size_t i = 0; i < zc->nbranch; i++) {
+        const zone_rating *r = zone_rating_at(x->z, zc->branch[i], x->sp_start[k]);
+        li += r->has_pel ? r->pel_mva : r->continuous_mva;
+        lp += r->post_fault_mva;
+        pel |= r->has_pel;
+    }
+    *intact = li;
+    *post = lp;
+    *kind = pel ? "pel" : "continuous";
+}
+
+/* Site covariance for SP k: the forecast's groups, independent elsewhere. */
+static void s_site_cov(const run_ctx *x, size_t k, double *cov, double *gbuf)
+{
+    const forecast *f = x->fc;
+    size_t ns = f->nsite, nsp = f->nsp;
+    memset(cov, 0, ns * ns * sizeof(double));
+    for (size_t s = 0; s < ns; s++) {
+        double sd = f->site_sd[s * nsp + k];
+        cov[s * ns + s] = sd * sd + 1e-9;
+    }
+    for (size_t g = 0; g < f->ngroup; g++) {
+        const fc_group *grp = &f->group[g];
+        if (grp->kind == FC_GROUP_DEMAND) continue;
+        forecast_group_cov(f, g, k, gbuf);
+        for (size_t i = 0; i < grp->n; i++)
+            for (size_t j = 0; j < grp->n; j++)
+                cov[grp->member[i] * ns + grp->member[j]] = gbuf[i * grp->n + j];
+    }
+}
+
+static pcf_rc s_study(run_ctx *x, pcf_error *err)
+{
+    study_def d;
+    memset(&d, 0, sizeof d);
+    pcf_rc rc = s_describe(x, &d, err);
+    if (rc != PCF_OK) return rc;
+    size_t nc = d.nc, ns = d.ns, nsp = x->nsp, nbus = x->z->mpc->bus.rows, nf = d.nf;
+    study *st = NULL;
+    study_topology *topo[MAX_TOPOLOGIES] = { 0 };
+    size_t ntopo = 0, topo_of[50];
+    double *lim_i = calloc(nc + 1, sizeof(double)), *lim_f = calloc(nc + 1, sizeof(double));
+    double *prob = calloc(nf + 1, sizeof(double)), *cov = calloc(ns * ns + 1, sizeof(double));
+    double *gbuf = calloc(ns * ns + nbus * nbus + 1, sizeof(double));
+    double *mean = calloc(ns + 1, sizeof(double)), *dem = calloc(nbus + 1, sizeof(double));
+    double *dsd = calloc(nbus + 1, sizeof(double));
+    double *fixed = calloc(nbus + 1, sizeof(double));
+    x->pcf = calloc(ns * nsp + 1, sizeof *x->pcf);
+    x->cres = calloc(nc * nsp + 1, sizeof *x->cres);
+    x->cres_site = calloc(nc * nsp * ns + 1, sizeof(double));
+    x->sens = calloc(nc * nsp * ns + 1, sizeof(double));
+    x->limit_post = calloc(nc * nsp + 1, sizeof(double));
+    x->limit_kind = calloc(nc * nsp + 1, sizeof *x->limit_kind);
+    x->season = calloc(nsp + 1, sizeof(int));
+    if (!lim_i || !lim_f || !prob || !cov || !gbuf || !mean || !dem || !dsd || !fixed || !x->pcf || !x->cres ||
+        !x->cres_site || !x->sens || !x->limit_post || !x->limit_kind || !x->season) {
+        rc = pcf_error_set(err, PCF_ERR_NOMEM, "engine: out of memory");
+        goto done;
+    }
+    /* one topology per distinct set of planned outages */
+    for (size_t k = 0; k < nsp && rc == PCF_OK; k++) {
+        size_t t;
+        for (t = 0; t < k; t++)
+            if (x->out[t].n == x->out[k].n &&
+                memcmp(x->out[t].rows, x->out[k].rows, x->out[k].n * sizeof(int)) == 0)
+                break;
+        if (t < k) {
+            topo_of[k] = topo_of[t];
+            continue;
+        }
+        if (ntopo == MAX_TOPOLOGIES) {
+            rc = pcf_error_set(err, PCF_ERR_LIMIT, "engine: more than %d outage patterns in one run", MAX_TOPOLOGIES);
+            break;
+        }
+        rc = study_topology_new(&d, x->out[k].rows, x->out[k].n, &topo[ntopo], err);
+        topo_of[k] = ntopo++;
+    }
+    x->rep->topologies = ntopo;
+    /* The case's own generators other than the reference bus's (which
+     * stands for the grid) are firm plant at their scheduled output. */
+    const mp_case *mc = x->z->mpc;
+    for (size_t g = 0; g < mc->gen.rows; g++) {
+        if (MP_AT(&mc->gen, g, MP_GEN_STATUS) <= 0) continue;
+        long row = mp_case_bus_row(mc, MP_AT(&mc->gen, g, MP_GEN_BUS));
+        if (row >= 0 && MP_AT(&mc->bus, (size_t)row, MP_BUS_TYPE) != MP_REF) fixed[row] += MP_AT(&mc->gen, g, MP_PG);
+    }
+    if (rc == PCF_OK) rc = study_new(&d, &st, err);
+    for (size_t k = 0; k < nsp && rc == PCF_OK; k++) {
+        const forecast *f = x->fc;
+        for (size_t c = 0; c < nc; c++) {
+            const char *kind;
+            s_limits(x, c, k, &lim_i[c], &lim_f[c], &kind);
+            x->limit_post[c * nsp + k] = lim_f[c];
+            snprintf(x->limit_kind[c * nsp + k], sizeof x->limit_kind[0], "%s", kind);
+        }
+        x->season[k] = (int)zone_season_of(x->sp_start[k]);
+        for (size_t i = 0; i < nf; i++) prob[i] = zone_fault_probability(x->z, (size_t)x->fault_row[i], 0.5);
+        for (size_t s = 0; s < ns; s++) mean[s] = f->site_mean[s * nsp + k];
+        for (size_t b = 0; b < nbus; b++) {
+            dem[b] = f->bus_mean[b * nsp + k];
+            dsd[b] = f->bus_sd[b * nsp + k];
+        }
+        rng_mvn *mvn = NULL;
+        if (ns) {
+            s_site_cov(x, k, cov, gbuf);
+            rc = rng_mvn_new(ns, NULL, cov, &mvn, err);
+        }
+        if (rc != PCF_OK) break;
+        study_sp sp = { topo[topo_of[k]], 0.5, mean, mvn, dem, dsd, fixed, lim_i, lim_f, prob };
+        rc = study_run_sp(st, (uint32_t)k, &sp, err);
+        rng_mvn_destroy(&mvn);
+        if (rc != PCF_OK) break;
+        for (size_t s = 0; s < ns && rc == PCF_OK; s++) rc = study_site_result(st, s, &x->pcf[s * nsp + k], err);
+        for (size_t c = 0; c < nc; c++) {
+            x->cres[c * nsp + k] = *study_constraint_result_get(st, c);
+            memcpy(&x->cres_site[(c * nsp + k) * ns], x->cres[c * nsp + k].site_curtail_mwh, ns * sizeof(double));
+            x->cres[c * nsp + k].site_curtail_mwh = &x->cres_site[(c * nsp + k) * ns];
+            for (size_t s = 0; s < ns; s++)
+                x->sens[(c * nsp + k) * ns + s] = study_topology_sens(topo[topo_of[k]], c, s);
+        }
+        double u = study_unresolved_share(st);
+        if (u > x->rep->unresolved_share) x->rep->unresolved_share = u;
+    }
+done:
+    study_destroy(&st);
+    for (size_t t = 0; t < ntopo; t++) study_topology_destroy(&topo[t]);
+    free(lim_i);
+    free(lim_f);
+    free(prob);
+    free(cov);
+    free(gbuf);
+    free(mean);
+    free(dem);
+    free(dsd);
+    free(fixed);
+    return rc;
+}
+
+/* ---- writing ----------------------------------------------------------------------- */
+
+static void s_copy_ts(db_copy *cp, int64_t t)
+{
+    char buf[SPTIME_ISO_LEN];
+    sptime_format_utc(t, buf, sizeof buf);
+    db_copy_text(cp, buf);
+}
+
+static pcf_rc s_write_pcf(PGconn *c, run_ctx *x, const char *run_id, pcf_error *err)
+{
+    db_copy *cp = db_copy_new(c, "pcf_result (run_id, site_id, sp, sp_start, p_curtailed, p_curtailed_se,"
+                                 " expected_curtailed_mwh, expected_curtailed_se, deliverable_p10_mw,"
+                                 " deliverable_p50_mw, deliverable_p90_mw, deliverable_p10_se_mw,"
+                                 " deliverable_p50_se_mw, deliverable_p90_se_mw, firm95_mw, firm95_se_mw)", err);
+    if (!cp) return PCF_ERR_DB;
+    pcf_rc rc = PCF_OK;
+    for (size_t s = 0; s < x->z->nsite && rc == PCF_OK; s++)
+        for (size_t k = 0; k < x->nsp && rc == PCF_OK; k++) {
+            const mcstat_pcf *p = &x->pcf[s * x->nsp + k];
+            db_copy_text(cp, run_id);
+            db_copy_text(cp, x->z->site[s].id);
+            db_copy_int(cp, x->sp_number[k]);
+            s_copy_ts(cp, x->sp_start[k]);
+            db_copy_double(cp, p->p_curtailed);
+            db_copy_double(cp, p->p_curtailed_se);
+            db_copy_double(cp, p->curtailed_mwh);
+            db_copy_double(cp, p->curtailed_mwh_se);
+            db_copy_double(cp, p->p10_mw);
+            db_copy_double(cp, p->p50_mw);
+            db_copy_double(cp, p->p90_mw);
+            db_copy_double(cp, p->p10_se);
+            db_copy_double(cp, p->p50_se);
+            db_copy_double(cp, p->p90_se);
+            db_copy_double(cp, p->firm95_mw);
+            db_copy_double(cp, p->firm95_se);
+            rc = db_copy_end_row(cp, err);
+        }
+    if (rc == PCF_OK) rc = db_copy_finish(cp, err);
+    db_copy_destroy(&cp);
+    return rc;
+}
+
+static pcf_rc s_write_statements(PGconn *c, run_ctx *x, const char *run_id, pcf_error *err)
+{
+    const zone *z = x->z;
+    size_t nsp = x->nsp, ns = z->nsite;
+    db_copy *cp = db_copy_new(c, "constraint_statement (run_id, constraint_id, sp, sp_start, limit_mw, limit_kind,"
+                                 " season, flow_intact_p10_mw, flow_intact_p50_mw, flow_intact_p90_mw,"
+                                 " flow_fault_p10_mw, flow_fault_p50_mw, flow_fault_p90_mw, p_anm_acts,"
+                                 " p_anm_acts_se, expected_curtailment_mwh, expected_curtailment_se,"
+                                 " binding_fault_branch_id)", err);
+    if (!cp) return PCF_ERR_DB;
+    pcf_rc rc = PCF_OK;
+    for (size_t c = 0; c < z->nconstraint && rc == PCF_OK; c++)
+        for (size_t k = 0; k < nsp && rc == PCF_OK; k++) {
+            const study_constraint_result *r = &x->cres[c * nsp + k];
+            db_copy_text(cp, run_id);
+            db_copy_text(cp, z->constraint[c].id);
+            db_copy_int(cp, x->sp_number[k]);
+            s_copy_ts(cp, x->sp_start[k]);
+            db_copy_double(cp, r->limit_mw);
+            db_copy_text(cp, x->limit_kind[c * nsp + k]);
+            db_copy_text(cp, zone_season_name((zone_season)x->season[k]));
+            db_copy_double(cp, r->flow_p10);
+            db_copy_double(cp, r->flow_p50);
+            db_copy_double(cp, r->flow_p90);
+            if (r->has_fault_flow) {
+                db_copy_double(cp, r->fault_p10);
+                db_copy_double(cp, r->fault_p50);
+                db_copy_double(cp, r->fault_p90);
+            } else {
+                db_copy_null(cp);
+                db_copy_null(cp);
+                db_copy_null(cp);
+            }
+            db_copy_double(cp, r->p_acts);
+            db_copy_double(cp, r->p_acts_se);
+            db_copy_double(cp, r->curtail_mwh);
+            db_copy_double(cp, r->curtail_mwh_se);
+            if (r->binding_fault >= 0) db_copy_int(cp, z->branch[x->fault_row[r->binding_fault]].branch_id);
+            else db_copy_null(cp);
+            rc = db_copy_end_row(cp, err);
+        }
+    if (rc == PCF_OK) rc = db_copy_finish(cp, err);
+    db_copy_destroy(&cp);
+    if (rc != PCF_OK) return rc;
+
+    cp = db_copy_new(c, "constraint_statement_site (run_id, constraint_id, sp, site_id, lifo_position,"
+                        " sensitivity, expected_curtailment_mwh)", err);
+    if (!cp) return PCF_ERR_DB;
+    for (size_t c = 0; c < z->nconstraint && rc == PCF_OK; c++) {
+        const zone_constraint *zc = &z->constraint[c];
+        for (size_t k = 0; k < nsp && rc == PCF_OK; k++)
+            for (size_t i = 0; i < zc->nsite && rc == PCF_OK; i++) {
+                size_t s = zc->site[i];
+                if (z->site[s].firm || z->site[s].lifo_position < 1) continue;
+                /* a signed sum over a cut set stays within [-1, 1]; clamp the rounding */
+                double sens = x->sens[(c * nsp + k) * ns + s];
+                sens = sens > 1 ? 1 : (sens < -1 ? -1 : sens);
+                db_copy_text(cp, run_id);
+                db_copy_text(cp, zc->id);
+                db_copy_int(cp, x->sp_number[k]);
+                db_copy_text(cp, z->site[s].id);
+                db_copy_int(cp, z->site[s].lifo_position);
+                db_copy_double(cp, sens);
+                db_copy_double(cp, x->cres_site[(c * nsp + k) * ns + s]);
+                rc = db_copy_end_row(cp, err);
+            }
+    }
+    if (rc == PCF_OK) rc = db_copy_finish(cp, err);
+    db_copy_destroy(&cp);
+    if (rc != PCF_OK) return rc;
+
+    cp = db_copy_new(c, "constraint_block (run_id, constraint_id, sp, confidence, headroom_mw, curtailment_mw,"
+                        " curtailment_mwh)", err);
+    if (!cp) return PCF_ERR_DB;
+    for (size_t c = 0; c < z->nconstraint && rc == PCF_OK; c++)
+        for (size_t k = 0; k < nsp && rc == PCF_OK; k++)
+            for (int q = 0; q < STUDY_NLEVELS && rc == PCF_OK; q++) {
+                const study_constraint_result *r = &x->cres[c * nsp + k];
+                db_copy_text(cp, run_id);
+                db_copy_text(cp, z->constraint[c].id);
+                db_copy_int(cp, x->sp_number[k]);
+                db_copy_double(cp, study_levels[q]);
+                db_copy_double(cp, r->headroom_mw[q]);
+                db_copy_double(cp, r->curtail_mw[q]);
+                db_copy_double(cp, r->curtail_mw[q] * 0.5);
+                rc = db_copy_end_row(cp, err);
+            }
+    if (rc == PCF_OK) rc = db_copy_finish(cp, err);
+    db_copy_destroy(&cp);
+    return rc;
+}
+
+static pcf_rc s_write(PGconn *c, run_ctx *x, pcf_error *err)
+{
+    const engine_opts *o = x->o;
+    pcf_rc rc = db_exec(c, "BEGIN", err);
+    if (rc != PCF_OK) return rc;
+    char date[16] = "", start[SPTIME_ISO_LEN], end[SPTIME_ISO_LEN], nsp[8], seed[24], samples[24];
+    if (o->kind == ENGINE_DAY_AHEAD) snprintf(date, sizeof date, "%04d-%02d-%02d", o->year, o->month, o->day);
+    sptime_format_utc(x->sp_start[0], start, sizeof start);
+    sptime_format_utc(x->sp_start[x->nsp - 1] + HISTORY_SLOT, end, sizeof end);
+    snprintf(nsp, sizeof nsp, "%zu", x->nsp);
+    /* the seed column is a signed bigint: store the bit pattern */
+    snprintf(seed, sizeof seed, "%lld", (long long)(int64_t)x->rep->seed);
+    snprintf(samples, sizeof samples, "%zu", x->rep->samples);
+    const char *p[11] = { o->zone, o->kind == ENGINE_DAY_AHEAD ? "day_ahead" : "real_time",
+                          date[0] ? date : NULL, start, end, nsp, seed, samples,
+                          x->scada_as_of[0] ? x->scada_as_of : NULL,
+                          x->weather_as_of[0] ? x->weather_as_of : NULL,
+                          x->outages_as_of[0] ? x->outages_as_of : NULL };
+    const char *ver = o->version ? o->version : "unknown";
+    const char *pv[12];
+    memcpy(pv, p, sizeof p);
+    pv[11] = ver;
+    PGresult *r = db_query(c, "INSERT INTO run (zone_id, kind, target_date, horizon_start, horizon_end, sp_count,"
+                              " seed, samples, scada_as_of, weather_as_of, outages_as_of, software_version)"
+                              " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING run_id",
+                           12, pv, err);
+    char run_id[24] = "";
+    if (!r) rc = PCF_ERR_DB;
+    else snprintf(run_id, sizeof run_id, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    if (rc == PCF_OK) rc = s_write_pcf(c, x, run_id, err);
+    if (rc == PCF_OK) rc = s_write_statements(c, x, run_id, err);
+    if (rc == PCF_OK) {
+        const char *np[1] = { run_id };
+        r = db_query(c, "UPDATE run SET finished_at = now() WHERE run_id = $1::bigint;", 1, np, err);
+        if (!r) rc = PCF_ERR_DB;
+        PQclear(r);
+    }
+    if (rc == PCF_OK) {
+        const char *np[1] = { run_id };
+        r = db_query(c, "SELECT pg_notify('pcf_run', $1)", 1, np, err);
+        if (!r) rc = PCF_ERR_DB;
+        PQclear(r);
+    }
+    if (rc == PCF_OK) rc = db_exec(c, "COMMIT", err);
+    if (rc != PCF_OK) {
+        db_rollback(c);
+        return rc;
+    }
+    long id = 0;
+    parse_long(run_id, strlen(run_id), &id);
+    x->rep->run_id = id;
+    return PCF_OK;
+}
+
+/* ---- the run ------------------------------------------------------------------------- */
+
+static void s_free(run_ctx *x)
+{
+    zone_destroy(&x->z);
+    forecast_destroy(&x->fc);
+    history_destroy(&x->hist);
+    wx_series_destroy(&x->hist_wx);
+    wx_series_destroy(&x->fc_wx);
+    free(x->sc);
+    free(x->sc_rows);
+    free(x->sc_sign);
+    free(x->ss);
+    free(x->tr);
+    free(x->member);
+    free(x->fault_row);
+    free(x->pcf);
+    free(x->cres);
+    free(x->cres_site);
+    free(x->sens);
+    free(x->limit_post);
+    free(x->limit_kind);
+    free(x->season);
+}
+
+pcf_rc engine_run(PGconn *conn, const engine_opts *o, engine_report *rep, pcf_error *err)
+{
+    run_ctx x;
+    memset(&x, 0, sizeof x);
+    memset(rep, 0, sizeof *rep);
+    x.o = o;
+    x.rep = rep;
+    double t0 = s_now();
+    if (!o->zone || (o->kind != ENGINE_DAY_AHEAD && o->kind != ENGINE_REAL_TIME))
+        return pcf_error_set(err, PCF_ERR_INVALID, "engine: zone and kind are required");
+    pcf_rc rc = s_load(conn, &x, err);
+    if (rc == PCF_OK) {
+        double t1 = s_now();
+        forecast_input in = { x.z, x.hist, x.hist_wx, x.fc_wx, x.sp_start, x.nsp, x.anchor, NULL };
+        rc = forecast_run(&in, &x.fc, err);
+        rep->t_forecast = s_now() - t1;
+    }
+    if (rc == PCF_OK) {
+        double t1 = s_now();
+        rc = s_study(&x, err);
+        rep->t_study = s_now() - t1;
+    }
+    if (rc == PCF_OK) {
+        double t1 = s_now();
+        rc = s_write(conn, &x, err);
+        rep->t_write = s_now() - t1;
+    }
+    rep->sp_count = x.nsp;
+    rep->t_total = s_now() - t0;
+    s_free(&x);
+    return rc;
+}

@@ -1,0 +1,247 @@
+/*
+ * pcf-forecaster -- the look-ahead engine's command line: one run now, or the
+ * daemon that takes runs from the run queue.
+ *
+ * A thin layer over engine.c (one run) and runq.c (the queue and the
+ * daemon loop): it parses arguments, connects, logs one line per run with
+ * the time spent in each stage, and maps errors to exit codes:
+ * 0 done, 1 the run failed (bad input or database), 2 usage.
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "db.h"
+#include "engine.h"
+#include "parse.h"
+#include "runq.h"
+#include "sptime.h"
+
+#ifndef PCF_VERSION
+#define PCF_VERSION "unknown"
+#endif
+
+static const char s_usage[] =
+    "usage: pcf-forecaster [--db CONNINFO] COMMAND [OPTIONS]\n"
+    "\n"
+    "Commands:\n"
+    "  run --zone Z --day-ahead YYYY-MM-DD   forecast every settlement period of that UK day\n"
+    "  run --zone Z --real-time [--periods N] [--at ISO8601]\n"
+    "                                        forecast the next N SPs (default 8) from the latest\n"
+    "                                        SCADA, or from the given instant\n"
+    "  queue --zone Z (--day-ahead DATE | --real-time)\n"
+    "                                        ask the daemons for a run\n"
+    "  daemon [--zones Z1,Z2] [--day-ahead-at HH:MM] [--debounce-ms MS] [--name ID]\n"
+    "                                        take runs from the queue; queue a real-time run when\n"
+    "                                        ingest NOTIFYs fresh SCADA and a day-ahead run daily\n"
+    "\n"
+    "Run options:\n"
+    "  --samples N      Monte-Carlo samples per settlement period (default 10000)\n"
+    "  --seed S         random seed (default: derived from zone, kind and horizon)\n"
+    "  --threads T      worker threads (default 2); results do not depend on it\n"
+    "  --use-release    curtail down to the release margin instead of the trim limit\n"
+    "\n"
+    "CONNINFO is a libpq connection string; without --db PCF_DB is used, else libpq's\n"
+    "PG* variables.  Results are written in one transaction and announced with\n"
+    "NOTIFY pcf_run '<run_id>'.  docs/methodology.md explains the method.\n";
+
+typedef struct cli {
+    const char *db, *zone, *date, *at, *zones, *da_at, *name;
+    int real_time, periods, threads, use_release;
+    long debounce_ms;
+    size_t samples;
+    uint64_t seed;
+} cli;
+
+static int s_num(const char *opt, const char *v, long lo, long hi, long *out)
+{
+    if (parse_long(v, strlen(v), out) != PCF_OK || *out < lo || *out > hi) {
+        fprintf(stderr, "pcf-forecaster: %s: '%s' is not an integer in %ld..%ld\n", opt, v, lo, hi);
+        return 0;
+    }
+    return 1;
+}
+
+static int s_date(const char *s, int *y, int *m, int *d)
+{
+    long v;
+    if (strlen(s) != 10 || s[4] != '-' || s[7] != '-') return 0;
+    if (parse_long(s, 4, &v) != PCF_OK) return 0;
+    *y = (int)v;
+    if (parse_long(s + 5, 2, &v) != PCF_OK) return 0;
+    *m = (int)v;
+    if (parse_long(s + 8, 2, &v) != PCF_OK) return 0;
+    *d = (int)v;
+    return sptime_sp_count(*y, *m, *d) > 0;
+}
+
+static void s_log_run(const engine_opts *o, const engine_report *r)
+{
+    fprintf(stderr,
+            "pcf-forecaster: run=%lld zone=%s kind=%s sps=%zu samples=%zu seed=%llu sites=%zu constraints=%zu "
+            "faults=%zu topologies=%zu unresolved=%.4f load=%.3fs forecast=%.3fs study=%.3fs write=%.3fs total=%.3fs\n",
+            (long long)r->run_id, o->zone, o->kind == ENGINE_DAY_AHEAD ? "day_ahead" : "real_time", r->sp_count,
+            r->samples, (unsigned long long)r->seed, r->sites, r->constraints, r->faults, r->topologies,
+            r->unresolved_share, r->t_load, r->t_forecast, r->t_study, r->t_write, r->t_total);
+}
+
+static int s_opts(const cli *a, engine_opts *o, anm_options *anm)
+{
+    memset(o, 0, sizeof *o);
+    anm_options_default(anm);
+    anm->use_release = a->use_release;
+    o->zone = a->zone;
+    o->samples = a->samples;
+    o->seed = a->seed;
+    o->threads = a->threads;
+    o->anm = anm;
+    o->version = PCF_VERSION;
+    if (!a->zone) {
+        fprintf(stderr, "pcf-forecaster: --zone is required\n");
+        return 0;
+    }
+    if (a->date && !a->real_time) {
+        o->kind = ENGINE_DAY_AHEAD;
+        if (!s_date(a->date, &o->year, &o->month, &o->day)) {
+            fprintf(stderr, "pcf-forecaster: --day-ahead: '%s' is not a date YYYY-MM-DD\n", a->date);
+            return 0;
+        }
+    } else if (a->real_time && !a->date) {
+        o->kind = ENGINE_REAL_TIME;
+        o->rt_periods = a->periods;
+        if (a->at) {
+            int64_t t;
+            if (sptime_parse_utc(a->at, strlen(a->at), &t) != PCF_OK) {
+                fprintf(stderr, "pcf-forecaster: --at: '%s' is not an ISO 8601 time with offset\n", a->at);
+                return 0;
+            }
+            o->anchor = t;
+        }
+    } else {
+        fprintf(stderr, "pcf-forecaster: give exactly one of --day-ahead DATE and --real-time\n");
+        return 0;
+    }
+    return 1;
+}
+
+static int s_run(PGconn *c, const cli *a)
+{
+    engine_opts o;
+    anm_options anm;
+    if (!s_opts(a, &o, &anm)) return 2;
+    engine_report rep;
+    pcf_error err;
+    if (engine_run(c, &o, &rep, &err) != PCF_OK) {
+        fprintf(stderr, "pcf-forecaster: zone %s: %s\n", o.zone, err.msg);
+        return 1;
+    }
+    s_log_run(&o, &rep);
+    printf("%lld\n", (long long)rep.run_id);
+    return 0;
+}
+
+static int s_queue(PGconn *c, const cli *a)
+{
+    engine_opts o;
+    anm_options anm;
+    if (!s_opts(a, &o, &anm)) return 2;
+    pcf_error err;
+    long long job = 0;
+    if (runq_request(c, &o, &job, &err) != PCF_OK) {
+        fprintf(stderr, "pcf-forecaster: %s\n", err.msg);
+        return 1;
+    }
+    printf("%lld\n", job);
+    return 0;
+}
+
+static volatile sig_atomic_t s_stop;
+static void s_on_signal(int sig) { (void)sig; s_stop = 1; }
+
+static int s_daemon(const cli *a)
+{
+    runq_daemon_opts d;
+    memset(&d, 0, sizeof d);
+    d.conninfo = a->db;
+    d.zones = a->zones;
+    d.day_ahead_at = a->da_at ? a->da_at : "10:00";
+    d.debounce_ms = a->debounce_ms ? a->debounce_ms : 2000;
+    d.name = a->name;
+    d.samples = a->samples;
+    d.threads = a->threads;
+    d.use_release = a->use_release;
+    d.version = PCF_VERSION;
+    d.stop = &s_stop;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = s_on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    pcf_error err;
+    if (runq_daemon(&d, &err) != PCF_OK) {
+        fprintf(stderr, "pcf-forecaster: daemon: %s\n", err.msg);
+        return 1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    cli a;
+    memset(&a, 0, sizeof a);
+    a.db = getenv("PCF_DB");
+    static const struct option opts[] = {
+        { "db", required_argument, NULL, 'd' }, { "zone", required_argument, NULL, 'z' },
+        { "day-ahead", required_argument, NULL, 'D' }, { "real-time", no_argument, NULL, 'R' },
+        { "periods", required_argument, NULL, 'p' }, { "at", required_argument, NULL, 'a' },
+        { "samples", required_argument, NULL, 'n' }, { "seed", required_argument, NULL, 's' },
+        { "threads", required_argument, NULL, 't' }, { "use-release", no_argument, NULL, 'r' },
+        { "zones", required_argument, NULL, 'Z' }, { "day-ahead-at", required_argument, NULL, 'A' },
+        { "debounce-ms", required_argument, NULL, 'b' }, { "name", required_argument, NULL, 'N' },
+        { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 } };
+    int ch;
+    long v;
+    while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'd': a.db = optarg; break;
+        case 'z': a.zone = optarg; break;
+        case 'D': a.date = optarg; break;
+        case 'R': a.real_time = 1; break;
+        case 'p': if (!s_num("--periods", optarg, 1, ENGINE_MAX_RT_PERIODS, &v)) return 2; a.periods = (int)v; break;
+        case 'a': a.at = optarg; break;
+        case 'n': if (!s_num("--samples", optarg, 20, 10000000, &v)) return 2; a.samples = (size_t)v; break;
+        case 's': if (!s_num("--seed", optarg, 1, 0x7fffffffffffffffL, &v)) return 2; a.seed = (uint64_t)v; break;
+        case 't': if (!s_num("--threads", optarg, 1, 64, &v)) return 2; a.threads = (int)v; break;
+        case 'r': a.use_release = 1; break;
+        case 'Z': a.zones = optarg; break;
+        case 'A': a.da_at = optarg; break;
+        case 'b': if (!s_num("--debounce-ms", optarg, 0, 3600000, &v)) return 2; a.debounce_ms = v; break;
+        case 'N': a.name = optarg; break;
+        case 'h': fputs(s_usage, stdout); return 0;
+        default: fputs(s_usage, stderr); return 2;
+        }
+    }
+    if (optind != argc - 1) {
+        fputs(s_usage, stderr);
+        return 2;
+    }
+    const char *cmd = argv[optind];
+    if (strcmp(cmd, "daemon") == 0) return s_daemon(&a);
+    if (strcmp(cmd, "run") != 0 && strcmp(cmd, "queue") != 0) {
+        fprintf(stderr, "pcf-forecaster: unknown command '%s'\n%s", cmd, s_usage);
+        return 2;
+    }
+    pcf_error err;
+    PGconn *c = db_connect(a.db, &err);
+    if (!c) {
+        fprintf(stderr, "pcf-forecaster: %s\n", err.msg);
+        return 1;
+    }
+    int rc = strcmp(cmd, "run") == 0 ? s_run(c, &a) : s_queue(c, &a);
+    PQfinish(c);
+    return rc;
+}

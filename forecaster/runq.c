@@ -1,0 +1,351 @@
+/*
+ * runq.c -- the run queue and the engine daemon; see runq.h for the states.
+ *
+ * The daemon loop, one iteration:
+ *   1. (re)connect if needed, with exponential backoff up to 30 s, and
+ *      LISTEN pcf_scada, pcf_job;
+ *   2. queue tomorrow's day-ahead runs once the local time has passed
+ *      day_ahead_at and no run or pending job exists for them;
+ *   3. if SCADA arrived and debounce_ms have passed since the last
+ *      notification, queue a real-time run for every zone served;
+ *   4. claim and run jobs until none is ready;
+ *   5. wait for a notification on the socket, at most one second.
+ */
+#include "runq.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "db.h"
+#include "parse.h"
+#include "sptime.h"
+
+static void s_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void s_log(const char *fmt, ...)
+{
+    char ts[SPTIME_ISO_LEN];
+    sptime_format_utc((int64_t)time(NULL), ts, sizeof ts);
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "%s pcf-forecaster ", ts);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+pcf_rc runq_request(PGconn *c, const engine_opts *o, long long *job, pcf_error *err)
+{
+    char date[16] = "";
+    if (o->kind == ENGINE_DAY_AHEAD) snprintf(date, sizeof date, "%04d-%02d-%02d", o->year, o->month, o->day);
+    const char *p[3] = { o->zone, o->kind == ENGINE_DAY_AHEAD ? "day_ahead" : "real_time", date[0] ? date : NULL };
+    /* Insert unless a job is pending; either way return the pending job. */
+    PGresult *r = db_query(c,
+        "WITH ins AS (INSERT INTO run_queue (zone_id, kind, target_date) VALUES ($1, $2, $3::date)"
+        "  ON CONFLICT (zone_id, kind, coalesce(target_date, '-infinity'::date))"
+        "  WHERE status IN ('queued', 'claimed') DO NOTHING RETURNING job_id)"
+        " SELECT job_id FROM ins UNION ALL"
+        " SELECT job_id FROM run_queue WHERE zone_id = $1 AND kind = $2"
+        "   AND coalesce(target_date, '-infinity'::date) = coalesce($3::date, '-infinity'::date)"
+        "   AND status IN ('queued', 'claimed') LIMIT 1", 3, p, err);
+    if (!r) return PCF_ERR_DB;
+    long v = 0;
+    pcf_rc rc = PCF_OK;
+    if (PQntuples(r) < 1 || parse_long(PQgetvalue(r, 0, 0), strlen(PQgetvalue(r, 0, 0)), &v) != PCF_OK)
+        rc = pcf_error_set(err, PCF_ERR_INVALID, "queue: zone %s: no job queued (unknown zone?)", o->zone);
+    PQclear(r);
+    if (rc != PCF_OK) return rc;
+    *job = v;
+    char id[24];
+    snprintf(id, sizeof id, "%ld", v);
+    const char *np[1] = { id };
+    r = db_query(c, "SELECT pg_notify('pcf_job', $1)", 1, np, err);
+    PQclear(r);
+    return r ? PCF_OK : PCF_ERR_DB;
+}
+
+pcf_rc runq_claim(PGconn *c, const char *worker, const char *zones, int stale_s, runq_job *job,
+                  int *got, pcf_error *err)
+{
+    *got = 0;
+    char stale[16];
+    snprintf(stale, sizeof stale, "%d", stale_s > 0 ? stale_s : RUNQ_DEFAULT_STALE_S);
+    const char *p[3] = { worker, zones, stale };
+    PGresult *r = db_query(c,
+        "UPDATE run_queue SET status = 'claimed', claimed_by = $1, claimed_at = now(), heartbeat_at = now(),"
+        "       attempts = attempts + 1"
+        " WHERE job_id = (SELECT job_id FROM run_queue"
+        "   WHERE ((status = 'queued' AND not_before <= now())"
+        "       OR (status = 'claimed' AND heartbeat_at < now() - make_interval(secs => $3::int)))"
+        "     AND ($2::text IS NULL OR zone_id = ANY (string_to_array($2, ',')))"
+        "   ORDER BY requested_at, job_id FOR UPDATE SKIP LOCKED LIMIT 1)"
+        " RETURNING job_id, zone_id, kind, coalesce(target_date::text, '')", 3, p, err);
+    if (!r) return PCF_ERR_DB;
+    pcf_rc rc = PCF_OK;
+    if (PQntuples(r) == 1) {
+        long id;
+        const char *v = PQgetvalue(r, 0, 0);
+        memset(job, 0, sizeof *job);
+        if (parse_long(v, strlen(v), &id) != PCF_OK) rc = pcf_error_set(err, PCF_ERR_DB, "claim: bad job id");
+        job->job_id = id;
+        snprintf(job->zone, sizeof job->zone, "%s", PQgetvalue(r, 0, 1));
+        job->kind = strcmp(PQgetvalue(r, 0, 2), "day_ahead") == 0 ? ENGINE_DAY_AHEAD : ENGINE_REAL_TIME;
+        const char *d = PQgetvalue(r, 0, 3);
+        if (job->kind == ENGINE_DAY_AHEAD && sscanf(d, "%4d-%2d-%2d", &job->year, &job->month, &job->day) != 3)
+            rc = pcf_error_set(err, PCF_ERR_DB, "claim: bad date '%s'", d);
+        *got = rc == PCF_OK;
+    }
+    PQclear(r);
+    return rc;
+}
+
+pcf_rc runq_finish(PGconn *c, long long job_id, long long run_id, const char *error, pcf_error *err)
+{
+    char id[24], run[24];
+    snprintf(id, sizeof id, "%lld", job_id);
+    snprintf(run, sizeof run, "%lld", run_id);
+    const char *p[3] = { id, error ? NULL : run, error };
+    PGresult *r = db_query(c,
+        "UPDATE run_queue SET status = CASE WHEN $3::text IS NULL THEN 'done' ELSE 'failed' END,"
+        " run_id = $2::bigint, error = $3, finished_at = now() WHERE job_id = $1::bigint", 3, p, err);
+    PQclear(r);
+    return r ? PCF_OK : PCF_ERR_DB;
+}
+
+/* ---- heartbeat ------------------------------------------------------------ */
+
+typedef struct heartbeat {
+    const char *conninfo;
+    long long job_id;
+    atomic_int stop;
+    pthread_t tid;
+    int running;
+} heartbeat;
+
+static void *s_heartbeat(void *arg)
+{
+    heartbeat *h = arg;
+    pcf_error err;
+    PGconn *c = db_connect(h->conninfo, &err);
+    char id[24];
+    snprintf(id, sizeof id, "%lld", h->job_id);
+    const char *p[1] = { id };
+    while (!atomic_load(&h->stop)) {
+        for (int i = 0; i < RUNQ_HEARTBEAT_S * 10 && !atomic_load(&h->stop); i++) usleep(100000);
+        if (atomic_load(&h->stop)) break;
+        if (!c || PQstatus(c) != CONNECTION_OK) {
+            if (c) PQfinish(c);
+            c = db_connect(h->conninfo, &err);
+            continue;
+        }
+        PQclear(db_query(c, "UPDATE run_queue SET heartbeat_at = now() WHERE job_id = $1::bigint", 1, p, &err));
+    }
+    if (c) PQfinish(c);
+    return NULL;
+}
+
+/* ---- the daemon --------------------------------------------------------------- */
+
+typedef struct daemon_state {
+    const runq_daemon_opts *o;
+    PGconn *c;
+    char worker[128];
+    int backoff_s;
+    int scada_pending;
+    struct timespec last_scada;
+    char da_done_for[16];        /* local date whose day-ahead runs are queued */
+} daemon_state;
+
+static double s_since(const struct timespec *t)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - t->tv_sec) + (double)(now.tv_nsec - t->tv_nsec) * 1e-9;
+}
+
+static int s_connect(daemon_state *d)
+{
+    pcf_error err;
+    if (d->c && PQstatus(d->c) == CONNECTION_OK) return 1;
+    if (d->c) {
+        PQfinish(d->c);
+        d->c = NULL;
+    }
+    d->c = db_connect(d->o->conninfo, &err);
+    if (d->c && db_exec(d->c, "LISTEN pcf_scada; LISTEN pcf_job", &err) == PCF_OK) {
+        s_log("level=info msg=\"connected\" worker=%s", d->worker);
+        d->backoff_s = 0;
+        d->da_done_for[0] = '\0';
+        return 1;
+    }
+    s_log("level=warn msg=\"database unavailable\" error=\"%s\" retry_s=%d", err.msg, d->backoff_s ? d->backoff_s : 1);
+    if (d->c) PQfinish(d->c);
+    d->c = NULL;
+    int wait = d->backoff_s ? d->backoff_s : 1;
+    for (int i = 0; i < wait * 10 && !*d->o->stop; i++) usleep(100000);
+    d->backoff_s = wait * 2 > 30 ? 30 : wait * 2;
+    return 0;
+}
+
+/* Zones this daemon serves. */
+static PGresult *s_zones(daemon_state *d, pcf_error *err)
+{
+    const char *p[1] = { d->o->zones };
+    return db_query(d->c, "SELECT zone_id FROM zone WHERE $1::text IS NULL OR zone_id = ANY (string_to_array($1, ','))"
+                          " ORDER BY zone_id", 1, p, err);
+}
+
+static void s_queue_all(daemon_state *d, engine_kind kind, const sptime_civil *day)
+{
+    pcf_error err;
+    PGresult *z = s_zones(d, &err);
+    if (!z) {
+        s_log("level=error msg=\"listing zones\" error=\"%s\"", err.msg);
+        return;
+    }
+    for (int i = 0; i < PQntuples(z); i++) {
+        engine_opts o;
+        memset(&o, 0, sizeof o);
+        o.zone = PQgetvalue(z, i, 0);
+        o.kind = kind;
+        if (day) {
+            o.year = day->year;
+            o.month = day->month;
+            o.day = day->day;
+            char date[16];
+            snprintf(date, sizeof date, "%04d-%02d-%02d", day->year, day->month, day->day);
+            const char *p[2] = { o.zone, date };
+            PGresult *r = db_query(d->c, "SELECT 1 FROM run WHERE zone_id = $1 AND kind = 'day_ahead'"
+                                         " AND target_date = $2::date LIMIT 1", 2, p, &err);
+            int have = r && PQntuples(r) > 0;
+            PQclear(r);
+            if (have) continue;
+        }
+        long long job;
+        if (runq_request(d->c, &o, &job, &err) != PCF_OK)
+            s_log("level=error msg=\"queue run\" zone=%s error=\"%s\"", o.zone, err.msg);
+        else
+            s_log("level=info msg=\"queued\" zone=%s kind=%s job=%lld", o.zone,
+                  kind == ENGINE_DAY_AHEAD ? "day_ahead" : "real_time", job);
+    }
+    PQclear(z);
+}
+
+static void s_schedule_day_ahead(daemon_state *d)
+{
+    int hh = 10, mm = 0;
+    if (d->o->day_ahead_at && sscanf(d->o->day_ahead_at, "%2d:%2d", &hh, &mm) != 2) hh = 10, mm = 0;
+    int64_t now = (int64_t)time(NULL);
+    sptime_civil local;
+    sptime_to_local(sptime_london(), now, &local);
+    if (local.hour * 60 + local.min < hh * 60 + mm) return;
+    sptime_civil tomorrow;
+    sptime_to_civil(sptime_from_civil(&(sptime_civil){ local.year, local.month, local.day, 12, 0, 0 }) + 86400,
+                    &tomorrow);
+    char key[16];
+    snprintf(key, sizeof key, "%04d-%02d-%02d", tomorrow.year, tomorrow.month, tomorrow.day);
+    if (strcmp(key, d->da_done_for) == 0) return;
+    s_queue_all(d, ENGINE_DAY_AHEAD, &tomorrow);
+    snprintf(d->da_done_for, sizeof d->da_done_for, "%s", key);
+}
+
+static void s_run_job(daemon_state *d, const runq_job *job)
+{
+    const runq_daemon_opts *o = d->o;
+    heartbeat hb = { o->conninfo, job->job_id, 0, 0, 0 };
+    hb.running = pthread_create(&hb.tid, NULL, s_heartbeat, &hb) == 0;
+    engine_opts eo;
+    anm_options anm;
+    memset(&eo, 0, sizeof eo);
+    anm_options_default(&anm);
+    anm.use_release = o->use_release;
+    eo.zone = job->zone;
+    eo.kind = job->kind;
+    eo.year = job->year;
+    eo.month = job->month;
+    eo.day = job->day;
+    eo.samples = o->samples;
+    eo.threads = o->threads;
+    eo.anm = &anm;
+    eo.version = o->version;
+    engine_report rep;
+    pcf_error err;
+    pcf_rc rc = engine_run(d->c, &eo, &rep, &err);
+    atomic_store(&hb.stop, 1);
+    if (hb.running) pthread_join(hb.tid, NULL);
+    pcf_error e2;
+    if (rc == PCF_OK) {
+        s_log("level=info msg=\"run committed\" job=%lld run=%lld zone=%s kind=%s sps=%zu samples=%zu "
+              "load_s=%.3f forecast_s=%.3f study_s=%.3f write_s=%.3f total_s=%.3f",
+              job->job_id, (long long)rep.run_id, job->zone, job->kind == ENGINE_DAY_AHEAD ? "day_ahead" : "real_time",
+              rep.sp_count, rep.samples, rep.t_load, rep.t_forecast, rep.t_study, rep.t_write, rep.t_total);
+        if (runq_finish(d->c, job->job_id, rep.run_id, NULL, &e2) != PCF_OK)
+            s_log("level=error msg=\"finishing job\" job=%lld error=\"%s\"", job->job_id, e2.msg);
+    } else if (PQstatus(d->c) != CONNECTION_OK) {
+        /* the database went away: the job stays claimed and is taken over */
+        s_log("level=warn msg=\"run interrupted\" job=%lld error=\"%s\"", job->job_id, err.msg);
+    } else {
+        s_log("level=error msg=\"run failed\" job=%lld zone=%s error=\"%s\"", job->job_id, job->zone, err.msg);
+        if (runq_finish(d->c, job->job_id, 0, err.msg, &e2) != PCF_OK)
+            s_log("level=error msg=\"finishing job\" job=%lld error=\"%s\"", job->job_id, e2.msg);
+    }
+}
+
+static void s_drain_notifications(daemon_state *d)
+{
+    PQconsumeInput(d->c);
+    PGnotify *n;
+    while ((n = PQnotifies(d->c)) != NULL) {
+        if (strcmp(n->relname, "pcf_scada") == 0) {
+            d->scada_pending = 1;
+            clock_gettime(CLOCK_MONOTONIC, &d->last_scada);
+        }
+        PQfreemem(n);
+    }
+}
+
+pcf_rc runq_daemon(const runq_daemon_opts *o, pcf_error *err)
+{
+    daemon_state d;
+    memset(&d, 0, sizeof d);
+    d.o = o;
+    if (o->name) snprintf(d.worker, sizeof d.worker, "%s", o->name);
+    else {
+        char host[64] = "host";
+        gethostname(host, sizeof host - 1);
+        snprintf(d.worker, sizeof d.worker, "%s:%d", host, (int)getpid());
+    }
+    s_log("level=info msg=\"daemon starting\" worker=%s zones=%s day_ahead_at=%s", d.worker,
+          o->zones ? o->zones : "*", o->day_ahead_at ? o->day_ahead_at : "10:00");
+    while (!*o->stop) {
+        if (!s_connect(&d)) continue;
+        s_drain_notifications(&d);
+        s_schedule_day_ahead(&d);
+        if (d.scada_pending && s_since(&d.last_scada) * 1000.0 >= (double)o->debounce_ms) {
+            d.scada_pending = 0;
+            s_queue_all(&d, ENGINE_REAL_TIME, NULL);
+        }
+        for (;;) {
+            runq_job job;
+            int got = 0;
+            if (*o->stop || runq_claim(d.c, d.worker, o->zones, o->stale_s, &job, &got, err) != PCF_OK || !got) break;
+            s_log("level=info msg=\"claimed\" job=%lld zone=%s", job.job_id, job.zone);
+            s_run_job(&d, &job);
+            s_drain_notifications(&d);
+        }
+        if (PQstatus(d.c) != CONNECTION_OK) continue;
+        struct pollfd pfd = { PQsocket(d.c), POLLIN, 0 };
+        if (pfd.fd >= 0 && poll(&pfd, 1, 1000) < 0 && errno != EINTR) break;
+    }
+    s_log("level=info msg=\"daemon stopping\" worker=%s", d.worker);
+    if (d.c) PQfinish(d.c);
+    pcf_error_clear(err);
+    return PCF_OK;
+}

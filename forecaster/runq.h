@@ -1,0 +1,78 @@
+/*
+ * runq.h -- the run queue and the engine daemon (DESIGN.md section 7).
+ *
+ * Runs are rows of run_queue.  Anyone may ask for one (runq_request: the
+ * ingest worker when fresh SCADA lands, a scheduler, an operator); at most
+ * one pending job exists per zone, kind and date, so repeated requests
+ * coalesce.  Engines claim jobs with SELECT ... FOR UPDATE SKIP LOCKED, so
+ * several engine processes on several machines share the work without a
+ * coordinator, and each job is run by exactly one of them.
+ *
+ * Job states (sql/003_results.sql run_queue.status):
+ *
+ *   queued --runq_claim--> claimed --run committed--> done
+ *     ^                       |  \--run failed-------> failed
+ *     |                       |
+ *     +--heartbeat older than stale_s (engine died): claimable again
+ *
+ * While it runs a job, an engine refreshes heartbeat_at from a second
+ * connection every RUNQ_HEARTBEAT_S; a job whose heartbeat is older than
+ * stale_s is taken over by the next engine that asks.  The run itself is
+ * one transaction (engine.c), so a killed engine leaves no partial run, and
+ * the job's run_id is set in a transaction of its own after the run commits:
+ * a crash between the two leaves the job claimed, it is taken over, and the
+ * zone gets a second, identical-seeded run (harmless: results are keyed by
+ * run id and publishing shows the latest).
+ */
+#ifndef PCF_RUNQ_H
+#define PCF_RUNQ_H
+
+#include <libpq-fe.h>
+#include <signal.h>
+
+#include "engine.h"
+#include "error.h"
+
+#define RUNQ_HEARTBEAT_S 2
+#define RUNQ_DEFAULT_STALE_S 15
+
+/* Queues a run described by o (zone, kind, day-ahead date) and NOTIFYs
+ * pcf_job; *job receives the new or the already pending job's id. */
+pcf_rc runq_request(PGconn *c, const engine_opts *o, long long *job, pcf_error *err);
+
+typedef struct runq_job {
+    long long job_id;
+    char zone[65];
+    engine_kind kind;
+    int year, month, day;        /* day-ahead */
+} runq_job;
+
+/* Claims the oldest ready job (of `zones`, a comma-separated list, or any
+ * when NULL), or a job whose claimer's heartbeat is older than stale_s.
+ * Returns PCF_OK with *got = 0 when there is nothing to do. */
+pcf_rc runq_claim(PGconn *c, const char *worker, const char *zones, int stale_s, runq_job *job,
+                  int *got, pcf_error *err);
+
+/* Marks a claimed job done (with its run) or failed (with the reason). */
+pcf_rc runq_finish(PGconn *c, long long job_id, long long run_id, const char *error, pcf_error *err);
+
+typedef struct runq_daemon_opts {
+    const char *conninfo;
+    const char *zones;           /* comma-separated, NULL: every zone */
+    const char *day_ahead_at;    /* "HH:MM" UK local time to queue tomorrow's run */
+    long debounce_ms;            /* quiet time after SCADA before a real-time run */
+    const char *name;            /* worker id (default host:pid) */
+    size_t samples;
+    int threads, use_release;
+    int stale_s;                 /* 0: RUNQ_DEFAULT_STALE_S */
+    const char *version;
+    volatile sig_atomic_t *stop; /* set by a signal handler to end the loop */
+} runq_daemon_opts;
+
+/* The engine daemon: LISTENs on pcf_scada and pcf_job, queues real-time
+ * runs after fresh SCADA (debounced) and day-ahead runs daily, and runs
+ * whatever it can claim.  Survives PostgreSQL restarts (reconnects with
+ * backoff).  Returns when *stop is set. */
+pcf_rc runq_daemon(const runq_daemon_opts *o, pcf_error *err);
+
+#endif
