@@ -2,21 +2,23 @@
  * publish_run.c -- reads one run's results from PostgreSQL as protobuf-c
  * structures (see publish_run.h for the mapping).
  *
- * How: one REPEATABLE READ, READ ONLY transaction so the four queries see
- * the same committed state; each query returns text columns which are
- * parsed with the checked parsers of parse.h (a column that does not parse
- * is a schema bug and reported, never guessed).  Every structure comes from
+ * How: one REPEATABLE READ, READ ONLY transaction so the queries see the
+ * same committed state.  Results come in PostgreSQL's binary format
+ * (float8 as IEEE bits, timestamptz as microseconds since 2000): no number
+ * is formatted by the server or parsed here, and doubles arrive bit-exact.
+ * Every column's type is checked against what the accessor expects (a
+ * mismatch is a schema bug and reported, never guessed).  Every structure comes from
  * a bump arena: a run of the demo zone has thousands of small messages and
  * they all die together.
  */
 #include "publish_run.h"
 
+#include <endian.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "db.h"
-#include "parse.h"
 #include "sptime.h"
 
 /* ---- arena --------------------------------------------------------------- */
@@ -89,22 +91,57 @@ static void s_bad(s_cols *c, int col, const char *why)
                           PQfname(c->res, col), why);
 }
 
+/* Type OIDs of pg_type (stable across versions). */
+#define OID_INT8 20
+#define OID_INT2 21
+#define OID_INT4 23
+#define OID_FLOAT8 701
+#define OID_TIMESTAMPTZ 1184
+#define PG_EPOCH_MS 946684800000LL   /* 2000-01-01T00:00:00Z, PostgreSQL's epoch */
+
+static uint64_t s_be(s_cols *c, int col, int len)
+{
+    uint64_t v = 0;
+    if (PQgetlength(c->res, c->row, col) != len) {
+        s_bad(c, col, "unexpected binary length");
+        return 0;
+    }
+    memcpy(&v, PQgetvalue(c->res, c->row, col), (size_t)len);
+    return len == 8 ? be64toh(v) : len == 4 ? be32toh((uint32_t)v) : be16toh((uint16_t)v);
+}
+
+/* A double precision column (or a domain over it: probability, std_error,
+ * which the server describes by the domain's own OID). */
 static double s_f64(s_cols *c, int col)
 {
     if (PQgetisnull(c->res, c->row, col)) return 0;
-    const char *s = PQgetvalue(c->res, c->row, col);
-    double v = 0;
-    if (parse_double(s, strlen(s), &v) != PCF_OK) s_bad(c, col, "not a finite number");
+    Oid t = PQftype(c->res, col);
+    if (t == OID_INT4 || t == OID_INT2 || t == OID_INT8 || t == OID_TIMESTAMPTZ) {
+        s_bad(c, col, "not a double precision column");
+        return 0;
+    }
+    uint64_t bits = s_be(c, col, 8);
+    double v;
+    memcpy(&v, &bits, sizeof v);
+    if (v != v || v - v != 0) s_bad(c, col, "not a finite number");
     return v;
 }
 
+/* An integer column, or a timestamptz as milliseconds since 1970. */
 static int64_t s_i64(s_cols *c, int col)
 {
     if (PQgetisnull(c->res, c->row, col)) return 0;
-    const char *s = PQgetvalue(c->res, c->row, col);
-    long v = 0;
-    if (parse_long(s, strlen(s), &v) != PCF_OK) s_bad(c, col, "not an integer");
-    return v;
+    switch (PQftype(c->res, col)) {
+    case OID_INT2: return (int16_t)s_be(c, col, 2);
+    case OID_INT4: return (int32_t)s_be(c, col, 4);
+    case OID_INT8: return (int64_t)s_be(c, col, 8);
+    case OID_TIMESTAMPTZ: {
+        int64_t us = (int64_t)s_be(c, col, 8);
+        int64_t ms = us / 1000 - (us % 1000 < 0);   /* floor, for instants before 2000 */
+        return ms + PG_EPOCH_MS;
+    }
+    default: s_bad(c, col, "not an integer or timestamptz column"); return 0;
+    }
 }
 
 static uint32_t s_u32(s_cols *c, int col)
@@ -127,7 +164,7 @@ static char *s_text(s_cols *c, publish_arena *a, int col)
 
 /* ---- queries ----------------------------------------------------------------- */
 
-#define MS(x) "(extract(epoch FROM " x ") * 1000)::bigint"
+#define MS(x) x   /* timestamptz, binary: s_i64 converts to ms */
 
 static const char s_sql_run[] =
     "SELECT r.zone_id, r.kind,"
@@ -174,7 +211,16 @@ static const char s_sql_cb[] =
 static PGresult *s_query(PGconn *c, const char *sql, const char *id, pcf_error *err)
 {
     const char *params[1] = {id};
-    return db_query(c, sql, 1, params, err);
+    PGresult *res = PQexecParams(c, sql, 1, NULL, params, NULL, NULL, 1);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        const char *m = PQresultErrorMessage(res);
+        size_t n = strlen(m);
+        while (n && m[n - 1] == '\n') n--;
+        pcf_error_set(err, PCF_ERR_DB, "%.*s", (int)n, m);
+        PQclear(res);
+        return NULL;
+    }
+    return res;
 }
 
 static Pcf__V1__RunKind s_kind(const char *k)

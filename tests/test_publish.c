@@ -262,7 +262,7 @@ static void s_same_bytes(const ProtobufCMessageDescriptor *d, const uint8_t *b, 
     protobuf_c_message_free_unpacked(m, NULL);
 }
 
-Test(publish, every_feed_message_round_trips, .timeout = 60)
+Test(publish, every_feed_message_round_trips)
 {
     testdb db;
     s_zone(&db, "pubrt");
@@ -446,7 +446,7 @@ Test(publish, every_feed_message_round_trips, .timeout = 60)
 
 /* ---- late joiner, split runs ---------------------------------------------------------------- */
 
-Test(publish, late_joiner_gets_state_through_snapshot, .timeout = 60)
+Test(publish, late_joiner_gets_state_through_snapshot)
 {
     testdb db;
     s_zone(&db, "publate");
@@ -521,7 +521,7 @@ static int s_lose(void *ctx, const char *topic, uint64_t seq)
     return 0;
 }
 
-Test(publish, lost_message_is_detected_and_recovered, .timeout = 60)
+Test(publish, lost_message_is_detected_and_recovered)
 {
     testdb db;
     s_zone(&db, "pubgap");
@@ -572,7 +572,7 @@ Test(publish, lost_message_is_detected_and_recovered, .timeout = 60)
 
 /* ---- a stalled subscriber ---------------------------------------------------------------------- */
 
-Test(publish, stalled_subscriber_does_not_stall_publisher, .timeout = 120)
+Test(publish, stalled_subscriber_does_not_stall_publisher)
 {
     testdb db;
     s_zone(&db, "pubhwm");
@@ -687,7 +687,7 @@ static void s_write(const char *path, const char *text)
     fclose(f);
 }
 
-Test(publish, curve_admits_only_allowlisted_clients, .timeout = 60)
+Test(publish, curve_admits_only_allowlisted_clients)
 {
     testdb db;
     s_zone(&db, "pubcurve");
@@ -824,7 +824,7 @@ static Pcf__V1__ErrorReply *s_expect_error(void *d, const char *type, const uint
     return e;
 }
 
-Test(publish, malformed_and_invalid_requests_get_error_replies, .timeout = 60)
+Test(publish, malformed_and_invalid_requests_get_error_replies)
 {
     testdb db;
     s_zone(&db, "pubreq");
@@ -988,7 +988,7 @@ Test(publish, malformed_and_invalid_requests_get_error_replies, .timeout = 60)
     testdb_drop(&db);
 }
 
-Test(publish, statement_request_serves_past_dates, .timeout = 60)
+Test(publish, statement_request_serves_past_dates)
 {
     testdb db;
     s_zone(&db, "pubstmt");
@@ -1067,7 +1067,7 @@ Test(publish, statement_request_serves_past_dates, .timeout = 60)
 
 /* ---- PostgreSQL goes away ----------------------------------------------------------------------- */
 
-Test(publish, reconnects_to_postgres_and_catches_up, .timeout = 60)
+Test(publish, reconnects_to_postgres_and_catches_up)
 {
     testdb db;
     s_zone(&db, "pubrecon");
@@ -1139,7 +1139,7 @@ static void s_daemon_stop(FILE *f, const char *pidfile)
     system(cmd);
 }
 
-Test(publish, daemon_and_pcf_sub_end_to_end, .timeout = 90)
+Test(publish, daemon_and_pcf_sub_end_to_end)
 {
     testdb db;
     s_zone(&db, "pubdaemon");
@@ -1206,7 +1206,7 @@ Test(publish, daemon_and_pcf_sub_end_to_end, .timeout = 90)
     testdb_drop(&db);
 }
 
-Test(publish, python_client_decodes_live_feed, .timeout = 90)
+Test(publish, python_client_decodes_live_feed)
 {
     if (access("/usr/bin/python3", X_OK) != 0 || system("/usr/bin/python3 -c 'import zmq, google.protobuf' 2>/dev/null") != 0 ||
         system("command -v protoc >/dev/null") != 0)
@@ -1286,7 +1286,7 @@ static void s_keep(void *ctx, const subscriber_msg *m)
     k->n++;
 }
 
-Test(publish, engine_run_is_published_after_commit, .timeout = 120)
+Test(publish, engine_run_is_published_after_commit)
 {
     testdb db;
     s_zone(&db, "pubengine");
