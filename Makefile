@@ -36,7 +36,7 @@ else
 endif
 
 INCLUDES := -Icommon -Iforecaster -Iingest -Isql -I$(GEN) \
-            -I/usr/include/suitesparse -I/usr/include/postgresql
+            -I/usr/include/suitesparse -I/usr/include/postgresql -I/usr/include/cairo
 CFLAGS   ?=
 CFLAGS   += -std=c11 -Wall -Wextra -Werror -D_DEFAULT_SOURCE -D_GNU_SOURCE \
             $(OPTFLAGS) $(INCLUDES) -MMD -MP
