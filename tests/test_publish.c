@@ -1367,3 +1367,61 @@ Test(publish, engine_run_is_published_after_commit)
     PQfinish(c);
     testdb_drop(&db);
 }
+
+Test(publish, python_client_over_curve_with_pcf_keygen_keys)
+{
+    if (access("/usr/bin/python3", X_OK) != 0 || system("/usr/bin/python3 -c 'import zmq, google.protobuf' 2>/dev/null") != 0 ||
+        system("command -v protoc >/dev/null") != 0)
+        cr_skip_test("needs /usr/bin/python3 with python3-zmq, python3-protobuf and protoc");
+    testdb db;
+    s_zone(&db, "pubpycurve");
+    PGconn *c = testdb_connect(&db);
+    long rt = s_run(c, "real_time", NULL, 6, 0);
+    char dir[] = "/tmp/pcf-pyc-XXXXXX", cmd[2048], out[OUT];
+    cr_assert(mkdtemp(dir));
+    /* keys made the way an operator makes them */
+    snprintf(cmd, sizeof cmd, "%s/pcf-keygen %s/server 'test publisher' && %s/pcf-keygen %s/client 'python test' > %s/allow",
+             testdb_bindir(), dir, testdb_bindir(), dir, dir);
+    cr_assert_eq(testdb_run(&db, cmd, out, sizeof out), 0, "%s", out);
+    char path[256], allow[256], pub[41], sec[41];
+    pcf_error e;
+    snprintf(path, sizeof path, "%s/server.key", dir);
+    snprintf(allow, sizeof allow, "%s/allow", dir);
+    cr_assert_eq(publish_auth_load_key(path, pub, sec, &e), PCF_OK, "%s", e.msg);
+    publish_config cfg;
+    s_cfg_default(&cfg);
+    cfg.curve_secret_key = sec;
+    cfg.allowlist_path = allow;
+    srv s;
+    s_srv_start(&s, &db, &cfg);
+    snprintf(cmd, sizeof cmd, "protoc --proto_path=proto --python_out=%s proto/pcf.proto", dir);
+    cr_assert_eq(system(cmd), 0);
+    /* allowed: the snapshot arrives; --count 0 live messages */
+    snprintf(cmd, sizeof cmd,
+             "PYTHONPATH=%s timeout 30 /usr/bin/python3 deploy/python/pcf_client.py --pub %s --router %s --count 0"
+             " --timeout 10 --curve-server-key %s/server.pub --curve-key %s/client.key pcf. 2>&1",
+             dir, publish_pub_endpoint(s.p), publish_router_endpoint(s.p), dir, dir);
+    FILE *py = popen(cmd, "r");
+    size_t k = fread(out, 1, sizeof out - 1, py);
+    out[k] = '\0';
+    cr_expect_eq(pclose(py), 0, "%s", out);
+    char want[128];
+    snprintf(want, sizeof want, "SNAPSHOT pcf.rt.T run %ld rows 24", rt);
+    cr_expect(strstr(out, want), "%s", out);
+    /* a key pair the allowlist does not hold gets nothing */
+    snprintf(cmd, sizeof cmd,
+             "%s/pcf-keygen %s/stranger x >/dev/null && PYTHONPATH=%s timeout 30 /usr/bin/python3 deploy/python/pcf_client.py"
+             " --pub %s --router %s --count 0 --timeout 3 --curve-server-key %s/server.pub --curve-key %s/stranger.key pcf. 2>&1",
+             testdb_bindir(), dir, dir, publish_pub_endpoint(s.p), publish_router_endpoint(s.p), dir, dir);
+    py = popen(cmd, "r");
+    k = fread(out, 1, sizeof out - 1, py);
+    out[k] = '\0';
+    cr_expect_neq(pclose(py), 0, "a stranger's client succeeded:\n%s", out);
+    cr_expect_null(strstr(out, "SNAPSHOT"), "%s", out);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    system(cmd);
+    s_srv_stop(&s);
+    publish_destroy(&s.p);
+    PQfinish(c);
+    testdb_drop(&db);
+}

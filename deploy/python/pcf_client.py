@@ -99,7 +99,7 @@ class Client:
         poller = zmq.Poller()
         poller.register(self.dealer, zmq.POLLIN)
         poller.register(self.sub, zmq.POLLIN)
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + min(10.0, self.args.timeout)
         while time.monotonic() < deadline:
             for sock, _ in poller.poll(200):
                 if sock is self.sub:
