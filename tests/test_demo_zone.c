@@ -419,6 +419,11 @@ Test(demo_zone, history_is_deterministic_and_goes_through_the_ingest_parsers)
     snprintf(path, sizeof path, "%s/weather/archive_2025-01.json", a);
     s_parse_om(path, &o);
     cr_assert_eq(o.locations, 4);
+    long before = o.values;
+    cr_assert_gt(before, 0, "the weather known when the forecast was issued");
+    snprintf(path, sizeof path, "%s/weather/after_issue/archive_2025-01.json", a);
+    s_parse_om(path, &o);
+    cr_assert_gt(o.values, before, "the weather after the issue time, for back-testing");
     cr_assert_eq(o.values, 4L * 6 * 24 * 8, "4 locations x 144 hours x 8 variables");
     cr_assert_eq(o.rejects, 0);
     cr_assert_eq(o.nulls, 0);
@@ -534,7 +539,10 @@ Test(demo_zone, history_loads_through_the_ingest_loaders)
     /* weather: archive (ERA5-like reanalysis), day-ahead forecast, ensemble */
     snprintf(path, sizeof path, "%s/weather/archive_2025-01.json", dir);
     s_load_wx(c, path, "era5", 1735689600 + 6 * 86400, &rep);
-    cr_assert_eq(rep.stored, 4L * 144 * 8);
+    long stored = rep.stored;
+    snprintf(path, sizeof path, "%s/weather/after_issue/archive_2025-01.json", dir);
+    s_load_wx(c, path, "era5", 1735689600 + 6 * 86400, &rep);
+    cr_assert_eq(stored + rep.stored, 4L * 144 * 8);
     cr_assert_eq(s_count(c, "SELECT count(*) FROM weather_forecast WHERE variable = 'wind_speed_100m'"
                             " AND (value < 0 OR value > 60)"), 0);
     cr_assert_eq(s_sh(out, sizeof out, "cd '%s/weather' && ls forecast_*.json", dir), 0, "%s", out);

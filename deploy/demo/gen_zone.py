@@ -1210,24 +1210,29 @@ def dump_json(path, obj):
         f.write("\n")
 
 
-def write_archive(odir, tm, wx):
+def write_archive(odir, tm, wx, issue):
     """Historical weather as the Open-Meteo archive API returns it for a
     comma-separated list of the zone's locations, one file per UTC month,
-    timezone=GMT, hourly values for every whole hour of the history."""
-    os.makedirs(odir, exist_ok=True)
+    timezone=GMT, hourly values for every whole hour of the history.
+    Hours up to the day-ahead forecast's issue time go to odir; later ones
+    (the weather that actually happened on and after the demo day) go to
+    odir/after_issue, so a demo can give the engine only what was known
+    when the forecast was issued and load the rest afterwards to back-test."""
     files = []
-    months = {}
+    groups = {}
     for i in range(0, tm.n, 2):
         d = dt.datetime.fromtimestamp(tm.t[i], dt.timezone.utc)
-        months.setdefault((d.year, d.month), []).append(i)
-    for (y, m), idx in sorted(months.items()):
+        sub = "" if tm.t[i] <= issue else "after_issue"
+        groups.setdefault((sub, d.year, d.month), []).append(i)
+    for (sub, y, m), idx in sorted(groups.items()):
         times = [dt.datetime.fromtimestamp(tm.t[i], dt.timezone.utc).strftime("%Y-%m-%dT%H:%M") for i in idx]
         objs = []
         for k, loc in enumerate(WX_LOCS):
             vals = [hourly_values(wx[k], i) for i in idx]
             series = {n: [v[n] for v in vals] for n, _ in WX_VARS}
             objs.append(om_object(k, loc, (0, "GMT", "GMT"), times, series, WX_VARS, 41.7))
-        path = os.path.join(odir, "archive_%04d-%02d.json" % (y, m))
+        os.makedirs(os.path.join(odir, sub), exist_ok=True)
+        path = os.path.join(odir, sub, "archive_%04d-%02d.json" % (y, m))
         dump_json(path, objs)
         files.append(path)
     return files
@@ -1412,8 +1417,8 @@ def main(argv):
         fl = flows(tm, net, site_mw, dem, outs)
         ex = exceedances(tm, net, fl)
         files, sstats = write_scada(os.path.join(a.out, "scada"), tm, pts, site_mw, dem, fl, a.seed)
-        files += write_archive(os.path.join(a.out, "weather"), tm, wx)
         ff, issue = write_forecasts(os.path.join(a.out, "weather"), tm, lat_state, demo, a.seed)
+        files += write_archive(os.path.join(a.out, "weather"), tm, wx, issue)
         files += ff
         opath = os.path.join(a.out, "outages", "outages.json")
         write_outages(opath, outs)
