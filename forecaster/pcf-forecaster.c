@@ -7,6 +7,7 @@
  * the time spent in each stage, and maps errors to exit codes:
  * 0 done, 1 the run failed (bad input or database), 2 usage.
  */
+#include <cblas.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -205,6 +206,9 @@ int main(int argc, char **argv)
         { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 } };
     int ch;
     long v;
+    /* The study parallelises over samples itself; OpenBLAS's own threads
+     * would only spin between the per-SP matrix products and steal cores. */
+    openblas_set_num_threads(1);
     while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (ch) {
         case 'd': a.db = optarg; break;

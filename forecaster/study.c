@@ -607,19 +607,54 @@ static pcf_rc s_parallel(study *s, int phase, pcf_error *err)
 
 /* ---- aggregation ------------------------------------------------------------ */
 
-static int s_cmp(const void *a, const void *b)
+/* k-th smallest (0-based) of v[0..n), reordering v: Hoare's selection with
+ * a median-of-three pivot, O(n) on average.  A few quantiles of 10,000
+ * samples cost a few selections instead of a sort each. */
+static double s_select(double *v, size_t n, size_t k)
 {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
+    size_t lo = 0, hi = n - 1;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        double a = v[lo], b = v[mid], c = v[hi];
+        double pivot = a < b ? (b < c ? b : (a < c ? c : a)) : (a < c ? a : (b < c ? c : b));
+        size_t i = lo, j = hi;
+        while (i <= j) {
+            while (v[i] < pivot) i++;
+            while (v[j] > pivot) j--;
+            if (i <= j) {
+                double t = v[i];
+                v[i] = v[j];
+                v[j] = t;
+                i++;
+                if (j == 0) break;
+                j--;
+            }
+        }
+        if (k <= j) hi = j;
+        else if (k >= i) lo = i;
+        else return v[k];
+    }
+    return v[k];
+}
+
+/* The quantile q_p as mcstat_quantile defines it (the ceil(n p)-th order
+ * statistic, with n p snapped to an integer when it is one), by selection.
+ * tests/test_study.c checks the two agree. */
+double study_quantile(double *v, size_t n, double p)
+{
+    double np = (double)n * p;
+    if (fabs(np - nearbyint(np)) < 1e-9 * (np + 1)) np = nearbyint(np);
+    double m = ceil(np);
+    size_t k = m < 1 ? 0 : (m > (double)n ? n - 1 : (size_t)m - 1);
+    return s_select(v, n, k);
 }
 
 static void s_quantiles3(study *s, const double *v, double *p10, double *p50, double *p90)
 {
     memcpy(s->sortbuf, v, s->S * sizeof(double));
-    qsort(s->sortbuf, s->S, sizeof(double), s_cmp);
-    *p10 = mcstat_quantile(s->sortbuf, s->S, 0.10, NULL);
-    *p50 = mcstat_quantile(s->sortbuf, s->S, 0.50, NULL);
-    *p90 = mcstat_quantile(s->sortbuf, s->S, 0.90, NULL);
+    *p10 = study_quantile(s->sortbuf, s->S, 0.10);
+    *p50 = study_quantile(s->sortbuf, s->S, 0.50);
+    *p90 = study_quantile(s->sortbuf, s->S, 0.90);
 }
 
 static void s_aggregate(study *s)
@@ -666,16 +701,14 @@ static void s_aggregate(study *s)
         r->curtail_mwh_se = sqrt(var > 0 ? var / n : 0) * h;
         /* blocks: headroom from the loading quantile, curtailment quantiles */
         for (size_t j = 0; j < S; j++) s->sortbuf[j] = s_loading(k, s->flow_intact[c * S + j]);
-        qsort(s->sortbuf, S, sizeof(double), s_cmp);
         for (int q = 0; q < STUDY_NLEVELS; q++) {
-            double lq = mcstat_quantile(s->sortbuf, S, study_levels[q], NULL);
+            double lq = study_quantile(s->sortbuf, S, study_levels[q]);
             double room = r->limit_mw * (k->trim > 0 ? k->trim : 1) - lq;
             r->headroom_mw[q] = room > 0 ? room : 0;
         }
         memcpy(s->sortbuf, &s->curt_c[c * S], S * sizeof(double));
-        qsort(s->sortbuf, S, sizeof(double), s_cmp);
         for (int q = 0; q < STUDY_NLEVELS; q++)
-            r->curtail_mw[q] = mcstat_quantile(s->sortbuf, S, study_levels[q], NULL);
+            r->curtail_mw[q] = study_quantile(s->sortbuf, S, study_levels[q]);
         double *site = &s->cres_site[c * ns];
         for (size_t i = 0; i < ns; i++) {
             double t = 0;

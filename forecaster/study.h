@@ -141,6 +141,10 @@ pcf_rc study_run_sp(study *s, uint32_t sp_index, const study_sp *sp, pcf_error *
 /* Results of the last study_run_sp. */
 pcf_rc study_site_result(study *s, size_t site, mcstat_pcf *out, pcf_error *err);
 const study_constraint_result *study_constraint_result_get(const study *s, size_t c);
+/* q_p of v[n] exactly as mcstat_quantile defines it, found by selection
+ * (v is reordered; n >= 1, 0 < p < 1). */
+double study_quantile(double *v, size_t n, double p);
+
 /* Fraction of samples in which the ANM could not clear every exceedance
  * (the network would need action beyond ANM), for diagnostics. */
 double study_unresolved_share(const study *s);

@@ -294,6 +294,18 @@ static const file_spec s_der_files[] = {
       " tilt_deg = EXCLUDED.tilt_deg, azimuth_deg = EXCLUDED.azimuth_deg", 0 },
 };
 
+/* Weather locations belong to the zone; ingest refuses forecasts for
+ * locations it does not know. */
+static const file_spec s_wx_file = {
+    "weather_locations.csv", 1,
+    { { "location_id", COL_ID, NULL }, { "latitude", COL_NUM, NULL }, { "longitude", COL_NUM, NULL },
+      { "elevation_m", COL_NUM_OPT, NULL } }, 4,
+    "INSERT INTO weather_location (location_id, latitude, longitude, elevation_m, zone_id)"
+    " VALUES ($1, $2, $3, $4, $5)"
+    " ON CONFLICT (location_id) DO UPDATE SET latitude = EXCLUDED.latitude, longitude = EXCLUDED.longitude,"
+    " elevation_m = EXCLUDED.elevation_m WHERE weather_location.zone_id = EXCLUDED.zone_id", 0
+};
+
 static const file_spec s_anm_files[] = {
     { "branches.csv", 1,
       { { "branch", COL_BRANCH, NULL }, { "name", COL_ID, NULL },
@@ -350,7 +362,11 @@ static const file_spec s_point_file = {
 
 pcf_rc registry_import_der(PGconn *c, const char *zone, const char *dir, long *rows, pcf_error *err)
 {
-    return s_load_set(c, zone, dir, s_der_files, sizeof s_der_files / sizeof s_der_files[0], rows, err);
+    file_spec all[sizeof s_der_files / sizeof s_der_files[0] + 1];
+    size_t n = sizeof s_der_files / sizeof s_der_files[0];
+    memcpy(all, s_der_files, sizeof s_der_files);
+    all[n] = s_wx_file;
+    return s_load_set(c, zone, dir, all, n + 1, rows, err);
 }
 
 pcf_rc registry_import_anm(PGconn *c, const char *zone, const char *dir, long *rows, pcf_error *err)

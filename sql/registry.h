@@ -9,7 +9,8 @@
  * changes nothing.  Rows already in the database and absent from the files
  * are left alone (deleting a site would delete its result history).
  *
- *   import-der DIR:  sites.csv, enquiries.csv, machines.csv (machines optional)
+ *   import-der DIR:  sites.csv, enquiries.csv, and optionally machines.csv and
+ *                    weather_locations.csv
  *   import-anm DIR:  constraints.csv, constraint_branches.csv,
  *                    constraint_sites.csv, and optionally branches.csv
  *                    (names, kinds, fault statistics) and ratings.csv

@@ -6,6 +6,7 @@
  */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "study.h"
@@ -284,4 +285,34 @@ Test(study, rejects_impossible_inputs)
     study_destroy(&s);
     study_topology_destroy(&topo);
     mp_case_destroy(&c);
+}
+
+/* Selection gives the same order statistic as sorting, for every level the
+ * study uses and sizes with and without ties. */
+Test(study, quantile_by_selection_matches_sorting)
+{
+    static const double ps[] = { 0.05, 0.1, 0.5, 0.8, 0.9, 0.95, 0.99 };
+    size_t sizes[] = { 1, 2, 7, 20, 1000, 10000 };
+    rng_stream r;
+    for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
+        size_t n = sizes[si];
+        double *v = malloc(n * sizeof(double)), *w = malloc(n * sizeof(double)), *sorted = malloc(n * sizeof(double));
+        rng_init(&r, 11, (uint32_t)si, 0, RNG_STREAM_TEST);
+        for (size_t i = 0; i < n; i++) v[i] = i % 3 == 0 ? 1.0 : floor(rng_uniform(&r) * 50);  /* many ties */
+        memcpy(sorted, v, n * sizeof(double));
+        for (size_t i = 1; i < n; i++)   /* insertion sort: an independent reference */
+            for (size_t j = i; j > 0 && sorted[j - 1] > sorted[j]; j--) {
+                double t = sorted[j];
+                sorted[j] = sorted[j - 1];
+                sorted[j - 1] = t;
+            }
+        for (size_t pi = 0; pi < sizeof ps / sizeof ps[0]; pi++) {
+            memcpy(w, v, n * sizeof(double));
+            double a = study_quantile(w, n, ps[pi]), b = mcstat_quantile(sorted, n, ps[pi], NULL);
+            cr_assert_eq(a, b, "n=%zu p=%g: selection %g, sorting %g", n, ps[pi], a, b);
+        }
+        free(v);
+        free(w);
+        free(sorted);
+    }
 }
