@@ -945,8 +945,13 @@ def dem_shape(kind, weekend, h):
     return prof[a] * (1 - f) + prof[(a + 1) % 24] * f
 
 
-def injections(tm, wx, net, seed):
-    """MW per site and per primary demand, per slot."""
+def injections(tm, wx, net, seed, enq):
+    """MW per site and per primary demand, per slot.  A site exports
+    nothing before its first tranche's connection date (only matters for
+    --year before 2025: the register is as of the end of 2024)."""
+    connected = {}
+    for e in enq:
+        connected[e["site"]] = min(connected.get(e["site"], e["cd"]), e["cd"])
     site_mw = {}
     years = {d.year for d, _ in tm.local}
     hols = set()
@@ -1004,7 +1009,8 @@ def injections(tm, wx, net, seed):
                 for i in range(tm.n):
                     tot[i] += mw * (0.80 - 0.04 * i / tm.n) * (1 + r.gauss(0, 0.01))
         cap = s["export"]
-        site_mw[s["id"]] = [min(cap, max(-s["imp"], v)) for v in tot]
+        site_mw[s["id"]] = [min(cap, max(-s["imp"], v)) if tm.local[i][0] >= connected[s["id"]] else 0.0
+                            for i, v in enumerate(tot)]
     dem = {}
     for code, name, typ, peak, pv, lat, lon in PRIMARIES:
         k = nearest_loc(lat, lon)
@@ -1404,11 +1410,14 @@ def main(argv):
         tm = Time(a.year, a.days)
         lat_state = Latent(tm, a.seed)
         wx = weather_series(tm, lat_state)
-        site_mw, dem = injections(tm, wx, net, a.seed)
+        site_mw, dem = injections(tm, wx, net, a.seed, enq)
         fl0 = flows(tm, net, site_mw, dem, [])
         ex = exceedances(tm, net, fl0)
         if a.demo_day:
-            demo = dt.date.fromisoformat(a.demo_day)
+            try:
+                demo = dt.date.fromisoformat(a.demo_day)
+            except ValueError:
+                ap.error("--demo-day must be a date YYYY-MM-DD")
             if not (tm.local[0][0] < demo < tm.local[-1][0]):
                 ap.error("--demo-day must lie inside the history, not on its first or last day")
         else:
