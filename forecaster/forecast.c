@@ -406,6 +406,16 @@ static double s_last_resid(const history *h, const double *r, int64_t anchor)
     return 0.0;
 }
 
+/* Adds the weather ensemble's spread of an output (sums s1, s2 over n
+ * members) to a residual sd, unless the residuals already hold the weather
+ * forecast error (history modelled with forecasts at the same lead). */
+static double s_with_spread(double sd, double s1, double s2, size_t n, bool resid_has_wx_error)
+{
+    if (n < 2 || resid_has_wx_error) return sd;
+    double mean = s1 / (double)n, var = (s2 - (double)n * mean * mean) / (double)(n - 1);
+    return var > 0 ? sqrt(sd * sd + var) : sd;
+}
+
 typedef struct s_run {
     const forecast_input *in;
     forecast *f;
@@ -484,7 +494,7 @@ static void s_site(s_run *R, size_t si)
                            isfinite(s->longitude) ? s->longitude : in->fc_wx->loc[fs->loc].longitude, &zen, &az);
             if (zen >= 90.0) sd = 0.0;
         }
-        f->site_sd[si * in->nsp + k] = sd;
+        double s1 = 0, s2 = 0;
         for (size_t m = 0; f->site_member && m < f->nmember; m++) {
             double v = f->site_mean[si * in->nsp + k];
             if (physical) {
@@ -492,19 +502,21 @@ static void s_site(s_run *R, size_t si)
                 v = isfinite(x) ? s_clip(fs->scale * x, s->export_mw) : v;
             }
             f->site_member[(si * f->nmember + m) * in->nsp + k] = v;
+            s1 += v;
+            s2 += v * v;
         }
+        f->site_sd[si * in->nsp + k] = s_with_spread(sd, s1, s2, f->nmember, (in->hist_wx && in->hist_wx->lead_matched));
     }
 }
 
-/* Zone-average of variable var (member 0) at slot t: the demand regressor. */
-static double s_zone_wx(const wx_series *w, int var, int64_t t)
+static double s_zone_wx_member(const wx_series *w, int var, size_t member, int64_t t)
 {
     long v = w ? wx_var_find(w, FORECAST_WX_VARS[var]) : -1;
     if (v < 0) return NAN;
     double sum = 0;
     size_t n = 0;
     for (size_t l = 0; l < w->nloc; l++) {
-        double x = wx_at(w, l, (size_t)v, 0, t);
+        double x = wx_at(w, l, (size_t)v, member, t);
         if (isfinite(x)) {
             sum += x;
             n++;
@@ -512,6 +524,15 @@ static double s_zone_wx(const wx_series *w, int var, int64_t t)
     }
     return n ? sum / (double)n : NAN;
 }
+
+/* Zone-average of variable var (member m) at slot t: the demand regressor.
+ * A member missing a variable (ensembles carry fewer) uses the control's. */
+static double s_zone_wx(const wx_series *w, int var, size_t member, int64_t t)
+{
+    double x = s_zone_wx_member(w, var, member, t);
+    return isfinite(x) || member == 0 ? x : s_zone_wx_member(w, var, 0, t);
+}
+
 
 static pcf_rc s_bus(s_run *R, size_t b, pcf_error *err)
 {
@@ -539,8 +560,8 @@ static pcf_rc s_bus(s_run *R, size_t b, pcf_error *err)
             return pcf_error_set(err, PCF_ERR_NOMEM, "forecast: out of memory");
         }
         for (size_t i = 0; i < nt; i++) {
-            temp[i] = s_zone_wx(in->hist_wx, S_TEMP, h->t0 + (int64_t)i * HISTORY_SLOT);
-            ghi[i] = s_zone_wx(in->hist_wx, S_GHI, h->t0 + (int64_t)i * HISTORY_SLOT);
+            temp[i] = s_zone_wx(in->hist_wx, S_TEMP, 0, h->t0 + (int64_t)i * HISTORY_SLOT);
+            ghi[i] = s_zone_wx(in->hist_wx, S_GHI, 0, h->t0 + (int64_t)i * HISTORY_SLOT);
         }
         const double *y = history_row(h, (size_t)f->bus_point[b]);
         pcf_error ferr;
@@ -564,9 +585,18 @@ static pcf_rc s_bus(s_run *R, size_t b, pcf_error *err)
             continue;
         }
         bool hol = in->holiday && in->holiday[k];
-        double mean = fc_demand_predict(m, t, s_zone_wx(in->fc_wx, S_TEMP, t), s_zone_wx(in->fc_wx, S_GHI, t), hol);
+        double mean = fc_demand_predict(m, t, s_zone_wx(in->fc_wx, S_TEMP, 0, t), s_zone_wx(in->fc_wx, S_GHI, 0, t),
+                                        hol);
         f->bus_mean[b * in->nsp + k] = mean + pow(m->err.phi, lead) * last;
-        f->bus_sd[b * in->nsp + k] = fc_errmodel_sd(&m->err, t, lead);
+        double s1 = 0, s2 = 0;
+        for (size_t mb = 0; f->nmember > 1 && mb < f->nmember; mb++) {
+            double v = fc_demand_predict(m, t, s_zone_wx(in->fc_wx, S_TEMP, mb, t),
+                                         s_zone_wx(in->fc_wx, S_GHI, mb, t), hol);
+            s1 += v;
+            s2 += v * v;
+        }
+        f->bus_sd[b * in->nsp + k] = s_with_spread(fc_errmodel_sd(&m->err, t, lead), s1, s2, f->nmember,
+                                                   (in->hist_wx && in->hist_wx->lead_matched));
     }
     if (!fitted) f->bus_point[b] = -1;
     return PCF_OK;

@@ -139,6 +139,10 @@ typedef struct forecast_input {
     int64_t anchor;             /* end of the latest measurement; leads count from here */
     const bool *holiday;        /* [nsp] bank holidays, or NULL */
 } forecast_input;
+/* Ensemble spread: unless hist_wx->lead_matched (history.h) says the
+ * history was modelled with forecasts at the run's lead, the residuals lack
+ * the weather-forecast error, so with ensemble members in fc_wx the
+ * members' variance of each output is added to its residual variance. */
 
 typedef struct forecast {
     size_t nsite, nbus, nsp;

@@ -34,6 +34,7 @@
 #define PCF_HISTORY_H
 
 #include <libpq-fe.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -67,6 +68,9 @@ typedef struct wx_series {
     size_t nvar;
     char var[WX_MAX_VARS][WX_VAR_MAX];
     size_t nmember;             /* members 0 (control / deterministic) .. nmember-1 */
+    bool lead_matched;          /* set by the caller (false from the loaders): the values are
+                                 * forecasts issued at the lead the run will forecast at, not
+                                 * the latest/analysis values (see forecast.h) */
     double *v;                  /* [((loc * nvar + var) * nmember + member) * nt + i]; NAN missing */
 } wx_series;
 

@@ -402,6 +402,7 @@ static void s_zone_day(int y, int mo, int d, int expect_nsp)
     wx_series *fw = s_weather(day0 - 86400, 4 * 48, 5, 6);
     forecast_input in = { .z = z, .hist = h, .hist_wx = hw, .fc_wx = fw, .sp = sp, .nsp = (size_t)nsp,
                           .anchor = hist0 + 60 * 86400 };
+    hw->lead_matched = true;
     forecast *f = NULL;
     pcf_error err = { 0 };
     cr_assert_eq(forecast_run(&in, &f, &err), PCF_OK, "%s", err.msg);
@@ -455,6 +456,28 @@ static void s_zone_day(int y, int mo, int d, int expect_nsp)
                          err.msg);
             rng_mvn_destroy(&mvn);
         }
+    /* History modelled on analysis-like weather: the members' spread of
+     * each output is added to its residual variance. */
+    forecast *g = NULL;
+    hw->lead_matched = false;
+    cr_assert_eq(forecast_run(&in, &g, &err), PCF_OK, "%s", err.msg);
+    bool wider = false;
+    for (size_t k = 0; k < f->nsp; k++)
+        for (size_t si = 0; si < 2; si++) {
+            double s1 = 0, s2 = 0, n = (double)g->nmember;
+            for (size_t m = 0; m < g->nmember; m++) {
+                double v = g->site_member[(si * g->nmember + m) * g->nsp + k];
+                s1 += v;
+                s2 += v * v;
+            }
+            double var = fmax(0.0, (s2 - s1 * s1 / n) / (n - 1));
+            double a = f->site_sd[si * f->nsp + k], b = g->site_sd[si * g->nsp + k];
+            cr_assert_float_eq(b * b, a * a + var, 1e-9 + 1e-9 * b * b, "site %zu SP %zu", si, k);
+            wider |= b > a + 1e-6;
+        }
+    cr_assert(wider, "the ensemble spread widens some forecast");
+    cr_assert_eq(memcmp(f->site_mean, g->site_mean, f->nsite * f->nsp * sizeof(double)), 0);
+    forecast_destroy(&g);
     forecast_destroy(&f);
     cr_assert_null(f);
     history_destroy(&h);
