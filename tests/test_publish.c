@@ -1425,3 +1425,57 @@ Test(publish, python_client_over_curve_with_pcf_keygen_keys)
     PQfinish(c);
     testdb_drop(&db);
 }
+
+Test(publish, survives_clients_connecting_and_vanishing)
+{
+    testdb db;
+    s_zone(&db, "pubchurn");
+    PGconn *c = testdb_connect(&db);
+    s_run(c, "day_ahead", "2026-11-24", 48, 0);
+    publish_config cfg;
+    s_cfg_default(&cfg);
+    cfg.heartbeat_ms = 20;
+    srv s;
+    s_srv_start(&s, &db, &cfg);
+    void *ctx = zmq_ctx_new();
+    uint8_t buf[256];
+    Pcf__V1__Header h = PCF__V1__HEADER__INIT;
+    Pcf__V1__SnapshotRequest sr = PCF__V1__SNAPSHOT_REQUEST__INIT;
+    h.schema_version = 1;
+    sr.header = &h;
+    size_t len = s_pack(&sr.base, buf);
+    int zero = 0;
+    for (int i = 0; i < 300; i++) {
+        /* a subscriber that leaves at once, and a requester that leaves before its (large) reply */
+        void *sub = zmq_socket(ctx, ZMQ_SUB), *d = zmq_socket(ctx, ZMQ_DEALER);
+        zmq_setsockopt(sub, ZMQ_LINGER, &zero, sizeof zero);
+        zmq_setsockopt(d, ZMQ_LINGER, &zero, sizeof zero);
+        zmq_setsockopt(sub, ZMQ_SUBSCRIBE, "", 0);
+        zmq_connect(sub, publish_pub_endpoint(s.p));
+        zmq_connect(d, publish_router_endpoint(s.p));
+        zmq_send(d, "", 0, ZMQ_SNDMORE);
+        zmq_send(d, "pcf.v1.SnapshotRequest", 22, ZMQ_SNDMORE);
+        zmq_send(d, buf, len, 0);
+        if (i % 50 == 0) s_run(c, "real_time", NULL, 4, 1);
+        zmq_close(sub);
+        zmq_close(d);
+    }
+    zmq_ctx_term(ctx);
+    /* still publishing and answering */
+    rec *r = calloc(1, sizeof *r);
+    subscriber *sub = s_sub(s.p, "pcf.rt.", r);
+    cr_expect_eq(subscriber_last(sub, "pcf.rt.T"), 6);
+    long id = s_run(c, "real_time", NULL, 4, 1);
+    POLL_UNTIL(sub, r, subscriber_last(sub, "pcf.rt.T") == 7, 5000);
+    cr_expect_eq(subscriber_last(sub, "pcf.rt.T"), 7);
+    cr_expect_eq(r->run[r->n - 1], id);
+    subscriber_destroy(&sub);
+    s_srv_stop(&s);
+    publish_stats ps;
+    publish_get_stats(s.p, &ps);
+    cr_expect_geq(ps.requests, 1);
+    publish_destroy(&s.p);
+    free(r);
+    PQfinish(c);
+    testdb_drop(&db);
+}
