@@ -12,6 +12,7 @@
  * keep the suite fast; the year is the same code run longer.
  */
 #include <criterion/criterion.h>
+#include <jansson.h>
 #include <ctype.h>
 #include <dirent.h>
 #include <stdarg.h>
@@ -235,6 +236,78 @@ Test(demo_zone, generator_refuses_bad_arguments)
     cr_assert_eq(s_sh(out, sizeof out, GEN), 2, "%s", out);
     struct stat st;
     cr_assert_neq(stat("/tmp/pcf-demo-never", &st), 0, "nothing written on a usage error");
+    char dir[64];
+    s_tmpdir(dir, sizeof dir, "args");
+    cr_assert_eq(s_sh(out, sizeof out, GEN " --out '%s' --days 4 --demo-day 2025-13-01", dir), 2, "%s", out);
+    cr_assert(strstr(out, "--demo-day"), "%s", out);
+    cr_assert_eq(s_sh(out, sizeof out, GEN " --out '%s' --days 4 --demo-day 2025-01-04", dir), 2, "%s", out);
+    s_rmdir(dir);
+}
+
+/* ---- the whole year ------------------------------------------------------ */
+
+static double s_jnum(json_t *o, const char *path)
+{
+    json_t *v = o;
+    for (const char *p = path; *p;) {
+        size_t n = strcspn(p, ".");
+        char key[64];
+        cr_assert_lt(n, sizeof key);
+        memcpy(key, p, n);
+        key[n] = 0;
+        v = json_object_get(v, key);
+        cr_assert(v, "manifest has no %s", path);
+        p += n + (p[n] == '.');
+    }
+    cr_assert(json_is_number(v), "%s is not a number", path);
+    return json_number_value(v);
+}
+
+Test(demo_zone, a_year_curtails_sometimes_not_always_within_the_size_budget)
+{
+    char dir[64], out[OUT], path[256];
+    s_tmpdir(dir, sizeof dir, "year");
+    cr_assert_eq(s_sh(out, sizeof out, GEN " --out '%s'", dir), 0, "%s", out);
+    snprintf(path, sizeof path, "%s/manifest.json", dir);
+    json_error_t je;
+    json_t *m = json_load_file(path, 0, &je);
+    cr_assert(m, "%s: %s", path, je.text);
+    cr_assert_eq(s_jnum(m, "half_hours"), 17520);
+    cr_assert_str_eq(json_string_value(json_object_get(m, "demo_day")), "2025-06-07");
+    /* the ANM must act in some half-hours and not in others */
+    double any = s_jnum(m, "exceedance_fraction.any");
+    cr_assert(any > 0.05 && any < 0.25, "ANM needed in %.3f of half-hours", any);
+    cr_assert_gt(s_jnum(m, "exceedance_fraction.midday_10_16"), 3 * s_jnum(m, "exceedance_fraction.night_22_06"));
+    cr_assert_gt(s_jnum(m, "exceedance_fraction.night_22_06"), 0.005, "windy nights curtail too");
+    cr_assert_gt(s_jnum(m, "exceedance_fraction.per_month.06"), 4 * s_jnum(m, "exceedance_fraction.per_month.12"));
+    json_t *pc = json_object_get(json_object_get(m, "exceedance_fraction"), "per_constraint");
+    cr_assert_eq(json_object_size(pc), 10);
+    const char *k;
+    json_t *v;
+    int active = 0;
+    json_object_foreach(pc, k, v) {
+        double f = json_number_value(v);
+        cr_expect_lt(f, 0.2, "%s binds in %.3f of half-hours", k, f);
+        active += f > 0.001;
+    }
+    cr_assert_geq(active, 8, "most constraints bind at some time");
+    /* capacity factors: solar ~11-15 %, wind ~25-35 % of export capacity */
+    double s01 = s_jnum(m, "energy_mwh.sites.S01") / (30.0 * 8760);
+    double w01 = s_jnum(m, "energy_mwh.sites.W01") / (27.6 * 8760);
+    cr_assert(s01 > 0.10 && s01 < 0.17, "solar CF %.3f", s01);
+    cr_assert(w01 > 0.22 && w01 < 0.38, "wind CF %.3f", w01);
+    /* size budget and file count */
+    json_t *files = json_object_get(m, "files");
+    double bytes = 0;
+    size_t i, nscada = 0;
+    json_array_foreach(files, i, v) {
+        bytes += json_number_value(json_object_get(v, "bytes"));
+        nscada += strncmp(json_string_value(json_object_get(v, "path")), "scada/", 6) == 0;
+    }
+    cr_assert_eq(nscada, 12);
+    cr_assert_lt(bytes, 100e6, "%.0f bytes", bytes);
+    json_decref(m);
+    s_rmdir(dir);
 }
 
 /* ---- history through the ingest parsers ---------------------------------- */
