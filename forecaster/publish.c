@@ -79,6 +79,11 @@ void publish_log(const publish *p, int level, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    /* one line per event: libpq messages carry newlines and tabs */
+    size_t n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == ' ')) msg[--n] = '\0';
+    for (char *c = msg; *c; c++)
+        if (*c == '\n' || *c == '\t' || *c == '\r') *c = ' ';
     p->log(p->log_ctx, level, msg);
 }
 

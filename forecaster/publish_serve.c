@@ -130,7 +130,7 @@ static void s_try_connect(s_serve *s)
     }
     if (s->db) PQfinish(s->db);
     s->db = NULL;
-    publish_log(s->p, PUBLISH_LOG_WARN, "database: %s; retrying in %d ms", e.msg, s->backoff_ms);
+    publish_log(s->p, PUBLISH_LOG_WARN, "%s; retrying in %d ms", e.msg, s->backoff_ms);
     s->next_attempt_ms = now + s->backoff_ms;
     int max = s->o->backoff_max_ms > 0 ? s->o->backoff_max_ms : 30000;
     s->backoff_ms = s->backoff_ms * 2 > max ? max : s->backoff_ms * 2;
