@@ -350,9 +350,11 @@ static double s_model_mw(const zone *z, size_t si, fc_method method, const wx_se
     return mw;
 }
 
-static double s_clip(double v, double hi)
+/* A site's output lies between minus its import capacity (a battery
+ * charging, auxiliaries at night) and its export capacity (G100). */
+static double s_clip(double v, double lo, double hi)
 {
-    return v < 0 ? 0 : v > hi ? hi : v;
+    return v < lo ? lo : v > hi ? hi : v;
 }
 
 static long s_nearest_location(const zone_site *s, const wx_series *w)
@@ -458,7 +460,8 @@ static void s_site(s_run *R, size_t si)
                 x[i] = s_model_mw(z, si, fs->method, in->hist_wx, (size_t)hloc, 0, h->t0 + (int64_t)i * HISTORY_SLOT);
             fs->scale = fc_calibrate_scale(x, y, nt, s->export_mw, &fs->calib_used);
             for (size_t i = 0; i < nt; i++)
-                res[i] = isfinite(x[i]) && isfinite(y[i]) ? y[i] - s_clip(fs->scale * x[i], s->export_mw) : NAN;
+                res[i] = isfinite(x[i]) && isfinite(y[i])
+                             ? y[i] - s_clip(fs->scale * x[i], -s->import_mw, s->export_mw) : NAN;
         } else if (!physical) {
             s_profile(h, y, R->prof);
             for (size_t i = 0; i < nt; i++)
@@ -485,7 +488,7 @@ static void s_site(s_run *R, size_t si)
         if (lead < 1) lead = 1;
         /* The last residual decays into the mean (AR(1)); PV stays 0 in the dark. */
         if (!dark) mean += pow(fs->err.phi, lead) * fs->last_resid;
-        f->site_mean[si * in->nsp + k] = s_clip(mean, s->export_mw);
+        f->site_mean[si * in->nsp + k] = s_clip(mean, -s->import_mw, s->export_mw);
         double sd = fc_errmodel_sd(&fs->err, t, lead);
         /* PV is exactly zero with the sun down: no spread to sample. */
         if (fs->method == FC_SOLAR && f->site_mean[si * in->nsp + k] == 0.0) {
@@ -499,7 +502,7 @@ static void s_site(s_run *R, size_t si)
             double v = f->site_mean[si * in->nsp + k];
             if (physical) {
                 double x = s_model_mw(z, si, fs->method, in->fc_wx, (size_t)fs->loc, m, t);
-                v = isfinite(x) ? s_clip(fs->scale * x, s->export_mw) : v;
+                v = isfinite(x) ? s_clip(fs->scale * x, -s->import_mw, s->export_mw) : v;
             }
             f->site_member[(si * f->nmember + m) * in->nsp + k] = v;
             s1 += v;

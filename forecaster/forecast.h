@@ -147,7 +147,7 @@ typedef struct forecast_input {
 typedef struct forecast {
     size_t nsite, nbus, nsp;
     int64_t *sp;                /* [nsp] */
-    double *site_mean, *site_sd;    /* [nsite * nsp], MW, mean within [0, export] */
+    double *site_mean, *site_sd;    /* [nsite * nsp], MW, mean within [-import, export] capacity */
     double *bus_mean, *bus_sd;      /* [nbus * nsp], demand MW at mpc.bus rows */
     long *bus_point;            /* [nbus] demand point, -1: the case's Pd with sd 0 */
     fc_demand *bus_model;       /* [nbus] (valid where bus_point >= 0 and fitted) */

@@ -299,6 +299,7 @@ static zone *s_toy_zone(void)
         memcpy(s->id, ids[i], 3);
         s->bus_row = 1;
         s->export_mw = exp_mw[i];
+        s->import_mw = fuel[i] == ZONE_FUEL_BATTERY ? 5.0 : 0.0;
         s->latitude = 52.9;
         s->longitude = -0.1;
         s->machine_first = i;
@@ -426,7 +427,7 @@ static void s_zone_day(int y, int mo, int d, int expect_nsp)
         }
         if (tod >= 22 && tod <= 28) noon_max = fmax(noon_max, pv);
         /* The battery persists its daily profile. */
-        double bat = tod >= 34 && tod < 40 ? 4.0 : 0.0;
+        double bat = tod >= 34 && tod < 40 ? 4.0 : tod >= 2 && tod < 10 ? -3.0 : 0.0;   /* charging: import */
         cr_assert_float_eq(f->site_mean[2 * f->nsp + (size_t)k], bat, 1e-9, "SP %d", k + 1);
         /* Demand at bus row 1 is the regression's; bus row 0 keeps the case's Pd. */
         cr_assert_float_eq(f->bus_mean[0 * f->nsp + (size_t)k], 5.0, 0);
