@@ -208,19 +208,71 @@ static const char s_sql_cb[] =
     "SELECT constraint_id, sp, confidence, headroom_mw, curtailment_mw, curtailment_mwh"
     " FROM constraint_block WHERE run_id = $1 ORDER BY constraint_id, sp, confidence";   /* index order */
 
-static PGresult *s_query(PGconn *c, const char *sql, const char *id, pcf_error *err)
+/* The queries go out together in libpq's pipeline mode, so the server runs
+ * query k+1 while this side decodes query k; s_query() takes the next
+ * result, in the order s_send_all() sent them (the order the loaders run). */
+static pcf_rc s_db_error(PGconn *c, PGresult *res, pcf_error *err)
 {
-    const char *params[1] = {id};
-    PGresult *res = PQexecParams(c, sql, 1, NULL, params, NULL, NULL, 1);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        const char *m = PQresultErrorMessage(res);
-        size_t n = strlen(m);
-        while (n && m[n - 1] == '\n') n--;
-        pcf_error_set(err, PCF_ERR_DB, "%.*s", (int)n, m);
+    const char *m = res ? PQresultErrorMessage(res) : PQerrorMessage(c);
+    size_t n = strlen(m);
+    while (n && m[n - 1] == '\n') n--;
+    return pcf_error_set(err, PCF_ERR_DB, "%.*s", n ? (int)n : 20, n ? m : "no result from server");
+}
+
+static PGresult *s_next(PGconn *c, ExecStatusType want, pcf_error *err)
+{
+    PGresult *res = PQgetResult(c);
+    if (PQresultStatus(res) != want) {
+        s_db_error(c, res, err);
         PQclear(res);
         return NULL;
     }
+    PGresult *end = PQgetResult(c);   /* NULL ends each query's results */
+    if (end) {
+        PQclear(end);
+        PQclear(res);
+        pcf_error_set(err, PCF_ERR_DB, "more than one result for a query");
+        return NULL;
+    }
     return res;
+}
+
+static PGresult *s_query(PGconn *c, const char *sql, const char *id, pcf_error *err)
+{
+    (void)sql;   /* sent by s_send_all(); named at the call sites for the reader */
+    (void)id;
+    return s_next(c, PGRES_TUPLES_OK, err);
+}
+
+static pcf_rc s_send_all(PGconn *c, const char *id, int what, pcf_error *err)
+{
+    const char *q[8];
+    int n = 0;
+    q[n++] = s_sql_run;
+    if (what & PUBLISH_RUN_PCF) q[n++] = s_sql_pcf;
+    if (what & PUBLISH_RUN_STATEMENTS) q[n++] = s_sql_cs, q[n++] = s_sql_css;
+    if (what & PUBLISH_RUN_BLOCKS) q[n++] = s_sql_cb;
+    const char *params[1] = {id};
+    if (PQenterPipelineMode(c) != 1) return s_db_error(c, NULL, err);
+    int ok = PQsendQueryParams(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL, NULL, NULL, NULL, 0);
+    for (int i = 0; ok && i < n; i++) ok = PQsendQueryParams(c, q[i], 1, NULL, params, NULL, NULL, 1);
+    ok = ok && PQsendQueryParams(c, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) && PQpipelineSync(c);
+    return ok ? PCF_OK : s_db_error(c, NULL, err);
+}
+
+/* Reads whatever the pipeline still holds up to its sync, and leaves
+ * pipeline mode.  Bounded: a broken connection must not loop forever. */
+static void s_end_pipeline(PGconn *c)
+{
+    for (int i = 0; i < 64; i++) {
+        PGresult *res = PQgetResult(c);
+        if (!res) continue;
+        ExecStatusType st = PQresultStatus(res);
+        PQclear(res);
+        if (st == PGRES_PIPELINE_SYNC) break;
+        if (st == PGRES_FATAL_ERROR && PQstatus(c) != CONNECTION_OK) break;
+    }
+    PQexitPipelineMode(c);
 }
 
 static Pcf__V1__RunKind s_kind(const char *k)
@@ -573,12 +625,20 @@ pcf_rc publish_run_load(PGconn *c, int64_t run_id, int what, publish_run **out, 
     if (what & PUBLISH_RUN_BLOCKS) what |= PUBLISH_RUN_STATEMENTS;   /* blocks borrow from statements */
     char id[24];
     snprintf(id, sizeof id, "%lld", (long long)run_id);
-    pcf_rc rc = db_exec(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", err);
+    pcf_rc rc = s_send_all(c, id, what, err);
+    PGresult *begin = rc == PCF_OK ? s_next(c, PGRES_COMMAND_OK, err) : NULL;
+    if (rc == PCF_OK && !begin) rc = PCF_ERR_DB;
+    PQclear(begin);
     if (rc == PCF_OK) rc = s_load_run(c, id, r, err);
     if (rc == PCF_OK && (what & PUBLISH_RUN_PCF)) rc = s_load_pcf(c, id, r, err);
     if (rc == PCF_OK && (what & PUBLISH_RUN_STATEMENTS)) rc = s_load_statements(c, id, r, err);
     if (rc == PCF_OK && (what & PUBLISH_RUN_BLOCKS)) rc = s_load_blocks(c, id, r, err);
-    if (rc == PCF_OK) rc = db_exec(c, "COMMIT", err);
+    if (rc == PCF_OK) {
+        PGresult *commit = s_next(c, PGRES_COMMAND_OK, err);
+        if (!commit) rc = PCF_ERR_DB;
+        PQclear(commit);
+    }
+    s_end_pipeline(c);
     if (rc != PCF_OK) {
         db_rollback(c);
         publish_run_destroy(&r);
