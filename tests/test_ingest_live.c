@@ -210,7 +210,7 @@ static void s_live_log(void *ctx, const char *line)
         l->dropped++;
 }
 
-Test(ingest_live, zmq_pull_socket, .timeout = 60)
+Test(ingest_live, zmq_pull_socket)
 {
     testdb db;
     PGconn *c = s_live_db(&db, "live_zmq");
