@@ -164,7 +164,7 @@ static void *s_rx(void *arg)
 {
     rx *x = arg;
     void *s = zmq_socket(x->ctx, ZMQ_SUB);
-    int hwm = 2000000, zero = 0, ms = 3000;
+    int hwm = 4000000, zero = 0, ms = 3000;   /* above the message count: nothing dropped */
     zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof hwm);
     zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero);
     zmq_setsockopt(s, ZMQ_RCVTIMEO, &ms, sizeof ms);
@@ -239,7 +239,7 @@ static double s_transport(const keys *k, const uint8_t *msg, size_t len, long n,
         pthread_create(&zt, NULL, s_zap, &z);
     }
     void *pub = zmq_socket(ctx, ZMQ_PUB);
-    int hwm = 2000000, zero = 0, one = 1;
+    int hwm = 4000000, zero = 0, one = 1;
     zmq_setsockopt(pub, ZMQ_SNDHWM, &hwm, sizeof hwm);
     zmq_setsockopt(pub, ZMQ_LINGER, &zero, sizeof zero);
     if (k) {
