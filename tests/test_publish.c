@@ -1479,3 +1479,39 @@ Test(publish, survives_clients_connecting_and_vanishing)
     PQfinish(c);
     testdb_drop(&db);
 }
+
+Test(publish, lost_last_message_is_noticed_from_the_heartbeat)
+{
+    testdb db;
+    s_zone(&db, "pubhbgap");
+    PGconn *c = testdb_connect(&db);
+    publish_config cfg;
+    s_cfg_default(&cfg);
+    srv s;
+    s_srv_start(&s, &db, &cfg);
+    rec *r = calloc(1, sizeof *r);
+    lose_ctx l = {"cb.T", 1, 0};   /* the only cb.T message: no later message can show the gap */
+    subscriber_config sc = {.pub_endpoint = publish_pub_endpoint(s.p), .router_endpoint = publish_router_endpoint(s.p),
+                            .request_timeout_ms = 5000, .lose = s_lose, .lose_ctx = &l};
+    pcf_error e;
+    subscriber *sub = subscriber_new(&sc, &e);
+    cr_assert(sub);
+    cr_assert_eq(subscriber_start(sub, s_record, r, &e), PCF_OK, "%s", e.msg);
+    POLL_UNTIL(sub, r, r->hb > 0, 5000);
+    long id = s_run(c, "real_time", NULL, 4, 1);
+    POLL_UNTIL(sub, r, subscriber_last(sub, "cb.T") == 1, 5000);
+    cr_expect_eq(l.lost, 1);
+    cr_expect_eq(subscriber_last(sub, "cb.T"), 1, "the heartbeat did not reveal the lost message");
+    int from_snap = 0;
+    for (int i = 0; i < r->n; i++) from_snap += strcmp(r->topic[i], "cb.T") == 0 && r->run[i] == id && r->snap[i];
+    cr_expect_eq(from_snap, 1);
+    subscriber_stats st;
+    subscriber_get_stats(sub, &st);
+    cr_expect_eq(st.gaps, 1);
+    subscriber_destroy(&sub);
+    s_srv_stop(&s);
+    publish_destroy(&s.p);
+    free(r);
+    PQfinish(c);
+    testdb_drop(&db);
+}
