@@ -472,6 +472,14 @@ static void s_site(s_run *R, size_t si)
         fs->last_resid = s_last_resid(h, res, in->anchor);
     }
     if (!physical && y) s_profile(h, y, R->prof);
+    /* A physical model with nothing to learn its error from (no SCADA or no
+     * historical weather) must not look certain: FC_DEFAULT_SD_FRACTION of
+     * export capacity at every half-hour, no autocorrelation. */
+    if (physical && fs->err.n == 0) {
+        for (int k = 0; k < FC_NTOD; k++) fs->err.sd_tod[k] = FC_DEFAULT_SD_FRACTION * s->export_mw;
+        fs->err.sd = FC_DEFAULT_SD_FRACTION * s->export_mw;
+        fs->err.phi = 0;
+    }
 
     for (size_t k = 0; k < in->nsp; k++) {
         int64_t t = in->sp[k];

@@ -49,6 +49,11 @@
 #define FC_HDD_BASE_C 15.5
 #define FC_CDD_BASE_C 22.0
 
+/* sd of a solar or wind forecast that has no history to learn its error
+ * from, as a fraction of export capacity (day-ahead errors of single UK
+ * sites are typically 5-15 % of capacity). */
+#define FC_DEFAULT_SD_FRACTION 0.10
+
 /* Weather variables the forecasts read, for history_load_weather. */
 extern const char *const FORECAST_WX_VARS[4];
 #define FORECAST_NWX 4

@@ -522,6 +522,20 @@ Test(forecast_zone, real_time_anchor_pulls_toward_the_last_residual)
     /* wind residuals are AR(1)-ish through the weather: lead 1 < lead 24 */
     cr_assert_leq(f->site_sd[1 * 2 + 0], f->site_sd[1 * 2 + 1] + 1e-12);
     forecast_destroy(&f);
+    /* No history at all: physical models fall back to a default spread,
+     * persistence has nothing (0 MW, sd 0), demand keeps the case's Pd. */
+    in.hist = NULL;
+    in.hist_wx = NULL;
+    cr_assert_eq(forecast_run(&in, &f, &err), PCF_OK, "%s", err.msg);
+    cr_assert_float_eq(f->site[1].scale, 1.0, 0);
+    cr_assert_float_eq(f->site_sd[1 * 2 + 1], FC_DEFAULT_SD_FRACTION * 20.0, 1e-12);
+    cr_assert_eq(f->site[2].method, FC_PERSISTENCE);
+    cr_assert_float_eq(f->site_mean[2 * 2 + 0], 0.0, 0);
+    cr_assert_float_eq(f->site_sd[2 * 2 + 0], 0.0, 0);
+    cr_assert_float_eq(f->bus_mean[1 * 2 + 0], 12.0, 0);
+    cr_assert_eq(f->bus_point[1], -1);
+    forecast_destroy(&f);
+    in.hist_wx = hw;
     /* A history that does not match the zone is refused. */
     history *bad = NULL;
     cr_assert_eq(history_new(hist0, 10, 2, &bad, &err), PCF_OK);
