@@ -321,6 +321,12 @@ static const file_spec s_anm_files[] = {
       " SELECT $1::bigint, $2, $3, $4, $5 FROM branch WHERE branch_id = $1::bigint AND zone_id = $6"
       " ON CONFLICT (branch_id, season) DO UPDATE SET continuous_mva = EXCLUDED.continuous_mva,"
       " pel_mva = EXCLUDED.pel_mva, post_fault_mva = EXCLUDED.post_fault_mva", 0 },
+    { "equipment.csv", 1,
+      { { "equipment_id", COL_ID, NULL }, { "branch", COL_BRANCH, NULL } }, 2,
+      "INSERT INTO equipment_branch (equipment_id, branch_id)"
+      " SELECT $1, $2::bigint FROM branch WHERE branch_id = $2::bigint AND zone_id = $3"
+      " ON CONFLICT (equipment_id) DO UPDATE SET branch_id = EXCLUDED.branch_id"
+      " WHERE equipment_branch.branch_id IN (SELECT branch_id FROM branch WHERE zone_id = $3)", 0 },
     { "constraints.csv", 0,
       { { "constraint_id", COL_ID, NULL }, { "scheme_id", COL_ID, NULL }, { "description", COL_TEXT, NULL },
         { "kind", COL_ENUM, "branch|transformer|boundary" }, { "anm_type", COL_ENUM, "DANM|TANM" },

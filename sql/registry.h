@@ -13,7 +13,8 @@
  *                    weather_locations.csv
  *   import-anm DIR:  constraints.csv, constraint_branches.csv,
  *                    constraint_sites.csv, and optionally branches.csv
- *                    (names, kinds, fault statistics) and ratings.csv
+ *                    (names, kinds, fault statistics), ratings.csv and
+ *                    equipment.csv (outage-feed equipment ids -> branches)
  *   import-points FILE: points.csv
  * A branch is named by its 1-based MATPOWER row number or by its name.
  */

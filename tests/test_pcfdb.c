@@ -202,6 +202,8 @@ Test(pcfdb, registry_loads_and_reloads_identically)
     cr_assert_eq(before, 4 * 1000000 + 5 * 10000 + 4 * 1000 + 3 * 100 + 4 * 10 + 4);
     cr_assert_eq(s_count(c, "SELECT count(*) FROM anm_constraint_site"), 7);
     cr_assert_eq(s_count(c, "SELECT count(*) FROM measurement_point"), 5);
+    cr_assert_eq(s_count(c, "SELECT count(*) FROM equipment_branch e JOIN branch b USING (branch_id)"
+                            " WHERE (e.equipment_id, b.idx) IN (('CCT-GT1', 1), ('CCT-L45', 2))"), 2);
     cr_assert_eq(s_count(c, "SELECT lifo_position FROM der_enquiry WHERE enquiry_id = 'E2b'"), 4);
     cr_assert_eq(s_count(c, "SELECT idx FROM branch WHERE name = 'L67'"), 5);
     char v[64];
