@@ -1515,3 +1515,43 @@ Test(publish, lost_last_message_is_noticed_from_the_heartbeat)
     PQfinish(c);
     testdb_drop(&db);
 }
+
+Test(publish, publisher_restart_is_a_new_epoch_and_subscribers_resync)
+{
+    testdb db;
+    s_zone(&db, "pubepoch");
+    PGconn *c = testdb_connect(&db);
+    s_run(c, "real_time", NULL, 4, 0);
+    publish_config cfg;
+    s_cfg_default(&cfg);
+    srv s;
+    s_srv_start(&s, &db, &cfg);
+    char pub[256], router[256];
+    snprintf(pub, sizeof pub, "%s", publish_pub_endpoint(s.p));
+    snprintf(router, sizeof router, "%s", publish_router_endpoint(s.p));
+    rec *r = calloc(1, sizeof *r);
+    subscriber *sub = s_sub(s.p, "", r);
+    uint64_t epoch1 = subscriber_epoch(sub);
+    cr_expect_eq(epoch1, publish_epoch(s.p));
+    long id2 = s_run(c, "real_time", NULL, 4, 1);
+    POLL_UNTIL(sub, r, subscriber_last(sub, "pcf.rt.T") == 2, 5000);
+    cr_assert_eq(subscriber_last(sub, "pcf.rt.T"), 2);
+    /* restart on the same endpoints: sequences start again at 1 */
+    s_srv_stop(&s);
+    publish_destroy(&s.p);
+    usleep(50000);
+    cfg.pub_endpoint = pub;
+    cfg.router_endpoint = router;
+    s_srv_start(&s, &db, &cfg);
+    cr_assert_neq(publish_epoch(s.p), epoch1);
+    POLL_UNTIL(sub, r, subscriber_epoch(sub) == publish_epoch(s.p) && subscriber_last(sub, "pcf.rt.T") == 1, 10000);
+    cr_expect_eq(subscriber_epoch(sub), publish_epoch(s.p));
+    cr_expect_eq(subscriber_last(sub, "pcf.rt.T"), 1, "state not rebuilt from the new epoch's snapshot");
+    cr_expect_eq(r->run[r->n - 1], id2);
+    subscriber_destroy(&sub);
+    s_srv_stop(&s);
+    publish_destroy(&s.p);
+    free(r);
+    PQfinish(c);
+    testdb_drop(&db);
+}
