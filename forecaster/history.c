@@ -1,11 +1,13 @@
 /*
  * history.c -- see history.h.
  *
- * COPY TO STDOUT in text format hands us one row per PQgetCopyData call;
- * the rows here hold only integers and numbers (the server turned ids into
+ * COPY TO STDOUT hands us one row per PQgetCopyData call.  Weather rows
+ * (text format) hold only integers and numbers (the server turned ids into
  * indices), so a row is split on tabs and each field goes through parse.h.
- * Identifiers that must appear inside the COPY statement (COPY takes no
- * parameters) are quoted with PQescapeLiteral, never pasted raw.
+ * SCADA rows (binary format) are walked field by field, every length checked
+ * against the row before it is read.  Identifiers that must appear inside a
+ * COPY statement (COPY takes no parameters) are quoted with
+ * PQescapeLiteral, never pasted raw.
  */
 #include "history.h"
 

@@ -12,10 +12,12 @@
  * tools), through history_new / wx_series_new; the forecast code reads only
  * the structures, never the database.
  *
- * Reading: one COPY (query) TO STDOUT per call, text format, parsed as it
- * streams (about 1M rows per second of SCADA on one core), with the point
- * or location/variable index computed by the server so the client never
- * looks an id up.
+ * Reading: one COPY (query) TO STDOUT per call, parsed as it streams.
+ * SCADA comes in binary format (no number formatted or parsed as text),
+ * filtered by a hashed `point_id = ANY(<the zone's ids>)` and mapped to
+ * point indices by binary search: a year of 60 points (1.05M rows) costs
+ * about 0.5 s of server and 0.15 s of client CPU.  Weather comes in text
+ * with location and variable indices computed by the server.
  *   - SCADA: values with quality 'bad' are dropped (the historian says they
  *     are wrong); 'good', 'uncertain' and 'substituted' are used.  Several
  *     values inside one half-hour are averaged (a value at ts stands for
