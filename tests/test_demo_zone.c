@@ -52,16 +52,30 @@ static int s_sh(char *out, size_t outlen, const char *fmt, ...)
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+/* Temporary directories of the running test (each Criterion test runs in
+ * its own process), removed by s_cleanup even when an assertion failed. */
+static char s_dirs[4][64];
+static int s_ndirs;
+
 static void s_tmpdir(char *buf, size_t n, const char *tag)
 {
     snprintf(buf, n, "/tmp/pcf-demo-%s-XXXXXX", tag);
     cr_assert(mkdtemp(buf), "mkdtemp %s", buf);
+    if (s_ndirs < 4)
+        snprintf(s_dirs[s_ndirs++], sizeof s_dirs[0], "%s", buf);
 }
 
 static void s_rmdir(const char *dir)
 {
     char out[256];
     s_sh(out, sizeof out, "rm -rf '%s'", dir);
+}
+
+static void s_cleanup(void)
+{
+    for (int i = 0; i < s_ndirs; i++)
+        s_rmdir(s_dirs[i]);
+    s_ndirs = 0;
 }
 
 static long s_count(PGconn *c, const char *sql)
@@ -97,7 +111,7 @@ static void s_import_model(testdb *db, const char *tag, const char *dir)
 
 /* ---- the model ------------------------------------------------------------ */
 
-Test(demo_zone, model_loads_and_has_the_shape_of_an_anm_zone)
+Test(demo_zone, model_loads_and_has_the_shape_of_an_anm_zone, .fini = s_cleanup)
 {
     char dir[64], out[OUT];
     s_tmpdir(dir, sizeof dir, "model");
@@ -177,7 +191,7 @@ Test(demo_zone, model_loads_and_has_the_shape_of_an_anm_zone)
     s_rmdir(dir);
 }
 
-Test(demo_zone, committed_model_files_are_what_the_generator_makes)
+Test(demo_zone, committed_model_files_are_what_the_generator_makes, .fini = s_cleanup)
 {
     char dir[64], out[OUT];
     s_tmpdir(dir, sizeof dir, "commit");
@@ -200,7 +214,7 @@ Test(demo_zone, committed_model_files_are_what_the_generator_makes)
     s_rmdir(dir);
 }
 
-Test(demo_zone, ac_power_flow_of_the_case_converges)
+Test(demo_zone, ac_power_flow_of_the_case_converges, .fini = s_cleanup)
 {
     char pf[512], dir[64], out[OUT];
     snprintf(pf, sizeof pf, "%s/pcf-pf", testdb_bindir());
@@ -230,7 +244,7 @@ Test(demo_zone, ac_power_flow_of_the_case_converges)
     s_rmdir(dir);
 }
 
-Test(demo_zone, generator_refuses_bad_arguments)
+Test(demo_zone, generator_refuses_bad_arguments, .fini = s_cleanup)
 {
     char out[OUT];
     cr_assert_eq(s_sh(out, sizeof out, GEN " --out /tmp/pcf-demo-never --days 1"), 2, "%s", out);
@@ -266,7 +280,7 @@ static double s_jnum(json_t *o, const char *path)
     return json_number_value(v);
 }
 
-Test(demo_zone, a_year_curtails_sometimes_not_always_within_the_size_budget)
+Test(demo_zone, a_year_curtails_sometimes_not_always_within_the_size_budget, .fini = s_cleanup)
 {
     char dir[64], out[OUT], path[256];
     s_tmpdir(dir, sizeof dir, "year");
@@ -451,7 +465,7 @@ static pcf_rc s_outage_reject(void *ctx, const feed_reject *r, pcf_error *err)
     return s_count_reject(&n[2], r, err);
 }
 
-Test(demo_zone, history_is_deterministic_and_goes_through_the_ingest_parsers)
+Test(demo_zone, history_is_deterministic_and_goes_through_the_ingest_parsers, .fini = s_cleanup)
 {
     char a[64], b[64], c[64], out[OUT];
     s_tmpdir(a, sizeof a, "a");
@@ -551,7 +565,7 @@ static void s_load_wx(PGconn *c, const char *path, const char *model, int64_t is
     cr_assert_gt(rep->stored, 0);
 }
 
-Test(demo_zone, history_loads_through_the_ingest_loaders)
+Test(demo_zone, history_loads_through_the_ingest_loaders, .fini = s_cleanup)
 {
     char dir[64], out[OUT], path[512];
     s_tmpdir(dir, sizeof dir, "load");
