@@ -38,6 +38,59 @@ int fc_tod(int64_t t)
     return c.hour * 2 + c.min / 30;
 }
 
+/* ---- bank holidays ----------------------------------------------------------- */
+
+static int s_dow(int y, int m, int d)       /* 0 Monday .. 6 Sunday */
+{
+    sptime_civil c = { y, m, d, 0, 0, 0 };
+    int64_t days = sptime_from_civil(&c) / 86400;
+    return (int)(((days + 3) % 7 + 7) % 7);
+}
+
+/* Day of month of the n-th (n >= 1) or, n = -1, the last Monday of y-m. */
+static int s_monday(int y, int m, int n, int ndays)
+{
+    if (n > 0) return 1 + (7 - s_dow(y, m, 1)) % 7 + 7 * (n - 1);
+    return ndays - s_dow(y, m, ndays);
+}
+
+bool fc_bank_holiday_ew(int y, int m, int d)
+{
+    if (m == 1) {                       /* New Year's Day, or the Monday after */
+        int w = s_dow(y, 1, 1);
+        return d == (w == 5 ? 3 : w == 6 ? 2 : 1);
+    }
+    if (m == 3 || m == 4) {             /* Good Friday and Easter Monday (Gregorian computus) */
+        int a = y % 19, b = y / 100, c = y % 100, dd = b / 4, e = b % 4, f = (b + 8) / 25, g = (b - f + 1) / 3;
+        int h = (19 * a + b - dd - g + 15) % 30, i = c / 4, k = c % 4, l = (32 + 2 * e + 2 * i - h - k) % 7;
+        int mm = (a + 11 * h + 22 * l) / 451;
+        int em = (h + l - 7 * mm + 114) / 31, ed = (h + l - 7 * mm + 114) % 31 + 1;
+        sptime_civil es = { y, em, ed, 0, 0, 0 }, q = { y, m, d, 0, 0, 0 };
+        int64_t diff = (sptime_from_civil(&q) - sptime_from_civil(&es)) / 86400;
+        return diff == -2 || diff == 1;
+    }
+    if (m == 5) return d == s_monday(y, 5, 1, 31) || d == s_monday(y, 5, -1, 31);
+    if (m == 8) return d == s_monday(y, 8, -1, 31);
+    if (m == 12 && d >= 25) {           /* Christmas and Boxing Day, weekend ones moved to the next free weekdays */
+        int taken[2] = { 0, 0 };
+        for (int n = 0; n < 2; n++) {
+            int x = 25 + n;
+            while (s_dow(y, 12, x) >= 5 || (n == 1 && x == taken[0])) x++;
+            taken[n] = x;
+        }
+        return d == taken[0] || d == taken[1];
+    }
+    return false;
+}
+
+/* Bank holiday flag of the UK local day holding instant t. */
+static bool s_holiday_at(int64_t t)
+{
+    sptime_civil c;
+    sptime_to_local(sptime_london(), t, &c);
+    return fc_bank_holiday_ew(c.year, c.month, c.day);
+}
+
 /* ---- error model ------------------------------------------------------------- */
 
 void fc_errmodel_fit(int64_t t0, const double *r, size_t nt, fc_errmodel *m)
@@ -565,26 +618,31 @@ static pcf_rc s_bus(s_run *R, size_t b, pcf_error *err)
     double last = 0;
     if (f->bus_point[b] >= 0 && h) {
         double *temp = malloc(nt * sizeof *temp), *ghi = malloc(nt * sizeof *ghi);
-        if (!temp || !ghi) {
+        bool *hol = malloc(nt * sizeof *hol);
+        if (!temp || !ghi || !hol) {
             free(temp);
             free(ghi);
+            free(hol);
             return pcf_error_set(err, PCF_ERR_NOMEM, "forecast: out of memory");
         }
         for (size_t i = 0; i < nt; i++) {
-            temp[i] = s_zone_wx(in->hist_wx, S_TEMP, 0, h->t0 + (int64_t)i * HISTORY_SLOT);
-            ghi[i] = s_zone_wx(in->hist_wx, S_GHI, 0, h->t0 + (int64_t)i * HISTORY_SLOT);
+            int64_t t = h->t0 + (int64_t)i * HISTORY_SLOT;
+            temp[i] = s_zone_wx(in->hist_wx, S_TEMP, 0, t);
+            ghi[i] = s_zone_wx(in->hist_wx, S_GHI, 0, t);
+            hol[i] = s_holiday_at(t);
         }
         const double *y = history_row(h, (size_t)f->bus_point[b]);
         pcf_error ferr;
-        fitted = fc_demand_fit(h->t0, nt, y, temp, ghi, NULL, m, &ferr) == PCF_OK;
+        fitted = fc_demand_fit(h->t0, nt, y, temp, ghi, hol, m, &ferr) == PCF_OK;
         double *res = R->resid + (f->nsite + b) * nt;
         for (size_t i = 0; fitted && i < nt; i++)
             res[i] = isfinite(y[i]) ? y[i] - fc_demand_predict(m, h->t0 + (int64_t)i * HISTORY_SLOT, temp[i],
-                                                               ghi[i], false)
+                                                               ghi[i], hol[i])
                                     : NAN;
         if (fitted) last = s_last_resid(h, res, in->anchor);
         free(temp);
         free(ghi);
+        free(hol);
     }
     for (size_t k = 0; k < in->nsp; k++) {
         int64_t t = in->sp[k];
@@ -595,7 +653,7 @@ static pcf_rc s_bus(s_run *R, size_t b, pcf_error *err)
             f->bus_sd[b * in->nsp + k] = 0;
             continue;
         }
-        bool hol = in->holiday && in->holiday[k];
+        bool hol = in->holiday ? in->holiday[k] : s_holiday_at(t);
         double mean = fc_demand_predict(m, t, s_zone_wx(in->fc_wx, S_TEMP, 0, t), s_zone_wx(in->fc_wx, S_GHI, 0, t),
                                         hol);
         f->bus_mean[b * in->nsp + k] = mean + pow(m->err.phi, lead) * last;

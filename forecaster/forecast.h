@@ -62,6 +62,14 @@ extern const char *const FORECAST_WX_VARS[4];
  * On clock-change days the repeated hour maps twice, the skipped one never. */
 int fc_tod(int64_t t);
 
+/* True on the bank holidays of England and Wales by the standing rules
+ * (Banking and Financial Dealings Act 1971): New Year's Day, Good Friday,
+ * Easter Monday, the first and last Mondays of May, the last Monday of
+ * August, Christmas and Boxing Day, weekend ones moved to the following
+ * weekdays.  One-off proclamations (jubilees, coronations, a moved May
+ * holiday) are not known. */
+bool fc_bank_holiday_ew(int year, int month, int day);
+
 typedef struct fc_errmodel {
     double sd_tod[FC_NTOD];     /* residual sd by half-hour of day (overall sd where too few values) */
     double sd;                  /* overall residual sd */
@@ -142,7 +150,7 @@ typedef struct forecast_input {
     const int64_t *sp;          /* [nsp] SP start instants (UTC) */
     size_t nsp;
     int64_t anchor;             /* end of the latest measurement; leads count from here */
-    const bool *holiday;        /* [nsp] bank holidays, or NULL */
+    const bool *holiday;        /* [nsp] bank holidays, or NULL: fc_bank_holiday_ew (history too) */
 } forecast_input;
 /* Ensemble spread: unless hist_wx->lead_matched (history.h) says the
  * history was modelled with forecasts at the run's lead, the residuals lack

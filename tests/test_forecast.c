@@ -550,3 +550,28 @@ Test(forecast_zone, real_time_anchor_pulls_toward_the_last_residual)
     wx_series_destroy(&fw);
     zone_destroy(&z);
 }
+
+Test(forecast_model, bank_holidays_of_england_and_wales)
+{
+    /* gov.uk/bank-holidays */
+    static const int hol[][3] = {
+        { 2025, 1, 1 }, { 2025, 4, 18 }, { 2025, 4, 21 }, { 2025, 5, 5 }, { 2025, 5, 26 }, { 2025, 8, 25 },
+        { 2025, 12, 25 }, { 2025, 12, 26 }, { 2026, 1, 1 }, { 2026, 4, 3 }, { 2026, 4, 6 }, { 2026, 5, 4 },
+        { 2026, 5, 25 }, { 2026, 8, 31 }, { 2026, 12, 25 }, { 2026, 12, 28 }, { 2027, 12, 27 }, { 2027, 12, 28 },
+        { 2022, 1, 3 }, { 2023, 1, 2 }, { 2022, 12, 26 }, { 2022, 12, 27 }, { 2024, 3, 29 }, { 2024, 4, 1 },
+    };
+    for (size_t i = 0; i < sizeof hol / sizeof hol[0]; i++)
+        cr_assert(fc_bank_holiday_ew(hol[i][0], hol[i][1], hol[i][2]), "%d-%02d-%02d", hol[i][0], hol[i][1],
+                  hol[i][2]);
+    static const int not_hol[][3] = {
+        { 2026, 12, 26 }, { 2027, 12, 25 }, { 2027, 12, 26 }, { 2022, 1, 1 }, { 2025, 4, 20 }, { 2025, 5, 12 },
+        { 2025, 8, 18 }, { 2025, 6, 2 }, { 2025, 12, 24 }, { 2023, 1, 1 },
+    };
+    for (size_t i = 0; i < sizeof not_hol / sizeof not_hol[0]; i++)
+        cr_assert_not(fc_bank_holiday_ew(not_hol[i][0], not_hol[i][1], not_hol[i][2]), "%d-%02d-%02d",
+                      not_hol[i][0], not_hol[i][1], not_hol[i][2]);
+    int n = 0;
+    for (int m = 1; m <= 12; m++)
+        for (int d = 1; d <= 31; d++) n += fc_bank_holiday_ew(2025, m, d);
+    cr_assert_eq(n, 8);
+}
