@@ -553,7 +553,7 @@ Test(forecast_zone, real_time_anchor_pulls_toward_the_last_residual)
 
 Test(forecast_model, bank_holidays_of_england_and_wales)
 {
-    /* gov.uk/bank-holidays */
+    /* gov.uk/bank-holidays (2027 by the rules) */
     static const int hol[][3] = {
         { 2025, 1, 1 }, { 2025, 4, 18 }, { 2025, 4, 21 }, { 2025, 5, 5 }, { 2025, 5, 26 }, { 2025, 8, 25 },
         { 2025, 12, 25 }, { 2025, 12, 26 }, { 2026, 1, 1 }, { 2026, 4, 3 }, { 2026, 4, 6 }, { 2026, 5, 4 },
