@@ -128,6 +128,7 @@ test: all $(TEST_BIN)
 
 asan-test: $(PROGS) $(TEST_BIN)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
 	  PCF_BINDIR=$(BINDIR) tests/run.sh $(TEST_BIN)
 
 FUZZ_SECONDS ?= 600

@@ -1,69 +1,181 @@
 #!/bin/sh
-# demo.sh -- what `make demo` runs: the service on its embedded default zone.
+# demo.sh -- what `make demo` runs: the whole service on its embedded demo zone.
 #
-# Stage reached so far (see README): a private PostgreSQL under /tmp, the
-# schema migrated, a network imported from a MATPOWER case with its DER
-# register, ANM schemes and SCADA points, the model exported back and checked
-# against the original, and a power flow of it.  Every process it starts is
-# stopped on exit, whatever happens.
+#  1. a private PostgreSQL under $PCF_DEMO_DIR (Unix socket only), schema migrated;
+#  2. the Kestrel Cross demo zone generated (deploy/demo/gen_zone.py: a 132/33/11 kV
+#     ANM zone, 35 sites, a year of SCADA and weather) and its model imported;
+#  3. the ingest daemon loading the historian files, the outage schedule, and the
+#     weather served in Open-Meteo's format by a local HTTP server;
+#  4. the publisher and a subscriber; the engine daemon running the day-ahead
+#     forecast of the demo day from the run queue;
+#  5. the demo day's morning SCADA replayed through the live ZeroMQ gateway feed,
+#     which makes the engine run a real-time forecast;
+#  6. what the subscriber received, a statement fetched on request, and the
+#     pictures (PCF heatmap, constraint flow quantiles).
+# Every process it starts is stopped on exit, whatever happens.
 set -eu
 cd "$(dirname "$0")/.."
+ROOT=$(pwd)
 BIN=${PCF_BINDIR:-bin}
-DEMO_DIR=${PCF_DEMO_DIR:-/tmp/pcf-demo}
-PORT=${PCF_DEMO_PORT:-54329}
-ZONE=demo
-CASE=tests/data/matpower/cases/case9.m
-REG=tests/data/registry/case9
+case "$BIN" in /*) ;; *) BIN="$ROOT/$BIN" ;; esac
+PY=/usr/bin/python3                 # Debian's, with python3-zmq and python3-protobuf
+DIR=${PCF_DEMO_DIR:-/tmp/pcf-demo}
+PGPORT=${PCF_DEMO_PORT:-54329}
+BASE=${PCF_DEMO_BASEPORT:-57100}    # HTTP, PUB, ROUTER and the live SCADA feed use BASE..BASE+3
+HTTP_PORT=$BASE
+PUB="tcp://127.0.0.1:$((BASE + 1))"
+ROUTER="tcp://127.0.0.1:$((BASE + 2))"
+LIVE="tcp://127.0.0.1:$((BASE + 3))"
+ZONE=kestrel
+SAMPLES=${PCF_DEMO_SAMPLES:-10000}
 
 step() { printf '\n==> %s\n' "$*"; }
-cleanup() {
-    step "stopping the private PostgreSQL"
-    deploy/pg.sh stop "$DEMO_DIR/pg" || true
+PIDS=""
+start() {   # start NAME CMD...: runs CMD in the background, logging to $DIR/NAME.log
+    name=$1; shift
+    "$@" >"$DIR/$name.log" 2>&1 &
+    PIDS="$PIDS $!"
+    echo "started $name (pid $!, log $DIR/$name.log)"
 }
-trap cleanup EXIT INT TERM
+cleanup() {
+    status=$?
+    step "stopping everything this demo started"
+    for p in $PIDS; do kill "$p" 2>/dev/null || true; done
+    for p in $PIDS; do wait "$p" 2>/dev/null || true; done
+    deploy/pg.sh stop "$DIR/pg" || true
+    [ $status = 0 ] || echo "demo FAILED (exit $status); logs are in $DIR" >&2
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+sql() { psql -qAtX -c "$1"; }
+wait_for() {  # wait_for SECONDS WHAT SQL-returning-t
+    n=0
+    until [ "$(sql "$3")" = t ]; do
+        n=$((n + 1))
+        if [ $n -gt $(($1 * 2)) ]; then echo "timed out waiting for $2" >&2; return 1; fi
+        sleep 0.5
+    done
+}
 
-step "starting a private PostgreSQL in $DEMO_DIR/pg (Unix socket only, port $PORT)"
-deploy/pg.sh start "$DEMO_DIR/pg" "$PORT"
-export PGHOST="$DEMO_DIR/pg" PGPORT="$PORT" PGUSER=postgres PGDATABASE=postgres
-psql -qAt -c "DROP DATABASE IF EXISTS pcf_demo WITH (FORCE)" -c "CREATE DATABASE pcf_demo" >/dev/null
-export PGDATABASE=pcf_demo
+rm -rf "$DIR/gen" "$DIR/inbox" "$DIR/plots" "$DIR"/*.log
+mkdir -p "$DIR/inbox/scada" "$DIR/inbox/outages" "$DIR/plots"
 
-step "applying the schema migrations"
+step "generating the Kestrel Cross demo zone (deterministic, seed fixed)"
+$PY deploy/demo/gen_zone.py --out "$DIR/gen" >"$DIR/gen.log"
+DAY=$($PY -c "import json,sys; print(json.load(open(sys.argv[1]))['demo_day'])" "$DIR/gen/manifest.json")
+echo "zone model in $DIR/gen/zone, a year of SCADA and weather; demo day $DAY"
+
+step "starting a private PostgreSQL in $DIR/pg (Unix socket only, port $PGPORT)"
+deploy/pg.sh start "$DIR/pg" "$PGPORT"
+export PGHOST="$DIR/pg" PGPORT PGUSER=postgres PGDATABASE=postgres
+sql "DROP DATABASE IF EXISTS pcf_demo WITH (FORCE)"
+sql "CREATE DATABASE pcf_demo"
+export PGDATABASE=pcf_demo PCF_DB=""
+
+step "applying the schema and importing the zone"
 "$BIN/pcf-db" migrate
+Z="$DIR/gen/zone"
+awk -F, 'NR == 1 { print "equipment_id,branch"; next } $2 != "" { print $2 "," $2 }' "$Z/branches.csv" >"$Z/equipment.csv"
+"$BIN/pcf-db" import-matpower --zone $ZONE --name "Kestrel Cross" "$Z/kestrel_cross.m"
+"$BIN/pcf-db" import-der --zone $ZONE "$Z"
+"$BIN/pcf-db" import-anm --zone $ZONE "$Z"
+"$BIN/pcf-db" import-points --zone $ZONE "$Z/points.csv"
 
-step "importing zone '$ZONE' from $CASE"
-"$BIN/pcf-db" import-matpower --zone "$ZONE" --name "Demo ANM zone" "$CASE"
-"$BIN/pcf-db" import-der --zone "$ZONE" "$REG"
-"$BIN/pcf-db" import-anm --zone "$ZONE" "$REG"
-"$BIN/pcf-db" import-points --zone "$ZONE" tests/data/registry/case9_points.csv
+step "serving the weather in Open-Meteo's format on http://127.0.0.1:$HTTP_PORT"
+start http $PY -m http.server "$HTTP_PORT" --bind 127.0.0.1 --directory "$DIR/gen/weather"
+LOCS=$(awk -F, 'NR > 1 { printf "%s%s", (n++ ? ", " : ""), $1 }' "$Z/weather_locations.csv")
+{
+    echo "[database]"
+    echo "conninfo ="
+    echo "[source historian]"
+    echo "kind = scada"
+    echo "directory = $DIR/inbox/scada"
+    echo "poll_seconds = 1"
+    echo "[source outages]"
+    echo "kind = outage_json"
+    echo "directory = $DIR/inbox/outages"
+    echo "poll_seconds = 1"
+    echo "[source gateways]"
+    echo "kind = scada_zmq"
+    echo "endpoint = $LIVE"
+    echo "poll_seconds = 1"
+    for f in "$DIR"/gen/weather/*.json; do
+        b=$(basename "$f" .json)
+        case "$b" in archive_*) model=era5 ;; ensemble_*) model=ecmwf_ifs025 ;; *) model=best_match ;; esac
+        echo "[source wx-$b]"
+        echo "kind = openmeteo"
+        echo "url = http://127.0.0.1:$HTTP_PORT/$b.json"
+        echo "locations = $LOCS"
+        echo "model = $model"
+        echo "poll_seconds = 86400"
+        echo "timeout_seconds = 30"
+    done
+} >"$DIR/ingest.conf"
+echo "ingest configuration: $DIR/ingest.conf"
 
-step "what the database now holds"
-psql -P pager=off -c "
-SELECT s.site_id, s.name, s.bus_i AS bus, s.export_capacity_mw AS export_mw,
-       string_agg(e.enquiry_id || CASE WHEN e.firm THEN ' firm' ELSE ' LIFO ' || e.lifo_position END, ', '
-                  ORDER BY e.lifo_position) AS enquiries,
-       (SELECT string_agg(fuel_type, ',') FROM der_machine m WHERE m.site_id = s.site_id) AS fuel
-FROM der_site s JOIN der_enquiry e USING (site_id) GROUP BY s.site_id ORDER BY s.site_id;"
-psql -P pager=off -c "
-SELECT c.constraint_id, c.kind, c.anm_type, c.voltage_kv AS kv, c.limit_mw,
-       string_agg(DISTINCT coalesce(b.name, 'branch ' || b.idx) || '(' || cb.sign || ')', ' ') AS branches,
-       (SELECT string_agg(site_id, ' ' ORDER BY site_id) FROM anm_constraint_site s
-         WHERE s.constraint_id = c.constraint_id) AS curtails
-FROM anm_constraint c JOIN anm_constraint_branch cb USING (constraint_id)
-JOIN branch b USING (branch_id) GROUP BY c.constraint_id ORDER BY c.constraint_id;"
+step "starting the publisher, a subscriber, the ingest daemon and the engine daemon"
+start publisher "$BIN/pcf-publish" --pub "$PUB" --router "$ROUTER" --heartbeat-ms 1000
+sleep 0.5
+start subscriber "$BIN/pcf-sub" --pub "$PUB" --router "$ROUTER" --format table pcf. cs. cb.
+start ingest "$BIN/pcf-ingest" --config "$DIR/ingest.conf"
+start engine "$BIN/pcf-forecaster" daemon --zones $ZONE --day-ahead-at 23:59 --debounce-ms 1500 \
+    --samples "$SAMPLES" --name demo-engine
 
-step "exporting the network back from PostgreSQL"
-"$BIN/pcf-db" export-matpower --zone "$ZONE" -o "$DEMO_DIR/exported.m"
-echo "written $DEMO_DIR/exported.m"
+step "feeding the SCADA history (historian files up to the day before $DAY) and the outage schedule"
+# The demo day's SCADA is held back: it arrives later through the live feed.
+cutoff="${DAY}T00:00"
+nfiles=0
+for f in "$DIR"/gen/scada/historian_*.csv; do
+    m=$(basename "$f" .csv | sed 's/historian_//')
+    if [ "$m" \< "$(echo "$DAY" | cut -c1-7)" ]; then
+        cp "$f" "$DIR/inbox/scada/.$m.tmp" && mv "$DIR/inbox/scada/.$m.tmp" "$DIR/inbox/scada/$m.csv"
+        nfiles=$((nfiles + 1))
+    elif [ "$m" = "$(echo "$DAY" | cut -c1-7)" ]; then
+        awk -F, -v c="$cutoff" 'NR == 1 || substr($1, 1, 16) < c' "$f" >"$DIR/inbox/scada/.$m.tmp"
+        mv "$DIR/inbox/scada/.$m.tmp" "$DIR/inbox/scada/$m-part.csv"
+        nfiles=$((nfiles + 1))
+    fi
+done
+cp "$DIR/gen/outages/outages.json" "$DIR/inbox/outages/outages.json"
+wait_for 300 "the historian files" \
+    "SELECT count(*) >= $nfiles FROM ingest_batch WHERE feed = 'scada' AND status = 'loaded'"
+wait_for 120 "the weather" "SELECT count(*) >= $(ls "$DIR"/gen/weather/*.json | wc -l) FROM ingest_batch WHERE feed = 'weather'"
+wait_for 60 "the outages" "SELECT count(*) >= 1 FROM ingest_batch WHERE feed = 'outage'"
+psql -X -P pager=off -c "
+SELECT feed, count(*) AS inputs, sum(rows_loaded) AS rows_loaded, sum(rows_quarantined) AS quarantined
+  FROM ingest_batch GROUP BY feed ORDER BY feed;"
+ls "$DIR/inbox/scada/failed" 2>/dev/null | sed 's/^/refused: /' || true
 
-if [ -x "$BIN/pcf-pf" ]; then
-    step "AC power flow of the original case and of the exported one: the results must be identical"
-    "$BIN/pcf-pf" --out "$DEMO_DIR/pf-original" "$CASE"
-    "$BIN/pcf-pf" --out "$DEMO_DIR/pf" "$DEMO_DIR/exported.m"
-    cmp "$DEMO_DIR/pf-original/branch.csv" "$DEMO_DIR/pf/branch.csv"
-    cmp "$DEMO_DIR/pf-original/bus.csv" "$DEMO_DIR/pf/bus.csv"
-    echo "identical. Branch flows ($DEMO_DIR/pf/branch.csv):"
-    column -s, -t < "$DEMO_DIR/pf/branch.csv" 2>/dev/null || cat "$DEMO_DIR/pf/branch.csv"
-fi
+step "day-ahead forecast of $DAY ($SAMPLES samples per settlement period, credible N-1 faults)"
+"$BIN/pcf-forecaster" queue --zone $ZONE --day-ahead "$DAY" >/dev/null
+wait_for 600 "the day-ahead run" "SELECT count(*) > 0 FROM run WHERE kind = 'day_ahead' AND finished_at IS NOT NULL"
+grep 'run committed' "$DIR/engine.log" | tail -n 1
+psql -X -P pager=off -c "
+SELECT p.site_id, max(e.lifo_position) AS lifo, round(max(p.p_curtailed)::numeric, 3) AS max_pcf,
+       round(sum(p.expected_curtailed_mwh)::numeric, 2) AS exp_curtailed_mwh,
+       round(min(p.firm95_mw)::numeric, 2) AS min_firm95_mw
+  FROM pcf_result p JOIN run r USING (run_id) JOIN der_enquiry e USING (site_id)
+ WHERE r.kind = 'day_ahead' GROUP BY p.site_id
+HAVING sum(p.expected_curtailed_mwh) > 0 ORDER BY 4 DESC LIMIT 12;"
 
-step "done: $("$BIN/pcf-db" status)"
+step "replaying the morning of $DAY through the live SCADA feed (ZeroMQ, protobuf, from Python)"
+to_local() { $PY -c "import datetime as d, zoneinfo as z, sys; print(d.datetime.fromisoformat(sys.argv[1]).replace(tzinfo=z.ZoneInfo('Europe/London')).isoformat())" "$1"; }
+$PY deploy/replay_scada.py --endpoint "$LIVE" --from "$(to_local "${DAY}T00:00")" --to "$(to_local "${DAY}T11:00")" \
+    --rate 40 "$DIR"/gen/scada/historian_"$(echo "$DAY" | cut -c1-7)".csv
+wait_for 300 "a real-time run after the live SCADA" \
+    "SELECT count(*) > 0 FROM run WHERE kind = 'real_time' AND finished_at IS NOT NULL"
+sleep 1
+grep 'run committed' "$DIR/engine.log" | tail -n 1
+
+step "what the subscriber received"
+grep -c . "$DIR/subscriber.log" | sed 's/^/lines received: /'
+head -n 25 "$DIR/subscriber.log"
+echo "..."
+
+step "a DSO planner's request: the day-ahead statement of $DAY, served from PostgreSQL"
+"$BIN/pcf-sub" --router "$ROUTER" statement --zone $ZONE --date "$DAY" | head -n 20
+
+step "pictures"
+"$BIN/pcf-plot" --zone $ZONE --out "$DIR/plots"
+
+step "done: logs and data in $DIR"
