@@ -113,13 +113,11 @@ LOCS=$(awk -F, 'NR > 1 { printf "%s%s", (n++ ? ", " : ""), $1 }' "$Z/weather_loc
 } >"$DIR/ingest.conf"
 echo "ingest configuration: $DIR/ingest.conf"
 
-step "starting the publisher, a subscriber, the ingest daemon and the engine daemon"
+step "starting the publisher, a subscriber and the ingest daemon"
 start publisher "$BIN/pcf-publish" --pub "$PUB" --router "$ROUTER" --heartbeat-ms 1000
 sleep 0.5
 start subscriber "$BIN/pcf-sub" --pub "$PUB" --router "$ROUTER" --format table pcf. cs. cb.
 start ingest "$BIN/pcf-ingest" --config "$DIR/ingest.conf"
-start engine "$BIN/pcf-forecaster" daemon --zones $ZONE --day-ahead-at 23:59 --debounce-ms 1500 \
-    --samples "$SAMPLES" --name demo-engine
 
 step "feeding the SCADA history (historian files up to the day before $DAY) and the outage schedule"
 # The demo day's SCADA is held back: it arrives later through the live feed.
@@ -146,7 +144,11 @@ SELECT feed, count(*) AS inputs, sum(rows_loaded) AS rows_loaded, sum(rows_quara
   FROM ingest_batch GROUP BY feed ORDER BY feed;"
 ls "$DIR/inbox/scada/failed" 2>/dev/null | sed 's/^/refused: /' || true
 
-step "day-ahead forecast of $DAY ($SAMPLES samples per settlement period, credible N-1 faults)"
+step "starting the engine daemon; day-ahead forecast of $DAY ($SAMPLES samples per SP, credible N-1 faults)"
+# Started after the back-fill, so the history's arrival does not trigger
+# real-time runs for the past; from now on fresh SCADA does.
+start engine "$BIN/pcf-forecaster" daemon --zones $ZONE --day-ahead-at 23:59 --debounce-ms 1500 \
+    --samples "$SAMPLES" --name demo-engine
 "$BIN/pcf-forecaster" queue --zone $ZONE --day-ahead "$DAY" >/dev/null
 wait_for 600 "the day-ahead run" "SELECT count(*) > 0 FROM run WHERE kind = 'day_ahead' AND finished_at IS NOT NULL"
 grep 'run committed' "$DIR/engine.log" | tail -n 1
@@ -163,7 +165,7 @@ to_local() { $PY -c "import datetime as d, zoneinfo as z, sys; print(d.datetime.
 $PY deploy/replay_scada.py --endpoint "$LIVE" --from "$(to_local "${DAY}T00:00")" --to "$(to_local "${DAY}T11:00")" \
     --rate 40 "$DIR"/gen/scada/historian_"$(echo "$DAY" | cut -c1-7)".csv
 wait_for 300 "a real-time run after the live SCADA" \
-    "SELECT count(*) > 0 FROM run WHERE kind = 'real_time' AND finished_at IS NOT NULL"
+    "SELECT count(*) > 0 FROM run WHERE kind = 'real_time' AND finished_at IS NOT NULL AND horizon_start >= '$DAY'"
 sleep 1
 grep 'run committed' "$DIR/engine.log" | tail -n 1
 
