@@ -18,7 +18,9 @@
 #include <gsl/gsl_errno.h>
 #include <gsl/gsl_linalg.h>
 #include <gsl/gsl_matrix.h>
-#include <gsl/gsl_multifit.h>
+#include <gsl/gsl_eigen.h>
+#include <gsl/gsl_matrix.h>
+#include <gsl/gsl_vector.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -173,33 +175,52 @@ pcf_rc fc_demand_fit(int64_t t0, size_t nt, const double *y, const double *temp,
     if (n < 2 * FC_DEMAND_NFEAT)
         return pcf_error_set(err, PCF_ERR_INVALID, "demand fit: %zu half-hours of history, need %d", n,
                              2 * FC_DEMAND_NFEAT);
-    gsl_matrix *X = gsl_matrix_alloc(n, FC_DEMAND_NFEAT), *cov = gsl_matrix_alloc(FC_DEMAND_NFEAT, FC_DEMAND_NFEAT);
-    gsl_vector *Y = gsl_vector_alloc(n), *b = gsl_vector_alloc(FC_DEMAND_NFEAT);
-    gsl_multifit_linear_workspace *ws = gsl_multifit_linear_alloc(n, FC_DEMAND_NFEAT);
+    /* Least squares through the normal equations: X'X is only 53 x 53, so
+     * forming it costs one pass over the history (O(n p^2)) where an SVD of
+     * the tall X costs several; at a real-time run's budget that matters.
+     * The minimum-norm solution of a rank-deficient design (a half-hour of
+     * day never observed, constant weather) comes from the eigenvectors of
+     * X'X whose eigenvalues exceed 1e-13 of the largest (singular values of X
+     * below about 3e-7 of the largest are dropped). */
+    enum { P = FC_DEMAND_NFEAT };
+    gsl_matrix *G = gsl_matrix_calloc(P, P), *V = gsl_matrix_alloc(P, P);
+    gsl_vector *g = gsl_vector_calloc(P), *lam = gsl_vector_alloc(P);
+    gsl_eigen_symmv_workspace *ws = gsl_eigen_symmv_alloc(P);
     double *resid = malloc(nt * sizeof *resid);
     pcf_rc rc = PCF_OK;
-    if (!X || !cov || !Y || !b || !ws || !resid) rc = pcf_error_set(err, PCF_ERR_NOMEM, "demand fit: out of memory");
+    if (!G || !V || !g || !lam || !ws || !resid) rc = pcf_error_set(err, PCF_ERR_NOMEM, "demand fit: out of memory");
     if (rc == PCF_OK) {
-        size_t row = 0;
+        double x[P];
         for (size_t i = 0; i < nt; i++) {
             if (!isfinite(y[i])) continue;
             int64_t t = t0 + (int64_t)i * HISTORY_SLOT;
-            fc_demand_features(t, temp ? temp[i] : NAN, ghi ? ghi[i] : NAN, holiday && holiday[i],
-                               gsl_matrix_ptr(X, row, 0));
-            gsl_vector_set(Y, row, y[i]);
-            row++;
+            fc_demand_features(t, temp ? temp[i] : NAN, ghi ? ghi[i] : NAN, holiday && holiday[i], x);
+            for (int a = 0; a < P; a++) {
+                if (x[a] == 0) continue;           /* most features are 0/1 dummies */
+                double *row = gsl_matrix_ptr(G, (size_t)a, 0);
+                for (int c = 0; c <= a; c++) row[c] += x[a] * x[c];
+                *gsl_vector_ptr(g, (size_t)a) += x[a] * y[i];
+            }
         }
-        double chisq;
-        size_t rank;
-        /* The SVD solver tolerates a rank-deficient design (a half-hour of
-         * day never observed, constant weather): the minimum-norm solution. */
+        for (int a = 0; a < P; a++)
+            for (int c = 0; c < a; c++) gsl_matrix_set(G, (size_t)c, (size_t)a, gsl_matrix_get(G, (size_t)a, (size_t)c));
         gsl_error_handler_t *old = gsl_set_error_handler_off();
-        int st = gsl_multifit_linear_tsvd(X, Y, 1e-10, b, cov, &chisq, &rank, ws);
+        int st = gsl_eigen_symmv(G, lam, V, ws);
         gsl_set_error_handler(old);
         if (st != GSL_SUCCESS) {
             rc = pcf_error_set(err, PCF_ERR_SINGULAR, "demand fit: %s", gsl_strerror(st));
         } else {
-            for (int k = 0; k < FC_DEMAND_NFEAT; k++) m->beta[k] = gsl_vector_get(b, (size_t)k);
+            double lmax = 0;
+            for (int k = 0; k < P; k++) lmax = fmax(lmax, gsl_vector_get(lam, (size_t)k));
+            size_t rank = 0;
+            for (int k = 0; k < P; k++) {
+                double l = gsl_vector_get(lam, (size_t)k);
+                if (!(l > 1e-13 * lmax)) continue;
+                rank++;
+                double proj = 0;
+                for (int a = 0; a < P; a++) proj += gsl_matrix_get(V, (size_t)a, (size_t)k) * gsl_vector_get(g, (size_t)a);
+                for (int a = 0; a < P; a++) m->beta[a] += gsl_matrix_get(V, (size_t)a, (size_t)k) * proj / l;
+            }
             m->n = n;
             m->rank = rank;
             for (size_t i = 0; i < nt; i++)
@@ -211,11 +232,11 @@ pcf_rc fc_demand_fit(int64_t t0, size_t nt, const double *y, const double *temp,
         }
     }
     free(resid);
-    gsl_multifit_linear_free(ws);
-    gsl_vector_free(b);
-    gsl_vector_free(Y);
-    gsl_matrix_free(cov);
-    gsl_matrix_free(X);
+    gsl_eigen_symmv_free(ws);
+    gsl_vector_free(lam);
+    gsl_vector_free(g);
+    gsl_matrix_free(V);
+    gsl_matrix_free(G);
     return rc;
 }
 

@@ -96,7 +96,7 @@ typedef struct fc_demand {
     fc_errmodel err;
 } fc_demand;
 
-/* Least squares (gsl_multifit_linear) of y[nt] on the features, over the
+/* Least squares (normal equations, minimum-norm) of y[nt] on the features, over the
  * grid starting at t0; rows with y missing are skipped; temp/ghi may be NULL
  * or NAN (their terms are then 0); holiday may be NULL.  PCF_ERR_INVALID
  * with fewer than 2 * FC_DEMAND_NFEAT usable half-hours. */

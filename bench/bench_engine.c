@@ -1,0 +1,200 @@
+/*
+ * bench_engine.c -- the look-ahead engine on the demo zone, end to end:
+ * a day-ahead run (48 SPs x 10,000 samples, credible N-1 faults, inputs read
+ * from and results written to PostgreSQL) and a real-time run measured from
+ * the NOTIFY of fresh SCADA to the NOTIFY of its committed results, through
+ * the engine daemon.  Prints `BENCH name value unit` lines and the share of
+ * each stage.  Needs the private server of bench/run.sh (PCF_TEST_PGHOST,
+ * PCF_TEST_PGPORT) and bin/ built (PCF_BINDIR overrides).
+ */
+#include <cblas.h>
+#include <math.h>
+#include <stdarg.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "db.h"
+#include "engine.h"
+#include "load.h"
+
+extern char **environ;
+
+static double s_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static int s_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int s_sh(const char *fmt, ...)
+{
+    char cmd[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    int rc = system(cmd);
+    if (rc != 0) fprintf(stderr, "bench_engine: failed (%d): %s\n", rc, cmd);
+    return rc;
+}
+
+static char *s_slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *b = malloc((size_t)n + 1);
+    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) {
+        free(b);
+        b = NULL;
+    }
+    fclose(f);
+    if (b) *len = (size_t)n;
+    return b;
+}
+
+static int s_load(PGconn *c, const char *gen)
+{
+    static const char *const locs[] = { "kestrel-nw", "kestrel-ne", "kestrel-sw", "kestrel-se" };
+    static const char *const months[] = { "2025-03", "2025-04", "2025-05" };
+    char path[512];
+    load_report rep;
+    pcf_error err;
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/scada/historian_%s.csv", gen, months[i]);
+        if (load_scada_file(c, path, path, &rep, &err) != PCF_OK) {
+            fprintf(stderr, "bench_engine: %s\n", err.msg);
+            return 1;
+        }
+        snprintf(path, sizeof path, "%s/weather/archive_%s.json", gen, months[i]);
+        size_t len;
+        char *buf = s_slurp(path, &len);
+        load_weather_opts o = { locs, 4, "era5", 1748736000 };      /* issued 2025-06-01 */
+        if (!buf || load_weather(c, buf, len, path, &o, &rep, &err) != PCF_OK) {
+            fprintf(stderr, "bench_engine: %s: %s\n", path, buf ? err.msg : "unreadable");
+            free(buf);
+            return 1;
+        }
+        free(buf);
+    }
+    const char *fc[2][2] = { { "forecast_2025-06-07.json", "best_match" }, { "ensemble_2025-06-07.json", "ecmwf_ifs025" } };
+    for (int i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "%s/weather/%s", gen, fc[i][0]);
+        size_t len;
+        char *buf = s_slurp(path, &len);
+        load_weather_opts o = { locs, 4, fc[i][1], 1749189600 };    /* 2025-06-06 06:00Z */
+        if (!buf || load_weather(c, buf, len, path, &o, &rep, &err) != PCF_OK) {
+            fprintf(stderr, "bench_engine: %s: %s\n", path, buf ? err.msg : "unreadable");
+            free(buf);
+            return 1;
+        }
+        free(buf);
+    }
+    return 0;
+}
+
+static void s_report(const char *name, const engine_report *r)
+{
+    double stages = r->t_load + r->t_forecast + r->t_study + r->t_write;
+    printf("BENCH %s_total %.3f s\n", name, r->t_total);
+    printf("BENCH %s_samples_per_s %.0f samples/s\n", name,
+           (double)(r->sp_count * r->samples) / (r->t_study > 0 ? r->t_study : 1e-9));
+    printf("# %s: %zu SPs x %zu samples, %zu sites, %zu constraints, %zu credible faults; stage shares: "
+           "load %.0f%%, forecast %.0f%%, study (sampling, power flow, ANM, aggregation) %.0f%%, write %.0f%%\n",
+           name, r->sp_count, r->samples, r->sites, r->constraints, r->faults, 100 * r->t_load / stages,
+           100 * r->t_forecast / stages, 100 * r->t_study / stages, 100 * r->t_write / stages);
+}
+
+int main(void)
+{
+    const char *host = getenv("PCF_TEST_PGHOST"), *port = getenv("PCF_TEST_PGPORT");
+    const char *bin = getenv("PCF_BINDIR") ? getenv("PCF_BINDIR") : "bin";
+    if (!host || !port) {
+        fprintf(stderr, "bench_engine: run through bench/run.sh (needs PCF_TEST_PGHOST)\n");
+        return 1;
+    }
+    openblas_set_num_threads(1);
+    char gen[64], env[1024];
+    snprintf(gen, sizeof gen, "/tmp/pcf-bench-engine-%d", (int)getpid());
+    snprintf(env, sizeof env, "PGHOST='%s' PGPORT='%s' PGUSER=postgres", host, port);
+    if (s_sh("/usr/bin/python3 deploy/demo/gen_zone.py --out %s --days 160 --demo-day 2025-06-07 >/dev/null", gen) ||
+        s_sh("%s PGDATABASE=postgres psql -qAtX -c 'DROP DATABASE IF EXISTS bench_engine' -c 'CREATE DATABASE bench_engine'", env) ||
+        s_sh("%s PGDATABASE=bench_engine %s/pcf-db migrate >/dev/null", env, bin) ||
+        s_sh("%s PGDATABASE=bench_engine %s/pcf-db import-matpower --zone kestrel %s/zone/kestrel_cross.m >/dev/null", env, bin, gen) ||
+        s_sh("%s PGDATABASE=bench_engine %s/pcf-db import-der --zone kestrel %s/zone >/dev/null", env, bin, gen) ||
+        s_sh("%s PGDATABASE=bench_engine %s/pcf-db import-anm --zone kestrel %s/zone >/dev/null", env, bin, gen) ||
+        s_sh("%s PGDATABASE=bench_engine %s/pcf-db import-points --zone kestrel %s/zone/points.csv >/dev/null", env, bin, gen))
+        return 1;
+    char ci[512];
+    snprintf(ci, sizeof ci, "host=%s port=%s user=postgres dbname=bench_engine", host, port);
+    pcf_error err;
+    PGconn *c = db_connect(ci, &err);
+    if (!c || s_load(c, gen)) {
+        if (!c) fprintf(stderr, "bench_engine: %s\n", err.msg);
+        return 1;
+    }
+
+    /* Day-ahead: best of three (the machine is shared). */
+    engine_report best = { 0 }, rep;
+    anm_options anm;
+    anm_options_default(&anm);
+    for (int i = 0; i < 3; i++) {
+        engine_opts o = { .zone = "kestrel", .kind = ENGINE_DAY_AHEAD, .year = 2025, .month = 6, .day = 7,
+                          .samples = 10000, .threads = 2, .anm = &anm, .version = "bench" };
+        if (engine_run(c, &o, &rep, &err) != PCF_OK) {
+            fprintf(stderr, "bench_engine: day-ahead: %s\n", err.msg);
+            return 1;
+        }
+        if (i == 0 || rep.t_total < best.t_total) best = rep;
+    }
+    s_report("engine_day_ahead_48x10000", &best);
+
+    /* Real time through the daemon: NOTIFY pcf_scada -> NOTIFY pcf_run. */
+    char cmd[2200];
+    snprintf(cmd, sizeof cmd, "exec env %s PGDATABASE=bench_engine %s/pcf-forecaster daemon --zones kestrel "
+             "--debounce-ms 0 --day-ahead-at 23:59 --samples 10000 --name bench 2>/tmp/pcf-bench-daemon.log", env, bin);
+    pid_t pid;
+    char *argv[] = { "sh", "-c", cmd, NULL };
+    if (posix_spawn(&pid, "/bin/sh", NULL, NULL, argv, environ) != 0) return 1;
+    PGconn *l = db_connect(ci, &err);
+    db_exec(l, "LISTEN pcf_run", &err);
+    double best_rt = HUGE_VAL;
+    for (int i = 0; i < 3; i++) {
+        usleep(1500000);                       /* the daemon is up and idle */
+        double t0 = s_now();
+        db_exec(c, "NOTIFY pcf_scada, 'bench'", &err);
+        int got = 0;
+        while (!got && s_now() - t0 < 60) {
+            PQconsumeInput(l);
+            PGnotify *n;
+            while ((n = PQnotifies(l)) != NULL) {
+                got = 1;
+                PQfreemem(n);
+            }
+            if (!got) usleep(2000);
+        }
+        double dt = s_now() - t0;
+        if (got && dt < best_rt) best_rt = dt;
+    }
+    kill(pid, SIGTERM);
+    waitpid(pid, NULL, 0);
+    printf("BENCH engine_real_time_notify_to_commit %.3f s\n", best_rt);
+    printf("# real time: 8 SPs x 10,000 samples from the latest SCADA, through the daemon (queue, claim, run, commit)\n");
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    printf("BENCH engine_peak_rss %.1f MB\n", (double)ru.ru_maxrss / 1024.0);
+    PQfinish(l);
+    PQfinish(c);
+    s_sh("rm -rf %s", gen);
+    return 0;
+}
