@@ -36,9 +36,11 @@ static const char s_usage[] =
     "                                        SCADA, or from the given instant\n"
     "  queue --zone Z (--day-ahead DATE | --real-time)\n"
     "                                        ask the daemons for a run\n"
-    "  daemon [--zones Z1,Z2] [--day-ahead-at HH:MM] [--debounce-ms MS] [--name ID]\n"
+    "  daemon [--zones Z1,Z2] [--day-ahead-at HH:MM] [--debounce-ms MS] [--name ID] [--stale-s S]\n"
     "                                        take runs from the queue; queue a real-time run when\n"
-    "                                        ingest NOTIFYs fresh SCADA and a day-ahead run daily\n"
+    "                                        ingest NOTIFYs fresh SCADA and a day-ahead run daily;\n"
+    "                                        a job whose engine has not beaten its heartbeat for\n"
+    "                                        S seconds (default 15) is taken over\n"
     "\n"
     "Run options:\n"
     "  --samples N      Monte-Carlo samples per settlement period (default 10000)\n"
@@ -54,6 +56,7 @@ typedef struct cli {
     const char *db, *zone, *date, *at, *zones, *da_at, *name;
     int real_time, periods, threads, use_release;
     long debounce_ms;
+    int stale_s;
     size_t samples;
     uint64_t seed;
 } cli;
@@ -176,6 +179,7 @@ static int s_daemon(const cli *a)
     d.threads = a->threads;
     d.use_release = a->use_release;
     d.version = PCF_VERSION;
+    d.stale_s = a->stale_s;
     d.stop = &s_stop;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -203,6 +207,7 @@ int main(int argc, char **argv)
         { "threads", required_argument, NULL, 't' }, { "use-release", no_argument, NULL, 'r' },
         { "zones", required_argument, NULL, 'Z' }, { "day-ahead-at", required_argument, NULL, 'A' },
         { "debounce-ms", required_argument, NULL, 'b' }, { "name", required_argument, NULL, 'N' },
+        { "stale-s", required_argument, NULL, 'S' },
         { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 } };
     int ch;
     long v;
@@ -225,6 +230,7 @@ int main(int argc, char **argv)
         case 'A': a.da_at = optarg; break;
         case 'b': if (!s_num("--debounce-ms", optarg, 0, 3600000, &v)) return 2; a.debounce_ms = v; break;
         case 'N': a.name = optarg; break;
+        case 'S': if (!s_num("--stale-s", optarg, 3, 86400, &v)) return 2; a.stale_s = (int)v; break;
         case 'h': fputs(s_usage, stdout); return 0;
         default: fputs(s_usage, stderr); return 2;
         }

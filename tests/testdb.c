@@ -91,7 +91,7 @@ int testdb_run(const testdb *db, const char *cmd, char *out, size_t outlen)
 {
     char full[4096];
     snprintf(full, sizeof full,
-             "PGHOST='%s' PGPORT='%s' PGUSER=postgres PGDATABASE='%s' %s 2>&1",
+             "export PGHOST='%s' PGPORT='%s' PGUSER=postgres PGDATABASE='%s'; %s 2>&1",
              s_env("PCF_TEST_PGHOST"), s_env("PCF_TEST_PGPORT"),
              db ? db->name : "postgres", cmd);
     FILE *p = popen(full, "r");

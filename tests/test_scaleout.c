@@ -1,0 +1,94 @@
+/*
+ * test_scaleout.c -- several engines share zones through the run queue
+ * (DESIGN.md section 7): two engine daemons and three zones, one engine
+ * killed with SIGKILL part-way, and a job left claimed by an engine that
+ * died earlier.  Every job must end done, each with its own run, and the
+ * dead engines' jobs must have been taken over.
+ */
+#include <criterion/criterion.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testdb.h"
+
+#define OUT 16384
+
+static int s_sh(const testdb *db, char *out, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int s_sh(const testdb *db, char *out, const char *fmt, ...)
+{
+    char cmd[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    static char sink[OUT];
+    return testdb_run(db, cmd, out ? out : sink, OUT);
+}
+
+static long s_count(PGconn *c, const char *sql)
+{
+    char v[64];
+    testdb_scalar(c, sql, v, sizeof v);
+    return strtol(v, NULL, 10);
+}
+
+/* Zone Z is case9 with the test register, every id prefixed with Z so the
+ * three zones' sites, constraints and points do not collide. */
+static void s_zone(const testdb *db, const char *z)
+{
+    char out[OUT];
+    const char *b = testdb_bindir();
+    cr_assert_eq(s_sh(db, out, "%s/pcf-db import-matpower --zone %s tests/data/matpower/cases/case9.m", b, z), 0, "%s", out);
+    cr_assert_eq(s_sh(db, out,
+                      "d=/tmp/pcf-test-scale-%s-%s && rm -rf $d && mkdir -p $d && for f in tests/data/registry/case9/*.csv"
+                      " tests/data/registry/case9_points.csv; do sed -E 's/(^|,)(S[0-9]|E[0-9]|M[0-9]|C_|CCT-|GT1_|L45_|BUS5_|S1_|ANM)/\\1%s\\2/g'"
+                      " $f > $d/$(basename $f); done && %s/pcf-db import-der --zone %s $d && %s/pcf-db import-anm --zone %s $d"
+                      " && %s/pcf-db import-points --zone %s $d/case9_points.csv && rm -rf $d",
+                      db->name, z, z, b, z, b, z, b, z), 0, "%s", out);
+}
+
+Test(scaleout, two_engines_three_zones_every_job_once_and_dead_engines_taken_over)
+{
+    testdb db;
+    char out[OUT];
+    const char *b = testdb_bindir();
+    testdb_create(&db, "scale");
+    cr_assert_eq(s_sh(&db, out, "%s/pcf-db migrate", b), 0, "%s", out);
+    const char *zones[3] = { "ZA", "ZB", "ZC" };
+    for (int i = 0; i < 3; i++) s_zone(&db, zones[i]);
+    for (int i = 0; i < 3; i++)
+        for (int d = 1; d <= 3; d++)
+            cr_assert_eq(s_sh(&db, out, "%s/pcf-forecaster queue --zone %s --day-ahead 2026-07-0%d", b, zones[i], d), 0,
+                         "%s", out);
+    PGconn *c = testdb_connect(&db);
+    /* a job an engine claimed before it died an hour ago */
+    testdb_exec(c, "INSERT INTO run_queue (zone_id, kind, target_date, status, claimed_by, claimed_at, heartbeat_at,"
+                   " attempts) VALUES ('ZB', 'day_ahead', '2026-07-09', 'claimed', 'ghost', now() - interval '1 hour',"
+                   " now() - interval '1 hour', 1)");
+    cr_assert_eq(s_count(c, "SELECT count(*) FROM run_queue"), 10);
+    /* Engine a is killed with SIGKILL 1.5 s in, probably in the middle of a
+     * run; b goes on and takes over whatever a held once its heartbeat is
+     * 6 s old. */
+    s_sh(&db, out,
+         "sh -c 'for n in a b; do %s/pcf-forecaster daemon --name $n --samples 2000 --stale-s 6 --day-ahead-at 23:59"
+         " >/tmp/pcf-test-scale-%s-$n.log 2>&1 & eval pid_$n=$!; done; sleep 1.5; kill -9 $pid_a;"
+         " for i in $(seq 1 180); do sleep 0.5;"
+         " [ \"$(psql -qAtX -c \"SELECT count(*) FROM run_queue WHERE status <> '\"'\"'done'\"'\"'\")\" = 0 ] && break; done;"
+         " kill $pid_b; wait'", b, db.name);
+    cr_assert_eq(s_count(c, "SELECT count(*) FROM run_queue WHERE status = 'done'"), 10,
+                 "not every job finished; see /tmp/pcf-test-scale-%s-b.log", db.name);
+    cr_assert_eq(s_count(c, "SELECT count(*) FROM run_queue q JOIN run r USING (run_id)"
+                            " WHERE r.zone_id = q.zone_id AND r.target_date = q.target_date"), 10,
+                 "each job points at its own run");
+    /* at most one run per zone and date: a run that was in flight when its
+     * engine died was never committed (one transaction), so it is not doubled */
+    cr_assert_eq(s_count(c, "SELECT count(*) FROM (SELECT zone_id, target_date FROM run"
+                            " GROUP BY 1, 2 HAVING count(*) > 1) d"), 0);
+    cr_assert_eq(s_count(c, "SELECT count(*) FROM run_queue WHERE target_date = '2026-07-09' AND attempts = 2"), 1,
+                 "the ghost's job was taken over");
+    cr_assert_eq(s_count(c, "SELECT count(DISTINCT zone_id) FROM run"), 3);
+    PQfinish(c);
+    testdb_drop(&db);
+}
