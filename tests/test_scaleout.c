@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "testdb.h"
 
@@ -91,4 +92,43 @@ Test(scaleout, two_engines_three_zones_every_job_once_and_dead_engines_taken_ove
     cr_assert_eq(s_count(c, "SELECT count(DISTINCT zone_id) FROM run"), 3);
     PQfinish(c);
     testdb_drop(&db);
+}
+
+/* Two publishers (each with its own database and zone) behind one
+ * pcf-proxy: a subscriber of the proxy alone receives both zones' feeds. */
+Test(scaleout, proxy_gives_subscribers_one_endpoint)
+{
+    testdb a, b;
+    char out[OUT];
+    const char *bin = testdb_bindir();
+    testdb_create(&a, "proxya");
+    testdb_create(&b, "proxyb");
+    cr_assert_eq(s_sh(&a, out, "%s/pcf-db migrate", bin), 0, "%s", out);
+    cr_assert_eq(s_sh(&b, out, "%s/pcf-db migrate", bin), 0, "%s", out);
+    s_zone(&a, "PA");
+    s_zone(&b, "PB");
+    int base = 40000 + (int)(getpid() % 4000) * 5;
+    s_sh(&a, out,
+         "sh -c '%s/pcf-proxy --xpub tcp://127.0.0.1:%d --connect tcp://127.0.0.1:%d --connect tcp://127.0.0.1:%d"
+         " 2>/tmp/pcf-test-proxy-%d.log & px=$!;"
+         " %s/pcf-sub --pub tcp://127.0.0.1:%d --router tcp://127.0.0.1:%d --count 2 --timeout-ms 20000 pcf.da."
+         " >/tmp/pcf-test-proxy-sub-%d.log 2>&1 & sb=$!; sleep 0.5;"
+         " %s/pcf-publish --db \"%s\" --pub tcp://127.0.0.1:%d --router tcp://127.0.0.1:%d 2>/dev/null & p1=$!;"
+         " %s/pcf-publish --db \"%s\" --pub tcp://127.0.0.1:%d --router tcp://127.0.0.1:%d 2>/dev/null & p2=$!;"
+         " sleep 1.5;"
+         " %s/pcf-forecaster --db \"%s\" run --zone PA --day-ahead 2026-07-01 --samples 100 >/dev/null 2>&1;"
+         " %s/pcf-forecaster --db \"%s\" run --zone PB --day-ahead 2026-07-01 --samples 100 >/dev/null 2>&1;"
+         " wait $sb; kill $p1 $p2 $px; wait'",
+         bin, base, base + 1, base + 2, base, bin, base, base + 3, base,
+         bin, a.conninfo, base + 1, base + 3, bin, b.conninfo, base + 2, base + 4,
+         bin, a.conninfo, bin, b.conninfo);
+    char path[64], grep[160];
+    snprintf(path, sizeof path, "/tmp/pcf-test-proxy-sub-%d.log", base);
+    snprintf(grep, sizeof grep, "grep -o '^pcf\\.da\\.P[AB] ' %s | sort | uniq -c", path);
+    s_sh(&a, out, "%s", grep);
+    cr_assert(strstr(out, "pcf.da.PA"), "zone PA's feed did not come through the proxy: %s", out);
+    cr_assert(strstr(out, "pcf.da.PB"), "zone PB's feed did not come through the proxy: %s", out);
+    remove(path);
+    testdb_drop(&a);
+    testdb_drop(&b);
 }
