@@ -39,6 +39,9 @@
 #define HISTORY_DAYS 56             /* eight weeks of SCADA to learn from */
 #define MAX_TOPOLOGIES 64
 #define ENGINE_FAR_FUTURE 32503680000LL   /* 3000-01-01: "no cut-off" for issue times */
+/* Limit of a what-if shadow constraint: far above any flow, so the ANM never
+ * acts on it and its headroom is never cut at zero (engine_whatif_run). */
+#define ENGINE_SHADOW_LIMIT 1e6
 
 typedef struct sp_outages {
     size_t n;
@@ -75,6 +78,10 @@ typedef struct run_ctx {
     double *limit_post;             /* [c * nsp + k] */
     char (*limit_kind)[16];         /* [c * nsp + k] */
     int *season;                    /* [nsp] */
+    /* what-if (engine_whatif_run); zero for engine_run */
+    const double *ratio;            /* [ns] scale of each site's capacity and output; NULL = as-is */
+    int shadow;                     /* 1: a shadow copy of every constraint follows the zone's */
+    size_t k_from, k_to;            /* SPs studied: [k_from, k_to); k_to 0 = all */
 } run_ctx;
 
 static double s_now(void)
@@ -238,13 +245,14 @@ static pcf_rc s_describe(run_ctx *x, study_def *d, pcf_error *err)
 {
     const zone *z = x->z;
     size_t nc = z->nconstraint, ns = z->nsite, nt = z->ntranche, nbr = 0;
+    size_t ncs = x->shadow ? 2 * nc : nc;
     for (size_t c = 0; c < nc; c++) nbr += z->constraint[c].nbranch;
-    x->sc = calloc(nc + 1, sizeof *x->sc);
+    x->sc = calloc(ncs + 1, sizeof *x->sc);
     x->sc_rows = calloc(nbr + 1, sizeof(int));
     x->sc_sign = calloc(nbr + 1, sizeof(double));
     x->ss = calloc(ns + 1, sizeof *x->ss);
     x->tr = calloc(nt + 1, sizeof *x->tr);
-    x->member = calloc(nc * ns + 1, 1);
+    x->member = calloc(ncs * ns + 1, 1);
     x->fault_row = calloc(nbr + 1, sizeof(int));
     if (!x->sc || !x->sc_rows || !x->sc_sign || !x->ss || !x->tr || !x->member || !x->fault_row)
         return pcf_error_set(err, PCF_ERR_NOMEM, "engine: out of memory");
@@ -269,21 +277,23 @@ static pcf_rc s_describe(run_ctx *x, study_def *d, pcf_error *err)
         sc->one_way = zc->kind == ZONE_C_BOUNDARY;
         for (size_t i = 0; i < zc->nsite; i++) x->member[c * ns + zc->site[i]] = 1;
     }
+    /* shadows: the same branches, no site to curtail (member stays 0) */
+    for (size_t c = nc; c < ncs; c++) x->sc[c] = x->sc[c - nc];
     for (size_t s = 0; s < ns; s++) {
         x->ss[s].bus = z->site[s].bus_label;
-        x->ss[s].export_mw = z->site[s].export_mw;
+        x->ss[s].export_mw = z->site[s].export_mw * (x->ratio ? x->ratio[s] : 1);
     }
     for (size_t t = 0; t < nt; t++) {
         const zone_tranche *zt = &z->tranche[t];
         x->tr[t].site = zt->site;
-        x->tr[t].capacity_mw = zt->capacity_mw;
+        x->tr[t].capacity_mw = zt->capacity_mw * (x->ratio ? x->ratio[zt->site] : 1);
         x->tr[t].firm = zt->firm;
         x->tr[t].lifo_position = zt->firm ? 0 : zt->lifo_position;
         x->tr[t].anm_mask = (int)zt->anm;
     }
     const engine_opts *o = x->o;
     d->net = z->mpc;
-    d->nc = nc;
+    d->nc = ncs;
     d->ns = ns;
     d->nt = nt;
     d->nf = x->nf;
@@ -313,6 +323,11 @@ static pcf_rc s_describe(run_ctx *x, study_def *d, pcf_error *err)
 /* Limits of constraint c in SP k (MW): intact and post-fault. */
 static void s_limits(run_ctx *x, size_t c, size_t k, double *intact, double *post, const char **kind)
 {
+    if (c >= x->z->nconstraint) {
+        *intact = *post = ENGINE_SHADOW_LIMIT;
+        *kind = "shadow";
+        return;
+    }
     const zone_constraint *zc = &x->z->constraint[c];
     if (zc->kind == ZONE_C_BOUNDARY) {
         *intact = *post = zc->limit_mw;
@@ -408,7 +423,8 @@ static pcf_rc s_study(run_ctx *x, pcf_error *err)
         if (row >= 0 && MP_AT(&mc->bus, (size_t)row, MP_BUS_TYPE) != MP_REF) fixed[row] += MP_AT(&mc->gen, g, MP_PG);
     }
     if (rc == PCF_OK) rc = study_new(&d, &st, err);
-    for (size_t k = 0; k < nsp && rc == PCF_OK; k++) {
+    size_t k_to = x->k_to ? x->k_to : nsp;
+    for (size_t k = x->k_from; k < k_to && rc == PCF_OK; k++) {
         const forecast *f = x->fc;
         for (size_t c = 0; c < nc; c++) {
             const char *kind;
@@ -418,7 +434,7 @@ static pcf_rc s_study(run_ctx *x, pcf_error *err)
         }
         x->season[k] = (int)zone_season_of(x->sp_start[k]);
         for (size_t i = 0; i < nf; i++) prob[i] = zone_fault_probability(x->z, (size_t)x->fault_row[i], 0.5);
-        for (size_t s = 0; s < ns; s++) mean[s] = f->site_mean[s * nsp + k];
+        for (size_t s = 0; s < ns; s++) mean[s] = f->site_mean[s * nsp + k] * (x->ratio ? x->ratio[s] : 1);
         for (size_t b = 0; b < nbus; b++) {
             dem[b] = f->bus_mean[b * nsp + k];
             dsd[b] = f->bus_sd[b * nsp + k];
@@ -426,6 +442,13 @@ static pcf_rc s_study(run_ctx *x, pcf_error *err)
         rng_mvn *mvn = NULL;
         if (ns) {
             s_site_cov(x, k, cov, gbuf);
+            /* what-if: a site's error scales with its output; the jitter
+             * keeps the matrix positive definite when a site goes to 0 */
+            for (size_t i = 0; x->ratio && i < ns; i++)
+                for (size_t j = 0; j < ns; j++) {
+                    cov[i * ns + j] *= x->ratio[i] * x->ratio[j];
+                    if (i == j && x->ratio[i] != 1) cov[i * ns + j] += 1e-9;
+                }
             rc = rng_mvn_new(ns, NULL, cov, &mvn, err);
         }
         if (rc != PCF_OK) break;
@@ -651,13 +674,9 @@ static pcf_rc s_write(PGconn *c, run_ctx *x, pcf_error *err)
 
 /* ---- the run ------------------------------------------------------------------------- */
 
-static void s_free(run_ctx *x)
+/* Frees what s_study made, so a what-if can study the same inputs again. */
+static void s_free_study(run_ctx *x)
 {
-    zone_destroy(&x->z);
-    forecast_destroy(&x->fc);
-    history_destroy(&x->hist);
-    wx_series_destroy(&x->hist_wx);
-    wx_series_destroy(&x->fc_wx);
     free(x->sc);
     free(x->sc_rows);
     free(x->sc_sign);
@@ -672,6 +691,27 @@ static void s_free(run_ctx *x)
     free(x->limit_post);
     free(x->limit_kind);
     free(x->season);
+    x->sc = NULL;
+    x->sc_rows = x->fault_row = NULL;
+    x->sc_sign = x->sens = x->cres_site = x->limit_post = NULL;
+    x->ss = NULL;
+    x->tr = NULL;
+    x->member = NULL;
+    x->pcf = NULL;
+    x->cres = NULL;
+    x->limit_kind = NULL;
+    x->season = NULL;
+    x->nf = 0;
+}
+
+static void s_free(run_ctx *x)
+{
+    zone_destroy(&x->z);
+    forecast_destroy(&x->fc);
+    history_destroy(&x->hist);
+    wx_series_destroy(&x->hist_wx);
+    wx_series_destroy(&x->fc_wx);
+    s_free_study(x);
 }
 
 pcf_rc engine_run(PGconn *conn, const engine_opts *o, engine_report *rep, pcf_error *err)
@@ -705,4 +745,175 @@ pcf_rc engine_run(PGconn *conn, const engine_opts *o, engine_report *rep, pcf_er
     rep->t_total = s_now() - t0;
     s_free(&x);
     return rc;
+}
+
+/* ---- what-if ------------------------------------------------------------------------- */
+
+void engine_whatif_result_destroy(engine_whatif_result **rp)
+{
+    if (!rp || !*rp) return;
+    engine_whatif_result *r = *rp;
+    free(r->constraint_id);
+    free(r->member);
+    free(r->sp);
+    free(r->sp_start);
+    free(r->limit);
+    free(r->q_before);
+    free(r->q_after);
+    free(r->p_before);
+    free(r->p_after);
+    free(r->sens);
+    free(r->dir);
+    free(r->export_before);
+    free(r);
+    *rp = NULL;
+}
+
+/* Copies the figures of the study just made into r (after = 0 before, 1 after). */
+static void s_whatif_take(const run_ctx *x, const size_t *site, engine_whatif_result *r, int after)
+{
+    size_t nc = r->nc, ns = x->z->nsite, nsp = x->nsp;
+    for (size_t c = 0; c < nc; c++)
+        for (size_t k = 0; k < r->nsp; k++) {
+            size_t kk = x->k_from + k, o = c * r->nsp + k;
+            const study_constraint_result *cr = &x->cres[c * nsp + kk];
+            const study_constraint_result *sh = &x->cres[(nc + c) * nsp + kk];
+            double trim = x->sc[c].trim > 0 ? x->sc[c].trim : 1;
+            double *q = after ? &r->q_after[o * STUDY_NLEVELS] : &r->q_before[o * STUDY_NLEVELS];
+            /* the shadow's headroom is ENGINE_SHADOW_LIMIT * trim - loading quantile */
+            for (int l = 0; l < STUDY_NLEVELS; l++) q[l] = ENGINE_SHADOW_LIMIT * trim - sh->headroom_mw[l];
+            if (after) {
+                r->p_after[o] = cr->p_acts;
+                continue;
+            }
+            r->limit[o] = cr->limit_mw;
+            r->dir[o] = x->sc[c].one_way || cr->flow_p50 >= 0 ? 1 : -1;
+            r->p_before[o] = cr->p_acts;
+            for (size_t i = 0; i < r->nchange; i++) r->sens[o * r->nchange + i] = x->sens[(c * nsp + kk) * ns + site[i]];
+        }
+}
+
+pcf_rc engine_whatif_run(PGconn *conn, const engine_opts *o, const engine_whatif *w, engine_whatif_result **out,
+                         pcf_error *err)
+{
+    *out = NULL;
+    if (!o || !o->zone || (o->kind != ENGINE_DAY_AHEAD && o->kind != ENGINE_REAL_TIME))
+        return pcf_error_set(err, PCF_ERR_INVALID, "what-if: zone and kind are required");
+    if (!w || w->nchange < 1 || w->nchange > ENGINE_WHATIF_MAX_CHANGES || !w->site_id || !w->delta_mw)
+        return pcf_error_set(err, PCF_ERR_INVALID, "what-if: 1 to %d capacity changes are required",
+                             ENGINE_WHATIF_MAX_CHANGES);
+    for (size_t i = 0; i < w->nchange; i++) {
+        if (!w->site_id[i] || !w->site_id[i][0])
+            return pcf_error_set(err, PCF_ERR_INVALID, "what-if: change %zu has no site", i + 1);
+        if (!isfinite(w->delta_mw[i]) || w->delta_mw[i] == 0)
+            return pcf_error_set(err, PCF_ERR_INVALID, "what-if: change %zu (%.64s) needs a finite non-zero MW", i + 1,
+                                 w->site_id[i]);
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(w->site_id[i], w->site_id[j]) == 0)
+                return pcf_error_set(err, PCF_ERR_INVALID, "what-if: site %.64s is changed twice", w->site_id[i]);
+    }
+    double t0 = s_now();
+    engine_report rep;
+    memset(&rep, 0, sizeof rep);
+    run_ctx x;
+    memset(&x, 0, sizeof x);
+    x.o = o;
+    x.rep = &rep;
+    engine_whatif_result *r = NULL;
+    double *ratio = NULL;
+    size_t site[ENGINE_WHATIF_MAX_CHANGES];
+    pcf_rc rc = s_load(conn, &x, err);
+    if (rc == PCF_OK) {
+        forecast_input in = { x.z, x.hist, x.hist_wx, x.fc_wx, x.sp_start, x.nsp, x.anchor, NULL };
+        rc = forecast_run(&in, &x.fc, err);
+    }
+    if (rc != PCF_OK) goto done;
+    size_t ns = x.z->nsite, nc = x.z->nconstraint;
+    ratio = calloc(ns + 1, sizeof(double));
+    r = calloc(1, sizeof *r);
+    if (!ratio || !r) {
+        rc = pcf_error_set(err, PCF_ERR_NOMEM, "what-if: out of memory");
+        goto done;
+    }
+    for (size_t s = 0; s < ns; s++) ratio[s] = 1;
+    for (size_t i = 0; i < w->nchange && rc == PCF_OK; i++) {
+        size_t s;
+        for (s = 0; s < ns; s++)
+            if (strcmp(x.z->site[s].id, w->site_id[i]) == 0) break;
+        if (s == ns) {
+            rc = pcf_error_set(err, PCF_ERR_INVALID, "what-if: no site %.64s in zone %.64s", w->site_id[i], o->zone);
+            break;
+        }
+        double e = x.z->site[s].export_mw;
+        if (!(e > 0)) {
+            rc = pcf_error_set(err, PCF_ERR_INVALID, "what-if: site %.64s has no export capacity to change",
+                               w->site_id[i]);
+            break;
+        }
+        site[i] = s;
+        ratio[s] = e + w->delta_mw[i] > 0 ? (e + w->delta_mw[i]) / e : 0;
+    }
+    if (rc != PCF_OK) goto done;
+    int a = w->first_sp ? w->first_sp : 1, b = w->last_sp ? w->last_sp : (int)x.nsp;
+    if (a < 1 || b < a || b > (int)x.nsp) {
+        rc = pcf_error_set(err, PCF_ERR_INVALID, "what-if: SPs %d..%d outside 1..%zu of the horizon", a, b, x.nsp);
+        goto done;
+    }
+    x.k_from = (size_t)a - 1;
+    x.k_to = (size_t)b;
+    x.shadow = 1;
+    r->nc = nc;
+    r->nsp = (size_t)(b - a + 1);
+    r->nchange = w->nchange;
+    size_t m = nc * r->nsp;
+    r->constraint_id = calloc(nc + 1, sizeof *r->constraint_id);
+    r->member = calloc(nc * w->nchange + 1, 1);
+    r->sp = calloc(r->nsp, sizeof(int));
+    r->sp_start = calloc(r->nsp, sizeof(int64_t));
+    r->limit = calloc(m + 1, sizeof(double));
+    r->q_before = calloc(m * STUDY_NLEVELS + 1, sizeof(double));
+    r->q_after = calloc(m * STUDY_NLEVELS + 1, sizeof(double));
+    r->p_before = calloc(m + 1, sizeof(double));
+    r->p_after = calloc(m + 1, sizeof(double));
+    r->sens = calloc(m * w->nchange + 1, sizeof(double));
+    r->dir = calloc(m + 1, sizeof(double));
+    r->export_before = calloc(w->nchange, sizeof(double));
+    if (!r->constraint_id || !r->member || !r->sp || !r->sp_start || !r->limit || !r->q_before || !r->q_after ||
+        !r->p_before || !r->p_after || !r->sens || !r->dir || !r->export_before) {
+        rc = pcf_error_set(err, PCF_ERR_NOMEM, "what-if: out of memory");
+        goto done;
+    }
+    for (size_t c = 0; c < nc; c++) {
+        const zone_constraint *zc = &x.z->constraint[c];
+        snprintf(r->constraint_id[c], sizeof r->constraint_id[c], "%s", zc->id);
+        for (size_t j = 0; j < zc->nsite; j++)
+            for (size_t i = 0; i < w->nchange; i++)
+                if (zc->site[j] == site[i]) r->member[c * w->nchange + i] = 1;
+    }
+    for (size_t k = 0; k < r->nsp; k++) {
+        r->sp[k] = x.sp_number[x.k_from + k];
+        r->sp_start[k] = x.sp_start[x.k_from + k];
+    }
+    for (size_t i = 0; i < w->nchange; i++) r->export_before[i] = x.z->site[site[i]].export_mw;
+    /* before: as-is; after: the same inputs and streams with the trade */
+    rc = s_study(&x, err);
+    if (rc == PCF_OK) s_whatif_take(&x, site, r, 0);
+    s_free_study(&x);
+    if (rc == PCF_OK) {
+        x.ratio = ratio;
+        rc = s_study(&x, err);
+    }
+    if (rc == PCF_OK) s_whatif_take(&x, site, r, 1);
+    r->samples = rep.samples;
+    r->seed = rep.seed;
+done:
+    s_free(&x);
+    free(ratio);
+    if (rc != PCF_OK) {
+        engine_whatif_result_destroy(&r);
+        return rc;
+    }
+    r->t_total = s_now() - t0;
+    *out = r;
+    return PCF_OK;
 }

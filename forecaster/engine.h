@@ -59,4 +59,54 @@ typedef struct engine_report {
  * PCF_ERR_DB when PostgreSQL fails (nothing is written). */
 pcf_rc engine_run(PGconn *conn, const engine_opts *o, engine_report *rep, pcf_error *err);
 
+/* ---- what-if studies (trade checks, trade.h) --------------------------------
+ *
+ * engine_whatif runs the study of engine_run twice for the same inputs, seed
+ * and samples -- once as-is, once with some sites' export capacity changed --
+ * and writes nothing.  A changed site's export capacity, tranche capacities,
+ * forecast mean and forecast error all scale by (export + delta) / export
+ * (at least 0): a site that sells half its capacity delivers half of what it
+ * would have.  Only the SPs first_sp..last_sp (positions in the horizon,
+ * 1-based) are studied; their random streams are those of the full run, so
+ * with the same samples the "before" figures equal engine_run's.
+ *
+ * Per constraint c and SP k ([c * nsp + k]) it returns the quantiles of the
+ * intact loading before ANM at the block levels (study_levels), P(ANM acts)
+ * and the intact sensitivity to every changed site, before and after.  The
+ * loading quantiles are unclamped (negative headroom shows): the study runs
+ * with a shadow copy of every constraint that has no sites and an
+ * unreachable limit, so its headroom is never cut at zero. */
+#define ENGINE_WHATIF_MAX_CHANGES 64
+
+typedef struct engine_whatif {
+    size_t nchange;                  /* 1..ENGINE_WHATIF_MAX_CHANGES */
+    const char *const *site_id;      /* [nchange] sites of the zone, distinct */
+    const double *delta_mw;          /* [nchange] finite, non-zero */
+    int first_sp, last_sp;           /* positions in the horizon, 1-based; 0, 0 = all */
+} engine_whatif;
+
+typedef struct engine_whatif_result {
+    size_t nc, nsp, nchange;         /* nsp: the SPs studied (first_sp..last_sp) */
+    char (*constraint_id)[72];       /* [nc] */
+    unsigned char *member;           /* [nc * nchange] 1: the constraint may curtail the changed site */
+    int *sp;                         /* [nsp] SP number within its local day */
+    int64_t *sp_start;               /* [nsp] UTC s */
+    double *limit;                   /* [nc * nsp] intact limit, MW */
+    double *q_before, *q_after;      /* [(c * nsp + k) * STUDY_NLEVELS + q] loading quantile, MW */
+    double *p_before, *p_after;      /* [c * nsp + k] P(ANM acts) */
+    double *sens;                    /* [(c * nsp + k) * nchange + i] MW per MW */
+    double *dir;                     /* [c * nsp + k] d loading / d flow before the trade: +1 or -1
+                                        (-1 when the median flow runs against a two-way limit) */
+    double *export_before;           /* [nchange] MW */
+    size_t samples;
+    uint64_t seed;
+    double t_total;                  /* seconds */
+} engine_whatif_result;
+
+/* PCF_ERR_INVALID for a bad zone/date/range, an unknown or repeated site or a
+ * site with no export capacity; PCF_ERR_DB when PostgreSQL fails. */
+pcf_rc engine_whatif_run(PGconn *conn, const engine_opts *o, const engine_whatif *w, engine_whatif_result **out,
+                         pcf_error *err);
+void engine_whatif_result_destroy(engine_whatif_result **r);
+
 #endif

@@ -1,0 +1,160 @@
+/*
+ * trade.c -- trade checks; see trade.h for what is computed.
+ *
+ * The Monte-Carlo work is engine_whatif_run's (engine.c): this file turns
+ * its before/after figures into verdicts.  Margins at a confidence between
+ * two of the study's block levels (0.5 0.8 0.9 0.95 0.99) are interpolated
+ * linearly between the quantiles at those levels; at a block level (0.95 by
+ * default) they are the exact sample quantile.  Levels outside 0.5..0.99 are
+ * refused rather than extrapolated.
+ */
+#include "trade.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "study.h"
+
+void trade_result_destroy(trade_result **rp)
+{
+    if (!rp || !*rp) return;
+    trade_result *r = *rp;
+    free(r->check);
+    free(r->site_id);
+    free(r->requested_mw);
+    free(r->adjusted_mw);
+    free(r);
+    *rp = NULL;
+}
+
+/* The loading quantile at level p from the block-level quantiles q[]. */
+static double s_quantile_at(const double *q, double p)
+{
+    for (int l = 0; l < STUDY_NLEVELS; l++)
+        if (fabs(study_levels[l] - p) < 1e-12) return q[l];
+    for (int l = 0; l + 1 < STUDY_NLEVELS; l++)
+        if (p > study_levels[l] && p < study_levels[l + 1]) {
+            double w = (p - study_levels[l]) / (study_levels[l + 1] - study_levels[l]);
+            return q[l] + w * (q[l + 1] - q[l]);
+        }
+    return q[STUDY_NLEVELS - 1];
+}
+
+pcf_rc engine_trade_check(PGconn *conn, const trade_request *rq, trade_result **out, pcf_error *err)
+{
+    *out = NULL;
+    if (!rq || !rq->zone || !rq->zone[0]) return pcf_error_set(err, PCF_ERR_INVALID, "trade: a zone is required");
+    if (rq->kind < TRADE_MIC || rq->kind > TRADE_BID_OFFER_ACCEPTANCE)
+        return pcf_error_set(err, PCF_ERR_INVALID, "trade: kind %d is not MIC, MEC, CURTAILMENT_SWAP or BID_OFFER_ACCEPTANCE",
+                             (int)rq->kind);
+    if (rq->nchange == 0 || !rq->changes) return pcf_error_set(err, PCF_ERR_INVALID, "trade: no capacity change");
+    if (rq->nchange > TRADE_MAX_CHANGES)
+        return pcf_error_set(err, PCF_ERR_INVALID, "trade: %zu changes, at most %d", rq->nchange, TRADE_MAX_CHANGES);
+    double conf = rq->confidence == 0 ? TRADE_DEFAULT_CONFIDENCE : rq->confidence;
+    if (!(conf >= TRADE_MIN_CONFIDENCE && conf <= TRADE_MAX_CONFIDENCE))
+        return pcf_error_set(err, PCF_ERR_INVALID, "trade: confidence %g outside %g..%g", conf, TRADE_MIN_CONFIDENCE,
+                             TRADE_MAX_CONFIDENCE);
+    const char *ids[TRADE_MAX_CHANGES];
+    double delta[TRADE_MAX_CHANGES];
+    for (size_t i = 0; i < rq->nchange; i++) {
+        ids[i] = rq->changes[i].site_id;
+        delta[i] = rq->changes[i].delta_mw;
+    }
+    engine_opts o;
+    memset(&o, 0, sizeof o);
+    o.zone = rq->zone;
+    o.kind = rq->year ? ENGINE_DAY_AHEAD : ENGINE_REAL_TIME;
+    o.year = rq->year;
+    o.month = rq->month;
+    o.day = rq->day;
+    o.rt_periods = rq->rt_periods;
+    o.samples = rq->samples ? rq->samples : TRADE_DEFAULT_SAMPLES;
+    o.seed = rq->seed;
+    o.threads = 1;   /* results do not depend on it; the publisher shares the machine */
+    engine_whatif w = { rq->nchange, ids, delta, rq->first_sp, rq->last_sp };
+    engine_whatif_result *wr = NULL;
+    pcf_rc rc = engine_whatif_run(conn, &o, &w, &wr, err);
+    if (rc != PCF_OK) return rc;
+
+    trade_result *r = calloc(1, sizeof *r);
+    size_t n = rq->nchange, nc = wr->nc, nsp = wr->nsp;
+    if (r) {
+        r->check = calloc(nc * nsp + 1, sizeof *r->check);
+        r->site_id = calloc(n, sizeof *r->site_id);
+        r->requested_mw = calloc(n, sizeof(double));
+        r->adjusted_mw = calloc(n, sizeof(double));
+    }
+    if (!r || !r->check || !r->site_id || !r->requested_mw || !r->adjusted_mw) {
+        trade_result_destroy(&r);
+        engine_whatif_result_destroy(&wr);
+        return pcf_error_set(err, PCF_ERR_NOMEM, "trade: out of memory");
+    }
+    double buy = 0;
+    for (size_t i = 0; i < n; i++) {
+        snprintf(r->site_id[i], sizeof r->site_id[i], "%s", ids[i]);
+        r->requested_mw[i] = delta[i];
+        if (delta[i] > 0) buy += delta[i];
+    }
+    r->requested_volume_mw = buy;
+    r->confidence = conf;
+    r->samples = wr->samples;
+    r->seed = wr->seed;
+    r->pass = 1;
+    double accept = buy;       /* the minimum over checks */
+    const trade_check_row *worst = NULL;
+    for (size_t c = 0; c < nc; c++) {
+        /* a constraint is touched when the trade moves its flow or one of
+         * its own sites is traded */
+        int touched = 0;
+        for (size_t i = 0; i < n; i++) touched |= wr->member[c * n + i];
+        for (size_t k = 0; k < nsp; k++) {
+            size_t o_ = c * nsp + k;
+            double flow = 0, fbuy = 0;
+            for (size_t i = 0; i < n; i++) {
+                double f = wr->sens[o_ * n + i] * delta[i];
+                flow += f;
+                if (delta[i] > 0) fbuy += f;
+            }
+            if (!touched && fabs(flow) < 1e-6) continue;
+            trade_check_row *t = &r->check[r->ncheck++];
+            snprintf(t->constraint_id, sizeof t->constraint_id, "%s", wr->constraint_id[c]);
+            t->sp = wr->sp[k];
+            t->sp_start = wr->sp_start[k];
+            t->limit_mw = wr->limit[o_];
+            t->margin_before_mw = wr->limit[o_] - s_quantile_at(&wr->q_before[o_ * STUDY_NLEVELS], conf);
+            t->margin_after_mw = wr->limit[o_] - s_quantile_at(&wr->q_after[o_ * STUDY_NLEVELS], conf);
+            t->flow_change_mw = flow;
+            t->p_acts_before = wr->p_before[o_];
+            t->p_acts_after = wr->p_after[o_];
+            /* the same random streams before and after: a difference below
+             * a microwatt is rounding, not the trade */
+            t->pass = !(t->margin_after_mw < 0 && t->margin_after_mw < t->margin_before_mw - 1e-6);
+            t->accepted_volume_mw = buy;
+            if (!t->pass) {
+                /* linear model: removing a share (1 - a) of the buyers'
+                 * increase lowers the loading by (1 - a) * dir * fbuy */
+                double lb = wr->dir[o_] * fbuy;
+                double a = lb > 0 ? 1 + t->margin_after_mw / lb : 0;
+                a = a < 0 ? 0 : (a > 1 ? 1 : a);
+                t->accepted_volume_mw = a * buy;
+                r->pass = 0;
+            }
+            if (t->accepted_volume_mw < accept) accept = t->accepted_volume_mw;
+            if (!worst || t->margin_after_mw - (t->pass ? 0 : 1e12) < worst->margin_after_mw - (worst->pass ? 0 : 1e12))
+                worst = t;
+        }
+    }
+    r->accepted_volume_mw = accept;
+    for (size_t i = 0; i < n; i++) r->adjusted_mw[i] = delta[i] > 0 && buy > 0 ? delta[i] * accept / buy : delta[i];
+    if (!worst)
+        snprintf(r->reason, sizeof r->reason, "PASS: the trade changes no constraint's flow");
+    else
+        snprintf(r->reason, sizeof r->reason, "%s: worst %s SP %d margin %.3f MW at %.2f (before %.3f MW), flow %+.3f MW",
+                 r->pass ? "PASS" : "FAIL", worst->constraint_id, worst->sp, worst->margin_after_mw, conf,
+                 worst->margin_before_mw, worst->flow_change_mw);
+    engine_whatif_result_destroy(&wr);
+    *out = r;
+    return PCF_OK;
+}

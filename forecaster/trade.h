@@ -1,0 +1,98 @@
+/*
+ * trade.h -- trade checks: would a proposed exchange of capacity between
+ * sites create or worsen a constraint exceedance (DESIGN.md section 5 item 6,
+ * docs/protocol.md section 7.3, docs/methodology.md "Trade checks")?
+ *
+ * engine_trade_check runs the study of a normal run for the request's zone
+ * and day (engine_whatif_run: same forecasts, same seed derivation, so with
+ * the same sample count the "before" figures are the latest run's), once
+ * as-is and once with the trade applied, and judges every constraint the
+ * trade touches in every SP of the range:
+ *
+ *   margin  = limit - q_c(loading before ANM, intact network), MW, where q_c
+ *             is the quantile at the request's confidence;
+ *   verdict = FAIL when margin_after < 0 and margin_after < margin_before
+ *             (the trade creates or worsens an exceedance); a trade that
+ *             relieves an already exceeded constraint passes;
+ *   flow change = sum over changes of sensitivity x delta_mw (MW);
+ *   accepted volume = the part of the buyers' increase the constraint takes:
+ *             all of it when the check passes, else the share that brings
+ *             margin_after back to 0 on the linear sensitivity model.
+ * The trade passes only if every check passes.  Nothing is written to
+ * PostgreSQL: a trade check is a question, not a forecast.
+ */
+#ifndef PCF_TRADE_H
+#define PCF_TRADE_H
+
+#include <libpq-fe.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine.h"
+#include "error.h"
+#include "zone.h"
+
+#define TRADE_DEFAULT_CONFIDENCE 0.95
+#define TRADE_DEFAULT_SAMPLES 2000        /* the publisher answers inline: keep it quick */
+#define TRADE_MIN_CONFIDENCE 0.5          /* margins come from the block levels 0.5..0.99 */
+#define TRADE_MAX_CONFIDENCE 0.99
+#define TRADE_MAX_CHANGES ENGINE_WHATIF_MAX_CHANGES
+
+typedef enum trade_kind {               /* as pcf.proto TradeKind */
+    TRADE_MIC = 1,
+    TRADE_MEC = 2,
+    TRADE_CURTAILMENT_SWAP = 3,
+    TRADE_BID_OFFER_ACCEPTANCE = 4
+} trade_kind;
+
+typedef struct trade_change {
+    const char *site_id;
+    double delta_mw;                    /* + buyer, - seller; finite, non-zero */
+} trade_change;
+
+typedef struct trade_request {
+    const char *zone;
+    trade_kind kind;
+    int year, month, day;               /* local date; year 0 = the next rt_periods SPs (real time) */
+    int first_sp, last_sp;              /* SP numbers of that day; 0, 0 = the whole day */
+    int rt_periods;                     /* real time: SPs ahead, 0 = engine default */
+    const trade_change *changes;
+    size_t nchange;                     /* 1..TRADE_MAX_CHANGES */
+    double confidence;                  /* 0 = TRADE_DEFAULT_CONFIDENCE; else 0.5..0.99 */
+    size_t samples;                     /* 0 = TRADE_DEFAULT_SAMPLES */
+    uint64_t seed;                      /* 0 = derived as for a run */
+} trade_request;
+
+typedef struct trade_check_row {
+    char constraint_id[ZONE_ID_MAX + 1];
+    int sp;                             /* within the local day */
+    int64_t sp_start;                   /* UTC s */
+    int pass;
+    double limit_mw;
+    double margin_before_mw, margin_after_mw;
+    double flow_change_mw;
+    double accepted_volume_mw;
+    double p_acts_before, p_acts_after;
+} trade_check_row;
+
+typedef struct trade_result {
+    int pass;
+    size_t ncheck;
+    trade_check_row *check;             /* constraint-major, then SP */
+    size_t nchange;
+    char (*site_id)[ZONE_ID_MAX + 1];   /* [nchange] */
+    double *requested_mw, *adjusted_mw; /* [nchange] */
+    double requested_volume_mw, accepted_volume_mw;
+    double confidence;
+    size_t samples;
+    uint64_t seed;
+    double seconds;
+    char reason[256];                   /* one line: the worst check */
+} trade_result;
+
+/* PCF_ERR_INVALID (with the reason) for an empty trade, an unknown zone or
+ * site, a bad date, range or confidence; PCF_ERR_DB when PostgreSQL fails. */
+pcf_rc engine_trade_check(PGconn *conn, const trade_request *rq, trade_result **out, pcf_error *err);
+void trade_result_destroy(trade_result **r);
+
+#endif
