@@ -151,6 +151,10 @@ static int s_handler(void *user, const char *section, const char *name, const ch
         return s_fail(c, "[%s] kind '%s' is not scada, outage_json, outage_ukpn_csv, openmeteo or scada_zmq",
                       section, value);
     }
+    if (strcmp(name, "curve_secret_key") == 0)
+        return s_copy(c, section, name, value, s->curve_secret_key, sizeof s->curve_secret_key);
+    if (strcmp(name, "curve_allowlist") == 0)
+        return s_copy(c, section, name, value, s->curve_allowlist, sizeof s->curve_allowlist);
     if (strcmp(name, "endpoint") == 0)
         return s_copy(c, section, name, value, s->endpoint, sizeof s->endpoint);
     if (strcmp(name, "directory") == 0)
@@ -196,6 +200,9 @@ static pcf_rc s_check(const char *path, ingest_config *cfg, pcf_error *err)
         } else if (s->kind == INGEST_SCADA_ZMQ) {
             if (!s->endpoint[0])
                 return pcf_error_set(err, PCF_ERR_PARSE, "%s: [source %s] scada_zmq needs an endpoint", path, s->name);
+            if (!s->curve_secret_key[0] != !s->curve_allowlist[0])
+                return pcf_error_set(err, PCF_ERR_PARSE,
+                                     "%s: [source %s] curve_secret_key and curve_allowlist go together", path, s->name);
         } else if (!s->directory[0]) {
             return pcf_error_set(err, PCF_ERR_PARSE, "%s: [source %s] %s needs a directory", path, s->name,
                                  ingest_kind_name(s->kind));

@@ -24,6 +24,8 @@
  *     kind = scada_zmq              ; live ScadaBatch messages (docs/protocol.md section 9)
  *     endpoint = tcp://127.0.0.1:5558
  *     poll_seconds = 10             ; `once`: how long to listen
+ *     curve_secret_key = /etc/pcf/ingest.key   ; optional, with curve_allowlist:
+ *     curve_allowlist = /etc/pcf/gateways.allow ; CurveZMQ, only listed gateways
  *
  * libinih reads lines of at most 200 bytes, so a long url is split over
  * indented continuation lines; the pieces are joined without separators.
@@ -51,6 +53,8 @@ typedef struct ingest_source {
     char directory[1024];
     char url[2048];
     char endpoint[512];     /* scada_zmq: the PULL socket's bind endpoint */
+    char curve_secret_key[1024];    /* scada_zmq: server key file (pcf-keygen); "" = plain */
+    char curve_allowlist[1024];     /* scada_zmq: admitted gateway public keys */
     char model[65];
     char locations[INGEST_MAX_LOCATIONS][65];
     size_t nlocations;

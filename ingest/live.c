@@ -12,9 +12,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <zmq.h>
 
 #include "load.h"
+#include "publish_auth.h"
 #include "scada_pb.h"
 
 #define LIVE_TYPE "pcf.v1.ScadaBatch"
@@ -23,6 +25,8 @@
 
 struct live_feed {
     void *ctx, *sock;
+    void *zap;                  /* ZAP REP socket when CurveZMQ is on, else NULL */
+    publish_allowlist *allow;
     unsigned char *pending;     /* body of a batch received but not committed */
     size_t pending_len;
     char gw[LIVE_MAX_GATEWAYS][65];
@@ -63,6 +67,45 @@ live_feed *live_new(const char *endpoint, pcf_error *err)
     return f;
 }
 
+live_feed *live_new_curve(const char *endpoint, const char *secret_key_path, const char *allowlist_path,
+                          pcf_error *err)
+{
+    live_feed *f = calloc(1, sizeof *f);
+    if (!f) {
+        pcf_error_set(err, PCF_ERR_NOMEM, "live feed: out of memory");
+        return NULL;
+    }
+    char pub[PUBLISH_KEY_Z85_LEN + 1], sec[PUBLISH_KEY_Z85_LEN + 1];
+    if (publish_auth_load_key(secret_key_path, pub, sec, err) != PCF_OK ||
+        publish_allowlist_load(allowlist_path, &f->allow, err) != PCF_OK) {
+        live_destroy(&f);
+        return NULL;
+    }
+    if (!sec[0]) {
+        pcf_error_set(err, PCF_ERR_INVALID, "%s: no secret-key line", secret_key_path);
+        live_destroy(&f);
+        return NULL;
+    }
+    /* The ZAP handler must be bound before the first handshake. */
+    f->ctx = zmq_ctx_new();
+    f->zap = f->ctx ? zmq_socket(f->ctx, ZMQ_REP) : NULL;
+    f->sock = f->zap ? zmq_socket(f->ctx, ZMQ_PULL) : NULL;
+    int64_t maxmsg = (int64_t)SCADA_PB_MAX_BYTES + 256;
+    int linger = 0, server = 1;
+    if (!f->sock || zmq_bind(f->zap, "inproc://zeromq.zap.01") != 0 ||
+        zmq_setsockopt(f->sock, ZMQ_CURVE_SERVER, &server, sizeof server) != 0 ||
+        zmq_setsockopt(f->sock, ZMQ_CURVE_SECRETKEY, sec, PUBLISH_KEY_Z85_LEN + 1) != 0 ||
+        zmq_setsockopt(f->sock, ZMQ_ZAP_DOMAIN, "pcf-ingest", 10) != 0 ||
+        zmq_setsockopt(f->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) != 0 ||
+        zmq_setsockopt(f->sock, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
+        zmq_setsockopt(f->zap, ZMQ_LINGER, &linger, sizeof linger) != 0 || zmq_bind(f->sock, endpoint) != 0) {
+        pcf_error_set(err, PCF_ERR_NET, "live feed: bind %s (CurveZMQ): %s", endpoint, zmq_strerror(zmq_errno()));
+        live_destroy(&f);
+        return NULL;
+    }
+    return f;
+}
+
 void live_destroy(live_feed **fp)
 {
     if (!fp || !*fp)
@@ -70,6 +113,9 @@ void live_destroy(live_feed **fp)
     live_feed *f = *fp;
     if (f->sock)
         zmq_close(f->sock);
+    if (f->zap)
+        zmq_close(f->zap);
+    publish_allowlist_destroy(&f->allow);
     if (f->ctx)
         zmq_ctx_term(f->ctx);
     free(f->pending);
@@ -175,6 +221,40 @@ static pcf_rc s_load_pending(live_feed *f, PGconn *c, worker_log_fn log, void *l
     return PCF_OK;
 }
 
+static long s_ms_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Waits up to timeout_ms for a message, answering ZAP requests (CurveZMQ
+ * handshakes) meanwhile. */
+static pcf_rc s_wait(live_feed *f, int timeout_ms, worker_log_fn log, void *lctx, pcf_error *err)
+{
+    long end = s_ms_now() + timeout_ms;
+    for (;;) {
+        zmq_pollitem_t it[2] = {{f->sock, 0, ZMQ_POLLIN, 0}, {f->zap, 0, ZMQ_POLLIN, 0}};
+        long left = end - s_ms_now();
+        int n = zmq_poll(it, f->zap ? 2 : 1, left < 0 ? 0 : left);
+        if (n < 0)
+            return zmq_errno() == EINTR ? PCF_OK
+                                        : pcf_error_set(err, PCF_ERR_NET, "live: poll: %s", zmq_strerror(zmq_errno()));
+        if (f->zap && (it[1].revents & ZMQ_POLLIN)) {
+            int admitted = 0;
+            char client[PUBLISH_KEY_Z85_LEN + 1];
+            pcf_error zerr;
+            if (publish_auth_zap(f->zap, f->allow, &admitted, client, &zerr) != PCF_OK)
+                s_log(log, lctx, "live: %s", zerr.msg);
+            else if (!admitted)
+                s_log(log, lctx, "live: refused a gateway handshake (key %s not in the allowlist)",
+                      client[0] ? client : "(none)");
+        }
+        if ((it[0].revents & ZMQ_POLLIN) || left <= 0)
+            return PCF_OK;
+    }
+}
+
 pcf_rc live_poll(live_feed *f, PGconn *c, int timeout_ms, worker_log_fn log, void *log_ctx,
                  worker_result *res, pcf_error *err)
 {
@@ -182,10 +262,8 @@ pcf_rc live_poll(live_feed *f, PGconn *c, int timeout_ms, worker_log_fn log, voi
     pcf_rc rc;
     if (f->pending && (rc = s_load_pending(f, c, log, log_ctx, res, err)) != PCF_OK)
         return rc;
-    zmq_pollitem_t it = {f->sock, 0, ZMQ_POLLIN, 0};
-    if (zmq_poll(&it, 1, timeout_ms) < 0)
-        return zmq_errno() == EINTR ? PCF_OK
-                                    : pcf_error_set(err, PCF_ERR_NET, "live: poll: %s", zmq_strerror(zmq_errno()));
+    if ((rc = s_wait(f, timeout_ms, log, log_ctx, err)) != PCF_OK)
+        return rc;
     for (int k = 0; k < LIVE_DRAIN; k++) {
         int got = s_receive(f, ZMQ_DONTWAIT, log, log_ctx);
         if (got < 0)

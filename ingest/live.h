@@ -31,6 +31,14 @@ typedef struct live_feed live_feed;
  * NULL with err set on failure. */
 live_feed *live_new(const char *endpoint, pcf_error *err);
 
+/* As live_new, with CurveZMQ (docs/protocol.md section 11): the socket is a
+ * Curve server with the secret key of secret_key_path (a pcf-keygen key
+ * file), and a ZAP handler admits only gateways whose public key is in
+ * allowlist_path (one Z85 key per line).  Refused handshakes are logged
+ * by live_poll. */
+live_feed *live_new_curve(const char *endpoint, const char *secret_key_path, const char *allowlist_path,
+                          pcf_error *err);
+
 /* Closes the socket and frees; *fp becomes NULL.  Pending batches are lost. */
 void live_destroy(live_feed **fp);
 

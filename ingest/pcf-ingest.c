@@ -67,7 +67,8 @@ static void s_usage(FILE *out)
           "                    directory = inbox of a file source (files move to done/ or failed/)\n"
           "                    url, locations, model = an openmeteo source\n"
           "                    endpoint = the PULL socket of a scada_zmq source (gateways PUSH\n"
-          "                    pcf.v1.ScadaBatch; `once` listens for poll_seconds)\n"
+          "                    pcf.v1.ScadaBatch; `once` listens for poll_seconds);\n"
+          "                    curve_secret_key + curve_allowlist = CurveZMQ, listed gateways only\n"
           "                    poll_seconds (60), timeout_seconds (30), retries (3), backoff_ms (1000)\n"
           "\n"
           "File sources: every file in the inbox (not .*, *.tmp, *.part, *.errors) is loaded in one\n"
@@ -155,7 +156,11 @@ static int s_daemon(const ingest_config *cfg)
         if (cfg->sources[i].kind != INGEST_SCADA_ZMQ)
             continue;
         pcf_error err;
-        if (!(feeds[i] = live_new(cfg->sources[i].endpoint, &err))) {
+        const ingest_source *src = &cfg->sources[i];
+        feeds[i] = src->curve_secret_key[0]
+                   ? live_new_curve(src->endpoint, src->curve_secret_key, src->curve_allowlist, &err)
+                   : live_new(src->endpoint, &err);
+        if (!feeds[i]) {
             s_logf("%s: %s", cfg->sources[i].name, err.msg);
             for (size_t k = 0; k < i; k++)
                 live_destroy(&feeds[k]);

@@ -244,7 +244,9 @@ static pcf_rc s_run_openmeteo(PGconn *c, const ingest_source *src, worker_log_fn
 static pcf_rc s_run_live(PGconn *c, const ingest_source *src, worker_log_fn log, void *lctx, worker_result *res,
                          pcf_error *err)
 {
-    live_feed *f = live_new(src->endpoint, err);
+    live_feed *f = src->curve_secret_key[0]
+                   ? live_new_curve(src->endpoint, src->curve_secret_key, src->curve_allowlist, err)
+                   : live_new(src->endpoint, err);
     if (!f)
         return err->code;
     time_t end = time(NULL) + src->poll_seconds;

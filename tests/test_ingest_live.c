@@ -12,6 +12,7 @@
 #include "db.h"
 #include "live.h"
 #include "load.h"
+#include "publish_auth.h"
 #include "migrate.h"
 #include "pcf.pb-c.h"
 #include "scada_pb.h"
@@ -273,6 +274,96 @@ Test(ingest_live, zmq_pull_socket)
     zmq_ctx_term(zctx);
     live_destroy(&f);
     cr_assert_null(f);
+    PQfinish(c);
+    testdb_drop(&db);
+}
+
+/* With CurveZMQ on, only gateways whose public key is in the allowlist get
+ * their batches in; an unknown key and a plain-text gateway get nothing. */
+static void *s_curve_push(void *zctx, const char *ep, const char *server_pub, const char *keyfile)
+{
+    void *push = zmq_socket(zctx, ZMQ_PUSH);
+    int linger = 0;
+    zmq_setsockopt(push, ZMQ_LINGER, &linger, sizeof linger);
+    if (keyfile) {
+        char pub[PUBLISH_KEY_Z85_LEN + 1], sec[PUBLISH_KEY_Z85_LEN + 1];
+        pcf_error e;
+        cr_assert_eq(publish_auth_load_key(keyfile, pub, sec, &e), PCF_OK, "%s", e.msg);
+        cr_assert_eq(zmq_setsockopt(push, ZMQ_CURVE_SERVERKEY, server_pub, PUBLISH_KEY_Z85_LEN + 1), 0);
+        cr_assert_eq(zmq_setsockopt(push, ZMQ_CURVE_PUBLICKEY, pub, PUBLISH_KEY_Z85_LEN + 1), 0);
+        cr_assert_eq(zmq_setsockopt(push, ZMQ_CURVE_SECRETKEY, sec, PUBLISH_KEY_Z85_LEN + 1), 0);
+    }
+    cr_assert_eq(zmq_connect(push, ep), 0);
+    return push;
+}
+
+Test(ingest_live, curve_admits_only_allowlisted_gateways)
+{
+    testdb db;
+    PGconn *c = s_live_db(&db, "live_curve");
+    char dir[64], srv[96], good[96], bad[96], allow[96], ep[96], pub[PUBLISH_KEY_Z85_LEN + 1], cmd[256];
+    snprintf(dir, sizeof dir, "/tmp/pcf-live-curve-%d", (int)getpid());
+    snprintf(cmd, sizeof cmd, "rm -rf %s && mkdir -p %s", dir, dir);
+    cr_assert_eq(system(cmd), 0);
+    snprintf(srv, sizeof srv, "%s/ingest", dir);
+    snprintf(good, sizeof good, "%s/gw-good", dir);
+    snprintf(bad, sizeof bad, "%s/gw-bad", dir);
+    pcf_error e;
+    cr_assert_eq(publish_auth_write_keypair(srv, "ingest", &e), PCF_OK, "%s", e.msg);
+    cr_assert_eq(publish_auth_write_keypair(good, "good gateway", &e), PCF_OK, "%s", e.msg);
+    cr_assert_eq(publish_auth_write_keypair(bad, "unknown gateway", &e), PCF_OK, "%s", e.msg);
+    char f[128];
+    snprintf(f, sizeof f, "%s.pub", good);
+    cr_assert_eq(publish_auth_load_key(f, pub, NULL, &e), PCF_OK, "%s", e.msg);
+    snprintf(allow, sizeof allow, "%s/allow", dir);
+    FILE *af = fopen(allow, "w");
+    cr_assert(af);
+    fprintf(af, "# gateways admitted\n%s good gateway\n", pub);
+    fclose(af);
+    char srvpub[PUBLISH_KEY_Z85_LEN + 1];
+    snprintf(f, sizeof f, "%s.key", srv);
+    cr_assert_eq(publish_auth_load_key(f, srvpub, NULL, &e), PCF_OK, "%s", e.msg);
+    snprintf(ep, sizeof ep, "ipc://%s/live", dir);
+    live_feed *feed = live_new_curve(ep, f, allow, &e);
+    cr_assert_not_null(feed, "%s", e.msg);
+
+    void *zctx = zmq_ctx_new();
+    char goodkey[128], badkey[128];
+    snprintf(goodkey, sizeof goodkey, "%s.key", good);
+    snprintf(badkey, sizeof badkey, "%s.key", bad);
+    void *p_good = s_curve_push(zctx, ep, srvpub, goodkey);
+    void *p_bad = s_curve_push(zctx, ep, srvpub, badkey);
+    void *p_plain = s_curve_push(zctx, ep, srvpub, NULL);
+    s_meas mg[] = {{"GT1_P", 1767225600000, 7, 1}}, mb[] = {{"GT1_P", 1767225660000, 8, 1}},
+           mp[] = {{"GT1_P", 1767225720000, 9, 1}};
+    uint8_t *bg, *bb, *bp;
+    size_t lg = s_pack("gw-good", 1, 1, mg, 1, &bg), lb = s_pack("gw-bad", 1, 1, mb, 1, &bb),
+           lp = s_pack("gw-plain", 1, 1, mp, 1, &bp);
+    /* sends to a peer whose handshake fails stay queued; never block on them */
+    zmq_send(p_bad, "pcf.v1.ScadaBatch", 17, ZMQ_SNDMORE | ZMQ_DONTWAIT);
+    zmq_send(p_bad, bb, lb, ZMQ_DONTWAIT);
+    zmq_send(p_plain, "pcf.v1.ScadaBatch", 17, ZMQ_SNDMORE | ZMQ_DONTWAIT);
+    zmq_send(p_plain, bp, lp, ZMQ_DONTWAIT);
+    s_send(p_good, "pcf.v1.ScadaBatch", bg, lg);
+    worker_result res, total = {0};
+    s_logs logs = {0};
+    for (int i = 0; i < 30; i++) {
+        cr_assert_eq(live_poll(feed, c, 100, s_live_log, &logs, &res, &e), PCF_OK, "%s", e.msg);
+        total.loaded += res.loaded;
+    }
+    cr_assert_eq(total.loaded, 1, "only the allowlisted gateway's batch loads");
+    cr_assert_eq(s_num(c, "SELECT count(*) FROM measurement"), 1);
+    cr_assert_eq(s_num(c, "SELECT count(*) FROM measurement WHERE value = 7"), 1);
+    free(bg);
+    free(bb);
+    free(bp);
+    zmq_close(p_good);
+    zmq_close(p_bad);
+    zmq_close(p_plain);
+    zmq_ctx_term(zctx);
+    live_destroy(&feed);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    cr_assert_eq(system(cmd), 0);
     PQfinish(c);
     testdb_drop(&db);
 }
