@@ -3,13 +3,16 @@
  *
  *   pcf-sub [OPTIONS] [PREFIX...]       follow the feeds (recovering gaps)
  *   pcf-sub [OPTIONS] statement --zone Z --date YYYY-MM-DD [--run-id N] [--pcf] [--blocks]
+ *   pcf-sub [OPTIONS] trade --zone Z --date YYYY-MM-DD --change SITE:+MW --change SITE:-MW
+ *           [--sp A[-B]] [--kind mec|mic|swap|boa] [--confidence C] [--id TRADE_ID]
  *
  * Output formats: table (aligned, for people), csv (one line per row, with
  * a header line per kind of row), json (one object per message, every field
  * by its proto name, from the protobuf-c descriptors, so new fields appear
  * without a change here).  Gap recovery is subscriber.c's; counters go to
- * stderr at exit.  Trade checks need the engine (issue 5) and are not
- * offered yet.
+ * stderr at exit.  A trade check is answered by the engine inside the
+ * publisher (trade.h); it can take a few seconds, so its request timeout is
+ * 60 s.
  * Exit status: 0 done, 1 failure or error reply, 2 usage.
  */
 #include <getopt.h>
@@ -23,11 +26,14 @@
 
 #include "parse.h"
 #include "publish_auth.h"
+#include "sptime.h"
 #include "subscriber.h"
 
 static const char s_usage[] =
     "usage: pcf-sub [OPTIONS] [PREFIX...]\n"
     "       pcf-sub [OPTIONS] statement --zone Z --date YYYY-MM-DD [--run-id N] [--pcf] [--blocks]\n"
+    "       pcf-sub [OPTIONS] trade --zone Z --date YYYY-MM-DD --change SITE:+MW --change SITE:-MW\n"
+    "               [--sp A[-B]] [--kind mec|mic|swap|boa] [--confidence C] [--id TRADE_ID]\n"
     "\n"
     "  --pub ENDPOINT       publisher's PUB socket (default tcp://127.0.0.1:5556)\n"
     "  --router ENDPOINT    publisher's ROUTER socket (default tcp://127.0.0.1:5557)\n"
@@ -319,6 +325,161 @@ static int s_statement(subscriber *s, app *a, int argc, char **argv)
     return rc;
 }
 
+/* ---- trade check ------------------------------------------------------------------- */
+
+#define SUB_MAX_CHANGES 64
+
+/* SITE:+MW or SITE:-MW into c (site points into arg). */
+static int s_parse_change(char *arg, Pcf__V1__CapacityChange *c)
+{
+    char *colon = strrchr(arg, ':');
+    if (!colon || colon == arg || colon[1] == '\0') return -1;
+    *colon = '\0';
+    double v;
+    if (parse_double(colon + 1, strlen(colon + 1), &v) != PCF_OK || v == 0) return -1;
+    c->site_id = arg;
+    c->delta_mw = v;
+    return 0;
+}
+
+static int s_trade(subscriber *s, app *a, int argc, char **argv)
+{
+    static const struct option lo[] = {{"zone", required_argument, 0, 'z'}, {"date", required_argument, 0, 'D'},
+                                       {"change", required_argument, 0, 'c'}, {"sp", required_argument, 0, 'S'},
+                                       {"kind", required_argument, 0, 'K'}, {"confidence", required_argument, 0, 'C'},
+                                       {"id", required_argument, 0, 'I'}, {0, 0, 0, 0}};
+    Pcf__V1__Header h = PCF__V1__HEADER__INIT;
+    Pcf__V1__TradeCheckRequest rq = PCF__V1__TRADE_CHECK_REQUEST__INIT;
+    Pcf__V1__CapacityChange cv[SUB_MAX_CHANGES];
+    Pcf__V1__CapacityChange *cp[SUB_MAX_CHANGES];
+    h.schema_version = 1;
+    h.request_id = (uint64_t)time(NULL);
+    rq.header = &h;
+    rq.kind = PCF__V1__TRADE_KIND__TRADE_KIND_MEC;
+    rq.trade_id = "pcf-sub";
+    rq.first_sp = 1;
+    rq.last_sp = 0;   /* 0: the whole day, found from the date below */
+    int ch;
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+        long x, y;
+        char *dash;
+        switch (ch) {
+        case 'z': rq.zone = optarg; break;
+        case 'D': rq.settlement_date = optarg; break;
+        case 'I': rq.trade_id = optarg; break;
+        case 'c': {
+            if (rq.n_changes == SUB_MAX_CHANGES) return 2;
+            Pcf__V1__CapacityChange init = PCF__V1__CAPACITY_CHANGE__INIT;
+            cv[rq.n_changes] = init;
+            if (s_parse_change(optarg, &cv[rq.n_changes]) != 0) return 2;
+            cp[rq.n_changes] = &cv[rq.n_changes];
+            rq.n_changes++;
+            break;
+        }
+        case 'S':
+            dash = strchr(optarg, '-');
+            if (dash) {
+                if (parse_long(optarg, (size_t)(dash - optarg), &x) != PCF_OK ||
+                    parse_long(dash + 1, strlen(dash + 1), &y) != PCF_OK)
+                    return 2;
+            } else {
+                if (parse_long(optarg, strlen(optarg), &x) != PCF_OK) return 2;
+                y = x;
+            }
+            if (x < 1 || y < x || y > 50) return 2;
+            rq.first_sp = (uint32_t)x;
+            rq.last_sp = (uint32_t)y;
+            break;
+        case 'K':
+            if (strcmp(optarg, "mec") == 0) rq.kind = PCF__V1__TRADE_KIND__TRADE_KIND_MEC;
+            else if (strcmp(optarg, "mic") == 0) rq.kind = PCF__V1__TRADE_KIND__TRADE_KIND_MIC;
+            else if (strcmp(optarg, "swap") == 0) rq.kind = PCF__V1__TRADE_KIND__TRADE_KIND_CURTAILMENT_SWAP;
+            else if (strcmp(optarg, "boa") == 0) rq.kind = PCF__V1__TRADE_KIND__TRADE_KIND_BID_OFFER_ACCEPTANCE;
+            else return 2;
+            break;
+        case 'C':
+            if (parse_double(optarg, strlen(optarg), &rq.confidence) != PCF_OK) return 2;
+            break;
+        default: return 2;
+        }
+    }
+    if (!rq.zone[0] || !rq.settlement_date[0] || rq.n_changes == 0 || optind != argc) return 2;
+    rq.changes = cp;
+    if (rq.last_sp == 0) {
+        /* the whole local day: 46, 48 or 50 SPs */
+        long y, m, d;
+        const char *t = rq.settlement_date;
+        if (strlen(t) != 10 || parse_long(t, 4, &y) != PCF_OK || parse_long(t + 5, 2, &m) != PCF_OK ||
+            parse_long(t + 8, 2, &d) != PCF_OK)
+            return 2;
+        int n = sptime_sp_count((int)y, (int)m, (int)d);
+        if (n < 0) return 2;
+        rq.last_sp = (uint32_t)n;
+    }
+    char type[160];
+    uint8_t *body = NULL;
+    size_t len = 0;
+    pcf_error err;
+    if (subscriber_request(s, "pcf.v1.TradeCheckRequest", &rq.base, type, &body, &len, &err) != PCF_OK) {
+        fprintf(stderr, "pcf-sub: %s\n", err.msg);
+        return 1;
+    }
+    int rc = 0;
+    if (strcmp(type, "pcf.v1.TradeCheckReply") == 0) {
+        Pcf__V1__TradeCheckReply *r = pcf__v1__trade_check_reply__unpack(NULL, len, body);
+        if (!r) {
+            fprintf(stderr, "pcf-sub: TradeCheckReply does not decode\n");
+            rc = 1;
+        } else if (a->format == F_JSON) {
+            json_t *o = s_json_msg(&r->base);
+            char *txt = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(17));
+            if (txt) puts(txt);
+            free(txt);
+            json_decref(o);
+        } else {
+            int pass = r->verdict == PCF__V1__TRADE_VERDICT__TRADE_VERDICT_PASS;
+            if (a->format == F_TABLE) {
+                printf("trade %s: %s; requested %.3f MW, accepted %.3f MW\n%s\n", r->trade_id, pass ? "PASS" : "FAIL",
+                       r->requested_volume_mw, r->accepted_volume_mw, r->reason);
+                printf("%-16s %4s %-17s %-4s %12s %12s %12s %12s %8s %8s\n", "constraint", "sp", "sp_start", "ok",
+                       "margin_bef", "margin_aft", "flow_chg", "accepted", "p_bef", "p_aft");
+            } else {
+                puts("kind,constraint_id,sp,sp_start,verdict,margin_before_mw,margin_after_mw,flow_change_mw,"
+                     "accepted_volume_mw,p_anm_acts_before,p_anm_acts_after");
+            }
+            for (size_t i = 0; i < r->n_checks; i++) {
+                const Pcf__V1__ConstraintCheck *c = r->checks[i];
+                char t[32];
+                s_time(c->sp_start_ms, t, sizeof t);
+                int ok = c->verdict == PCF__V1__TRADE_VERDICT__TRADE_VERDICT_PASS;
+                if (a->format == F_TABLE)
+                    printf("%-16s %4u %-17s %-4s %12.3f %12.3f %12.3f %12.3f %8.4f %8.4f\n", c->constraint_id, c->sp, t,
+                           ok ? "pass" : "FAIL", c->margin_before_mw, c->margin_after_mw, c->flow_change_mw,
+                           c->accepted_volume_mw, c->p_anm_acts_before, c->p_anm_acts_after);
+                else
+                    printf("check,%s,%u,%s,%s,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f\n", c->constraint_id, c->sp, t,
+                           ok ? "pass" : "fail", c->margin_before_mw, c->margin_after_mw, c->flow_change_mw,
+                           c->accepted_volume_mw, c->p_anm_acts_before, c->p_anm_acts_after);
+            }
+            for (size_t i = 0; i < r->n_volumes; i++)
+                printf(a->format == F_TABLE ? "site %s: requested %+.3f MW, adjusted %+.3f MW\n"
+                                            : "volume,%s,%.6f,%.6f\n",
+                       r->volumes[i]->site_id, r->volumes[i]->requested_delta_mw, r->volumes[i]->adjusted_delta_mw);
+        }
+        if (r) pcf__v1__trade_check_reply__free_unpacked(r, NULL);
+    } else {
+        Pcf__V1__ErrorReply *e = pcf__v1__error_reply__unpack(NULL, len, body);
+        const ProtobufCEnumValue *ev =
+            e ? protobuf_c_enum_descriptor_get_value(&pcf__v1__error_code__descriptor, e->code) : NULL;
+        fprintf(stderr, "pcf-sub: %s: %s\n", ev ? ev->name : type, e ? e->reason : "(undecodable reply)");
+        if (e) pcf__v1__error_reply__free_unpacked(e, NULL);
+        rc = 1;
+    }
+    free(body);
+    return rc;
+}
+
 /* ---- main -------------------------------------------------------------------------- */
 
 int main(int argc, char **argv)
@@ -369,8 +530,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "pcf-sub: %s: no secret-key line\n", ckey);
         return 1;
     }
+    int trade = optind < argc && strcmp(argv[optind], "trade") == 0;
     subscriber_config cfg = {.pub_endpoint = pub, .router_endpoint = router, .server_public_key = server_pub,
-                             .public_key = my_pub, .secret_key = my_sec};
+                             .public_key = my_pub, .secret_key = my_sec,
+                             .request_timeout_ms = trade ? 60000 : 0};
     subscriber *s = subscriber_new(&cfg, &err);
     if (!s) {
         fprintf(stderr, "pcf-sub: %s\n", err.msg);
@@ -379,6 +542,12 @@ int main(int argc, char **argv)
     int rc = 0;
     if (optind < argc && strcmp(argv[optind], "statement") == 0) {
         rc = s_statement(s, &a, argc - optind, argv + optind);
+        if (rc == 2) fputs(s_usage, stderr);
+        subscriber_destroy(&s);
+        return rc;
+    }
+    if (trade) {
+        rc = s_trade(s, &a, argc - optind, argv + optind);
         if (rc == 2) fputs(s_usage, stderr);
         subscriber_destroy(&s);
         return rc;

@@ -27,6 +27,7 @@
 #include "parse.h"
 #include "publish_auth.h"
 #include "sptime.h"
+#include "trade.h"
 
 #define TOPIC_MAX 96
 #define TYPE_MAX 128
@@ -61,6 +62,7 @@ struct publish {
     publish_allowlist *allow;
     int64_t heartbeat_ms;
     size_t max_part_bytes;
+    size_t trade_samples;           /* 0: no engine attached (trade checks answered BUSY) */
     uint64_t epoch;
     int64_t start_ms, next_hb_ms;
     uint64_t hb_sequence;
@@ -185,6 +187,7 @@ publish *publish_new(const publish_config *cfg, pcf_error *err)
     }
     p->log = cfg->log;
     p->log_ctx = cfg->log_ctx;
+    p->trade_samples = cfg->trade_samples;
     p->heartbeat_ms = cfg->heartbeat_ms > 0 ? cfg->heartbeat_ms : PUBLISH_DEFAULT_HEARTBEAT_MS;
     p->max_part_bytes = cfg->max_part_bytes > 0 && cfg->max_part_bytes < PUBLISH_MAX_PART_BYTES
                             ? cfg->max_part_bytes
@@ -781,6 +784,91 @@ done:
     pcf__v1__statement_request__free_unpacked(rq, NULL);
 }
 
+/* Runs a validated trade check and sends its TradeCheckReply (or an
+ * ErrorReply saying why the engine refused it). */
+static void s_trade_answer(publish *p, s_req *q, PGconn *db, const Pcf__V1__TradeCheckRequest *rq)
+{
+    trade_change ch[TRADE_MAX_CHANGES];
+    if (rq->n_changes > TRADE_MAX_CHANGES) {
+        s_error(p, q, PCF__V1__ERROR_CODE__ERROR_CODE_TOO_LARGE, "changes: %zu, at most %d", rq->n_changes,
+                TRADE_MAX_CHANGES);
+        return;
+    }
+    for (size_t i = 0; i < rq->n_changes; i++) {
+        ch[i].site_id = rq->changes[i]->site_id;
+        ch[i].delta_mw = rq->changes[i]->delta_mw;
+    }
+    /* settlement_date passed s_date_sps: YYYY-MM-DD of digits */
+    const char *d = rq->settlement_date;
+    int y = (d[0] - '0') * 1000 + (d[1] - '0') * 100 + (d[2] - '0') * 10 + (d[3] - '0');
+    int mo = (d[5] - '0') * 10 + (d[6] - '0'), dd = (d[8] - '0') * 10 + (d[9] - '0');
+    trade_request tr = { rq->zone, (trade_kind)rq->kind, y, mo, dd, (int)rq->first_sp, (int)rq->last_sp, 0,
+                         ch, rq->n_changes, rq->confidence, p->trade_samples, 0 };
+    trade_result *r = NULL;
+    pcf_error e;
+    pcf_rc rc = engine_trade_check(db, &tr, &r, &e);
+    if (rc != PCF_OK) {
+        s_error(p, q, rc == PCF_ERR_INVALID ? PCF__V1__ERROR_CODE__ERROR_CODE_INVALID_ARGUMENT
+                                            : PCF__V1__ERROR_CODE__ERROR_CODE_INTERNAL,
+                "trade check %.64s: %s", rq->trade_id, e.msg);
+        return;
+    }
+    Pcf__V1__ConstraintCheck *cc = calloc(r->ncheck + 1, sizeof *cc);
+    Pcf__V1__ConstraintCheck **ccp = calloc(r->ncheck + 1, sizeof *ccp);
+    Pcf__V1__SiteVolume *sv = calloc(r->nchange + 1, sizeof *sv);
+    Pcf__V1__SiteVolume **svp = calloc(r->nchange + 1, sizeof *svp);
+    if (!cc || !ccp || !sv || !svp) {
+        s_error(p, q, PCF__V1__ERROR_CODE__ERROR_CODE_INTERNAL, "trade check: out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < r->ncheck; i++) {
+        const trade_check_row *t = &r->check[i];
+        Pcf__V1__ConstraintCheck init = PCF__V1__CONSTRAINT_CHECK__INIT;
+        cc[i] = init;
+        cc[i].constraint_id = r->check[i].constraint_id;
+        cc[i].sp = (uint32_t)t->sp;
+        cc[i].sp_start_ms = t->sp_start * 1000;
+        cc[i].verdict = t->pass ? PCF__V1__TRADE_VERDICT__TRADE_VERDICT_PASS : PCF__V1__TRADE_VERDICT__TRADE_VERDICT_FAIL;
+        cc[i].margin_before_mw = t->margin_before_mw;
+        cc[i].margin_after_mw = t->margin_after_mw;
+        cc[i].flow_change_mw = t->flow_change_mw;
+        cc[i].accepted_volume_mw = t->accepted_volume_mw;
+        cc[i].p_anm_acts_before = t->p_acts_before;
+        cc[i].p_anm_acts_after = t->p_acts_after;
+        ccp[i] = &cc[i];
+    }
+    for (size_t i = 0; i < r->nchange; i++) {
+        Pcf__V1__SiteVolume init = PCF__V1__SITE_VOLUME__INIT;
+        sv[i] = init;
+        sv[i].site_id = r->site_id[i];
+        sv[i].requested_delta_mw = r->requested_mw[i];
+        sv[i].adjusted_delta_mw = r->adjusted_mw[i];
+        svp[i] = &sv[i];
+    }
+    Pcf__V1__Header h = PCF__V1__HEADER__INIT;
+    s_header_reply(p, &h, q->request_id);
+    h.zone = (char *)rq->zone;
+    h.run_kind = PCF__V1__RUN_KIND__RUN_KIND_TRADE_CHECK;   /* run_id 0: nothing is recorded */
+    Pcf__V1__TradeCheckReply tr_reply = PCF__V1__TRADE_CHECK_REPLY__INIT;
+    tr_reply.header = &h;
+    tr_reply.trade_id = (char *)rq->trade_id;
+    tr_reply.verdict = r->pass ? PCF__V1__TRADE_VERDICT__TRADE_VERDICT_PASS : PCF__V1__TRADE_VERDICT__TRADE_VERDICT_FAIL;
+    tr_reply.n_checks = r->ncheck;
+    tr_reply.checks = ccp;
+    tr_reply.n_volumes = r->nchange;
+    tr_reply.volumes = svp;
+    tr_reply.requested_volume_mw = r->requested_volume_mw;
+    tr_reply.accepted_volume_mw = r->accepted_volume_mw;
+    tr_reply.reason = r->reason;
+    s_reply_msg(p, q, "pcf.v1.TradeCheckReply", &tr_reply.base);
+done:
+    free(cc);
+    free(ccp);
+    free(sv);
+    free(svp);
+    trade_result_destroy(&r);
+}
+
 static void s_trade_check(publish *p, s_req *q, PGconn *db, const uint8_t *body, size_t len)
 {
     Pcf__V1__TradeCheckRequest *rq = pcf__v1__trade_check_request__unpack(NULL, len, body);
@@ -851,11 +939,14 @@ static void s_trade_check(publish *p, s_req *q, PGconn *db, const uint8_t *body,
             goto done;
         }
     }
-    /* The request is valid.  The what-if computation belongs to the engine
-     * (issue 5), which does not exist yet: say so rather than invent a verdict. */
-    s_error(p, q, PCF__V1__ERROR_CODE__ERROR_CODE_BUSY,
-            "trade check %s is valid, but no engine is attached to this publisher to compute it (issue 5)",
-            rq->trade_id);
+    /* The request is valid: the engine computes it inline (trade.h).  The
+     * publisher is single threaded, so TRADE_DEFAULT_SAMPLES keeps the
+     * answer to a second or so (docs/protocol.md section 7.3). */
+    if (p->trade_samples == 0)
+        s_error(p, q, PCF__V1__ERROR_CODE__ERROR_CODE_BUSY,
+                "trade check %s is valid, but no engine is attached to this publisher to compute it", rq->trade_id);
+    else
+        s_trade_answer(p, q, db, rq);
 done:
     pcf__v1__trade_check_request__free_unpacked(rq, NULL);
 }

@@ -62,6 +62,9 @@ typedef struct publish_config {
     int64_t heartbeat_ms;           /* 0 = default */
     size_t max_part_bytes;          /* split batches larger than this; 0 = 16 MiB */
     const char *software_version;   /* for the heartbeat; NULL = "pcf" */
+    size_t trade_samples;           /* Monte-Carlo samples of an inline trade check (trade.h), e.g.
+                                       TRADE_DEFAULT_SAMPLES; 0 = no engine attached: valid trade
+                                       checks are answered BUSY */
     publish_log_fn log;             /* NULL = silent */
     void *log_ctx;
 } publish_config;

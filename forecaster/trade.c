@@ -98,6 +98,7 @@ pcf_rc engine_trade_check(PGconn *conn, const trade_request *rq, trade_result **
         if (delta[i] > 0) buy += delta[i];
     }
     r->requested_volume_mw = buy;
+    r->nchange = n;
     r->confidence = conf;
     r->samples = wr->samples;
     r->seed = wr->seed;

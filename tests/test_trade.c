@@ -3,14 +3,19 @@
  * PostgreSQL with the case9 zone of tests/test_engine.c: a trade away from a
  * congested constraint passes, the reverse fails with a negative margin,
  * empty and unknown-site trades are refused with a reason, and the "before"
- * figures are the figures of a run with the same samples.
+ * figures are the figures of a run with the same samples; and a
+ * TradeCheckRequest sent by `pcf-sub trade` to a publisher over real
+ * sockets gets the library's answer.
  */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "publish.h"
 #include "testdb.h"
 #include "trade.h"
 
@@ -215,6 +220,97 @@ Test(trade, before_figures_are_the_runs, .timeout = 120)
     testdb_scalar(c, "SELECT count(*) FROM run", v, sizeof v);
     cr_assert_str_eq(v, "1", "a trade check writes nothing");
     trade_result_destroy(&r);
+    PQfinish(c);
+    testdb_drop(&db);
+}
+
+/* ---- over ZeroMQ: pcf-publish's ROUTER, asked by pcf-sub trade -------------------------- */
+
+typedef struct trade_srv {
+    publish *p;
+    atomic_int stop, reload;
+    pthread_t th;
+    char conninfo[512];
+    pcf_rc rc;
+} trade_srv;
+
+static void *s_trade_srv_main(void *arg)
+{
+    trade_srv *s = arg;
+    publish_serve_opts o = {.conninfo = s->conninfo, .stop = &s->stop, .reload = &s->reload,
+                            .backoff_min_ms = 50, .backoff_max_ms = 400};
+    pcf_error e;
+    s->rc = publish_serve(s->p, &o, &e);
+    return NULL;
+}
+
+Test(trade, over_zeromq_the_answer_is_the_librarys, .timeout = 180)
+{
+    testdb db;
+    s_trade_zone(&db, "trzmq");
+    PGconn *c = testdb_connect(&db);
+    trade_change ch[2] = { { "S3", -5 }, { "S1", 5 } };
+    pcf_error e;
+    pcf_rc rc;
+    trade_result *lib = s_check(c, ch, 2, &e, &rc);
+    cr_assert_eq(rc, PCF_OK, "%s", e.msg);
+
+    trade_srv s;
+    memset(&s, 0, sizeof s);
+    publish_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.pub_endpoint = "tcp://127.0.0.1:*";
+    cfg.router_endpoint = "tcp://127.0.0.1:*";
+    cfg.trade_samples = 400;     /* as s_check, so the answers must agree */
+    s.p = publish_new(&cfg, &e);
+    cr_assert(s.p, "publish_new: %s", e.msg);
+    snprintf(s.conninfo, sizeof s.conninfo, "%s", db.conninfo);
+    cr_assert_eq(pthread_create(&s.th, NULL, s_trade_srv_main, &s), 0);
+
+    static char out[65536];
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "%s/pcf-sub --router %s --format csv trade --zone T --date 2026-06-01 --sp 25-28"
+                              " --change S3:-5 --change S1:+5 --id t-42", testdb_bindir(), publish_router_endpoint(s.p));
+    cr_assert_eq(testdb_run(&db, cmd, out, sizeof out), 0, "%s", out);
+    cr_assert_eq(lib->pass, 0);
+    /* unknown site: refused with a reason */
+    static char bad[8192];
+    snprintf(cmd, sizeof cmd, "%s/pcf-sub --router %s trade --zone T --date 2026-06-01 --sp 25-28"
+                              " --change S3:-5 --change S9:+5", testdb_bindir(), publish_router_endpoint(s.p));
+    cr_assert_neq(testdb_run(&db, cmd, bad, sizeof bad), 0);
+    cr_assert(strstr(bad, "INVALID_ARGUMENT") && strstr(bad, "S9"), "%s", bad);
+    atomic_store(&s.stop, 1);
+    pthread_join(s.th, NULL);
+    cr_expect_eq(s.rc, PCF_OK);
+    publish_destroy(&s.p);
+
+    /* every library check appears, with the same figures (printed to 1e-6) */
+    cr_assert(strstr(out, "kind,constraint_id,sp,sp_start,verdict,"), "%s", out);
+    for (size_t i = 0; i < lib->ncheck; i++) {
+        const trade_check_row *t = &lib->check[i];
+        char key[128];
+        snprintf(key, sizeof key, "\ncheck,%s,%d,", t->constraint_id, t->sp);
+        const char *l = strstr(out, key);
+        cr_assert(l, "no %s in %s", key + 1, out);
+        l += strlen(key);
+        l = strchr(l, ',');   /* past sp_start */
+        cr_assert(l);
+        l++;
+        cr_assert_eq(strncmp(l, t->pass ? "pass," : "fail,", 5), 0, "%s SP %d", t->constraint_id, t->sp);
+        l += 5;
+        double want[6] = { t->margin_before_mw, t->margin_after_mw, t->flow_change_mw, t->accepted_volume_mw,
+                           t->p_acts_before, t->p_acts_after };
+        for (int f = 0; f < 6; f++) {
+            char *end;
+            double v = strtod(l, &end);
+            cr_assert(end != l && (*end == ',' || *end == '\n'), "field %d of %s", f, key + 1);
+            cr_assert_float_eq(v, want[f], 2e-6, "%s SP %d field %d: %g vs %g", t->constraint_id, t->sp, f, v, want[f]);
+            l = end + 1;
+        }
+    }
+    cr_assert(strstr(out, "volume,S3,-5.000000,-5.000000"), "%s", out);
+    cr_assert(strstr(out, "volume,S1,5.000000,0.000000"), "%s", out);
+    trade_result_destroy(&lib);
     PQfinish(c);
     testdb_drop(&db);
 }
