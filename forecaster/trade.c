@@ -99,6 +99,7 @@ pcf_rc engine_trade_check(PGconn *conn, const trade_request *rq, trade_result **
     }
     r->requested_volume_mw = buy;
     r->nchange = n;
+    r->seconds = wr->t_total;
     r->confidence = conf;
     r->samples = wr->samples;
     r->seed = wr->seed;
