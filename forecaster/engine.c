@@ -655,6 +655,19 @@ static pcf_rc s_write(PGconn *c, run_ctx *x, pcf_error *err)
         if (!r) rc = PCF_ERR_DB;
         PQclear(r);
     }
+    if (rc == PCF_OK && o->job_id) {
+        char job[24];
+        snprintf(job, sizeof job, "%lld", o->job_id);
+        const char *jp[3] = { job, run_id, o->worker ? o->worker : "" };
+        r = db_query(c, "UPDATE run_queue SET status = 'done', run_id = $2::bigint, finished_at = now()"
+                        " WHERE job_id = $1::bigint AND status = 'claimed' AND claimed_by = $3 RETURNING job_id",
+                     3, jp, err);
+        if (!r) rc = PCF_ERR_DB;
+        else if (PQntuples(r) != 1)
+            rc = pcf_error_set(err, PCF_ERR_INVALID, "job %lld was taken over by another engine; run discarded",
+                               o->job_id);
+        PQclear(r);
+    }
     if (rc == PCF_OK) {
         const char *np[1] = { run_id };
         r = db_query(c, "SELECT pg_notify('pcf_run', $1)", 1, np, err);

@@ -44,6 +44,8 @@ typedef struct engine_opts {
     int threads;                 /* 0 = 2 */
     const anm_options *anm;      /* NULL = NGED defaults */
     const char *version;         /* software version recorded with the run */
+    long long job_id;            /* run_queue job this run answers, 0 = none: see below */
+    const char *worker;          /* the engine that claimed job_id */
 } engine_opts;
 
 typedef struct engine_report {
@@ -54,6 +56,12 @@ typedef struct engine_report {
     double t_load, t_forecast, t_study, t_write, t_total;   /* seconds */
     double unresolved_share;     /* max over SPs: samples the ANM could not clear */
 } engine_report;
+
+/* With job_id set, the run's transaction also marks that job done, and only
+ * if this worker still holds it: a job taken over from an engine thought
+ * dead is never answered twice, and a crash can never leave a committed run
+ * whose job is still claimed.  PCF_ERR_INVALID ("taken over") otherwise,
+ * with nothing written. */
 
 /* Runs one forecast and commits it.  PCF_ERR_INVALID for a bad zone/date,
  * PCF_ERR_DB when PostgreSQL fails (nothing is written). */

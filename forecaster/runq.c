@@ -106,15 +106,20 @@ pcf_rc runq_claim(PGconn *c, const char *worker, const char *zones, int stale_s,
     return rc;
 }
 
-pcf_rc runq_finish(PGconn *c, long long job_id, long long run_id, const char *error, pcf_error *err)
+pcf_rc runq_finish(PGconn *c, long long job_id, const char *worker, long long run_id, const char *error,
+                   pcf_error *err)
 {
     char id[24], run[24];
     snprintf(id, sizeof id, "%lld", job_id);
     snprintf(run, sizeof run, "%lld", run_id);
-    const char *p[3] = { id, error ? NULL : run, error };
+    const char *p[4] = { id, error ? NULL : run, error, worker };
+    /* Only a job still claimed is finished here: one marked done by its
+     * run's transaction, or taken over, is left alone. */
     PGresult *r = db_query(c,
         "UPDATE run_queue SET status = CASE WHEN $3::text IS NULL THEN 'done' ELSE 'failed' END,"
-        " run_id = $2::bigint, error = $3, finished_at = now() WHERE job_id = $1::bigint", 3, p, err);
+        " run_id = $2::bigint, error = $3, finished_at = now()"
+        " WHERE job_id = $1::bigint AND status = 'claimed' AND claimed_by = $4",
+        4, p, err);
     PQclear(r);
     return r ? PCF_OK : PCF_ERR_DB;
 }
@@ -275,6 +280,8 @@ static void s_run_job(daemon_state *d, const runq_job *job)
     eo.threads = o->threads;
     eo.anm = &anm;
     eo.version = o->version;
+    eo.job_id = job->job_id;        /* done in the run's own transaction */
+    eo.worker = d->worker;
     engine_report rep;
     pcf_error err;
     pcf_rc rc = engine_run(d->c, &eo, &rep, &err);
@@ -286,14 +293,12 @@ static void s_run_job(daemon_state *d, const runq_job *job)
               "load_s=%.3f forecast_s=%.3f study_s=%.3f write_s=%.3f total_s=%.3f",
               job->job_id, (long long)rep.run_id, job->zone, job->kind == ENGINE_DAY_AHEAD ? "day_ahead" : "real_time",
               rep.sp_count, rep.samples, rep.t_load, rep.t_forecast, rep.t_study, rep.t_write, rep.t_total);
-        if (runq_finish(d->c, job->job_id, rep.run_id, NULL, &e2) != PCF_OK)
-            s_log("level=error msg=\"finishing job\" job=%lld error=\"%s\"", job->job_id, e2.msg);
     } else if (PQstatus(d->c) != CONNECTION_OK) {
         /* the database went away: the job stays claimed and is taken over */
         s_log("level=warn msg=\"run interrupted\" job=%lld error=\"%s\"", job->job_id, err.msg);
     } else {
         s_log("level=error msg=\"run failed\" job=%lld zone=%s error=\"%s\"", job->job_id, job->zone, err.msg);
-        if (runq_finish(d->c, job->job_id, 0, err.msg, &e2) != PCF_OK)
+        if (runq_finish(d->c, job->job_id, d->worker, 0, err.msg, &e2) != PCF_OK)
             s_log("level=error msg=\"finishing job\" job=%lld error=\"%s\"", job->job_id, e2.msg);
     }
 }

@@ -18,11 +18,10 @@
  * While it runs a job, an engine refreshes heartbeat_at from a second
  * connection every RUNQ_HEARTBEAT_S; a job whose heartbeat is older than
  * stale_s is taken over by the next engine that asks.  The run itself is
- * one transaction (engine.c), so a killed engine leaves no partial run, and
- * the job's run_id is set in a transaction of its own after the run commits:
- * a crash between the two leaves the job claimed, it is taken over, and the
- * zone gets a second, identical-seeded run (harmless: results are keyed by
- * run id and publishing shows the latest).
+ * one transaction (engine.c) that also marks the job done, and only if the
+ * engine still holds it: a killed engine leaves neither a partial run nor a
+ * done run with a claimed job, and an engine that was merely slow and lost
+ * its job to a takeover discards its run, so every job is answered once.
  */
 #ifndef PCF_RUNQ_H
 #define PCF_RUNQ_H
@@ -53,8 +52,10 @@ typedef struct runq_job {
 pcf_rc runq_claim(PGconn *c, const char *worker, const char *zones, int stale_s, runq_job *job,
                   int *got, pcf_error *err);
 
-/* Marks a claimed job done (with its run) or failed (with the reason). */
-pcf_rc runq_finish(PGconn *c, long long job_id, long long run_id, const char *error, pcf_error *err);
+/* Marks a job `worker` still holds done (with its run) or failed (with the
+ * reason); a job taken over by another engine is left alone. */
+pcf_rc runq_finish(PGconn *c, long long job_id, const char *worker, long long run_id, const char *error,
+                   pcf_error *err);
 
 typedef struct runq_daemon_opts {
     const char *conninfo;

@@ -22,6 +22,7 @@
 
 typedef struct s_topic {
     char name[TOPIC_MAX];
+    uint64_t epoch;           /* stream epoch of the publisher of this topic; 0 = none yet */
     uint64_t last;            /* last sequence applied; 0 = none yet */
     uint64_t hb_seq;          /* heartbeat says the topic reached this */
     int64_t hb_deadline_ms;   /* resync if still behind after this */
@@ -396,7 +397,7 @@ static void s_deliver(subscriber *s, const char *topic, const uint8_t *body, siz
     if (fn) fn(ctx, &m);
 }
 
-static void s_heartbeat(subscriber *s, const uint8_t *body, size_t len)
+static void s_heartbeat(subscriber *s, const uint8_t *body, size_t len, uint64_t epoch)
 {
     Pcf__V1__Heartbeat *hb = pcf__v1__heartbeat__unpack(NULL, len, body);
     if (!hb) {
@@ -410,7 +411,14 @@ static void s_heartbeat(subscriber *s, const uint8_t *body, size_t len)
         const Pcf__V1__TopicStatus *ts = hb->topics[i];
         if (!ts->topic || !s_subscribed(s, ts->topic)) continue;
         s_topic *t = s_topic_find(s, ts->topic, 1);
-        if (t && ts->sequence > t->last && ts->sequence > t->hb_seq) {
+        if (t && t->epoch && epoch && t->epoch != epoch) {
+            /* The topic's publisher restarted (a new epoch): its old
+             * sequences mean nothing; resync it from the snapshot now. */
+            t->epoch = epoch;
+            t->last = 0;
+            t->hb_seq = ts->sequence ? ts->sequence : 1;
+            t->hb_deadline_ms = s_now_ms();
+        } else if (t && ts->sequence > t->last && ts->sequence > t->hb_seq) {
             t->hb_seq = ts->sequence;
             t->hb_deadline_ms = s_now_ms() + s->hb_interval_ms;
         }
@@ -430,22 +438,26 @@ static pcf_rc s_live(subscriber *s, const char *topic, const uint8_t *body, size
         return PCF_OK;
     }
     pcf_rc rc = PCF_OK;
-    if (s->epoch && h->stream_epoch != s->epoch) {
-        /* The publisher restarted: every sequence starts again. */
-        s->epoch = h->stream_epoch;
-        s->ntopics = 0;
-        pcf__v1__header__free_unpacked(h, NULL);
-        for (size_t i = 0; i < s->nprefixes && rc == PCF_OK; i++) rc = s_recover(s, s->prefixes[i], fn, ctx, err);
-        return rc;
-    }
     s->epoch = h->stream_epoch;
     if (strcmp(topic, "hb") == 0) {
-        s_heartbeat(s, body, len);
+        s_heartbeat(s, body, len, h->stream_epoch);
         s_deliver(s, topic, body, len, h, 0, 0, 0, fn, ctx);
         pcf__v1__header__free_unpacked(h, NULL);
         return PCF_OK;
     }
+    /* Epochs are kept per topic: behind a forwarder (pcf-proxy) topics of
+     * several publishers arrive interleaved, each with its own epoch. */
     s_topic *t = s_topic_find(s, topic, 1);
+    if (t && t->epoch && h->stream_epoch != t->epoch) {
+        /* This topic's publisher restarted: its sequences start again. */
+        char name[TOPIC_MAX];
+        memcpy(name, topic, strlen(topic) + 1);
+        t->epoch = h->stream_epoch;
+        t->last = 0;
+        pcf__v1__header__free_unpacked(h, NULL);
+        return s_recover(s, name, fn, ctx, err);
+    }
+    if (t) t->epoch = h->stream_epoch;
     if (!t) {
         s->stats.malformed++;
     } else if (h->sequence <= t->last) {
@@ -527,6 +539,7 @@ static void s_apply_topic_snapshot(subscriber *s, const uint8_t *d, size_t len, 
             continue;
         }
         s_deliver(s, name, f.data, f.len, h, part, part_count, 1, fn, ctx);
+        if (h->stream_epoch) t->epoch = h->stream_epoch;
         pcf__v1__header__free_unpacked(h, NULL);
     }
     t->last = seq;
@@ -563,10 +576,7 @@ static pcf_rc s_recover(subscriber *s, const char *prefix, subscriber_fn fn, voi
         if (f.num == 1 && f.wire == 2) {
             Pcf__V1__Header *rh = pcf__v1__header__unpack(NULL, f.len, f.data);
             if (rh) {
-                if (s->epoch != rh->stream_epoch) {
-                    s->epoch = rh->stream_epoch;
-                    s->ntopics = 0;   /* sequences of another epoch mean nothing */
-                }
+                s->epoch = rh->stream_epoch;   /* topics take theirs from their messages */
                 pcf__v1__header__free_unpacked(rh, NULL);
             }
         } else if (f.num == 2 && f.wire == 2) {
