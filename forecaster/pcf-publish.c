@@ -20,6 +20,7 @@
 
 #include "parse.h"
 #include "publish.h"
+#include "trade.h"
 #include "publish_auth.h"
 
 static const char s_usage[] =
@@ -33,15 +34,17 @@ static const char s_usage[] =
     "  --allowlist FILE     client public keys admitted (required with --key; SIGHUP reloads it)\n"
     "  --hwm N              PUB send high-water mark in messages (default 10000)\n"
     "  --heartbeat-ms N     heartbeat period (default 3000)\n"
+    "  --trade-samples N    Monte-Carlo samples of a trade check computed inline (default 2000;\n"
+    "                       0: trade checks are answered BUSY)\n"
     "  --print-endpoints    print 'pub ENDPOINT' and 'router ENDPOINT' on stdout once bound\n"
     "  -v, --verbose        log every topic published\n"
     "\n"
     "Config keys ([publish]): db, pub_endpoint, router_endpoint, key_file, allowlist_file,\n"
-    "sndhwm, heartbeat_ms.  Without --key, traffic is plain text (a warning is logged).\n";
+    "sndhwm, heartbeat_ms, trade_samples.  Without --key, traffic is plain text (a warning is logged).\n";
 
 typedef struct opts {
     char db[1024], pub[256], router[256], key[1024], allow[1024];
-    long hwm, heartbeat_ms;
+    long hwm, heartbeat_ms, trade_samples;
     int verbose, print_endpoints;
     const char *bad;       /* first bad config line, for the message */
 } opts;
@@ -94,6 +97,7 @@ static int s_ini(void *user, const char *section, const char *name, const char *
     else if (strcmp(name, "allowlist_file") == 0) bad = s_set(o->allow, sizeof o->allow, value);
     else if (strcmp(name, "sndhwm") == 0) bad = s_num(value, 1, 10000000, &o->hwm);
     else if (strcmp(name, "heartbeat_ms") == 0) bad = s_num(value, 100, 600000, &o->heartbeat_ms);
+    else if (strcmp(name, "trade_samples") == 0) bad = s_num(value, 0, 1000000, &o->trade_samples);
     else bad = 1;
     return !bad;
 }
@@ -102,6 +106,7 @@ int main(int argc, char **argv)
 {
     opts o;
     memset(&o, 0, sizeof o);
+    o.trade_samples = TRADE_DEFAULT_SAMPLES;
     const char *env = getenv("PCF_DB");
     if (env) s_set(o.db, sizeof o.db, env);
     /* The config file is read first so the command line overrides it. */
@@ -120,6 +125,7 @@ int main(int argc, char **argv)
         {"key", required_argument, 0, 'k'},    {"allowlist", required_argument, 0, 'a'},
         {"hwm", required_argument, 0, 'H'},    {"heartbeat-ms", required_argument, 0, 'b'},
         {"print-endpoints", no_argument, 0, 'P'}, {"verbose", no_argument, 0, 'v'},
+        {"trade-samples", required_argument, 0, 'T'},
         {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
     int ch, bad = 0;
     while ((ch = getopt_long(argc, argv, "vh", lo, NULL)) != -1) {
@@ -133,6 +139,7 @@ int main(int argc, char **argv)
         case 'H': bad |= s_num(optarg, 1, 10000000, &o.hwm); break;
         case 'b': bad |= s_num(optarg, 100, 600000, &o.heartbeat_ms); break;
         case 'P': o.print_endpoints = 1; break;
+        case 'T': bad |= s_num(optarg, 0, 1000000, &o.trade_samples); break;
         case 'v': o.verbose = 1; break;
         case 'h': fputs(s_usage, stdout); return 0;
         default: bad = 1;
@@ -159,6 +166,7 @@ int main(int argc, char **argv)
         .allowlist_path = o.allow[0] ? o.allow : NULL,
         .sndhwm = (int)o.hwm,
         .heartbeat_ms = o.heartbeat_ms,
+        .trade_samples = (size_t)o.trade_samples,
         .software_version = "pcf-publish 0.1 (protocol v1)",
         .log = s_log,
         .log_ctx = &o,
