@@ -143,6 +143,8 @@ psql -X -P pager=off -c "
 SELECT feed, count(*) AS inputs, sum(rows_loaded) AS rows_loaded, sum(rows_quarantined) AS quarantined
   FROM ingest_batch GROUP BY feed ORDER BY feed;"
 ls "$DIR/inbox/scada/failed" 2>/dev/null | sed 's/^/refused: /' || true
+# After a bulk back-fill, fresh statistics (autovacuum would catch up later).
+sql "ANALYZE" 
 
 step "starting the engine daemon; day-ahead forecast of $DAY ($SAMPLES samples per SP, credible N-1 faults)"
 # Started after the back-fill, so the history's arrival does not trigger

@@ -173,7 +173,7 @@ static int s_daemon(const cli *a)
     d.conninfo = a->db;
     d.zones = a->zones;
     d.day_ahead_at = a->da_at ? a->da_at : "10:00";
-    d.debounce_ms = a->debounce_ms ? a->debounce_ms : 2000;
+    d.debounce_ms = a->debounce_ms >= 0 ? a->debounce_ms : 2000;   /* 0 is a valid choice */
     d.name = a->name;
     d.samples = a->samples;
     d.threads = a->threads;
@@ -199,6 +199,7 @@ int main(int argc, char **argv)
     cli a;
     memset(&a, 0, sizeof a);
     a.db = getenv("PCF_DB");
+    a.debounce_ms = -1;
     static const struct option opts[] = {
         { "db", required_argument, NULL, 'd' }, { "zone", required_argument, NULL, 'z' },
         { "day-ahead", required_argument, NULL, 'D' }, { "real-time", no_argument, NULL, 'R' },
