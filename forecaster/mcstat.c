@@ -197,13 +197,25 @@ static size_t s_idx(double r, size_t n)
     return (size_t)r - 1;
 }
 
-double mcstat_quantile(const double *sorted, size_t n, double p, double *se)
+/* n p, snapped to an integer when it should be one (1000 x 0.9 must not
+ * round up past 900). */
+static double s_np(size_t n, double p)
 {
     double np = (double)n * p;
-    /* n p that should be an integer (1000 x 0.9) must not round up past it */
     if (fabs(np - nearbyint(np)) < 1e-9 * (np + 1))
         np = nearbyint(np);
-    double q = sorted[s_idx(ceil(np), n)];
+    return np;
+}
+
+size_t mcstat_quantile_index(size_t n, double p)
+{
+    return s_idx(ceil(s_np(n, p)), n);
+}
+
+double mcstat_quantile(const double *sorted, size_t n, double p, double *se)
+{
+    double np = s_np(n, p);
+    double q = sorted[mcstat_quantile_index(n, p)];
     if (se) {
         double h = MCSTAT_Z95 * sqrt(np * (1 - p));
         double lo = sorted[s_idx(floor(np - h), n)];

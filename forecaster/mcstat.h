@@ -93,4 +93,8 @@ pcf_rc mcstat_summarise_r(const mcstat *m, size_t item, double hours, double *sc
  * SE (may be NULL).  For any sampled quantity (e.g. constraint flows). */
 double mcstat_quantile(const double *sorted, size_t n, double p, double *se);
 
+/* The 0-based index of q_p in a sorted array of n (n >= 1): the one rank
+ * rule, shared by callers that select instead of sorting. */
+size_t mcstat_quantile_index(size_t n, double p);
+
 #endif

@@ -637,16 +637,11 @@ static double s_select(double *v, size_t n, size_t k)
     return v[k];
 }
 
-/* The quantile q_p as mcstat_quantile defines it (the ceil(n p)-th order
- * statistic, with n p snapped to an integer when it is one), by selection.
- * tests/test_study.c checks the two agree. */
+/* The quantile q_p as mcstat_quantile defines it, by selection (the rank
+ * rule is mcstat's; tests/test_study.c checks the two agree). */
 double study_quantile(double *v, size_t n, double p)
 {
-    double np = (double)n * p;
-    if (fabs(np - nearbyint(np)) < 1e-9 * (np + 1)) np = nearbyint(np);
-    double m = ceil(np);
-    size_t k = m < 1 ? 0 : (m > (double)n ? n - 1 : (size_t)m - 1);
-    return s_select(v, n, k);
+    return s_select(v, n, mcstat_quantile_index(n, p));
 }
 
 static void s_quantiles3(study *s, const double *v, double *p10, double *p50, double *p90)
