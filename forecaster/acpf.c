@@ -463,7 +463,7 @@ pcf_rc pf_ac_solve(pf_ac *ac, const double *p, const double *q, double *vm, doub
     size_t nb = ac->nb;
     memcpy(ac->vm_save, vm, nb * sizeof(double));
     memcpy(ac->va_save, va, nb * sizeof(double));
-    pcf_rc rc = s_newton(ac, p, q, vm, va, &o, 0, &st, err);
+    pcf_rc rc = s_newton(ac, p, q, vm, va, &o, o.fresh, &st, err);
     if ((rc == PCF_ERR_NOCONV || rc == PCF_ERR_SINGULAR) && ac->n > 0) {
         memcpy(vm, ac->vm_save, nb * sizeof(double));
         memcpy(va, ac->va_save, nb * sizeof(double));

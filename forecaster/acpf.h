@@ -41,9 +41,17 @@ typedef struct pf_ac_opts {
                              * answer to within it; fewer factorisations,
                              * more (cheaper) iterations.  0: exact Newton
                              * as MATPOWER (default). */
+    int fresh;              /* 1: factorise from scratch at every iteration
+                             * and keep nothing from earlier solves (chord
+                             * is ignored).  The answer is then a function
+                             * of (p, q, start) alone, bit for bit, whatever
+                             * this object solved before -- what a Monte-
+                             * Carlo study needs to be independent of how
+                             * samples are spread over threads.  Costs a
+                             * pivot search per iteration. */
 } pf_ac_opts;
 
-#define PF_AC_OPTS_DEFAULT ((pf_ac_opts){ .max_it = 10, .tol = 1e-8, .chord = 0 })
+#define PF_AC_OPTS_DEFAULT ((pf_ac_opts){ .max_it = 10, .tol = 1e-8, .chord = 0, .fresh = 0 })
 
 typedef struct pf_ac_stats {
     int converged;          /* 1 when max_mismatch < tol */

@@ -423,6 +423,7 @@ static pcf_rc s_study(run_ctx *x, pcf_error *err)
         if (row >= 0 && MP_AT(&mc->bus, (size_t)row, MP_BUS_TYPE) != MP_REF) fixed[row] += MP_AT(&mc->gen, g, MP_PG);
     }
     if (rc == PCF_OK) rc = study_new(&d, &st, err);
+    if (rc == PCF_OK) rc = study_set_ac(st, x->o->ac, x->o->ac_band, err);
     size_t k_to = x->k_to ? x->k_to : nsp;
     for (size_t k = x->k_from; k < k_to && rc == PCF_OK; k++) {
         const forecast *f = x->fc;
@@ -467,6 +468,7 @@ static pcf_rc s_study(run_ctx *x, pcf_error *err)
         double u = study_unresolved_share(st);
         if (u > x->rep->unresolved_share) x->rep->unresolved_share = u;
     }
+    if (st) study_ac_counts(st, &x->rep->ac_samples, &x->rep->ac_fallbacks);
 done:
     study_destroy(&st);
     for (size_t t = 0; t < ntopo; t++) study_topology_destroy(&topo[t]);

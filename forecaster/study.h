@@ -51,6 +51,7 @@
 #include "mcstat.h"
 #include "mpcase.h"
 #include "rng.h"
+#include "study_ac.h"
 
 #define STUDY_MAX_THREADS 64
 #define STUDY_NLEVELS 5          /* constraint block confidence levels */
@@ -148,5 +149,15 @@ double study_quantile(double *v, size_t n, double p);
 /* Fraction of samples in which the ANM could not clear every exceedance
  * (the network would need action beyond ANM), for diagnostics. */
 double study_unresolved_share(const study *s);
+
+/* AC power flow for some samples (study_ac.h): mode STUDY_AC_OFF (DC only,
+ * what study_new sets up), STUDY_AC_BAND (samples whose DC flow is within
+ * band, a fraction, of where the ANM acts) or STUDY_AC_ALL.  Applies to
+ * the SPs run after it. */
+pcf_rc study_set_ac(study *s, int mode, double band, pcf_error *err);
+
+/* Samples re-solved with AC (study_def.ac) and, of those, the ones left on
+ * their DC result because AC did not converge, over every SP run so far. */
+void study_ac_counts(const study *s, size_t *samples, size_t *fallbacks);
 
 #endif
