@@ -19,6 +19,8 @@
 #include "dcpf.h"
 #include "pfnet.h"
 
+#define STUDY_AC_CHORD_IT 30
+
 typedef struct ac_slot {
     uint64_t topo_id;       /* 0: empty */
     int ok;                 /* 0: the state cannot be solved with AC: fall back */
@@ -37,7 +39,7 @@ struct study_ac {
     double *signs;          /* [nbr_total] */
     ac_slot *slot;          /* [nst] */
     size_t cap_nb, cap_nl;  /* scratch sizes */
-    double *p, *q, *vm, *va, *pf, *pt;
+    double *p, *q, *vm, *va, *vm0, *va0, *pf, *pt;
     double *f_ac, *f_in, *curt, *curt_new;
 };
 
@@ -60,7 +62,7 @@ void study_ac_destroy(study_ac **ap)
     free(a->nbr);
     free(a->rows);
     free(a->signs);
-    free(a->p); free(a->q); free(a->vm); free(a->va); free(a->pf); free(a->pt);
+    free(a->p); free(a->q); free(a->vm); free(a->va); free(a->vm0); free(a->va0); free(a->pf); free(a->pt);
     free(a->f_ac); free(a->f_in); free(a->curt); free(a->curt_new);
     free(a);
     *ap = NULL;
@@ -104,8 +106,8 @@ static pcf_rc s_scratch(study_ac *a, size_t nb, size_t nl, pcf_error *err)
 {
     if (nb <= a->cap_nb && nl <= a->cap_nl) return PCF_OK;
     size_t mb = nb > a->cap_nb ? nb : a->cap_nb, ml = nl > a->cap_nl ? nl : a->cap_nl;
-    double **v[] = { &a->p, &a->q, &a->vm, &a->va };
-    for (size_t i = 0; i < 4; i++) {
+    double **v[] = { &a->p, &a->q, &a->vm, &a->va, &a->vm0, &a->va0 };
+    for (size_t i = 0; i < 6; i++) {
         free(*v[i]);
         *v[i] = malloc((mb + 1) * sizeof(double));
     }
@@ -113,7 +115,7 @@ static pcf_rc s_scratch(study_ac *a, size_t nb, size_t nl, pcf_error *err)
     free(a->pt);
     a->pf = malloc((ml + 1) * sizeof(double));
     a->pt = malloc((ml + 1) * sizeof(double));
-    if (!a->p || !a->q || !a->vm || !a->va || !a->pf || !a->pt) {
+    if (!a->p || !a->q || !a->vm || !a->va || !a->vm0 || !a->va0 || !a->pf || !a->pt) {
         a->cap_nb = a->cap_nl = 0;
         return pcf_error_set(err, PCF_ERR_NOMEM, "study_ac: out of memory");
     }
@@ -149,6 +151,10 @@ static pcf_rc s_slot(study_ac *a, uint64_t topo_id, size_t state, const mp_case 
         return PCF_OK;          /* ok stays 0 */
     pcf_rc rc = s_scratch(a, s->net->nb, s->net->nl, err);
     if (rc != PCF_OK) return rc;
+    /* The chord Jacobian: at the flat start, a point that depends on the
+     * state alone, never on which samples this thread met first. */
+    pf_ac_start(s->ac, 1, a->vm, a->va);
+    if (pf_ac_pin(s->ac, a->vm, a->va, &e2) != PCF_OK) return PCF_OK;
     for (size_t k = 0; k < a->nbr_total; k++)
         s->br[k] = a->rows[k] >= 0 && (size_t)a->rows[k] < s->net->nbr_case ? s->net->row_br[a->rows[k]] : -1;
     s->ok = 1;
@@ -162,7 +168,17 @@ static int s_solve(study_ac *a, ac_slot *s, pcf_error *err)
     pf_ac_opts o = PF_AC_OPTS_DEFAULT;
     o.fresh = 1;
     pf_ac_stats st;
-    if (pf_ac_solve(s->ac, a->p, a->q, a->vm, a->va, &o, &st, err) != PCF_OK) return 0;
+    size_t nb = s->net->nb;
+    memcpy(a->vm0, a->vm, nb * sizeof(double));
+    memcpy(a->va0, a->va, nb * sizeof(double));
+    /* Chord steps on the pinned Jacobian first (no factorisation); exact
+     * Newton from the same start if they stall.  Both depend on the
+     * sample alone. */
+    if (pf_ac_solve_pinned(s->ac, a->p, a->q, a->vm, a->va, STUDY_AC_CHORD_IT, o.tol, &st, err) != PCF_OK) {
+        memcpy(a->vm, a->vm0, nb * sizeof(double));
+        memcpy(a->va, a->va0, nb * sizeof(double));
+        if (pf_ac_solve(s->ac, a->p, a->q, a->vm, a->va, &o, &st, err) != PCF_OK) return 0;
+    }
     pf_ac_flows(s->ac, a->vm, a->va, a->pf, NULL, a->pt, NULL);
     size_t k = 0;
     for (size_t c = 0; c < a->def.nc; c++) {
