@@ -74,6 +74,8 @@ struct study {
     double *blk_site_curt;       /* [nblocks * nc * ns] */
     int *blk_binding;            /* [nblocks * nc * nf] */
     double *sortbuf;             /* [S] */
+    size_t nmember;              /* study_set_members */
+    const double *member_mean;   /* [nmember * ns] */
     int ac_mode;                 /* study_set_ac */
     double ac_band;
     size_t ac_samples, ac_fallbacks;   /* over every SP run so far */
@@ -568,6 +570,14 @@ static void s_sample_block(study *s, study_thread *th, size_t blk)
         rng_init(&r, d->seed, s->sp_index, (uint32_t)j, RNG_STREAM_FORECAST);
         if (sp->site_err) rng_mvn_draw(sp->site_err, &r, th->err);
         else memset(th->err, 0, ns * sizeof(double));
+        const double *mean = sp->site_mean;
+        if (s->nmember) {
+            /* its own stream: the forecast and fault draws do not move */
+            rng_stream rm;
+            rng_init(&rm, d->seed, s->sp_index, (uint32_t)j, RNG_STREAM_MEMBER);
+            size_t m = (size_t)(rng_uniform(&rm) * (double)s->nmember);
+            mean = &s->member_mean[(m < s->nmember ? m : s->nmember - 1) * ns];
+        }
         for (size_t b = 0; b < nb; b++) {
             int row = net->bus_row[b];
             double p = sp->bus_fixed ? sp->bus_fixed[row] : 0;
@@ -576,7 +586,7 @@ static void s_sample_block(study *s, study_thread *th, size_t blk)
             s->inj[b * S + j] = p - dem;
         }
         for (size_t i = 0; i < ns; i++) {
-            double a = sp->site_mean[i] + th->err[i];
+            double a = mean[i] + th->err[i];
             a = a < 0 ? 0 : (a > s->site_cap[i] ? s->site_cap[i] : a);
             s->avail[i * S + j] = a;
             s->inj[(size_t)s->site_bus[i] * S + j] += a;
@@ -876,6 +886,18 @@ pcf_rc study_site_result(study *s, size_t site, mcstat_pcf *out, pcf_error *err)
 const study_constraint_result *study_constraint_result_get(const study *s, size_t c)
 {
     return c < s->def.nc ? &s->cres[c] : NULL;
+}
+
+pcf_rc study_set_members(study *s, size_t nmember, const double *mean, pcf_error *err)
+{
+    if (nmember && !mean) return pcf_error_set(err, PCF_ERR_INVALID, "study: %zu members without values", nmember);
+    for (size_t i = 0; i < nmember * s->def.ns; i++)
+        if (!isfinite(mean[i]))
+            return pcf_error_set(err, PCF_ERR_INVALID, "study: member %zu site %zu forecast is not finite",
+                                 i / s->def.ns, i % s->def.ns);
+    s->nmember = nmember;
+    s->member_mean = nmember ? mean : NULL;
+    return PCF_OK;
 }
 
 pcf_rc study_set_ac(study *s, int mode, double band, pcf_error *err)

@@ -150,6 +150,15 @@ double study_quantile(double *v, size_t n, double p);
  * (the network would need action beyond ANM), for diagnostics. */
 double study_unresolved_share(const study *s);
 
+/* Weather ensemble members sampled directly: with nmember > 0, sample j of
+ * an SP draws member m uniformly from its own stream (RNG_STREAM_MEMBER,
+ * keyed like the others by (seed, SP, j)) and every site's available output
+ * is mean[m * ns + site] plus the SP's error (site_err, which should then be
+ * the error around one member, not the ensemble's spread) instead of
+ * site_mean.  mean ([nmember * ns] MW) is the caller's and is read by every
+ * study_run_sp until the next call; nmember 0 goes back to site_mean. */
+pcf_rc study_set_members(study *s, size_t nmember, const double *mean, pcf_error *err);
+
 /* AC power flow for some samples (study_ac.h): mode STUDY_AC_OFF (DC only,
  * what study_new sets up), STUDY_AC_BAND (samples whose DC flow is within
  * band, a fraction, of where the ANM acts) or STUDY_AC_ALL.  Applies to

@@ -4,7 +4,8 @@
  * an independent AC power flow of the curtailed network says; a sample whose
  * AC power flow cannot converge falls back to DC and is counted; the band
  * selects only samples near a limit; results stay bit-identical for any
- * thread count.
+ * thread count.  Also weather ensemble members sampled directly
+ * (study_set_members): the output is the mixture of the members.
  */
 #include <criterion/criterion.h>
 #include <math.h>
@@ -170,4 +171,55 @@ Test(study_ac, thread_count_does_not_change_a_bit_with_ac_on)
               a.cr.curtail_mwh == b.cr.curtail_mwh && a.cr.curtail_mwh == c.cr.curtail_mwh &&
               memcmp(a.cr.curtail_mw, c.cr.curtail_mw, sizeof a.cr.curtail_mw) == 0);
     cr_assert(a.ac_samples == b.ac_samples && a.ac_samples == c.ac_samples);
+}
+
+/* Members of 10 and 30 MW, no other error, behind a 20 MW limit: half the
+ * samples are curtailed, each by exactly 10 MW. */
+static void s_members(int threads, mcstat_pcf *out)
+{
+    mp_case *c = s_chain();
+    int row = 1;
+    double sign = 1;
+    study_constraint k = { 1, &row, &sign, 33, ANM_DANM, 1.0, 1.0, 0 };
+    study_site site = { 3, 1000 };
+    anm_tranche_def tr = { 0, 1000, 0, 1, ANM_DANM };
+    study_def d = { c, 1, 1, 1, 0, &k, &site, &tr, NULL, NULL, 8000, 5, threads, NULL };
+    study_topology *topo;
+    pcf_error err;
+    cr_assert_eq(study_topology_new(&d, NULL, 0, &topo, &err), PCF_OK, "%s", err.msg);
+    study *s;
+    cr_assert_eq(study_new(&d, &s, &err), PCF_OK, "%s", err.msg);
+    double members[2] = { 10, 30 }, mean = 20, limit = 20, demand[3] = { 0, 0, 0 };
+    cr_assert_eq(study_set_members(s, 2, members, &err), PCF_OK, "%s", err.msg);
+    study_sp sp = { topo, 0.5, &mean, NULL, demand, NULL, NULL, &limit, &limit, NULL };
+    cr_assert_eq(study_run_sp(s, 2, &sp, &err), PCF_OK, "%s", err.msg);
+    cr_assert_eq(study_site_result(s, 0, out, &err), PCF_OK, "%s", err.msg);
+    /* back to the deterministic mean: 20 MW, never above the limit */
+    cr_assert_eq(study_set_members(s, 0, NULL, &err), PCF_OK, "%s", err.msg);
+    cr_assert_eq(study_run_sp(s, 2, &sp, &err), PCF_OK, "%s", err.msg);
+    mcstat_pcf det;
+    cr_assert_eq(study_site_result(s, 0, &det, &err), PCF_OK, "%s", err.msg);
+    cr_assert_eq(det.p_curtailed, 0);
+    cr_assert_float_eq(det.p50_mw, 20, 1e-12);
+    double bad = NAN;
+    cr_assert_eq(study_set_members(s, 1, &bad, &err), PCF_ERR_INVALID);
+    study_destroy(&s);
+    study_topology_destroy(&topo);
+    mp_case_destroy(&c);
+}
+
+Test(study_members, each_sample_takes_one_member)
+{
+    mcstat_pcf r;
+    s_members(2, &r);
+    cr_assert(fabs(r.p_curtailed - 0.5) <= 3 * r.p_curtailed_se, "P(curtailed) %.4f (se %.4f)", r.p_curtailed,
+              r.p_curtailed_se);
+    /* curtailed samples lose exactly 10 MW: E = 10 P, with no extra noise */
+    cr_assert_float_eq(r.curtailed_mwh, 0.5 * 10 * r.p_curtailed, 1e-9);
+    /* deliverable is 10 (member 1) or 20 (member 2, curtailed) */
+    cr_assert_float_eq(r.p10_mw, 10, 1e-12);
+    cr_assert_float_eq(r.p90_mw, 20, 1e-12);
+    mcstat_pcf one;
+    s_members(1, &one);
+    cr_assert(memcmp(&r, &one, sizeof r) == 0, "member draws depend on the thread count");
 }
