@@ -83,16 +83,15 @@ void pf_ac_start(const pf_ac *ac, int flat, double *vm, double *va);
 pcf_rc pf_ac_solve(pf_ac *ac, const double *p, const double *q, double *vm, double *va,
                    const pf_ac_opts *opts, pf_ac_stats *stats, pcf_error *err);
 
-/* Fixed-Jacobian ("chord") solves, for many solves that must not depend
- * on each other: pf_ac_pin factorises the Jacobian at (vm, va) (with the
- * case's injections; fresh pivoting) and keeps it apart from the factors
- * pf_ac_solve uses; pf_ac_solve_pinned then iterates x -= J0^-1 F(x) from
- * the start in vm, va, with no factorisation at all, until max|F| < tol,
- * max_it steps, or a step that does not shrink max|F| (PCF_ERR_NOCONV:
- * fall back to pf_ac_solve).  Converges linearly, at a rate set by how far
- * the point is from the pinned one; each step costs a mismatch and two
- * triangular solves.  The answer depends only on the pinned point and the
- * inputs. */
+/* Newton solves that must not depend on each other (Monte-Carlo samples
+ * spread over threads): pf_ac_pin factorises the Jacobian at (vm, va) with
+ * the case's injections, choosing the pivot order there, and keeps these
+ * factors apart from pf_ac_solve's.  pf_ac_solve_pinned then runs Newton
+ * from vm, va, refactorising with that pivot order at every step
+ * (klu_refactor: no pivot search, no allocation).  The answer depends only on the pinned point and the inputs, never on what was
+ * solved before.  PCF_ERR_SINGULAR when the pinned pivots do not suit the
+ * point, PCF_ERR_NOCONV after max_it steps: fall back to pf_ac_solve with
+ * opts.fresh. */
 pcf_rc pf_ac_pin(pf_ac *ac, const double *vm, const double *va, pcf_error *err);
 pcf_rc pf_ac_solve_pinned(pf_ac *ac, const double *p, const double *q, double *vm, double *va, int max_it,
                           double tol, pf_ac_stats *stats, pcf_error *err);

@@ -19,7 +19,7 @@
 #include "dcpf.h"
 #include "pfnet.h"
 
-#define STUDY_AC_CHORD_IT 30
+#define STUDY_AC_PINNED_IT 10
 
 typedef struct ac_slot {
     uint64_t topo_id;       /* 0: empty */
@@ -151,8 +151,8 @@ static pcf_rc s_slot(study_ac *a, uint64_t topo_id, size_t state, const mp_case 
         return PCF_OK;          /* ok stays 0 */
     pcf_rc rc = s_scratch(a, s->net->nb, s->net->nl, err);
     if (rc != PCF_OK) return rc;
-    /* The chord Jacobian: at the flat start, a point that depends on the
-     * state alone, never on which samples this thread met first. */
+    /* The pivot order: chosen at the flat start, a point that depends on
+     * the state alone, never on which samples this thread met first. */
     pf_ac_start(s->ac, 1, a->vm, a->va);
     if (pf_ac_pin(s->ac, a->vm, a->va, &e2) != PCF_OK) return PCF_OK;
     for (size_t k = 0; k < a->nbr_total; k++)
@@ -171,10 +171,10 @@ static int s_solve(study_ac *a, ac_slot *s, pcf_error *err)
     size_t nb = s->net->nb;
     memcpy(a->vm0, a->vm, nb * sizeof(double));
     memcpy(a->va0, a->va, nb * sizeof(double));
-    /* Chord steps on the pinned Jacobian first (no factorisation); exact
-     * Newton from the same start if they stall.  Both depend on the
-     * sample alone. */
-    if (pf_ac_solve_pinned(s->ac, a->p, a->q, a->vm, a->va, STUDY_AC_CHORD_IT, o.tol, &st, err) != PCF_OK) {
+    /* Newton on the pivot order pinned at the flat start; with fresh
+     * factorisations from the same start if that fails.  Both depend on
+     * the sample alone. */
+    if (pf_ac_solve_pinned(s->ac, a->p, a->q, a->vm, a->va, STUDY_AC_PINNED_IT, o.tol, &st, err) != PCF_OK) {
         memcpy(a->vm, a->vm0, nb * sizeof(double));
         memcpy(a->va, a->va0, nb * sizeof(double));
         if (pf_ac_solve(s->ac, a->p, a->q, a->vm, a->va, &o, &st, err) != PCF_OK) return 0;
