@@ -166,6 +166,7 @@ typedef struct daemon_state {
     int scada_pending;
     struct timespec last_scada;
     char da_done_for[16];        /* local date whose day-ahead runs are queued */
+    engine_cache *cache;         /* inputs kept from run to run (engine_cache.h) */
 } daemon_state;
 
 static double s_since(const struct timespec *t)
@@ -282,6 +283,7 @@ static void s_run_job(daemon_state *d, const runq_job *job)
     eo.version = o->version;
     eo.job_id = job->job_id;        /* done in the run's own transaction */
     eo.worker = d->worker;
+    eo.cache = d->cache;
     engine_report rep;
     pcf_error err;
     pcf_rc rc = engine_run(d->c, &eo, &rep, &err);
@@ -327,6 +329,7 @@ pcf_rc runq_daemon(const runq_daemon_opts *o, pcf_error *err)
         gethostname(host, sizeof host - 1);
         snprintf(d.worker, sizeof d.worker, "%s:%d", host, (int)getpid());
     }
+    if (engine_cache_new(&d.cache, err) != PCF_OK) return err->code;
     s_log("level=info msg=\"daemon starting\" worker=%s zones=%s day_ahead_at=%s", d.worker,
           o->zones ? o->zones : "*", o->day_ahead_at ? o->day_ahead_at : "10:00");
     while (!*o->stop) {
@@ -351,6 +354,7 @@ pcf_rc runq_daemon(const runq_daemon_opts *o, pcf_error *err)
     }
     s_log("level=info msg=\"daemon stopping\" worker=%s", d.worker);
     if (d.c) PQfinish(d.c);
+    engine_cache_destroy(&d.cache);
     pcf_error_clear(err);
     return PCF_OK;
 }
