@@ -708,7 +708,15 @@ static pcf_rc s_write(PGconn *c, run_ctx *x, pcf_error *err)
                           x->scada_as_of[0] ? x->scada_as_of : NULL,
                           x->weather_as_of[0] ? x->weather_as_of : NULL,
                           x->outages_as_of[0] ? x->outages_as_of : NULL };
-    const char *ver = o->version ? o->version : "unknown";
+    /* The power-flow method changes the results; the run table has no
+     * column for it, so it goes with the software version. */
+    char ver[160];
+    if (o->ac == STUDY_AC_OFF)
+        snprintf(ver, sizeof ver, "%s", o->version ? o->version : "unknown");
+    else if (o->ac == STUDY_AC_ALL)
+        snprintf(ver, sizeof ver, "%s (ac all)", o->version ? o->version : "unknown");
+    else
+        snprintf(ver, sizeof ver, "%s (ac band %g%%)", o->version ? o->version : "unknown", 100 * o->ac_band);
     const char *pv[12];
     memcpy(pv, p, sizeof p);
     pv[11] = ver;
