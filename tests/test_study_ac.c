@@ -82,6 +82,7 @@ static void s_run_m(double mean, double sd, double limit, int ac, double band, i
     if (sd > 0) cr_assert_eq(rng_mvn_new(1, &zero, &cov, &mvn, &err), PCF_OK, "%s", err.msg);
     double demand[3] = { 0, 0, 0 };
     study_sp sp = { topo, 0.5, &mean, mvn, demand, NULL, NULL, &limit, &limit, NULL };
+    cr_assert_eq(study_site_result(s, 0, &o->pcf, &err), PCF_ERR_INVALID, "no summaries before an SP is run");
     cr_assert_eq(study_run_sp(s, 1, &sp, &err), PCF_OK, "%s", err.msg);
     cr_assert_eq(study_site_result(s, 0, &o->pcf, &err), PCF_OK, "%s", err.msg);
     o->cr = *study_constraint_result_get(s, 0);
