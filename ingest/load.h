@@ -6,7 +6,10 @@
  *      same feed and hash, do nothing (already_loaded) -- a re-run or a
  *      restart after a crash between commit and moving the file is a no-op;
  *   2. stream the parser's good records with COPY into a temporary staging
- *      table (memory stays bounded whatever the input size);
+ *      table (memory stays bounded whatever the input size) -- except the
+ *      SCADA file bulk path, which binary-COPYs sorted chunks straight into
+ *      the monthly partitions and falls back to staging + upsert for a
+ *      chunk that overlaps stored rows (load.c; docs/ingest.md);
  *   3. validate in SQL what the parser cannot know: unknown measurement
  *      points / equipment / locations, conflicting duplicates inside the
  *      input, revisions already stored with different content;
@@ -51,6 +54,8 @@ typedef struct load_report {
     long quarantined;       /* refused records (exact count) */
     long duplicates;        /* identical duplicates collapsed */
     long missing;           /* missing values skipped (nulls, empty cells) */
+    long bulk_chunks;       /* historian bulk path: chunks stored (0: staging path) */
+    long bulk_fallbacks;    /* of which upserted through staging (overlapping rows) */
     char first_error[512];  /* the first refusal, "source:line: field: reason" */
 } load_report;
 
@@ -58,6 +63,11 @@ typedef struct load_report {
  * source names the input in the quarantine and messages. */
 pcf_rc load_scada_file(PGconn *c, const char *path, const char *source,
                        load_report *rep, pcf_error *err);
+
+/* Rows per chunk of the historian bulk path (load.c); n <= 0 or above the
+ * default (1 Mi) restores the default.  For tests that need several chunks
+ * from a small file. */
+void load_scada_chunk_rows(long n);
 
 struct scada_pb_info;
 
