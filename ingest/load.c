@@ -104,6 +104,7 @@ typedef struct {
     s_rej *rej;
     size_t nrej;
     db_copy *copy;
+    bool nested;            /* inside the caller's transaction: a savepoint, not BEGIN/COMMIT */
     pcf_rc copy_rc;         /* first COPY failure inside a callback */
     pcf_error copy_err;
 } s_load;
@@ -162,7 +163,12 @@ static pcf_rc s_reject_cb(void *ctx, const feed_reject *r, pcf_error *err)
 static pcf_rc s_abort(s_load *L, pcf_rc rc)
 {
     db_copy_destroy(&L->copy);
-    db_rollback(L->c);
+    if (L->nested) {
+        PQclear(PQexec(L->c, "ROLLBACK TO SAVEPOINT load"));
+        PQclear(PQexec(L->c, "RELEASE SAVEPOINT load"));
+    } else {
+        db_rollback(L->c);
+    }
     s_free_rejects(L);
     return rc;
 }
@@ -178,7 +184,7 @@ static pcf_rc s_begin(s_load *L, pcf_error *err)
 {
     memset(L->rep, 0, sizeof *L->rep);
     s_now_iso(L->started);
-    pcf_rc rc = db_exec(L->c, "BEGIN", err);
+    pcf_rc rc = db_exec(L->c, L->nested ? "SAVEPOINT load" : "BEGIN", err);
     if (rc != PCF_OK)
         return rc;
     const char *p[2] = {L->feed, L->hash};
@@ -190,7 +196,7 @@ static pcf_rc s_begin(s_load *L, pcf_error *err)
         L->rep->already_loaded = true;
         L->rep->batch_id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
         PQclear(r);
-        return db_exec(L->c, "COMMIT", err);
+        return db_exec(L->c, L->nested ? "RELEASE SAVEPOINT load" : "COMMIT", err);
     }
     PQclear(r);
     return PCF_OK;
@@ -220,8 +226,12 @@ static pcf_rc s_flag(s_load *L, const char *sql, int nparams, const char *const 
 static pcf_rc s_insert_batch(s_load *L, const char *status, pcf_error *err)
 {
     const char *p[5] = {L->feed, L->source, L->hash, status, L->started};
-    PGresult *r = db_query(L->c, "INSERT INTO ingest_batch (feed, source, content_hash, status, started_at) "
-                                 "VALUES ($1, $2, $3, $4, $5) RETURNING batch_id", 5, p, err);
+    /* started_at is the client's clock and now() the start of the server's
+     * transaction, which may be earlier (a live group's transaction, clock
+     * skew): finished_at must not precede started_at. */
+    PGresult *r = db_query(L->c, "INSERT INTO ingest_batch (feed, source, content_hash, status, started_at, "
+                                 "finished_at) VALUES ($1, $2, $3, $4, $5, greatest(now(), $5::timestamptz)) "
+                                 "RETURNING batch_id", 5, p, err);
     if (!r)
         return PCF_ERR_DB;
     L->rep->batch_id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
@@ -269,7 +279,7 @@ static pcf_rc s_commit(s_load *L, pcf_error *err)
     if (!(r = db_query(L->c, "SELECT pg_notify($1, $2)", 2, np, err)))
         return PCF_ERR_DB;
     PQclear(r);
-    return db_exec(L->c, "COMMIT", err);
+    return db_exec(L->c, L->nested ? "RELEASE SAVEPOINT load" : "COMMIT", err);
 }
 
 static long s_cmd_tuples(PGresult *r)
@@ -881,12 +891,15 @@ pcf_rc load_scada_batch(PGconn *c, const void *buf, size_t len, load_report *rep
     snprintf(source, sizeof source, "zmq:%s", info->gateway_id);
     int n = snprintf(ident, sizeof ident, "scada-zmq%c%s%c%llu", 0, info->gateway_id, 0,
                      (unsigned long long)info->batch_sequence);
-    s_load L = {.c = c, .feed = "scada", .source = source, .rep = rep};
+    s_load L = {.c = c, .feed = "scada", .source = source, .rep = rep,
+                .nested = PQtransactionStatus(c) == PQTRANS_INTRANS};
     load_hash_hex(ident, (size_t)n, L.hash);
     if ((rc = s_begin(&L, err)) != PCF_OK || rep->already_loaded)
         return rc;
-    if ((rc = db_exec(c, "CREATE TEMP TABLE live_stage (point_id text, ts_ms bigint, value double precision, "
-                         "quality text, bad boolean NOT NULL DEFAULT false) ON COMMIT DROP", err)) != PCF_OK)
+    /* Several batches may share a transaction (nested): reuse the table. */
+    if ((rc = db_exec(c, "CREATE TEMP TABLE IF NOT EXISTS live_stage (point_id text, ts_ms bigint, "
+                         "value double precision, quality text, bad boolean NOT NULL DEFAULT false) ON COMMIT DROP; "
+                         "TRUNCATE live_stage", err)) != PCF_OK)
         return s_abort(&L, rc);
     L.copy = db_copy_new(c, "live_stage (point_id, ts_ms, value, quality)", err);
     if (!L.copy)

@@ -75,7 +75,11 @@ struct scada_pb_info;
  * points, non-finite values, unspecified quality and conflicting duplicates
  * are quarantined with source "zmq:<gateway_id>" and line = batch_sequence;
  * the rest loads.  A (gateway_id, batch_sequence) already committed is
- * skipped (already_loaded).  *info receives the batch identity. */
+ * skipped (already_loaded).  *info receives the batch identity.
+ * Called inside an open transaction (the live feed groups batches), it
+ * runs under a savepoint of that transaction and commits nothing: a refused
+ * batch is rolled back to the savepoint, and after a database error the
+ * caller must roll the whole transaction back. */
 pcf_rc load_scada_batch(PGconn *c, const void *buf, size_t len, load_report *rep,
                         struct scada_pb_info *info, pcf_error *err);
 
