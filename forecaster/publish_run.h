@@ -4,7 +4,7 @@
  * The publisher and the statement request both need a run's rows in the
  * shape of proto/pcf.proto: PCF rows, constraint statements (with their
  * sites and quantiles) and constraint blocks.  publish_run_load() reads the
- * run and its rows from the results tables of sql/003_results.sql (joined
+ * run and its rows from the results tables of sql/003 and 004 (joined
  * with the register for export capacity, LIFO position, constraint names)
  * in one REPEATABLE READ snapshot and builds the protobuf-c structures.
  *
