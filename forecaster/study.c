@@ -23,6 +23,7 @@
 #include "dcpf.h"
 #include "pfnet.h"
 #include "sens.h"
+#include "study_ac.h"
 
 #define STUDY_BLOCK 256
 #define STUDY_NO_LIMIT 1e15
@@ -37,12 +38,21 @@ struct study_topology {
     unsigned char *valid;   /* [nst]: 0 when the faulted branch is already out */
     size_t nbus_case;
     int *site_bus;          /* [ns] internal bus index */
+    /* for the AC re-solve (study_ac.h): the case with the planned outages
+     * taken out, and per state the case row a fault takes out (-1: none,
+     * or an islanding fault, which stays in with its island de-energised) */
+    mp_case *acase;
+    int *ac_out;            /* [nst] */
+    uint64_t id;            /* unique per topology: keys per-thread AC caches */
 };
 
 typedef struct study_thread {
     struct study *st;
     anm *a;
     double *flow, *lim_f, *lim_r, *avail, *err;
+    study_ac *ac;                /* NULL unless def.ac */
+    double *ac_p, *ac_q, *ac_flow;   /* [nb], [nb], [nc] */
+    size_t ac_samples, ac_fallbacks; /* this SP */
     pcf_rc rc;
     pcf_error err_msg;
 } study_thread;
@@ -67,6 +77,11 @@ struct study {
     int *blk_binding;            /* [nblocks * nc * nf] */
     size_t *fault_acts;          /* [nf] aggregation scratch */
     double *sortbuf;             /* [S] */
+    size_t nmember;              /* study_set_members */
+    const double *member_mean;   /* [nmember * ns] */
+    int ac_mode;                 /* study_set_ac */
+    double ac_band;
+    size_t ac_samples, ac_fallbacks;   /* over every SP run so far */
     study_constraint_result *cres;  /* [nc] */
     study_site_curt *cres_site;  /* [nc * ns] */
     /* the SP being run */
@@ -161,6 +176,8 @@ void study_topology_destroy(study_topology **tp)
     free(t->dead);
     free(t->valid);
     free(t->site_bus);
+    free(t->ac_out);
+    mp_case_destroy(&t->acase);
     free(t);
     *tp = NULL;
 }
@@ -191,11 +208,14 @@ pcf_rc study_topology_new(const study_def *def, const int *out_rows, size_t nout
     t->dead = calloc(t->nst * nbc + 1, 1);
     t->valid = calloc(t->nst, 1);
     t->site_bus = calloc(def->ns + 1, sizeof(int));
+    t->ac_out = malloc(t->nst * sizeof(int));
+    static atomic_uint_fast64_t next_id = 1;
+    t->id = atomic_fetch_add(&next_id, 1);
     insvc = malloc(base->nl + 1);
     reach = malloc(nb + 1);
     queue = malloc((nb + 1) * sizeof(int));
     c2 = s_case_copy(def->net);
-    if (!t->cptdf || !t->sens || !t->dead || !t->valid || !t->site_bus || !insvc || !reach || !queue || !c2) {
+    if (!t->cptdf || !t->sens || !t->dead || !t->valid || !t->site_bus || !t->ac_out || !insvc || !reach || !queue || !c2) {
         rc = pcf_error_set(err, PCF_ERR_NOMEM, "study: out of memory");
         goto done;
     }
@@ -249,6 +269,7 @@ pcf_rc study_topology_new(const study_def *def, const int *out_rows, size_t nout
     if ((rc = pf_bridges(net2, bridge, err)) != PCF_OK) goto done;
     if ((rc = pf_lodf(net2, ptdf, bridge, lodf, err)) != PCF_OK) goto done;
 
+    for (size_t st = 0; st < t->nst; st++) t->ac_out[st] = -1;
     t->valid[0] = 1;
     s_state_rows(t, def, net2, ptdf, lodf, -1, 0);
     s_state_finish(t, base, 0);
@@ -272,6 +293,7 @@ pcf_rc study_topology_new(const study_def *def, const int *out_rows, size_t nout
             s_state_rows(t, def, net2, ptdf, lodf, -1, st);
         } else {
             s_state_rows(t, def, net2, ptdf, lodf, l, st);
+            t->ac_out[st] = row;
         }
         s_state_finish(t, base, st);
     }
@@ -286,6 +308,10 @@ done:
     pf_dc_destroy(&dc);
     pf_net_destroy(&net2);
     pf_net_destroy(&base);
+    if (t && rc == PCF_OK) {
+        t->acase = c2;
+        c2 = NULL;
+    }
     mp_case_destroy(&c2);
     if (rc != PCF_OK) study_topology_destroy(&t);
     *out = t;
@@ -316,6 +342,10 @@ void study_destroy(study **sp)
         free(th->lim_r);
         free(th->avail);
         free(th->err);
+        study_ac_destroy(&th->ac);
+        free(th->ac_p);
+        free(th->ac_q);
+        free(th->ac_flow);
     }
     pf_net_destroy(&s->net);
     mcstat_destroy(&s->stats);
@@ -365,6 +395,35 @@ static pcf_rc s_check_def(const study_def *d, pcf_error *err)
         if (d->fault_row[k] < 0 || (size_t)d->fault_row[k] >= d->net->branch.rows)
             return pcf_error_set(err, PCF_ERR_INVALID, "study: fault %zu: no branch row %d", k, d->fault_row[k]);
     return PCF_OK;
+}
+
+/* The AC re-solver of one worker thread and its scratch. */
+static pcf_rc s_ac_thread(study *s, study_thread *th, pcf_error *err)
+{
+    const study_def *d = &s->def;
+    size_t nc = d->nc;
+    size_t *nbr = calloc(nc + 1, sizeof(size_t));
+    const int **rows = calloc(nc + 1, sizeof *rows);
+    const double **sign = calloc(nc + 1, sizeof *sign);
+    th->ac_p = malloc((s->nb + 1) * sizeof(double));
+    th->ac_q = malloc((s->nb + 1) * sizeof(double));
+    th->ac_flow = malloc((nc + 1) * sizeof(double));
+    pcf_rc rc = PCF_OK;
+    if (!nbr || !rows || !sign || !th->ac_p || !th->ac_q || !th->ac_flow) {
+        rc = pcf_error_set(err, PCF_ERR_NOMEM, "study: out of memory");
+    } else {
+        for (size_t c = 0; c < nc; c++) {
+            nbr[c] = d->constraints[c].nbr;
+            rows[c] = d->constraints[c].branch_row;
+            sign[c] = d->constraints[c].sign;
+        }
+        study_ac_def ad = { nc, d->ns, s->nst, nbr, rows, sign };
+        rc = study_ac_new(&ad, &th->ac, err);
+    }
+    free(nbr);
+    free(rows);
+    free(sign);
+    return rc;
 }
 
 pcf_rc study_new(const study_def *def, study **out, pcf_error *err)
@@ -467,6 +526,48 @@ pcf_rc study_new(const study_def *def, study **out, pcf_error *err)
 
 /* ---- sampling (phase 1) and ANM (phase 2), per block ------------------------ */
 
+/* 1 when the sample's DC flow in its state is within the AC band of the
+ * level where the ANM acts on some constraint. */
+static int s_ac_wanted(const study *s, const study_thread *th)
+{
+    const study_def *d = &s->def;
+    if (s->ac_mode == STUDY_AC_ALL) return 1;
+    for (size_t c = 0; c < d->nc; c++) {
+        const study_constraint *k = &d->constraints[c];
+        double trim = k->trim > 0 ? k->trim : 1;
+        double load = k->one_way ? th->flow[c] : fabs(th->flow[c]);
+        double lim = !k->one_way && th->flow[c] < 0 ? th->lim_r[c] : th->lim_f[c];
+        if (load >= (1 - s->ac_band) * trim * lim) return 1;
+    }
+    return 0;
+}
+
+/* Sample j re-solved with AC (study_ac.h).  *used = 0: fall back to DC. */
+static pcf_rc s_ac_sample(study *s, study_thread *th, size_t j, int st, const anm_input *in, anm_result *res,
+                          int *used, pcf_error *err)
+{
+    const study_sp *sp = s->sp;
+    const study_topology *t = sp->topo;
+    const pf_net *net = s->net;
+    size_t S = s->S, nb = s->nb, ns = s->def.ns;
+    const unsigned char *dead = &t->dead[(size_t)st * t->nbus_case];
+    /* The sampled demand is what the injection holds besides firm plant
+     * and the sites; it draws reactive power at STUDY_AC_DEMAND_PF. */
+    memset(th->ac_q, 0, nb * sizeof(double));
+    for (size_t i = 0; i < ns; i++) th->ac_q[s->site_bus[i]] += s->avail[i * S + j];
+    double tanphi = tan(acos(STUDY_AC_DEMAND_PF));
+    for (size_t b = 0; b < nb; b++) {
+        int row = net->bus_row[b];
+        double inj = s->inj[b * S + j];
+        double dem = (sp->bus_fixed ? sp->bus_fixed[row] : 0) + th->ac_q[b] - inj;
+        int off = dead[row];
+        th->ac_p[b] = off ? 0 : inj;
+        th->ac_q[b] = off ? 0 : -fabs(dem) * tanphi;
+    }
+    return study_ac_sample(th->ac, t->id, (size_t)st, t->acase, t->ac_out[st], th->ac_p, th->ac_q, s->site_bus,
+                           th->a, in, res, th->ac_flow, used, err);
+}
+
 static void s_sample_block(study *s, study_thread *th, size_t blk)
 {
     const study_sp *sp = s->sp;
@@ -479,6 +580,14 @@ static void s_sample_block(study *s, study_thread *th, size_t blk)
         rng_init(&r, d->seed, s->sp_index, (uint32_t)j, RNG_STREAM_FORECAST);
         if (sp->site_err) rng_mvn_draw(sp->site_err, &r, th->err);
         else memset(th->err, 0, ns * sizeof(double));
+        const double *mean = sp->site_mean;
+        if (s->nmember) {
+            /* its own stream: the forecast and fault draws do not move */
+            rng_stream rm;
+            rng_init(&rm, d->seed, s->sp_index, (uint32_t)j, RNG_STREAM_MEMBER);
+            size_t m = (size_t)(rng_uniform(&rm) * (double)s->nmember);
+            mean = &s->member_mean[(m < s->nmember ? m : s->nmember - 1) * ns];
+        }
         for (size_t b = 0; b < nb; b++) {
             int row = net->bus_row[b];
             double p = sp->bus_fixed ? sp->bus_fixed[row] : 0;
@@ -487,7 +596,7 @@ static void s_sample_block(study *s, study_thread *th, size_t blk)
             s->inj[b * S + j] = p - dem;
         }
         for (size_t i = 0; i < ns; i++) {
-            double a = sp->site_mean[i] + th->err[i];
+            double a = mean[i] + th->err[i];
             a = a < 0 ? 0 : (a > s->site_cap[i] ? s->site_cap[i] : a);
             s->avail[i * S + j] = a;
             s->inj[(size_t)s->site_bus[i] * S + j] += a;
@@ -559,8 +668,16 @@ static pcf_rc s_anm_block(study *s, study_thread *th, size_t blk, pcf_error *err
             th->avail[i] = dead[s->net->bus_row[s->site_bus[i]]] ? 0 : s->avail[i * S + j];
         anm_input in = { th->flow, th->lim_f, th->lim_r, &t->sens[(size_t)st * nc * ns], th->avail };
         anm_result res;
-        pcf_rc rc = anm_solve(th->a, &in, &res, err);
-        if (rc != PCF_OK) return rc;
+        pcf_rc rc = PCF_OK;
+        int ac_used = 0;
+        if (s->ac_mode != STUDY_AC_OFF && s_ac_wanted(s, th)) {
+            th->ac_samples++;
+            if ((rc = s_ac_sample(s, th, j, st, &in, &res, &ac_used, err)) != PCF_OK) return rc;
+            th->ac_fallbacks += !ac_used;
+            if (ac_used && st == 0)
+                for (size_t c = 0; c < nc; c++) s->flow_intact[c * S + j] = th->ac_flow[c];
+        }
+        if (!ac_used && (rc = anm_solve(th->a, &in, &res, err)) != PCF_OK) return rc;
         int unres = !res.converged;
         for (size_t c = 0; c < nc; c++) {
             double cc = 0;
@@ -605,13 +722,20 @@ static pcf_rc s_parallel(study *s, int phase, pcf_error *err)
     int n = s->def.threads;
     pthread_t tid[STUDY_MAX_THREADS];
     unsigned char started[STUDY_MAX_THREADS] = { 0 };
-    for (int i = 0; i < n; i++) s->th[i].rc = PCF_OK;
+    for (int i = 0; i < n; i++) {
+        s->th[i].rc = PCF_OK;
+        s->th[i].ac_samples = s->th[i].ac_fallbacks = 0;
+    }
     /* A thread that cannot start leaves its share to the others: blocks are
      * taken from a shared counter, so the result is the same. */
     for (int i = 1; i < n; i++) started[i] = pthread_create(&tid[i], NULL, s_worker, &s->th[i]) == 0;
     s_worker(&s->th[0]);
     for (int i = 1; i < n; i++)
         if (started[i]) pthread_join(tid[i], NULL);
+    for (int i = 0; i < n; i++) {
+        s->ac_samples += s->th[i].ac_samples;
+        s->ac_fallbacks += s->th[i].ac_fallbacks;
+    }
     for (int i = 0; i < n; i++)
         if (s->th[i].rc != PCF_OK) {
             if (err) *err = s->th[i].err_msg;
@@ -874,6 +998,40 @@ pcf_rc study_site_result(study *s, size_t site, mcstat_pcf *out, pcf_error *err)
 const study_constraint_result *study_constraint_result_get(const study *s, size_t c)
 {
     return c < s->def.nc ? &s->cres[c] : NULL;
+}
+
+pcf_rc study_set_members(study *s, size_t nmember, const double *mean, pcf_error *err)
+{
+    if (nmember && !mean) return pcf_error_set(err, PCF_ERR_INVALID, "study: %zu members without values", nmember);
+    for (size_t i = 0; i < nmember * s->def.ns; i++)
+        if (!isfinite(mean[i]))
+            return pcf_error_set(err, PCF_ERR_INVALID, "study: member %zu site %zu forecast is not finite",
+                                 i / s->def.ns, i % s->def.ns);
+    s->nmember = nmember;
+    s->member_mean = nmember ? mean : NULL;
+    return PCF_OK;
+}
+
+pcf_rc study_set_ac(study *s, int mode, double band, pcf_error *err)
+{
+    if (mode != STUDY_AC_OFF && mode != STUDY_AC_BAND && mode != STUDY_AC_ALL)
+        return pcf_error_set(err, PCF_ERR_INVALID, "study: AC mode %d", mode);
+    if (mode == STUDY_AC_BAND && !(band >= 0 && band <= 1))
+        return pcf_error_set(err, PCF_ERR_INVALID, "study: AC band %g is not a fraction 0..1", band);
+    for (int i = 0; mode != STUDY_AC_OFF && i < s->def.threads; i++)
+        if (!s->th[i].ac) {
+            pcf_rc rc = s_ac_thread(s, &s->th[i], err);
+            if (rc != PCF_OK) return rc;
+        }
+    s->ac_mode = mode;
+    s->ac_band = band;
+    return PCF_OK;
+}
+
+void study_ac_counts(const study *s, size_t *samples, size_t *fallbacks)
+{
+    *samples = s->ac_samples;
+    *fallbacks = s->ac_fallbacks;
 }
 
 double study_unresolved_share(const study *s)

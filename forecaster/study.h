@@ -51,6 +51,7 @@
 #include "mcstat.h"
 #include "mpcase.h"
 #include "rng.h"
+#include "study_ac.h"
 
 #define STUDY_MAX_THREADS 64
 #define STUDY_NLEVELS 5          /* constraint block confidence levels */
@@ -165,5 +166,24 @@ double study_quantile(double *v, size_t n, double p);
 /* Fraction of samples in which the ANM could not clear every exceedance
  * (the network would need action beyond ANM), for diagnostics. */
 double study_unresolved_share(const study *s);
+
+/* Weather ensemble members sampled directly: with nmember > 0, sample j of
+ * an SP draws member m uniformly from its own stream (RNG_STREAM_MEMBER,
+ * keyed like the others by (seed, SP, j)) and every site's available output
+ * is mean[m * ns + site] plus the SP's error (site_err, which should then be
+ * the error around one member, not the ensemble's spread) instead of
+ * site_mean.  mean ([nmember * ns] MW) is the caller's and is read by every
+ * study_run_sp until the next call; nmember 0 goes back to site_mean. */
+pcf_rc study_set_members(study *s, size_t nmember, const double *mean, pcf_error *err);
+
+/* AC power flow for some samples (study_ac.h): mode STUDY_AC_OFF (DC only,
+ * what study_new sets up), STUDY_AC_BAND (samples whose DC flow is within
+ * band, a fraction, of where the ANM acts) or STUDY_AC_ALL.  Applies to
+ * the SPs run after it. */
+pcf_rc study_set_ac(study *s, int mode, double band, pcf_error *err);
+
+/* Samples re-solved with AC (study_def.ac) and, of those, the ones left on
+ * their DC result because AC did not converge, over every SP run so far. */
+void study_ac_counts(const study *s, size_t *samples, size_t *fallbacks);
 
 #endif
