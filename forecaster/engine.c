@@ -74,7 +74,7 @@ typedef struct run_ctx {
     /* results, [item * nsp + k] */
     mcstat_pcf *pcf;
     study_constraint_result *cres;
-    double *cres_site;              /* [(c * nsp + k) * ns + s] */
+    study_site_curt *cres_site;     /* [(c * nsp + k) * ns + s] */
     double *sens;                   /* [(c * nsp + k) * ns + s] intact sensitivity */
     double *limit_post;             /* [c * nsp + k] */
     char (*limit_kind)[16];         /* [c * nsp + k] */
@@ -448,7 +448,7 @@ static pcf_rc s_study(run_ctx *x, pcf_error *err)
     double *memb = calloc((x->fc->nmember + 1) * (ns + 1), sizeof(double));
     x->pcf = calloc(ns * nsp + 1, sizeof *x->pcf);
     x->cres = calloc(nc * nsp + 1, sizeof *x->cres);
-    x->cres_site = calloc(nc * nsp * ns + 1, sizeof(double));
+    x->cres_site = calloc(nc * nsp * ns + 1, sizeof *x->cres_site);
     x->sens = calloc(nc * nsp * ns + 1, sizeof(double));
     x->limit_post = calloc(nc * nsp + 1, sizeof(double));
     x->limit_kind = calloc(nc * nsp + 1, sizeof *x->limit_kind);
@@ -530,8 +530,8 @@ static pcf_rc s_study(run_ctx *x, pcf_error *err)
         for (size_t s = 0; s < ns && rc == PCF_OK; s++) rc = study_site_result(st, s, &x->pcf[s * nsp + k], err);
         for (size_t c = 0; c < nc; c++) {
             x->cres[c * nsp + k] = *study_constraint_result_get(st, c);
-            memcpy(&x->cres_site[(c * nsp + k) * ns], x->cres[c * nsp + k].site_curtail_mwh, ns * sizeof(double));
-            x->cres[c * nsp + k].site_curtail_mwh = &x->cres_site[(c * nsp + k) * ns];
+            memcpy(&x->cres_site[(c * nsp + k) * ns], x->cres[c * nsp + k].site, ns * sizeof *x->cres_site);
+            x->cres[c * nsp + k].site = &x->cres_site[(c * nsp + k) * ns];
             for (size_t s = 0; s < ns; s++)
                 x->sens[(c * nsp + k) * ns + s] = study_topology_sens(topo[topo_of[k]], c, s);
         }
@@ -606,7 +606,10 @@ static pcf_rc s_write_statements(PGconn *c, run_ctx *x, const char *run_id, pcf_
                                  " season, flow_intact_p10_mw, flow_intact_p50_mw, flow_intact_p90_mw,"
                                  " flow_fault_p10_mw, flow_fault_p50_mw, flow_fault_p90_mw, p_anm_acts,"
                                  " p_anm_acts_se, expected_curtailment_mwh, expected_curtailment_se,"
-                                 " binding_fault_branch_id)", err);
+                                 " binding_fault_branch_id, post_fault_limit_mw, p_binding_fault,"
+                                 " p_binding_fault_se, flow_intact_p10_se_mw, flow_intact_p50_se_mw,"
+                                 " flow_intact_p90_se_mw, flow_fault_p10_se_mw, flow_fault_p50_se_mw,"
+                                 " flow_fault_p90_se_mw)", err);
     if (!cp) return PCF_ERR_DB;
     pcf_rc rc = PCF_OK;
     for (size_t c = 0; c < z->nconstraint && rc == PCF_OK; c++)
@@ -637,6 +640,14 @@ static pcf_rc s_write_statements(PGconn *c, run_ctx *x, const char *run_id, pcf_
             db_copy_double(cp, r->curtail_mwh_se);
             if (r->binding_fault >= 0) db_copy_int(cp, z->branch[x->fault_row[r->binding_fault]].branch_id);
             else db_copy_null(cp);
+            db_copy_double(cp, r->limit_fault_mw);
+            db_copy_double(cp, r->p_binding);
+            db_copy_double(cp, r->p_binding_se);
+            for (int q = 0; q < 3; q++) db_copy_double(cp, r->flow_se[q]);
+            for (int q = 0; q < 3; q++) {
+                if (r->has_fault_flow) db_copy_double(cp, r->fault_se[q]);
+                else db_copy_null(cp);
+            }
             rc = db_copy_end_row(cp, err);
         }
     if (rc == PCF_OK) rc = db_copy_finish(cp, err);
@@ -644,7 +655,8 @@ static pcf_rc s_write_statements(PGconn *c, run_ctx *x, const char *run_id, pcf_
     if (rc != PCF_OK) return rc;
 
     cp = db_copy_new(c, "constraint_statement_site (run_id, constraint_id, sp, site_id, lifo_position,"
-                        " sensitivity, expected_curtailment_mwh)", err);
+                        " sensitivity, expected_curtailment_mwh, expected_curtailment_se, p_curtailed,"
+                        " p_curtailed_se)", err);
     if (!cp) return PCF_ERR_DB;
     for (size_t c = 0; c < z->nconstraint && rc == PCF_OK; c++) {
         const zone_constraint *zc = &z->constraint[c];
@@ -661,7 +673,11 @@ static pcf_rc s_write_statements(PGconn *c, run_ctx *x, const char *run_id, pcf_
                 db_copy_text(cp, z->site[s].id);
                 db_copy_int(cp, z->site[s].lifo_position);
                 db_copy_double(cp, sens);
-                db_copy_double(cp, x->cres_site[(c * nsp + k) * ns + s]);
+                const study_site_curt *sc = &x->cres_site[(c * nsp + k) * ns + s];
+                db_copy_double(cp, sc->mwh);
+                db_copy_double(cp, sc->mwh_se);
+                db_copy_double(cp, sc->p);
+                db_copy_double(cp, sc->p_se);
                 rc = db_copy_end_row(cp, err);
             }
     }
@@ -670,7 +686,7 @@ static pcf_rc s_write_statements(PGconn *c, run_ctx *x, const char *run_id, pcf_
     if (rc != PCF_OK) return rc;
 
     cp = db_copy_new(c, "constraint_block (run_id, constraint_id, sp, confidence, headroom_mw, curtailment_mw,"
-                        " curtailment_mwh)", err);
+                        " curtailment_mwh, headroom_se_mw, curtailment_se_mw, curtailment_mwh_se)", err);
     if (!cp) return PCF_ERR_DB;
     for (size_t c = 0; c < z->nconstraint && rc == PCF_OK; c++)
         for (size_t k = 0; k < nsp && rc == PCF_OK; k++)
@@ -683,6 +699,9 @@ static pcf_rc s_write_statements(PGconn *c, run_ctx *x, const char *run_id, pcf_
                 db_copy_double(cp, r->headroom_mw[q]);
                 db_copy_double(cp, r->curtail_mw[q]);
                 db_copy_double(cp, r->curtail_mw[q] * 0.5);
+                db_copy_double(cp, r->headroom_se[q]);
+                db_copy_double(cp, r->curtail_mw_se[q]);
+                db_copy_double(cp, r->curtail_mw_se[q] * 0.5);
                 rc = db_copy_end_row(cp, err);
             }
     if (rc == PCF_OK) rc = db_copy_finish(cp, err);
@@ -787,7 +806,8 @@ static void s_free_study(run_ctx *x)
     free(x->season);
     x->sc = NULL;
     x->sc_rows = x->fault_row = NULL;
-    x->sc_sign = x->sens = x->cres_site = x->limit_post = NULL;
+    x->sc_sign = x->sens = x->limit_post = NULL;
+    x->cres_site = NULL;
     x->ss = NULL;
     x->tr = NULL;
     x->member = NULL;

@@ -73,7 +73,10 @@ struct study {
     unsigned char *unresolved;                  /* [S] */
     /* per-block partial results */
     double *blk_site_curt;       /* [nblocks * nc * ns] */
+    double *blk_site_curt2;      /* [nblocks * nc * ns] sum of squares */
+    int *blk_site_n;             /* [nblocks * nc * ns] samples curtailed */
     int *blk_binding;            /* [nblocks * nc * nf] */
+    size_t *fault_acts;          /* [nf] aggregation scratch */
     double *sortbuf;             /* [S] */
     mcstat_pcf *site_res;        /* [ns] summaries of the last SP (phase 3) */
     size_t nmember;              /* study_set_members */
@@ -82,7 +85,7 @@ struct study {
     double ac_band;
     size_t ac_samples, ac_fallbacks;   /* over every SP run so far */
     study_constraint_result *cres;  /* [nc] */
-    double *cres_site;           /* [nc * ns] */
+    study_site_curt *cres_site;  /* [nc * ns] */
     /* the SP being run */
     const study_sp *sp;
     uint32_t sp_index;
@@ -363,7 +366,10 @@ void study_destroy(study **sp)
     free(s->acted);
     free(s->unresolved);
     free(s->blk_site_curt);
+    free(s->blk_site_curt2);
+    free(s->blk_site_n);
     free(s->blk_binding);
+    free(s->fault_acts);
     free(s->sortbuf);
     free(s->cres);
     free(s->cres_site);
@@ -454,14 +460,18 @@ pcf_rc study_new(const study_def *def, study **out, pcf_error *err)
     s->acted = malloc((nc + 1) * S);
     s->unresolved = malloc(S);
     s->blk_site_curt = malloc((s->nblocks * nc * ns + 1) * sizeof(double));
+    s->blk_site_curt2 = malloc((s->nblocks * nc * ns + 1) * sizeof(double));
+    s->blk_site_n = malloc((s->nblocks * nc * ns + 1) * sizeof(int));
     s->blk_binding = malloc((s->nblocks * nc * def->nf + 1) * sizeof(int));
+    s->fault_acts = malloc((def->nf + 1) * sizeof(size_t));
     s->sortbuf = malloc(S * sizeof(double));
     s->site_res = calloc(ns + 1, sizeof *s->site_res);
     s->cres = calloc(nc + 1, sizeof *s->cres);
-    s->cres_site = calloc(nc * ns + 1, sizeof(double));
+    s->cres_site = calloc(nc * ns + 1, sizeof *s->cres_site);
     if (!s->site_bus || !s->site_cap || !s->inj || !s->avail || !s->flow || !s->state || !s->flow_intact ||
         !s->flow_fault || !s->curt_c || !s->acted || !s->unresolved || !s->blk_site_curt ||
-        !s->blk_binding || !s->sortbuf || !s->cres || !s->cres_site || !s->site_res) {
+        !s->blk_site_curt2 || !s->blk_site_n || !s->blk_binding || !s->fault_acts || !s->sortbuf ||
+        !s->cres || !s->cres_site || !s->site_res) {
         study_destroy(&s);
         return pcf_error_set(err, PCF_ERR_NOMEM, "study: out of memory for %zu samples", S);
     }
@@ -629,9 +639,12 @@ static pcf_rc s_anm_block(study *s, study_thread *th, size_t blk, pcf_error *err
     const study_topology *t = sp->topo;
     size_t S = s->S, ns = d->ns, nc = d->nc, nf = d->nf;
     size_t j0 = blk * STUDY_BLOCK, j1 = j0 + STUDY_BLOCK < S ? j0 + STUDY_BLOCK : S;
-    double *bsc = &s->blk_site_curt[blk * nc * ns];
+    double *bsc = &s->blk_site_curt[blk * nc * ns], *bsc2 = &s->blk_site_curt2[blk * nc * ns];
+    int *bsn = &s->blk_site_n[blk * nc * ns];
     int *bbind = &s->blk_binding[blk * nc * nf];
     memset(bsc, 0, nc * ns * sizeof(double));
+    memset(bsc2, 0, nc * ns * sizeof(double));
+    memset(bsn, 0, nc * ns * sizeof(int));
     memset(bbind, 0, nc * nf * sizeof(int));
     for (size_t j = j0; j < j1; j++) {
         int st = s->state[j];
@@ -679,6 +692,8 @@ static pcf_rc s_anm_block(study *s, study_thread *th, size_t blk, pcf_error *err
                 double v = res.curt_by[c * ns + i];
                 cc += v;
                 bsc[c * ns + i] += v;
+                bsc2[c * ns + i] += v * v;
+                bsn[c * ns + i] += v > MCSTAT_CURTAILED_MW;
             }
             s->curt_c[c * S + j] = cc;
             s->acted[c * S + j] = res.acted[c];
@@ -779,12 +794,101 @@ double study_quantile(double *v, size_t n, double p)
     return s_select(v, n, mcstat_quantile_index(n, p));
 }
 
-static void s_quantiles3(study *s, const double *v, double *p10, double *p50, double *p90)
+/* Ranks k[0..m) (ascending, 0-based) of v, where v[lo..hi) holds exactly
+ * the elements of ranks lo..hi-1: select the middle rank, which leaves v
+ * partitioned around it, then the lower ranks below it and the upper ones
+ * above.  out[i] = the k[i]-th smallest. */
+static void s_select_ranks(double *v, size_t lo, size_t hi, const size_t *k, size_t m, double *out)
 {
+    if (m == 0) return;
+    size_t mid = m / 2, r = k[mid];
+    out[mid] = s_select(v + lo, hi - lo, r - lo);
+    size_t a = mid, b = mid + 1;
+    while (a > 0 && k[a - 1] == r) out[--a] = out[mid];
+    while (b < m && k[b] == r) out[b++] = out[mid];
+    s_select_ranks(v, lo, r, k, a, out);
+    s_select_ranks(v, r + 1, hi, k + b, m - b, out + b);
+}
+
+#define STUDY_MAX_RANKS (3 * STUDY_NLEVELS)
+
+/* For each level p[i] (m <= STUDY_NLEVELS): q[i] = q_p and lo[i], hi[i] the
+ * order statistics that bracket it (mcstat.h), from one multi-rank
+ * selection of v[n] (v is reordered): 15 ranks cost about 3 selections. */
+static void s_quantiles_se(double *v, size_t n, const double *p, size_t m, double *q, double *lo, double *hi)
+{
+    size_t rank[STUDY_MAX_RANKS], perm[STUDY_MAX_RANKS], k[STUDY_MAX_RANKS];
+    double val[STUDY_MAX_RANKS];
+    for (size_t i = 0; i < m; i++) {
+        rank[3 * i] = mcstat_quantile_index(n, p[i]);
+        mcstat_quantile_se_index(n, p[i], &rank[3 * i + 1], &rank[3 * i + 2]);
+    }
+    size_t nr = 3 * m;
+    for (size_t i = 0; i < nr; i++) {   /* insertion sort of a handful */
+        size_t j = i;
+        for (; j > 0 && rank[perm[j - 1]] > rank[i]; j--) perm[j] = perm[j - 1];
+        perm[j] = i;
+    }
+    for (size_t i = 0; i < nr; i++) k[i] = rank[perm[i]];
+    double sel[STUDY_MAX_RANKS];
+    s_select_ranks(v, 0, n, k, nr, sel);
+    for (size_t i = 0; i < nr; i++) val[perm[i]] = sel[i];
+    for (size_t i = 0; i < m; i++) {
+        q[i] = val[3 * i];
+        lo[i] = val[3 * i + 1];
+        hi[i] = val[3 * i + 2];
+    }
+}
+
+static const double s_flow_levels[3] = { 0.10, 0.50, 0.90 };
+
+/* P10/P50/P90 of v[S] with their SEs. */
+static void s_flow_quantiles(study *s, const double *v, double *p10, double *p50, double *p90, double *se)
+{
+    double q[3], lo[3], hi[3];
     memcpy(s->sortbuf, v, s->S * sizeof(double));
-    *p10 = study_quantile(s->sortbuf, s->S, 0.10);
-    *p50 = study_quantile(s->sortbuf, s->S, 0.50);
-    *p90 = study_quantile(s->sortbuf, s->S, 0.90);
+    s_quantiles_se(s->sortbuf, s->S, s_flow_levels, 3, q, lo, hi);
+    *p10 = q[0];
+    *p50 = q[1];
+    *p90 = q[2];
+    for (int i = 0; i < 3; i++) se[i] = (hi[i] - lo[i]) / (2 * MCSTAT_Z95);
+}
+
+/* A proportion k / n with its binomial SE, as mcstat and p_acts use. */
+static void s_proportion(size_t k, size_t n, double *p, double *se)
+{
+    *p = (double)k / (double)n;
+    *se = sqrt(*p * (1 - *p) / (double)n);
+}
+
+/* The binding fault of constraint c and P(ANM acts with it in force). */
+static void s_binding(study *s, size_t c, study_constraint_result *r)
+{
+    size_t S = s->S, nc = s->def.nc, nf = s->def.nf;
+    memset(s->fault_acts, 0, nf * sizeof(size_t));
+    for (size_t j = 0; j < S; j++)
+        if (s->acted[c * S + j] && s->state[j] > 0) s->fault_acts[s->state[j] - 1]++;
+    r->binding_fault = -1;
+    size_t best = 0;
+    for (size_t f = 0; f < nf; f++)     /* ties: lowest index */
+        if (s->fault_acts[f] > best) {
+            best = s->fault_acts[f];
+            r->binding_fault = (int)f;
+        }
+    if (r->binding_fault < 0) {
+        /* The ANM never acted under a fault: name the fault that most often
+         * loads the constraint most, the one to watch. */
+        int most = 0;
+        for (size_t f = 0; f < nf; f++) {
+            int cnt = 0;
+            for (size_t b = 0; b < s->nblocks; b++) cnt += s->blk_binding[(b * nc + c) * nf + f];
+            if (cnt > most) {
+                most = cnt;
+                r->binding_fault = (int)f;
+            }
+        }
+    }
+    s_proportion(best, S, &r->p_binding, &r->p_binding_se);
 }
 
 static void s_aggregate(study *s)
@@ -792,29 +896,22 @@ static void s_aggregate(study *s)
     const study_def *d = &s->def;
     const study_sp *sp = s->sp;
     size_t S = s->S, nc = d->nc, ns = d->ns, nf = d->nf;
-    double h = sp->hours;
+    double h = sp->hours, n = (double)S, twoz = 2 * MCSTAT_Z95;
     for (size_t c = 0; c < nc; c++) {
         study_constraint_result *r = &s->cres[c];
         const study_constraint *k = &d->constraints[c];
         r->limit_mw = sp->limit_intact[c];
-        s_quantiles3(s, &s->flow_intact[c * S], &r->flow_p10, &r->flow_p50, &r->flow_p90);
+        r->limit_fault_mw = sp->limit_fault[c];
+        s_flow_quantiles(s, &s->flow_intact[c * S], &r->flow_p10, &r->flow_p50, &r->flow_p90, r->flow_se);
         r->has_fault_flow = 0;
         for (size_t f = 0; f < nf; f++) r->has_fault_flow |= sp->topo->valid[1 + f];
-        if (r->has_fault_flow)
-            s_quantiles3(s, &s->flow_fault[c * S], &r->fault_p10, &r->fault_p50, &r->fault_p90);
-        else
+        if (r->has_fault_flow) {
+            s_flow_quantiles(s, &s->flow_fault[c * S], &r->fault_p10, &r->fault_p50, &r->fault_p90, r->fault_se);
+        } else {
             r->fault_p10 = r->fault_p50 = r->fault_p90 = NAN;
-        /* binding fault: the one most often worst (ties: lowest index) */
-        r->binding_fault = -1;
-        int best = 0;
-        for (size_t f = 0; f < nf; f++) {
-            int cnt = 0;
-            for (size_t b = 0; b < s->nblocks; b++) cnt += s->blk_binding[(b * nc + c) * nf + f];
-            if (cnt > best) {
-                best = cnt;
-                r->binding_fault = (int)f;
-            }
+            r->fault_se[0] = r->fault_se[1] = r->fault_se[2] = NAN;
         }
+        s_binding(s, c, r);
         size_t acts = 0;
         double sum = 0, sum2 = 0;
         for (size_t j = 0; j < S; j++) {
@@ -823,29 +920,44 @@ static void s_aggregate(study *s)
             sum += v;
             sum2 += v * v;
         }
-        double n = (double)S;
-        r->p_acts = (double)acts / n;
-        r->p_acts_se = sqrt(r->p_acts * (1 - r->p_acts) / n);
+        s_proportion(acts, S, &r->p_acts, &r->p_acts_se);
         double mean = sum / n, var = n > 1 ? (sum2 - n * mean * mean) / (n - 1) : 0;
         r->curtail_mwh = mean * h;
         r->curtail_mwh_se = sqrt(var > 0 ? var / n : 0) * h;
-        /* blocks: headroom from the loading quantile, curtailment quantiles */
+        /* blocks: headroom from the loading quantile, curtailment quantiles;
+         * headroom is monotone in the loading, so the order statistics that
+         * bracket the loading quantile bracket the headroom too */
+        double q[STUDY_NLEVELS], lo[STUDY_NLEVELS], hi[STUDY_NLEVELS];
+        double cap = r->limit_mw * (k->trim > 0 ? k->trim : 1);
         for (size_t j = 0; j < S; j++) s->sortbuf[j] = s_loading(k, s->flow_intact[c * S + j]);
-        for (int q = 0; q < STUDY_NLEVELS; q++) {
-            double lq = study_quantile(s->sortbuf, S, study_levels[q]);
-            double room = r->limit_mw * (k->trim > 0 ? k->trim : 1) - lq;
-            r->headroom_mw[q] = room > 0 ? room : 0;
+        s_quantiles_se(s->sortbuf, S, study_levels, STUDY_NLEVELS, q, lo, hi);
+        for (int l = 0; l < STUDY_NLEVELS; l++) {
+            double room = cap - q[l], rlo = cap - hi[l], rhi = cap - lo[l];
+            r->headroom_mw[l] = room > 0 ? room : 0;
+            r->headroom_se[l] = ((rhi > 0 ? rhi : 0) - (rlo > 0 ? rlo : 0)) / twoz;
         }
         memcpy(s->sortbuf, &s->curt_c[c * S], S * sizeof(double));
-        for (int q = 0; q < STUDY_NLEVELS; q++)
-            r->curtail_mw[q] = study_quantile(s->sortbuf, S, study_levels[q]);
-        double *site = &s->cres_site[c * ns];
-        for (size_t i = 0; i < ns; i++) {
-            double t = 0;
-            for (size_t b = 0; b < s->nblocks; b++) t += s->blk_site_curt[(b * nc + c) * ns + i];
-            site[i] = t / n * h;
+        s_quantiles_se(s->sortbuf, S, study_levels, STUDY_NLEVELS, q, lo, hi);
+        for (int l = 0; l < STUDY_NLEVELS; l++) {
+            r->curtail_mw[l] = q[l];
+            r->curtail_mw_se[l] = (hi[l] - lo[l]) / twoz;
         }
-        r->site_curtail_mwh = site;
+        study_site_curt *site = &s->cres_site[c * ns];
+        for (size_t i = 0; i < ns; i++) {
+            double t = 0, t2 = 0;
+            size_t cnt = 0;
+            for (size_t b = 0; b < s->nblocks; b++) {
+                size_t at = (b * nc + c) * ns + i;
+                t += s->blk_site_curt[at];
+                t2 += s->blk_site_curt2[at];
+                cnt += (size_t)s->blk_site_n[at];
+            }
+            double m = t / n, v = n > 1 ? (t2 - n * m * m) / (n - 1) : 0;
+            site[i].mwh = m * h;
+            site[i].mwh_se = sqrt(v > 0 ? v / n : 0) * h;
+            s_proportion(cnt, S, &site[i].p, &site[i].p_se);
+        }
+        r->site = site;
     }
 }
 
