@@ -817,7 +817,7 @@ static void s_select_ranks(double *v, size_t lo, size_t hi, const size_t *k, siz
  * selection of v[n] (v is reordered): 15 ranks cost about 3 selections. */
 static void s_quantiles_se(double *v, size_t n, const double *p, size_t m, double *q, double *lo, double *hi)
 {
-    size_t rank[STUDY_MAX_RANKS], perm[STUDY_MAX_RANKS], k[STUDY_MAX_RANKS];
+    size_t rank[STUDY_MAX_RANKS], perm[STUDY_MAX_RANKS], k[STUDY_MAX_RANKS] = { 0 };   /* = 0: gcc -O1 (ASan) cannot see k[0..nr) filled */
     double val[STUDY_MAX_RANKS];
     for (size_t i = 0; i < m; i++) {
         rank[3 * i] = mcstat_quantile_index(n, p[i]);
