@@ -10,6 +10,10 @@
  * UPDATE ... SET bad = true ... RETURNING, and what they return becomes
  * quarantine entries.  s_finish() then writes the batch, the data and the
  * quarantine and commits -- or, on any error, s_abort() rolls back.
+ * SCADA files try the bulk path first (sorted chunks binary-COPYed into the
+ * partitions, see its section); the staging path is its fallback.  A load
+ * called inside the caller's transaction (live groups) uses a savepoint
+ * instead of BEGIN/COMMIT (s_load.nested).
  */
 #include "load.h"
 
