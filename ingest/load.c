@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "db.h"
@@ -499,6 +500,7 @@ typedef struct {
     s_points pts;
     s_brow *rows;
     long n;                 /* rows in the current chunk */
+    long cap;               /* chunk size: s_chunk_rows, less for a small file */
     int64_t cur_month, cur_start, cur_end;   /* cache for s_month_of */
     bool give_up;           /* the staging path must load the file */
     pcf_rc hard_rc;         /* a database failure: abort */
@@ -696,7 +698,7 @@ static pcf_rc s_bulk_row(void *ctx, const scada_row *row, pcf_error *err)
     B->rows[B->n].value = v;
     B->n++;
     B->L->rep->parsed++;
-    if (B->n == s_chunk_rows) {
+    if (B->n == B->cap) {
         pcf_rc rc = s_bulk_flush(B);
         if (rc != PCF_OK)
             return pcf_error_set(err, rc, "bulk path: chunk not stored");
@@ -720,7 +722,13 @@ static pcf_rc s_scada_bulk(s_load *L, const char *path, bool *done, pcf_error *e
     s_bulk B = {.L = L, .cur_start = 1, .cur_end = 0};
     if (!s_points_load(L->c, &B.pts, err))
         return PQtransactionStatus(L->c) == PQTRANS_INERROR ? PCF_ERR_DB : PCF_OK;
-    B.rows = malloc((size_t)s_chunk_rows * sizeof *B.rows);
+    /* A CSV line of n bytes gives at most n / 12 rows (a UKPN line makes
+     * two), so a small file gets a small chunk. */
+    struct stat sb;
+    B.cap = s_chunk_rows;
+    if (stat(path, &sb) == 0 && sb.st_size / 8 + 16 < B.cap)
+        B.cap = (long)(sb.st_size / 8 + 16);
+    B.rows = malloc((size_t)B.cap * sizeof *B.rows);
     FILE *f = B.rows ? fopen(path, "r") : NULL;
     if (!f) {
         free(B.rows);
