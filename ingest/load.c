@@ -568,15 +568,21 @@ static pcf_rc s_bulk_fallback(s_bulk *B, pcf_error *err)
     B->have_stage = true;
     B->L->rep->bulk_fallbacks++;
     /* The same (point, time) in an earlier chunk of this file: identical is
-     * a duplicate, different is for the staging path to refuse. */
-    const char *p[1] = {B->bid};
-    PGresult *r = db_query(c, "SELECT count(*) FILTER (WHERE (m.value, m.quality) IS DISTINCT FROM (s.value, s.quality)), "
-                              "count(*) FROM bulk_stage s JOIN measurement m USING (point_id, ts) WHERE m.batch_id = $1",
-                           1, p, err);
-    if (!r)
-        return PCF_ERR_DB;
-    long conflicts = strtol(PQgetvalue(r, 0, 0), NULL, 10), same = strtol(PQgetvalue(r, 0, 1), NULL, 10);
-    PQclear(r);
+     * a duplicate, different is for the staging path to refuse.  Only rows
+     * counted in stored carry this batch's id, so with none there is
+     * nothing to look for (a one-chunk re-run skips the join). */
+    long conflicts = 0, same = 0;
+    if (B->L->rep->stored > 0) {
+        const char *p[1] = {B->bid};
+        PGresult *r = db_query(c, "SELECT count(*) FILTER (WHERE (m.value, m.quality) IS DISTINCT FROM "
+                                  "(s.value, s.quality)), count(*) FROM bulk_stage s JOIN measurement m "
+                                  "USING (point_id, ts) WHERE m.batch_id = $1", 1, p, err);
+        if (!r)
+            return PCF_ERR_DB;
+        conflicts = strtol(PQgetvalue(r, 0, 0), NULL, 10);
+        same = strtol(PQgetvalue(r, 0, 1), NULL, 10);
+        PQclear(r);
+    }
     if (conflicts > 0) {
         B->give_up = true;
         return PCF_OK;
