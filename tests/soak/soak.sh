@@ -40,11 +40,7 @@ rm -rf "$DIR/gen" "$DIR/inbox" "$DIR"/*.log "$DIR"/*.json
 mkdir -p "$DIR/inbox/scada" "$DIR/inbox/outages"
 
 step "soak: $DURATION s, seed $SEED; a private PostgreSQL in $DIR/pg (port $PGPORT)"
-deploy/pg.sh start "$DIR/pg" "$PGPORT"
-export PGHOST="$DIR/pg" PGPORT PGUSER=postgres PGDATABASE=postgres
-sql "DROP DATABASE IF EXISTS pcf_soak WITH (FORCE)"
-sql "CREATE DATABASE pcf_soak"
-export PGDATABASE=pcf_soak PCF_DB=""
+private_db pcf_soak
 
 step "the demo zone, its weather and its history up to the demo day"
 demo_zone $ZONE
@@ -52,12 +48,7 @@ start http $PY -m http.server "$BASE" --bind 127.0.0.1 --directory "$DIR/gen/wea
 demo_ingest_conf "$BASE" "tcp://127.0.0.1:$((BASE + 3))" >"$DIR/ingest.conf"
 start ingest-history "$BIN/pcf-ingest" --config "$DIR/ingest.conf"
 history=$LAST_PID
-nfiles=$(demo_history_until "$DAY")
-cp "$DIR/gen/outages/outages.json" "$DIR/inbox/outages/outages.json"
-wait_for 300 "the historian files" \
-    "SELECT count(*) >= $nfiles FROM ingest_batch WHERE feed = 'scada' AND status = 'loaded'"
-wait_for 120 "the weather" "SELECT count(*) >= $(ls "$DIR"/gen/weather/*.json | wc -l) FROM ingest_batch WHERE feed = 'weather'"
-wait_for 60 "the outages" "SELECT count(*) >= 1 FROM ingest_batch WHERE feed = 'outage'"
+demo_feed_history "$DAY"
 kill "$history"
 wait "$history" || true
 sql "ANALYZE"
