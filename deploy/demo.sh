@@ -43,11 +43,7 @@ rm -rf "$DIR/gen" "$DIR/inbox" "$DIR/plots" "$DIR"/*.log
 mkdir -p "$DIR/inbox/scada" "$DIR/inbox/outages" "$DIR/plots"
 
 step "starting a private PostgreSQL in $DIR/pg (Unix socket only, port $PGPORT)"
-deploy/pg.sh start "$DIR/pg" "$PGPORT"
-export PGHOST="$DIR/pg" PGPORT PGUSER=postgres PGDATABASE=postgres
-sql "DROP DATABASE IF EXISTS pcf_demo WITH (FORCE)"
-sql "CREATE DATABASE pcf_demo"
-export PGDATABASE=pcf_demo PCF_DB=""
+private_db pcf_demo
 
 step "generating the Kestrel Cross demo zone (deterministic, seed fixed), applying the schema, importing it"
 demo_zone $ZONE
@@ -66,12 +62,7 @@ start ingest "$BIN/pcf-ingest" --config "$DIR/ingest.conf"
 
 step "feeding the SCADA history (historian files up to the day before $DAY) and the outage schedule"
 # The demo day's SCADA is held back: it arrives later through the live feed.
-nfiles=$(demo_history_until "$DAY")
-cp "$DIR/gen/outages/outages.json" "$DIR/inbox/outages/outages.json"
-wait_for 300 "the historian files" \
-    "SELECT count(*) >= $nfiles FROM ingest_batch WHERE feed = 'scada' AND status = 'loaded'"
-wait_for 120 "the weather" "SELECT count(*) >= $(ls "$DIR"/gen/weather/*.json | wc -l) FROM ingest_batch WHERE feed = 'weather'"
-wait_for 60 "the outages" "SELECT count(*) >= 1 FROM ingest_batch WHERE feed = 'outage'"
+demo_feed_history "$DAY"
 psql -X -P pager=off -c "
 SELECT feed, count(*) AS inputs, sum(rows_loaded) AS rows_loaded, sum(rows_quarantined) AS quarantined
   FROM ingest_batch GROUP BY feed ORDER BY feed;"
