@@ -404,6 +404,7 @@ pcf_rc runq_daemon(const runq_daemon_opts *o, pcf_error *err)
                     NULL);
             s_run_job(&d, &job);
             s_drain_notifications(&d);
+            s_metrics_depth(&d.m, d.c, o->zones);
         }
         if (PQstatus(d.c) != CONNECTION_OK) continue;
         struct pollfd pfd = { PQsocket(d.c), POLLIN, 0 };
