@@ -54,11 +54,20 @@ static double s_now(void)
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
-/* Logs one input's outcome and tells the hook. */
+/* Counts one input's outcome into res, logs it and tells the hook. */
 static void s_outcome(const ingest_source *src, const char *input, const load_report *rep, const pcf_error *refusal,
-                      double seconds)
+                      double seconds, worker_result *res)
 {
     const char *outcome = refusal ? "refused" : rep->already_loaded ? "already_loaded" : "loaded";
+    if (refusal)
+        res->refused++;
+    else if (rep->already_loaded)
+        res->already++;
+    else
+        res->loaded++;
+    if (!refusal)
+        res->rows += rep->stored;
+    res->quarantined += rep->quarantined;
     if (refusal) {
         /* the first bad record's "file:line:" is what an operator opens;
          * the refusal's summary goes beside it */
@@ -215,18 +224,10 @@ static pcf_rc s_run_dir(PGconn *c, const ingest_source *src, worker_result *res,
         pcf_rc lrc = s_load_file(c, src, path, name, &rep, &lerr);
         double took = s_now() - t0;
         if (lrc == PCF_OK) {
-            if (rep.already_loaded)
-                res->already++;
-            else
-                res->loaded++;
-            res->rows += rep.stored;
-            res->quarantined += rep.quarantined;
-            s_outcome(src, name, &rep, NULL, took);
+            s_outcome(src, name, &rep, NULL, took, res);
             rc = s_move(c, src->directory, name, "done", &rep, err);
         } else if (lrc == PCF_ERR_PARSE || lrc == PCF_ERR_INVALID || lrc == PCF_ERR_LIMIT) {
-            res->refused++;
-            res->quarantined += rep.quarantined;
-            s_outcome(src, name, &rep, &lerr, took);
+            s_outcome(src, name, &rep, &lerr, took, res);
             rc = s_move(c, src->directory, name, "failed", &rep, err);
         } else {
             *err = lerr;
@@ -271,18 +272,10 @@ static pcf_rc s_run_openmeteo(PGconn *c, const ingest_source *src, worker_log_fn
     rc = load_weather(c, body, len, src->name, &wo, &rep, err);
     double took = s_now() - t0;
     free(body);
-    if (rc == PCF_OK) {
-        if (rep.already_loaded)
-            res->already++;
-        else
-            res->loaded++;
-        res->rows += rep.stored;
-        res->quarantined += rep.quarantined;
-        s_outcome(src, src->name, &rep, NULL, took);
-    } else if (rc == PCF_ERR_PARSE || rc == PCF_ERR_INVALID || rc == PCF_ERR_LIMIT) {
-        res->refused++;
-        s_outcome(src, src->name, &rep, err, took);
-    }
+    if (rc == PCF_OK)
+        s_outcome(src, src->name, &rep, NULL, took, res);
+    else if (rc == PCF_ERR_PARSE || rc == PCF_ERR_INVALID || rc == PCF_ERR_LIMIT)
+        s_outcome(src, src->name, &rep, err, took, res);
     return rc;
 }
 
