@@ -3,7 +3,7 @@
  *
  * Prints `BENCH <name> <value> <unit>` lines, context lines start with '#':
  *   pub_<mode>_row_{sent,recv}_per_s   a typical PCF message (a PcfBatch of
- *                     one row with the full header, ~260 bytes) pushed
+ *                     one row with the full header, 189 bytes) pushed
  *                     through a PUB socket set up as the publisher sets it up,
  *                     to one SUB over TCP loopback: messages/s sent and
  *                     received; mode plain or curve (CurveZMQ with the ZAP
@@ -17,6 +17,11 @@
  *                     day-ahead PCF batch (35 sites x 48 SPs in one frame)
  *   pub_run_<mode>_runs_per_s  publish_send_run() of that day-ahead run
  *                     (three topics, packing and state keeping included)
+ *   sub_header_decode_{protobuf_c,fast}_cpu_ns  CPU time to decode one
+ *                     typical message's Header and BatchInfo: subscriber_peek
+ *                     (protobuf-c, allocating) against subscriber_peek_fast
+ *   pub_<mode>_row{,_sub}_recv_thread_cpu_us_per_msg  CPU of the receiving
+ *                     thread alone, bare and through the subscriber
  *   commit_to_sub_ms_{median,p95,max}  a day-ahead run of the demo zone
  *                     (deploy/demo/zone) written in one transaction with
  *                     NOTIFY pcf_run; from sending COMMIT to a subscriber
@@ -200,7 +205,15 @@ typedef struct rx {
     atomic_int ready;     /* subscriber received its first message */
     long got;
     double t_first, t_last;
+    double cpu;           /* CPU seconds of the receiving thread */
 } rx;
+
+static double s_thread_cpu(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 static void s_rx_count(void *ctx, const subscriber_msg *m)
 {
@@ -229,7 +242,7 @@ static void *s_rx_sub(rx *x)
         return NULL;
     }
     subscriber_stats st;
-    double idle_since = s_now();
+    double idle_since = s_now(), c0 = s_thread_cpu();
     while (x->got < x->expect && s_now() - idle_since < 3) {
         long before = x->got;
         if (subscriber_poll(s, 100, s_rx_count, x, &e) != PCF_OK) break;
@@ -238,6 +251,7 @@ static void *s_rx_sub(rx *x)
         if (x->got != before || !atomic_load(&x->ready)) idle_since = s_now();
     }
     if (x->got != x->expect) x->t_last = s_now();
+    x->cpu = s_thread_cpu() - c0;
     subscriber_destroy(&s);
     return NULL;
 }
@@ -260,6 +274,7 @@ static void *s_rx(void *arg)
     zmq_connect(s, x->ep);
     zmq_msg_t m;
     zmq_msg_init(&m);
+    double c0 = s_thread_cpu();
     /* warm-up messages on "w" until the link is up */
     while (zmq_msg_recv(&m, s, 0) >= 0) {
         if (zmq_msg_size(&m) == 1 && *(char *)zmq_msg_data(&m) == 'w') {
@@ -275,6 +290,7 @@ static void *s_rx(void *arg)
         x->t_last = s_now();
         if (x->got == x->expect) break;
     }
+    x->cpu = s_thread_cpu() - c0;
     zmq_msg_close(&m);
     zmq_close(s);
     return NULL;
@@ -310,7 +326,7 @@ static void *s_zap(void *arg)
  * given: msg is then sm's buffer); returns messages/s sent and fills
  * *recv_rate. */
 static double s_transport(const keys *k, const uint8_t *msg, size_t len, long n, seqmsg *sm, int via_sub,
-                          double *recv_rate, long *lost, double *cpu_us)
+                          double *recv_rate, long *lost, double *cpu_us, double *rx_cpu_us)
 {
     void *ctx = zmq_ctx_new();
     zmq_ctx_set(ctx, ZMQ_IO_THREADS, 1);
@@ -336,7 +352,7 @@ static double s_transport(const keys *k, const uint8_t *msg, size_t len, long n,
     char ep[256];
     size_t el = sizeof ep;
     zmq_getsockopt(pub, ZMQ_LAST_ENDPOINT, ep, &el);
-    rx x = {ctx, ep, k, via_sub, n, 0, 0, 0, 0};
+    rx x = {ctx, ep, k, via_sub, n, 0, 0, 0, 0, 0};
     pthread_t rt;
     pthread_create(&rt, NULL, s_rx, &x);
     double until = s_now() + 5;
@@ -356,6 +372,7 @@ static double s_transport(const keys *k, const uint8_t *msg, size_t len, long n,
     double t1 = s_now();
     pthread_join(rt, NULL);
     *cpu_us = (s_cpu() - c0) * 1e6 / (double)n;
+    if (rx_cpu_us) *rx_cpu_us = x.got ? x.cpu * 1e6 / (double)x.got : 0;
     *recv_rate = x.got > 1 ? (double)(x.got - 1) / (x.t_last - x.t_first) : 0;
     *lost = n - x.got;
     zmq_close(pub);
@@ -579,12 +596,12 @@ int main(int argc, char **argv)
     seqmsg sm;
     if (s_seqmsg(&one.r, &sm) != 0) return 1;
     const long n_small = getenv("PCF_BENCH_MSGS") ? atol(getenv("PCF_BENCH_MSGS")) : 2000000, n_da = 2000;
-    double rr, rs, cpu, side[2][4];
+    double rr, rs, cpu, rxcpu, side[2][6];
     long lost;
     for (int mode = 0; mode < 2; mode++) {
         const char *name = mode ? "curve" : "plain";
         const keys *kk = mode ? &k : NULL;
-        rs = s_transport(kk, m1, l1, n_small, NULL, 0, &rr, &lost, &cpu);
+        rs = s_transport(kk, m1, l1, n_small, NULL, 0, &rr, &lost, &cpu, &rxcpu);
         printf("BENCH pub_%s_row_sent_per_s %.0f msg/s\n", name, rs);
         printf("BENCH pub_%s_row_recv_per_s %.0f msg/s\n", name, rr);
         printf("BENCH pub_%s_row_cpu_us_per_msg %.3f us\n", name, cpu);
@@ -592,23 +609,50 @@ int main(int argc, char **argv)
         if (lost) printf("# %s: %ld of %ld row messages not received\n", name, lost, n_small);
         side[mode][0] = rr;
         side[mode][1] = cpu;
-        rs = s_transport(kk, sm.buf, sm.len, n_small, &sm, 1, &rr, &lost, &cpu);
+        side[mode][4] = rxcpu;
+        printf("BENCH pub_%s_row_recv_thread_cpu_us_per_msg %.3f us\n", name, rxcpu);
+        rs = s_transport(kk, sm.buf, sm.len, n_small, &sm, 1, &rr, &lost, &cpu, &rxcpu);
         printf("BENCH pub_%s_row_sub_recv_per_s %.0f msg/s\n", name, rr);
         printf("BENCH pub_%s_row_sub_cpu_us_per_msg %.3f us\n", name, cpu);
         if (lost) printf("# %s: %ld of %ld row messages not delivered by the subscriber\n", name, lost, n_small);
+        printf("BENCH pub_%s_row_sub_recv_thread_cpu_us_per_msg %.3f us\n", name, rxcpu);
         side[mode][2] = rr;
         side[mode][3] = cpu;
-        rs = s_transport(kk, mda, lda, n_da, NULL, 0, &rr, &lost, &cpu);
+        side[mode][5] = rxcpu;
+        rs = s_transport(kk, mda, lda, n_da, NULL, 0, &rr, &lost, &cpu, NULL);
         printf("BENCH pub_%s_da_sent_mb_per_s %.0f MB/s\n", name, rs * (double)lda / 1e6);
         printf("BENCH pub_%s_da_recv_mb_per_s %.0f MB/s\n", name, rr * (double)lda / 1e6);
         printf("# %s: day-ahead batches %.0f/s sent, %.0f/s received%s\n", name, rs, rr, lost ? " (some lost)" : "");
         printf("BENCH pub_run_%s_runs_per_s %.0f runs/s\n", name, s_runs_per_s(kk, &da, 500));
     }
-    printf("# side by side, row messages received per second (CPU us per message, all threads):\n");
-    printf("#   %-6s  bare libzmq %9.0f (%.3f us)  through subscriber %9.0f (%.3f us)\n", "plain", side[0][0],
-           side[0][1], side[0][2], side[0][3]);
-    printf("#   %-6s  bare libzmq %9.0f (%.3f us)  through subscriber %9.0f (%.3f us)\n", "curve", side[1][0],
-           side[1][1], side[1][2], side[1][3]);
+    printf("# side by side, row messages received per second (CPU us per message: all threads / receiving thread):\n");
+    for (int mode = 0; mode < 2; mode++)
+        printf("#   %-6s  bare libzmq %9.0f (%.3f / %.3f us)  through subscriber %9.0f (%.3f / %.3f us)\n",
+               mode ? "curve" : "plain", side[mode][0], side[mode][1], side[mode][4], side[mode][2], side[mode][3],
+               side[mode][5]);
+    /* decoding the header alone, the part of the receive path that is ours;
+     * CPU time, which the other jobs on a shared machine do not inflate */
+    {
+        const long reps = 2000000;
+        uint32_t a, b;
+        uint64_t sum = 0;
+        double t0 = s_cpu();
+        for (long i = 0; i < reps; i++) {
+            Pcf__V1__Header *h = subscriber_peek(sm.buf, sm.len, &a, &b);
+            sum += h->sequence + a;
+            pcf__v1__header__free_unpacked(h, NULL);
+        }
+        double t1 = s_cpu();
+        subscriber_head hd;
+        for (long i = 0; i < reps; i++) {
+            subscriber_peek_fast(sm.buf, sm.len, &hd);
+            sum += hd.h.sequence + hd.part;
+        }
+        double t2 = s_cpu();
+        printf("BENCH sub_header_decode_protobuf_c_cpu_ns %.1f ns\n", (t1 - t0) * 1e9 / (double)reps);
+        printf("BENCH sub_header_decode_fast_cpu_ns %.1f ns\n", (t2 - t1) * 1e9 / (double)reps);
+        printf("# header decode checksum %llu\n", (unsigned long long)sum);
+    }
     free(sm.buf);
     free(m1);
     free(mda);
