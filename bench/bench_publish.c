@@ -502,13 +502,14 @@ static void s_latency(void)
                  " WHERE r.run_id = (SELECT max(run_id) FROM run) AND s.zone_id = r.zone_id;"
                  "INSERT INTO constraint_statement SELECT r.run_id, c.constraint_id, sp,"
                  " r.horizon_start + (sp - 1) * interval '30 min', 100, 'pel', 'winter', 10, 20, 30, 40, 50, 60,"
-                 " 0.1, 0.01, 1, 0.1, NULL FROM run r, anm_constraint c, generate_series(1, 48) sp"
+                 " 0.1, 0.01, 1, 0.1, NULL, 120, 0.05, 0.005, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6"
+                 " FROM run r, anm_constraint c, generate_series(1, 48) sp"
                  " WHERE r.run_id = (SELECT max(run_id) FROM run) AND c.zone_id = r.zone_id;"
                  "INSERT INTO constraint_statement_site SELECT cs.run_id, cs.constraint_id, cs.sp, a.site_id,"
-                 " row_number() OVER (PARTITION BY cs.constraint_id, cs.sp ORDER BY a.site_id), 0.2, 0.1"
+                 " row_number() OVER (PARTITION BY cs.constraint_id, cs.sp ORDER BY a.site_id), 0.2, 0.1, 0.01, 0.3, 0.02"
                  " FROM constraint_statement cs JOIN anm_constraint_site a USING (constraint_id)"
                  " WHERE cs.run_id = (SELECT max(run_id) FROM run);"
-                 "INSERT INTO constraint_block SELECT cs.run_id, cs.constraint_id, cs.sp, conf, 5, 1, 0.5"
+                 "INSERT INTO constraint_block SELECT cs.run_id, cs.constraint_id, cs.sp, conf, 5, 1, 0.5, 0.1, 0.2, 0.1"
                  " FROM constraint_statement cs, unnest(ARRAY[0.5, 0.8, 0.9, 0.95, 0.99]) conf"
                  " WHERE cs.run_id = (SELECT max(run_id) FROM run);"
                  "SELECT pg_notify('pcf_run', max(run_id)::text) FROM run;",
@@ -546,12 +547,37 @@ static void s_latency(void)
         PGresult *res = PQexec(c, "SELECT max(run_id) FROM run");
         long id = strtol(PQgetvalue(res, 0, 0), NULL, 10);
         PQclear(res);
-        publish_run *r = NULL;
-        double t0 = s_now();
-        if (publish_run_load(c, id, PUBLISH_RUN_ALL, &r, &e) == PCF_OK)
-            printf("# commit_to_sub: reading the run back (publish_run_load) %.2f ms: %zu PCF rows, %zu statements,"
-                   " %zu blocks\n", (s_now() - t0) * 1e3, r->n_pcf, r->n_statements, r->n_blocks);
-        publish_run_destroy(&r);
+        /* the two steps of publishing a notified run, timed apart (median of 15):
+         * reading it back from PostgreSQL, and packing + sending its three
+         * messages (a publisher of its own, so topics are new each time) */
+        double tl[15], ts[15];
+        size_t nrows = 0, nst = 0, nbl = 0;
+        int k = 0;
+        for (; k < 15; k++) {
+            publish_run *r = NULL;
+            double t0 = s_now();
+            if (publish_run_load(c, id, PUBLISH_RUN_ALL, &r, &e) != PCF_OK) break;
+            tl[k] = (s_now() - t0) * 1e3;
+            nrows = r->n_pcf, nst = r->n_statements, nbl = r->n_blocks;
+            publish_config pc = {.pub_endpoint = "tcp://127.0.0.1:*", .router_endpoint = "tcp://127.0.0.1:*",
+                                 .heartbeat_ms = 60000};
+            publish *p2 = publish_new(&pc, &e);
+            bool sent;
+            t0 = s_now();
+            if (p2) publish_send_run(p2, r, &sent, &e);
+            ts[k] = (s_now() - t0) * 1e3;
+            publish_destroy(&p2);
+            publish_run_destroy(&r);
+        }
+        if (k) {
+            qsort(tl, (size_t)k, sizeof *tl, s_cmp);
+            qsort(ts, (size_t)k, sizeof *ts, s_cmp);
+            printf("# commit_to_sub: breakdown: reading the run back (publish_run_load) median %.2f ms (min %.2f):"
+                   " %zu PCF rows, %zu statements, %zu blocks; packing and sending median %.2f ms\n",
+                   tl[k / 2], tl[0], nrows, nst, nbl, ts[k / 2]);
+            printf("BENCH commit_to_sub_load_ms_median %.2f ms\n", tl[k / 2]);
+            printf("BENCH commit_to_sub_send_ms_median %.2f ms\n", ts[k / 2]);
+        }
     }
     atomic_store(&s.stop, 1);
     pthread_join(th, NULL);

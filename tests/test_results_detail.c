@@ -320,3 +320,29 @@ Test(results_detail, runs_from_before_004_publish_zeros)
     PQfinish(c);
     testdb_drop(&db);
 }
+
+/* publish_run_load prepares its queries once per connection: on a fresh
+ * connection, again after they are deallocated (as after a reconnect to a
+ * pooler or a DISCARD ALL), and it never leaves a transaction open. */
+Test(results_detail, run_load_prepares_its_queries_when_missing)
+{
+    testdb db;
+    s_run(&db, "detailprep");
+    PGconn *c = testdb_connect(&db);
+    publish_run *run;
+    pcf_error e;
+    for (int round = 0; round < 3; round++) {
+        if (round == 2) testdb_exec(c, "DEALLOCATE ALL");
+        cr_assert_eq(publish_run_load(c, 1, PUBLISH_RUN_ALL, &run, &e), PCF_OK, "round %d: %s", round, e.msg);
+        cr_assert_gt(run->n_statements, 0);
+        publish_run_destroy(&run);
+        cr_assert_eq(PQtransactionStatus(c), PQTRANS_IDLE, "round %d: transaction left open", round);
+        char v[16];
+        testdb_scalar(c, "SELECT count(*) FROM pg_prepared_statements WHERE name LIKE 'pcf_publish_%'", v, sizeof v);
+        cr_assert_eq(atoi(v), 5, "round %d: %s statements prepared", round, v);
+    }
+    /* a run that does not exist is still a clean error, not a retry loop */
+    cr_assert_eq(publish_run_load(c, 999, PUBLISH_RUN_ALL, &run, &e), PCF_ERR_INVALID);
+    PQfinish(c);
+    testdb_drop(&db);
+}
