@@ -226,34 +226,27 @@ static void s_run(testdb *db, const char *tag)
     }
 }
 
-static long s_count(PGconn *c, const char *sql)
-{
-    char v[64];
-    testdb_scalar(c, sql, v, sizeof v);
-    return strtol(v, NULL, 10);
-}
-
 Test(results_detail, engine_fills_every_column_and_publisher_sends_them)
 {
     testdb db;
     s_run(&db, "detail");
     PGconn *c = testdb_connect(&db);
-    long nst = s_count(c, "SELECT count(*) FROM constraint_statement");
+    long nst = testdb_long(c, "SELECT count(*) FROM constraint_statement");
     cr_assert_gt(nst, 0);
-    cr_assert_eq(s_count(c, "SELECT count(*) FROM constraint_statement WHERE post_fault_limit_mw IS NOT NULL"
+    cr_assert_eq(testdb_long(c, "SELECT count(*) FROM constraint_statement WHERE post_fault_limit_mw IS NOT NULL"
                             " AND p_binding_fault IS NOT NULL AND p_binding_fault_se IS NOT NULL"
                             " AND flow_intact_p10_se_mw IS NOT NULL AND flow_intact_p50_se_mw IS NOT NULL"
                             " AND flow_intact_p90_se_mw IS NOT NULL"
                             " AND (flow_fault_p10_mw IS NULL) = (flow_fault_p10_se_mw IS NULL)"
                             " AND (flow_fault_p90_mw IS NULL) = (flow_fault_p90_se_mw IS NULL)"), nst);
     /* with forecast error, a flow quantile has a positive SE somewhere */
-    cr_assert_gt(s_count(c, "SELECT count(*) FROM constraint_statement WHERE flow_intact_p50_se_mw > 0"), 0);
-    cr_assert_eq(s_count(c, "SELECT count(*) FROM constraint_statement_site WHERE p_curtailed IS NULL"
+    cr_assert_gt(testdb_long(c, "SELECT count(*) FROM constraint_statement WHERE flow_intact_p50_se_mw > 0"), 0);
+    cr_assert_eq(testdb_long(c, "SELECT count(*) FROM constraint_statement_site WHERE p_curtailed IS NULL"
                             " OR p_curtailed_se IS NULL OR expected_curtailment_se IS NULL"), 0);
-    cr_assert_eq(s_count(c, "SELECT count(*) FROM constraint_block WHERE headroom_se_mw IS NULL"
+    cr_assert_eq(testdb_long(c, "SELECT count(*) FROM constraint_block WHERE headroom_se_mw IS NULL"
                             " OR curtailment_se_mw IS NULL OR curtailment_mwh_se IS NULL"), 0);
     /* a site is curtailed by a constraint only if the constraint acts */
-    cr_assert_eq(s_count(c, "SELECT count(*) FROM constraint_statement_site s JOIN constraint_statement c"
+    cr_assert_eq(testdb_long(c, "SELECT count(*) FROM constraint_statement_site s JOIN constraint_statement c"
                             " USING (run_id, constraint_id, sp) WHERE s.p_curtailed > c.p_anm_acts"), 0);
     /* the schema refuses a binding-fault probability above P(ANM acts) */
     PGresult *res = PQexec(c, "UPDATE constraint_statement SET p_binding_fault = p_anm_acts + 0.01"
