@@ -31,19 +31,13 @@
  * limit lim_f; losing row 0 itself (probability 0.05) leaves it empty. */
 static void s_parallel(double lim_f, study_constraint_result *out, study_site_curt *site)
 {
-    static const int br[2][2] = { { 1, 2 }, { 1, 2 } };
-    mp_case *c = testnet_lines(2, 2, br);
-    int row = 0, fault_rows[2] = { 0, 1 };
-    double sign = -1;
-    study_constraint k = { 1, &row, &sign, 33, ANM_DANM, 1.0, 1.0, 0 };
-    study_site st = { 2, 100 };
-    anm_tranche_def tr = { 0, 100, 0, 1, ANM_DANM };
-    study_def d = { c, 1, 1, 1, 2, &k, &st, &tr, NULL, fault_rows, N_SAMPLES, 99, 2, NULL };
+    testnet_parallel net;
+    testnet_parallel_init(&net, N_SAMPLES, 99);
     study_topology *topo;
     pcf_error err;
-    cr_assert_eq(study_topology_new(&d, NULL, 0, &topo, &err), PCF_OK, "%s", err.msg);
+    cr_assert_eq(study_topology_new(&net.d, NULL, 0, &topo, &err), PCF_OK, "%s", err.msg);
     study *s;
-    cr_assert_eq(study_new(&d, &s, &err), PCF_OK, "%s", err.msg);
+    cr_assert_eq(study_new(&net.d, &s, &err), PCF_OK, "%s", err.msg);
     double mean = 15, demand[2] = { 0, 0 }, lim_i = 10, prob[2] = { 0.05, 0.1 };
     study_sp sp = { topo, 0.5, &mean, NULL, demand, NULL, NULL, &lim_i, &lim_f, prob };
     cr_assert_eq(study_run_sp(s, 5, &sp, &err), PCF_OK, "%s", err.msg);
@@ -52,7 +46,7 @@ static void s_parallel(double lim_f, study_constraint_result *out, study_site_cu
     out->site = NULL;
     study_destroy(&s);
     study_topology_destroy(&topo);
-    mp_case_destroy(&c);
+    testnet_parallel_destroy(&net);
 }
 
 Test(results_detail, binding_fault_of_known_probability)
