@@ -382,6 +382,30 @@ static void s_set_v(pf_ac *ac, const double *vm, const double *va)
     }
 }
 
+/* One step with the factors num (x -= J^-1 F), then the new mismatch. */
+static double s_step(pf_ac *ac, klu_numeric *num, const double *p, const double *q, double *vm, double *va)
+{
+    klu_solve(ac->sym, num, ac->n, 1, ac->f, &ac->common);
+    for (size_t i = 0; i < ac->nb; i++) {
+        if (ac->ja[i] >= 0)
+            va[i] -= ac->f[ac->ja[i]];
+        if (ac->jm[i] >= 0)
+            vm[i] -= ac->f[ac->jm[i]];
+    }
+    s_set_v(ac, vm, va);
+    return s_mismatch(ac, p, q);
+}
+
+/* MATPOWER's Vm = abs(V), Va = angle(V) of the current iterate. */
+static void s_polar(const pf_ac *ac, double *vm, double *va)
+{
+    for (size_t i = 0; i < ac->nb; i++) {
+        double r = ac->vr[i], m = ac->vi[i];
+        vm[i] = sqrt(r * r + m * m);
+        va[i] = atan2(m, r);
+    }
+}
+
 /* One Newton run.  fresh = 1 factorises from scratch every iteration. */
 static pcf_rc s_newton(pf_ac *ac, const double *p, const double *q, double *vm, double *va,
                        const pf_ac_opts *o, int fresh, pf_ac_stats *st, pcf_error *err)
@@ -421,28 +445,14 @@ static pcf_rc s_newton(pf_ac *ac, const double *p, const double *q, double *vm, 
                                  "acpf: Jacobian singular at iteration %d (KLU status %d)",
                                  it, ac->common.status);
         }
-        klu_solve(ac->sym, ac->num, ac->n, 1, ac->f, &ac->common);
-        /* dx = -J \ F */
-        for (size_t i = 0; i < ac->nb; i++) {
-            if (ac->ja[i] >= 0)
-                va[i] -= ac->f[ac->ja[i]];
-            if (ac->jm[i] >= 0)
-                vm[i] -= ac->f[ac->jm[i]];
-        }
-        s_set_v(ac, vm, va);
         prev = worst;
-        worst = s_mismatch(ac, p, q);
+        worst = s_step(ac, ac->num, p, q, vm, va);
     }
     st->iterations = it;
     st->factorisations = nfact;
     st->max_mismatch = worst;
     st->converged = worst < o->tol;
-    for (size_t i = 0; i < ac->nb; i++) {
-        /* MATPOWER's Vm = abs(V), Va = angle(V) */
-        double r = ac->vr[i], m = ac->vi[i];
-        vm[i] = sqrt(r * r + m * m);
-        va[i] = atan2(m, r);
-    }
+    s_polar(ac, vm, va);
     if (!st->converged)
         return pcf_error_set(err, PCF_ERR_NOCONV,
                              "acpf: no convergence after %d iterations (max mismatch %.3g p.u.)",
@@ -524,25 +534,13 @@ pcf_rc pf_ac_solve_pinned(pf_ac *ac, const double *p, const double *q, double *v
         ok = klu_refactor(ac->jp, ac->ji, ac->jx, ac->sym, ac->pin, &ac->common) && ac->common.status == KLU_OK;
         if (!ok)
             break;
-        klu_solve(ac->sym, ac->pin, ac->n, 1, ac->f, &ac->common);
-        for (size_t i = 0; i < ac->nb; i++) {
-            if (ac->ja[i] >= 0)
-                va[i] -= ac->f[ac->ja[i]];
-            if (ac->jm[i] >= 0)
-                vm[i] -= ac->f[ac->jm[i]];
-        }
-        s_set_v(ac, vm, va);
-        worst = s_mismatch(ac, p, q);
+        worst = s_step(ac, ac->pin, p, q, vm, va);
     }
     st.iterations = it;
     st.factorisations = nfact;
     st.max_mismatch = worst;
     st.converged = ok && worst < tol;
-    for (size_t i = 0; i < ac->nb; i++) {
-        double r = ac->vr[i], m = ac->vi[i];
-        vm[i] = sqrt(r * r + m * m);
-        va[i] = atan2(m, r);
-    }
+    s_polar(ac, vm, va);
     if (stats)
         *stats = st;
     if (!ok)

@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "anm.h"
+#include "engine_cache.h"
 #include "error.h"
 
 typedef enum engine_kind { ENGINE_DAY_AHEAD = 1, ENGINE_REAL_TIME = 2 } engine_kind;
@@ -49,6 +50,7 @@ typedef struct engine_opts {
     const char *version;         /* software version recorded with the run */
     long long job_id;            /* run_queue job this run answers, 0 = none: see below */
     const char *worker;          /* the engine that claimed job_id */
+    engine_cache *cache;         /* inputs kept between runs (engine_cache.h); NULL: load all */
 } engine_opts;
 
 typedef struct engine_report {

@@ -248,6 +248,7 @@ typedef struct daemon_state {
     char da_done_for[16];        /* local date whose day-ahead runs are queued */
     runq_metrics m;
     int connects;
+    engine_cache *cache;         /* inputs kept from run to run (engine_cache.h) */
 } daemon_state;
 
 static double s_since(const struct timespec *t)
@@ -367,6 +368,7 @@ static void s_run_job(daemon_state *d, const runq_job *job)
     eo.version = o->version;
     eo.job_id = job->job_id;        /* done in the run's own transaction */
     eo.worker = d->worker;
+    eo.cache = d->cache;
     engine_report rep;
     pcf_error err;
     pcf_rc rc = engine_run(d->c, &eo, &rep, &err);
@@ -416,6 +418,7 @@ pcf_rc runq_daemon(const runq_daemon_opts *o, pcf_error *err)
         gethostname(host, sizeof host - 1);
         snprintf(d.worker, sizeof d.worker, "%s:%d", host, (int)getpid());
     }
+    if (engine_cache_new(&d.cache, err) != PCF_OK) return err->code;
     s_metrics_init(&d.m, o->metrics);
     pcf_log(PCF_LOG_INFO, "daemon starting", "worker", d.worker, "zones", o->zones ? o->zones : "*", "day_ahead_at",
             o->day_ahead_at ? o->day_ahead_at : "10:00", NULL);
@@ -446,6 +449,7 @@ pcf_rc runq_daemon(const runq_daemon_opts *o, pcf_error *err)
     }
     pcf_log(PCF_LOG_INFO, "daemon stopping", "worker", d.worker, NULL);
     if (d.c) PQfinish(d.c);
+    engine_cache_destroy(&d.cache);
     pcf_error_clear(err);
     return PCF_OK;
 }

@@ -53,6 +53,7 @@ typedef struct study_thread {
     study_ac *ac;                /* NULL unless def.ac */
     double *ac_p, *ac_q, *ac_flow;   /* [nb], [nb], [nc] */
     size_t ac_samples, ac_fallbacks; /* this SP */
+    double *mscratch;            /* [2 S] site summaries (phase 3) */
     pcf_rc rc;
     pcf_error err_msg;
 } study_thread;
@@ -77,6 +78,7 @@ struct study {
     int *blk_binding;            /* [nblocks * nc * nf] */
     size_t *fault_acts;          /* [nf] aggregation scratch */
     double *sortbuf;             /* [S] */
+    mcstat_pcf *site_res;        /* [ns] summaries of the last SP (phase 3) */
     size_t nmember;              /* study_set_members */
     const double *member_mean;   /* [nmember * ns] */
     int ac_mode;                 /* study_set_ac */
@@ -87,7 +89,8 @@ struct study {
     /* the SP being run */
     const study_sp *sp;
     uint32_t sp_index;
-    int phase;                   /* 1 sampling, 2 ANM: set before threads start */
+    int phase;                   /* 1 sampling, 2 ANM, 3 site summaries: set before threads start */
+    int site_ok;                 /* site_res holds the last SP's summaries */
     atomic_size_t next_block;
     study_thread th[STUDY_MAX_THREADS];
 };
@@ -346,7 +349,9 @@ void study_destroy(study **sp)
         free(th->ac_p);
         free(th->ac_q);
         free(th->ac_flow);
+        free(th->mscratch);
     }
+    free(s->site_res);
     pf_net_destroy(&s->net);
     mcstat_destroy(&s->stats);
     free(s->site_bus);
@@ -460,12 +465,13 @@ pcf_rc study_new(const study_def *def, study **out, pcf_error *err)
     s->blk_binding = malloc((s->nblocks * nc * def->nf + 1) * sizeof(int));
     s->fault_acts = malloc((def->nf + 1) * sizeof(size_t));
     s->sortbuf = malloc(S * sizeof(double));
+    s->site_res = calloc(ns + 1, sizeof *s->site_res);
     s->cres = calloc(nc + 1, sizeof *s->cres);
     s->cres_site = calloc(nc * ns + 1, sizeof *s->cres_site);
     if (!s->site_bus || !s->site_cap || !s->inj || !s->avail || !s->flow || !s->state || !s->flow_intact ||
         !s->flow_fault || !s->curt_c || !s->acted || !s->unresolved || !s->blk_site_curt ||
         !s->blk_site_curt2 || !s->blk_site_n || !s->blk_binding || !s->fault_acts || !s->sortbuf ||
-        !s->cres || !s->cres_site) {
+        !s->cres || !s->cres_site || !s->site_res) {
         study_destroy(&s);
         return pcf_error_set(err, PCF_ERR_NOMEM, "study: out of memory for %zu samples", S);
     }
@@ -512,7 +518,8 @@ pcf_rc study_new(const study_def *def, study **out, pcf_error *err)
         th->lim_r = malloc((nc + 1) * sizeof(double));
         th->avail = malloc((ns + 1) * sizeof(double));
         th->err = malloc((ns + 1) * sizeof(double));
-        if (rc == PCF_OK && (!th->flow || !th->lim_f || !th->lim_r || !th->avail || !th->err))
+        th->mscratch = malloc(2 * S * sizeof(double));
+        if (rc == PCF_OK && (!th->flow || !th->lim_f || !th->lim_r || !th->avail || !th->err || !th->mscratch))
             rc = pcf_error_set(err, PCF_ERR_NOMEM, "study: out of memory");
     }
     free(cd);
@@ -706,11 +713,15 @@ static void *s_worker(void *arg)
     study_thread *th = arg;
     study *s = th->st;
     int phase = s->phase;
+    /* phases 1 and 2 take blocks of samples, phase 3 sites to summarise
+     * (each summary depends on its site alone: any thread may do it) */
+    size_t n = phase == 3 ? s->def.ns : s->nblocks;
     for (;;) {
         size_t blk = atomic_fetch_add(&s->next_block, 1);
-        if (blk >= s->nblocks || th->rc != PCF_OK) break;
+        if (blk >= n || th->rc != PCF_OK) break;
         if (phase == 1) s_sample_block(s, th, blk);
-        else th->rc = s_anm_block(s, th, blk, &th->err_msg);
+        else if (phase == 2) th->rc = s_anm_block(s, th, blk, &th->err_msg);
+        else th->rc = mcstat_summarise_r(s->stats, blk, s->sp->hours, th->mscratch, &s->site_res[blk], &th->err_msg);
     }
     return NULL;
 }
@@ -977,6 +988,7 @@ pcf_rc study_run_sp(study *s, uint32_t sp_index, const study_sp *sp, pcf_error *
 
     s->sp = sp;
     s->sp_index = sp_index;
+    s->site_ok = 0;
     mcstat_reset(s->stats);
     pcf_rc rc = s_parallel(s, 1, err);
     if (rc != PCF_OK) return rc;
@@ -985,6 +997,8 @@ pcf_rc study_run_sp(study *s, uint32_t sp_index, const study_sp *sp, pcf_error *
         cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)s->S, (int)s->nb, 1.0,
                     sp->topo->cptdf, (int)s->nb, s->inj, (int)s->S, 0.0, s->flow, (int)s->S);
     if ((rc = s_parallel(s, 2, err)) != PCF_OK) return rc;
+    if ((rc = s_parallel(s, 3, err)) != PCF_OK) return rc;
+    s->site_ok = 1;
     s_aggregate(s);
     return PCF_OK;
 }
@@ -992,7 +1006,9 @@ pcf_rc study_run_sp(study *s, uint32_t sp_index, const study_sp *sp, pcf_error *
 pcf_rc study_site_result(study *s, size_t site, mcstat_pcf *out, pcf_error *err)
 {
     if (site >= s->def.ns) return pcf_error_set(err, PCF_ERR_INVALID, "study: no site %zu", site);
-    return mcstat_summarise(s->stats, site, s->sp ? s->sp->hours : 0.5, out, err);
+    if (!s->site_ok) return pcf_error_set(err, PCF_ERR_INVALID, "study: no settlement period has been run");
+    *out = s->site_res[site];       /* summarised by the threads after the SP */
+    return PCF_OK;
 }
 
 const study_constraint_result *study_constraint_result_get(const study *s, size_t c)

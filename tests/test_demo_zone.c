@@ -565,6 +565,22 @@ static void s_load_wx(PGconn *c, const char *path, const char *model, int64_t is
     cr_assert_gt(rep->stored, 0);
 }
 
+/* The day-ahead forecast and the ensemble the generator made for its demo
+ * day, issued the day before at 06:00 UTC; *y, *mo, *d: the demo day. */
+static void s_load_forecasts(PGconn *c, const char *dir, int *y, int *mo, int *d)
+{
+    char out[OUT], path[512];
+    load_report rep;
+    cr_assert_eq(s_sh(out, sizeof out, "cd '%s/weather' && ls forecast_*.json", dir), 0, "%s", out);
+    cr_assert_eq(sscanf(out, "forecast_%d-%d-%d.json", y, mo, d), 3, "%s", out);
+    struct tm tmv = { .tm_year = *y - 1900, .tm_mon = *mo - 1, .tm_mday = *d - 1, .tm_hour = 6 };
+    int64_t issued = (int64_t)timegm(&tmv);
+    snprintf(path, sizeof path, "%s/weather/forecast_%04d-%02d-%02d.json", dir, *y, *mo, *d);
+    s_load_wx(c, path, "best_match", issued, &rep);
+    snprintf(path, sizeof path, "%s/weather/ensemble_%04d-%02d-%02d.json", dir, *y, *mo, *d);
+    s_load_wx(c, path, "ecmwf_ifs025", issued, &rep);
+}
+
 Test(demo_zone, history_loads_through_the_ingest_loaders, .fini = s_cleanup)
 {
     char dir[64], out[OUT], path[512];
@@ -638,15 +654,8 @@ Test(demo_zone, history_loads_through_the_ingest_loaders, .fini = s_cleanup)
     cr_assert_eq(stored + rep.stored, 4L * 144 * 8);
     cr_assert_eq(s_count(c, "SELECT count(*) FROM weather_forecast WHERE variable = 'wind_speed_100m'"
                             " AND (value < 0 OR value > 60)"), 0);
-    cr_assert_eq(s_sh(out, sizeof out, "cd '%s/weather' && ls forecast_*.json", dir), 0, "%s", out);
     int y, mo, d;
-    cr_assert_eq(sscanf(out, "forecast_%d-%d-%d.json", &y, &mo, &d), 3, "%s", out);
-    struct tm tmv = { .tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d - 1, .tm_hour = 6 };
-    int64_t issued = (int64_t)timegm(&tmv);
-    snprintf(path, sizeof path, "%s/weather/forecast_%04d-%02d-%02d.json", dir, y, mo, d);
-    s_load_wx(c, path, "best_match", issued, &rep);
-    snprintf(path, sizeof path, "%s/weather/ensemble_%04d-%02d-%02d.json", dir, y, mo, d);
-    s_load_wx(c, path, "ecmwf_ifs025", issued, &rep);
+    s_load_forecasts(c, dir, &y, &mo, &d);
     cr_assert_eq(s_count(c, "SELECT count(DISTINCT member) FROM weather_forecast WHERE model = 'ecmwf_ifs025'"), 11);
 
     /* outages, mapped to branches by name */
@@ -680,15 +689,8 @@ Test(demo_zone, day_ahead_samples_ingested_ensemble_members, .fini = s_cleanup, 
     cr_assert_eq(load_scada_file(c, path, "historian_2025-01.csv", &rep, &err), PCF_OK, "%s", err.msg);
     snprintf(path, sizeof path, "%s/weather/archive_2025-01.json", dir);
     s_load_wx(c, path, "era5", 1735689600 + 6 * 86400, &rep);
-    cr_assert_eq(s_sh(out, sizeof out, "cd '%s/weather' && ls forecast_*.json", dir), 0, "%s", out);
     int y, mo, d;
-    cr_assert_eq(sscanf(out, "forecast_%d-%d-%d.json", &y, &mo, &d), 3, "%s", out);
-    struct tm tmv = { .tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d - 1, .tm_hour = 6 };
-    int64_t issued = (int64_t)timegm(&tmv);
-    snprintf(path, sizeof path, "%s/weather/forecast_%04d-%02d-%02d.json", dir, y, mo, d);
-    s_load_wx(c, path, "best_match", issued, &rep);
-    snprintf(path, sizeof path, "%s/weather/ensemble_%04d-%02d-%02d.json", dir, y, mo, d);
-    s_load_wx(c, path, "ecmwf_ifs025", issued, &rep);
+    s_load_forecasts(c, dir, &y, &mo, &d);
     cr_assert_eq(s_count(c, "SELECT count(DISTINCT member) FROM weather_forecast WHERE member > 0"), 10);
     snprintf(cmd, sizeof cmd, "%s/pcf-forecaster run --zone kestrel --day-ahead %04d-%02d-%02d --samples 400",
              testdb_bindir(), y, mo, d);

@@ -57,9 +57,11 @@ typedef struct run_out {
     size_t ac_samples, ac_fallbacks;
 } run_out;
 
-/* One site at bus 3 exporting `mean` MW (sd: Gaussian error, 0 = exact)
- * towards the grid; the constraint is branch 2 -> 1 with limit `limit`. */
-static void s_run(double mean, double sd, double limit, int ac, double band, int threads, size_t samples, run_out *o)
+/* One site at bus 3 exporting `mean` MW (sd: Gaussian error, 0 = exact;
+ * or one of nmember members[]) towards the grid; the constraint is branch
+ * 2 -> 1 with limit `limit`. */
+static void s_run_m(double mean, double sd, double limit, int ac, double band, int threads, size_t samples,
+                    size_t nmember, const double *members, run_out *o)
 {
     mp_case *c = s_chain();
     int row = 1;
@@ -74,19 +76,37 @@ static void s_run(double mean, double sd, double limit, int ac, double band, int
     study *s;
     cr_assert_eq(study_new(&d, &s, &err), PCF_OK, "%s", err.msg);
     cr_assert_eq(study_set_ac(s, ac, band, &err), PCF_OK, "%s", err.msg);
+    cr_assert_eq(study_set_members(s, nmember, members, &err), PCF_OK, "%s", err.msg);
     rng_mvn *mvn = NULL;
     double cov = sd * sd, zero = 0;
     if (sd > 0) cr_assert_eq(rng_mvn_new(1, &zero, &cov, &mvn, &err), PCF_OK, "%s", err.msg);
     double demand[3] = { 0, 0, 0 };
     study_sp sp = { topo, 0.5, &mean, mvn, demand, NULL, NULL, &limit, &limit, NULL };
+    cr_assert_eq(study_site_result(s, 0, &o->pcf, &err), PCF_ERR_INVALID, "no summaries before an SP is run");
     cr_assert_eq(study_run_sp(s, 1, &sp, &err), PCF_OK, "%s", err.msg);
     cr_assert_eq(study_site_result(s, 0, &o->pcf, &err), PCF_OK, "%s", err.msg);
     o->cr = *study_constraint_result_get(s, 0);
     study_ac_counts(s, &o->ac_samples, &o->ac_fallbacks);
+    if (nmember) {
+        /* back to the deterministic mean: never above a limit above it */
+        pcf_error e2;
+        cr_assert_eq(study_set_members(s, 0, NULL, &e2), PCF_OK);
+        cr_assert_eq(study_run_sp(s, 1, &sp, &e2), PCF_OK, "%s", e2.msg);
+        mcstat_pcf det;
+        cr_assert_eq(study_site_result(s, 0, &det, &e2), PCF_OK, "%s", e2.msg);
+        cr_assert(mean > limit || det.p_curtailed == 0);
+        double bad = NAN;
+        cr_assert_eq(study_set_members(s, 1, &bad, &e2), PCF_ERR_INVALID);
+    }
     rng_mvn_destroy(&mvn);
     study_destroy(&s);
     study_topology_destroy(&topo);
     mp_case_destroy(&c);
+}
+
+static void s_run(double mean, double sd, double limit, int ac, double band, int threads, size_t samples, run_out *o)
+{
+    s_run_m(mean, sd, limit, ac, band, threads, samples, 0, NULL, o);
 }
 
 /* Sending-end MW of branch 2 -> 1 with the site at bus 3 exporting p MW,
@@ -173,45 +193,14 @@ Test(study_ac, thread_count_does_not_change_a_bit_with_ac_on)
     cr_assert(a.ac_samples == b.ac_samples && a.ac_samples == c.ac_samples);
 }
 
-/* Members of 10 and 30 MW, no other error, behind a 20 MW limit: half the
- * samples are curtailed, each by exactly 10 MW. */
-static void s_members(int threads, mcstat_pcf *out)
-{
-    mp_case *c = s_chain();
-    int row = 1;
-    double sign = 1;
-    study_constraint k = { 1, &row, &sign, 33, ANM_DANM, 1.0, 1.0, 0 };
-    study_site site = { 3, 1000 };
-    anm_tranche_def tr = { 0, 1000, 0, 1, ANM_DANM };
-    study_def d = { c, 1, 1, 1, 0, &k, &site, &tr, NULL, NULL, 8000, 5, threads, NULL };
-    study_topology *topo;
-    pcf_error err;
-    cr_assert_eq(study_topology_new(&d, NULL, 0, &topo, &err), PCF_OK, "%s", err.msg);
-    study *s;
-    cr_assert_eq(study_new(&d, &s, &err), PCF_OK, "%s", err.msg);
-    double members[2] = { 10, 30 }, mean = 20, limit = 20, demand[3] = { 0, 0, 0 };
-    cr_assert_eq(study_set_members(s, 2, members, &err), PCF_OK, "%s", err.msg);
-    study_sp sp = { topo, 0.5, &mean, NULL, demand, NULL, NULL, &limit, &limit, NULL };
-    cr_assert_eq(study_run_sp(s, 2, &sp, &err), PCF_OK, "%s", err.msg);
-    cr_assert_eq(study_site_result(s, 0, out, &err), PCF_OK, "%s", err.msg);
-    /* back to the deterministic mean: 20 MW, never above the limit */
-    cr_assert_eq(study_set_members(s, 0, NULL, &err), PCF_OK, "%s", err.msg);
-    cr_assert_eq(study_run_sp(s, 2, &sp, &err), PCF_OK, "%s", err.msg);
-    mcstat_pcf det;
-    cr_assert_eq(study_site_result(s, 0, &det, &err), PCF_OK, "%s", err.msg);
-    cr_assert_eq(det.p_curtailed, 0);
-    cr_assert_float_eq(det.p50_mw, 20, 1e-12);
-    double bad = NAN;
-    cr_assert_eq(study_set_members(s, 1, &bad, &err), PCF_ERR_INVALID);
-    study_destroy(&s);
-    study_topology_destroy(&topo);
-    mp_case_destroy(&c);
-}
-
 Test(study_members, each_sample_takes_one_member)
 {
-    mcstat_pcf r;
-    s_members(2, &r);
+    /* Members of 10 and 30 MW, no other error, behind a 20 MW limit: half
+     * the samples are curtailed, each by exactly 10 MW. */
+    static const double members[2] = { 10, 30 };
+    run_out o;
+    s_run_m(20, 0, 20, STUDY_AC_OFF, 0, 2, 8000, 2, members, &o);
+    mcstat_pcf r = o.pcf;
     cr_assert(fabs(r.p_curtailed - 0.5) <= 3 * r.p_curtailed_se, "P(curtailed) %.4f (se %.4f)", r.p_curtailed,
               r.p_curtailed_se);
     /* curtailed samples lose exactly 10 MW: E = 10 P, with no extra noise */
@@ -219,7 +208,7 @@ Test(study_members, each_sample_takes_one_member)
     /* deliverable is 10 (member 1) or 20 (member 2, curtailed) */
     cr_assert_float_eq(r.p10_mw, 10, 1e-12);
     cr_assert_float_eq(r.p90_mw, 20, 1e-12);
-    mcstat_pcf one;
-    s_members(1, &one);
-    cr_assert(memcmp(&r, &one, sizeof r) == 0, "member draws depend on the thread count");
+    run_out one;
+    s_run_m(20, 0, 20, STUDY_AC_OFF, 0, 1, 8000, 2, members, &one);
+    cr_assert(memcmp(&r, &one.pcf, sizeof r) == 0, "member draws depend on the thread count");
 }
