@@ -61,7 +61,7 @@ BENCH_SRC := $(wildcard bench/bench_*.c)
 BENCH_BIN := $(patsubst bench/%.c,$(OBJ)/bench/%,$(BENCH_SRC))
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 
-.PHONY: all check test asan-test fuzz fuzz-smoke bench demo install clean deps
+.PHONY: all check test asan-test fuzz fuzz-smoke bench demo soak install clean deps
 all: $(PROGS)
 
 deps:
@@ -153,6 +153,13 @@ bench: deps all $(BENCH_BIN)
 
 demo: deps all
 	deploy/demo.sh
+
+# `make soak`: the service under load and faults (tests/soak, docs/soak.md);
+# minutes, so not part of `make check`.
+SOAK_SECONDS ?= 300
+SOAK_SEED    ?= 1
+soak: deps all
+	SOAK_SECONDS=$(SOAK_SECONDS) SOAK_SEED=$(SOAK_SEED) PCF_BINDIR=$(BINDIR) tests/soak/soak.sh
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/pcf

@@ -103,3 +103,26 @@ demo_history_until() {
     done
     echo $n
 }
+
+# private_db NAME: starts the private PostgreSQL in $DIR/pg on $PGPORT (Unix
+# socket only), creates database NAME afresh and exports the PG* variables
+# that reach it.
+private_db() {
+    deploy/pg.sh start "$DIR/pg" "$PGPORT"
+    export PGHOST="$DIR/pg" PGPORT PGUSER=postgres PGDATABASE=postgres
+    sql "DROP DATABASE IF EXISTS $1 WITH (FORCE)"
+    sql "CREATE DATABASE $1"
+    export PGDATABASE="$1" PCF_DB=""
+}
+
+# demo_feed_history DAY: drops the SCADA history up to DAY and the outage
+# schedule into the inboxes and waits until the running ingest worker has
+# loaded them and the weather.
+demo_feed_history() {
+    nfiles=$(demo_history_until "$1")
+    cp "$DIR/gen/outages/outages.json" "$DIR/inbox/outages/outages.json"
+    wait_for 300 "the historian files" \
+        "SELECT count(*) >= $nfiles FROM ingest_batch WHERE feed = 'scada' AND status = 'loaded'"
+    wait_for 120 "the weather" "SELECT count(*) >= $(ls "$DIR"/gen/weather/*.json | wc -l) FROM ingest_batch WHERE feed = 'weather'"
+    wait_for 60 "the outages" "SELECT count(*) >= 1 FROM ingest_batch WHERE feed = 'outage'"
+}

@@ -18,6 +18,8 @@
 
 #include "db.h"
 #include "engine.h"
+#include "log.h"
+#include "metrics.h"
 #include "parse.h"
 #include "runq.h"
 #include "sptime.h"
@@ -42,6 +44,10 @@ static const char s_usage[] =
     "                                        ingest NOTIFYs fresh SCADA and a day-ahead run daily;\n"
     "                                        a job whose engine has not beaten its heartbeat for\n"
     "                                        S seconds (default 15) is taken over\n"
+    "         [--metrics-port P] [--metrics-address A] [--log-level L]\n"
+    "                                        Prometheus GET /metrics on A:P (127.0.0.1:9465;\n"
+    "                                        P 0: none); logfmt lines on stderr at level L\n"
+    "                                        (debug|info|warn|error, default PCF_LOG_LEVEL or info)\n"
     "\n"
     "Run options:\n"
     "  --samples N      Monte-Carlo samples per settlement period (default 10000)\n"
@@ -63,6 +69,8 @@ typedef struct cli {
     double ac_band;
     long debounce_ms;
     int stale_s;
+    int metrics_port;
+    const char *metrics_address;
     size_t samples;
     uint64_t seed;
 } cli;
@@ -195,8 +203,25 @@ static int s_daemon(const cli *a)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     pcf_error err;
-    if (runq_daemon(&d, &err) != PCF_OK) {
-        fprintf(stderr, "pcf-forecaster: daemon: %s\n", err.msg);
+    /* a taken metrics port is logged, not fatal: runs matter more than
+     * their figures */
+    metrics *m = a->metrics_port > 0 ? metrics_new() : NULL;
+    metrics_http *http = NULL;
+    if (m) {
+        metrics_add_process(m);
+        http = metrics_http_start(m, a->metrics_address, a->metrics_port, &err);
+        if (http)
+            pcf_log(PCF_LOG_INFO, "serving metrics", "address", a->metrics_address ? a->metrics_address : "127.0.0.1",
+                    "port", PCF_LOG_I(metrics_http_port(http)), NULL);
+        else
+            pcf_log_error(PCF_LOG_ERROR, "cannot serve metrics; running without", &err, NULL);
+    }
+    d.metrics = m;
+    pcf_rc rc = runq_daemon(&d, &err);
+    metrics_http_stop(&http);
+    metrics_destroy(&m);
+    if (rc != PCF_OK) {
+        pcf_log_error(PCF_LOG_ERROR, "daemon failed", &err, NULL);
         return 1;
     }
     return 0;
@@ -208,6 +233,8 @@ int main(int argc, char **argv)
     memset(&a, 0, sizeof a);
     a.db = getenv("PCF_DB");
     a.debounce_ms = -1;
+    a.metrics_port = 9465;
+    pcf_log_init("forecaster");
     static const struct option opts[] = {
         { "db", required_argument, NULL, 'd' }, { "zone", required_argument, NULL, 'z' },
         { "day-ahead", required_argument, NULL, 'D' }, { "real-time", no_argument, NULL, 'R' },
@@ -218,6 +245,8 @@ int main(int argc, char **argv)
         { "debounce-ms", required_argument, NULL, 'b' }, { "name", required_argument, NULL, 'N' },
         { "stale-s", required_argument, NULL, 'S' },
         { "ac-band", required_argument, NULL, 'B' }, { "ac", required_argument, NULL, 'C' },
+        { "stale-s", required_argument, NULL, 'S' }, { "metrics-port", required_argument, NULL, 'P' },
+        { "metrics-address", required_argument, NULL, 'M' }, { "log-level", required_argument, NULL, 'L' },
         { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 } };
     int ch;
     long v;
@@ -255,6 +284,14 @@ int main(int argc, char **argv)
                 return 2;
             }
             a.ac = strcmp(optarg, "all") == 0 ? STUDY_AC_ALL : STUDY_AC_OFF;
+            break;
+        case 'P': if (!s_num("--metrics-port", optarg, 0, 65535, &v)) return 2; a.metrics_port = (int)v; break;
+        case 'M': a.metrics_address = optarg; break;
+        case 'L':
+            if (pcf_log_set_level_name(optarg) != 0) {
+                fprintf(stderr, "pcf-forecaster: --log-level: '%s' is not debug, info, warn or error\n", optarg);
+                return 2;
+            }
             break;
         case 'h': fputs(s_usage, stdout); return 0;
         default: fputs(s_usage, stderr); return 2;

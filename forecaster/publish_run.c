@@ -3,7 +3,11 @@
  * structures (see publish_run.h for the mapping).
  *
  * How: one REPEATABLE READ, READ ONLY transaction so the queries see the
- * same committed state.  Results come in PostgreSQL's binary format
+ * same committed state.  The queries are prepared once per connection
+ * (named pcf_publish_*): under load, planning them took longer than running
+ * them.  A connection that does not have them yet (new, or reconnected)
+ * fails the first execution with SQLSTATE 26000; the load then prepares
+ * them and runs again.  Results come in PostgreSQL's binary format
  * (float8 as IEEE bits, timestamptz as microseconds since 2000): no number
  * is formatted by the server or parsed here, and doubles arrive bit-exact.
  * Every column's type is checked against what the accessor expects (a
@@ -212,6 +216,19 @@ static const char s_sql_cb[] =
     " headroom_se_mw, curtailment_se_mw, curtailment_mwh_se"
     " FROM constraint_block WHERE run_id = $1 ORDER BY constraint_id, sp, confidence";   /* index order */
 
+/* Prepared-statement names, in the order of s_send_all's queries. */
+static const struct {
+    const char *name, *sql;
+} s_stmts[] = {
+    {"pcf_publish_run", s_sql_run}, {"pcf_publish_pcf", s_sql_pcf}, {"pcf_publish_cs", s_sql_cs},
+    {"pcf_publish_css", s_sql_css}, {"pcf_publish_cb", s_sql_cb},
+};
+#define N_STMTS (sizeof s_stmts / sizeof s_stmts[0])
+
+/* SQLSTATE of the last failed result on this thread ("" when none). */
+static _Thread_local char s_sqlstate[6];
+#define SQLSTATE_NO_SUCH_STATEMENT "26000"
+
 /* The queries go out together in libpq's pipeline mode, so the server runs
  * query k+1 while this side decodes query k; s_query() takes the next
  * result, in the order s_send_all() sent them (the order the loaders run). */
@@ -227,6 +244,8 @@ static PGresult *s_next(PGconn *c, ExecStatusType want, pcf_error *err)
 {
     PGresult *res = PQgetResult(c);
     if (PQresultStatus(res) != want) {
+        const char *st = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+        snprintf(s_sqlstate, sizeof s_sqlstate, "%s", st ? st : "");
         s_db_error(c, res, err);
         PQclear(res);
         return NULL;
@@ -248,18 +267,30 @@ static PGresult *s_query(PGconn *c, const char *sql, const char *id, pcf_error *
     return s_next(c, PGRES_TUPLES_OK, err);
 }
 
+/* Prepares every query on this connection (outside pipeline mode). */
+static pcf_rc s_prepare_all(PGconn *c, pcf_error *err)
+{
+    for (size_t i = 0; i < N_STMTS; i++) {
+        PGresult *res = PQprepare(c, s_stmts[i].name, s_stmts[i].sql, 1, NULL);
+        pcf_rc rc = PQresultStatus(res) == PGRES_COMMAND_OK ? PCF_OK : s_db_error(c, res, err);
+        PQclear(res);
+        if (rc != PCF_OK) return rc;
+    }
+    return PCF_OK;
+}
+
 static pcf_rc s_send_all(PGconn *c, const char *id, int what, pcf_error *err)
 {
     const char *q[8];
     int n = 0;
-    q[n++] = s_sql_run;
-    if (what & PUBLISH_RUN_PCF) q[n++] = s_sql_pcf;
-    if (what & PUBLISH_RUN_STATEMENTS) q[n++] = s_sql_cs, q[n++] = s_sql_css;
-    if (what & PUBLISH_RUN_BLOCKS) q[n++] = s_sql_cb;
+    q[n++] = s_stmts[0].name;
+    if (what & PUBLISH_RUN_PCF) q[n++] = s_stmts[1].name;
+    if (what & PUBLISH_RUN_STATEMENTS) q[n++] = s_stmts[2].name, q[n++] = s_stmts[3].name;
+    if (what & PUBLISH_RUN_BLOCKS) q[n++] = s_stmts[4].name;
     const char *params[1] = {id};
     if (PQenterPipelineMode(c) != 1) return s_db_error(c, NULL, err);
     int ok = PQsendQueryParams(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL, NULL, NULL, NULL, 0);
-    for (int i = 0; ok && i < n; i++) ok = PQsendQueryParams(c, q[i], 1, NULL, params, NULL, NULL, 1);
+    for (int i = 0; ok && i < n; i++) ok = PQsendQueryPrepared(c, q[i], 1, params, NULL, NULL, 1);
     ok = ok && PQsendQueryParams(c, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) && PQpipelineSync(c);
     return ok ? PCF_OK : s_db_error(c, NULL, err);
 }
@@ -628,7 +659,7 @@ static pcf_rc s_load_blocks(PGconn *c, const char *id, publish_run *r, pcf_error
     return k.rc;
 }
 
-pcf_rc publish_run_load(PGconn *c, int64_t run_id, int what, publish_run **out, pcf_error *err)
+static pcf_rc s_load(PGconn *c, int64_t run_id, int what, publish_run **out, pcf_error *err)
 {
     *out = NULL;
     publish_run *r = calloc(1, sizeof *r);
@@ -661,6 +692,17 @@ pcf_rc publish_run_load(PGconn *c, int64_t run_id, int what, publish_run **out, 
     }
     *out = r;
     return PCF_OK;
+}
+
+pcf_rc publish_run_load(PGconn *c, int64_t run_id, int what, publish_run **out, pcf_error *err)
+{
+    s_sqlstate[0] = '\0';
+    pcf_rc rc = s_load(c, run_id, what, out, err);
+    if (rc == PCF_ERR_DB && strcmp(s_sqlstate, SQLSTATE_NO_SUCH_STATEMENT) == 0 && PQstatus(c) == CONNECTION_OK) {
+        rc = s_prepare_all(c, err);
+        if (rc == PCF_OK) rc = s_load(c, run_id, what, out, err);
+    }
+    return rc;
 }
 
 void publish_run_destroy(publish_run **r)

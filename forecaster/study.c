@@ -817,8 +817,8 @@ static void s_select_ranks(double *v, size_t lo, size_t hi, const size_t *k, siz
  * selection of v[n] (v is reordered): 15 ranks cost about 3 selections. */
 static void s_quantiles_se(double *v, size_t n, const double *p, size_t m, double *q, double *lo, double *hi)
 {
-    size_t rank[STUDY_MAX_RANKS], perm[STUDY_MAX_RANKS], k[STUDY_MAX_RANKS] = { 0 };   /* = 0: gcc -O1 (ASan) cannot see k[0..nr) filled */
-    double val[STUDY_MAX_RANKS];
+    size_t rank[STUDY_MAX_RANKS] = {0}, perm[STUDY_MAX_RANKS] = {0}, k[STUDY_MAX_RANKS] = {0};
+    double val[STUDY_MAX_RANKS] = {0};
     for (size_t i = 0; i < m; i++) {
         rank[3 * i] = mcstat_quantile_index(n, p[i]);
         mcstat_quantile_se_index(n, p[i], &rank[3 * i + 1], &rank[3 * i + 2]);
@@ -830,7 +830,7 @@ static void s_quantiles_se(double *v, size_t n, const double *p, size_t m, doubl
         perm[j] = i;
     }
     for (size_t i = 0; i < nr; i++) k[i] = rank[perm[i]];
-    double sel[STUDY_MAX_RANKS];
+    double sel[STUDY_MAX_RANKS] = {0};
     s_select_ranks(v, 0, n, k, nr, sel);
     for (size_t i = 0; i < nr; i++) val[perm[i]] = sel[i];
     for (size_t i = 0; i < m; i++) {

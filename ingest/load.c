@@ -10,6 +10,10 @@
  * UPDATE ... SET bad = true ... RETURNING, and what they return becomes
  * quarantine entries.  s_finish() then writes the batch, the data and the
  * quarantine and commits -- or, on any error, s_abort() rolls back.
+ * SCADA files try the bulk path first (sorted chunks binary-COPYed into the
+ * partitions, see its section); the staging path is its fallback.  A load
+ * called inside the caller's transaction (live groups) uses a savepoint
+ * instead of BEGIN/COMMIT (s_load.nested).
  */
 #include "load.h"
 
@@ -17,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "db.h"
@@ -495,6 +500,7 @@ typedef struct {
     s_points pts;
     s_brow *rows;
     long n;                 /* rows in the current chunk */
+    long cap;               /* chunk size: s_chunk_rows, less for a small file */
     int64_t cur_month, cur_start, cur_end;   /* cache for s_month_of */
     bool give_up;           /* the staging path must load the file */
     pcf_rc hard_rc;         /* a database failure: abort */
@@ -562,15 +568,21 @@ static pcf_rc s_bulk_fallback(s_bulk *B, pcf_error *err)
     B->have_stage = true;
     B->L->rep->bulk_fallbacks++;
     /* The same (point, time) in an earlier chunk of this file: identical is
-     * a duplicate, different is for the staging path to refuse. */
-    const char *p[1] = {B->bid};
-    PGresult *r = db_query(c, "SELECT count(*) FILTER (WHERE (m.value, m.quality) IS DISTINCT FROM (s.value, s.quality)), "
-                              "count(*) FROM bulk_stage s JOIN measurement m USING (point_id, ts) WHERE m.batch_id = $1",
-                           1, p, err);
-    if (!r)
-        return PCF_ERR_DB;
-    long conflicts = strtol(PQgetvalue(r, 0, 0), NULL, 10), same = strtol(PQgetvalue(r, 0, 1), NULL, 10);
-    PQclear(r);
+     * a duplicate, different is for the staging path to refuse.  Only rows
+     * counted in stored carry this batch's id, so with none there is
+     * nothing to look for (a one-chunk re-run skips the join). */
+    long conflicts = 0, same = 0;
+    if (B->L->rep->stored > 0) {
+        const char *p[1] = {B->bid};
+        PGresult *r = db_query(c, "SELECT count(*) FILTER (WHERE (m.value, m.quality) IS DISTINCT FROM "
+                                  "(s.value, s.quality)), count(*) FROM bulk_stage s JOIN measurement m "
+                                  "USING (point_id, ts) WHERE m.batch_id = $1", 1, p, err);
+        if (!r)
+            return PCF_ERR_DB;
+        conflicts = strtol(PQgetvalue(r, 0, 0), NULL, 10);
+        same = strtol(PQgetvalue(r, 0, 1), NULL, 10);
+        PQclear(r);
+    }
     if (conflicts > 0) {
         B->give_up = true;
         return PCF_OK;
@@ -692,7 +704,7 @@ static pcf_rc s_bulk_row(void *ctx, const scada_row *row, pcf_error *err)
     B->rows[B->n].value = v;
     B->n++;
     B->L->rep->parsed++;
-    if (B->n == s_chunk_rows) {
+    if (B->n == B->cap) {
         pcf_rc rc = s_bulk_flush(B);
         if (rc != PCF_OK)
             return pcf_error_set(err, rc, "bulk path: chunk not stored");
@@ -716,7 +728,13 @@ static pcf_rc s_scada_bulk(s_load *L, const char *path, bool *done, pcf_error *e
     s_bulk B = {.L = L, .cur_start = 1, .cur_end = 0};
     if (!s_points_load(L->c, &B.pts, err))
         return PQtransactionStatus(L->c) == PQTRANS_INERROR ? PCF_ERR_DB : PCF_OK;
-    B.rows = malloc((size_t)s_chunk_rows * sizeof *B.rows);
+    /* A CSV line of n bytes gives at most n / 12 rows (a UKPN line makes
+     * two), so a small file gets a small chunk. */
+    struct stat sb;
+    B.cap = s_chunk_rows;
+    if (stat(path, &sb) == 0 && sb.st_size / 8 + 16 < B.cap)
+        B.cap = (long)(sb.st_size / 8 + 16);
+    B.rows = malloc((size_t)B.cap * sizeof *B.rows);
     FILE *f = B.rows ? fopen(path, "r") : NULL;
     if (!f) {
         free(B.rows);

@@ -140,6 +140,33 @@ Test(ingest_integrity, renaming_a_point_with_measurements_is_refused)
     testdb_drop(&db);
 }
 
+/* As with the foreign key, a transaction that wrote measurements of a
+ * point holds it: deleting or renaming the point waits for that commit. */
+Test(ingest_integrity, writers_lock_their_points_against_delete)
+{
+    testdb db;
+    PGconn *c = s_setup(&db, "bk_lock");
+    PGconn *other = testdb_connect(&db);
+    testdb_exec(c, "SELECT feed_ensure_partitions('measurement', '2026-01-01Z', '2026-01-01Z')");
+    testdb_exec(c, "BEGIN");
+    testdb_exec(c, "INSERT INTO measurement_y2026m01 VALUES ('A', '2026-01-02Z', 1, 'good', 1)");
+    testdb_exec(other, "SET lock_timeout = '200ms'");
+    char st[6];
+    s_sqlstate(other, "DELETE FROM measurement_point WHERE point_id = 'A'", st);
+    cr_assert_str_eq(st, "55P03", "the delete waits for the writer");
+    s_sqlstate(other, "UPDATE measurement_point SET point_id = 'A2' WHERE point_id = 'A'", st);
+    cr_assert_str_eq(st, "55P03", "so does a rename");
+    s_sqlstate(other, "DELETE FROM measurement_point WHERE point_id = 'B'", st);
+    cr_assert_str_eq(st, "", "other points are free");
+    testdb_exec(c, "COMMIT");
+    s_sqlstate(other, "DELETE FROM measurement_point WHERE point_id = 'A'", st);
+    cr_assert_str_eq(st, "");
+    cr_assert_eq(s_count(c, "SELECT count(*) FROM measurement"), 0, "and the committed row went with its point");
+    PQfinish(other);
+    PQfinish(c);
+    testdb_drop(&db);
+}
+
 Test(ingest_integrity, ingest_role_loads_files_through_both_paths)
 {
     testdb db;

@@ -239,18 +239,27 @@ static void s_live_log(void *ctx, const char *line)
         l->dropped++;
 }
 
+/* A feed on a fresh ipc endpoint and a PUSH socket connected to it. */
+static live_feed *s_feed_pair(const char *name, void **zctx, void **push)
+{
+    char ep[128];
+    snprintf(ep, sizeof ep, "ipc:///tmp/pcf-live-%s-%d", name, (int)getpid());
+    pcf_error e;
+    live_feed *f = live_new(ep, &e);
+    cr_assert_not_null(f, "%s", e.msg);
+    *zctx = zmq_ctx_new();
+    *push = zmq_socket(*zctx, ZMQ_PUSH);
+    cr_assert_eq(zmq_connect(*push, ep), 0);
+    return f;
+}
+
 Test(ingest_live, zmq_pull_socket)
 {
     testdb db;
     PGconn *c = s_live_db(&db, "live_zmq");
-    char ep[128];
-    snprintf(ep, sizeof ep, "ipc:///tmp/pcf-live-test-%d", (int)getpid());
     pcf_error e;
-    live_feed *f = live_new(ep, &e);
-    cr_assert_not_null(f, "%s", e.msg);
-    void *zctx = zmq_ctx_new();
-    void *push = zmq_socket(zctx, ZMQ_PUSH);
-    cr_assert_eq(zmq_connect(push, ep), 0);
+    void *zctx, *push;
+    live_feed *f = s_feed_pair("test", &zctx, &push);
     s_meas m1[] = {{"GT1_P", 1767225600000, 1, 1}};
     s_meas m3[] = {{"GT1_P", 1767225660000, 2, 1}};
     uint8_t *b1, *b3;
@@ -306,8 +315,6 @@ Test(ingest_live, zmq_pull_socket)
     testdb_drop(&db);
 }
 
-/* With CurveZMQ on, only gateways whose public key is in the allowlist get
- * their batches in; an unknown key and a plain-text gateway get nothing. */
 /* Batches already queued share a transaction (at most 64 per group), a
  * refused one in the middle does not sink the others, and a group whose
  * transaction fails stays pending whole, counted only once committed. */
@@ -315,14 +322,9 @@ Test(ingest_live, queued_batches_are_grouped_per_transaction)
 {
     testdb db;
     PGconn *c = s_live_db(&db, "live_group");
-    char ep[128];
-    snprintf(ep, sizeof ep, "ipc:///tmp/pcf-live-group-%d", (int)getpid());
     pcf_error e;
-    live_feed *f = live_new(ep, &e);
-    cr_assert_not_null(f, "%s", e.msg);
-    void *zctx = zmq_ctx_new();
-    void *push = zmq_socket(zctx, ZMQ_PUSH);
-    cr_assert_eq(zmq_connect(push, ep), 0);
+    void *zctx, *push;
+    live_feed *f = s_feed_pair("group", &zctx, &push);
     enum { N = 150 };
     for (int i = 0; i < N; i++) {
         s_meas m[] = {{"GT1_P", 1767225600000 + i * 1000LL, i, 1}, {"NOPE", 1767225600000, 1, 1}};
@@ -385,6 +387,8 @@ static void *s_curve_push(void *zctx, const char *ep, const char *server_pub, co
     return push;
 }
 
+/* With CurveZMQ on, only gateways whose public key is in the allowlist get
+ * their batches in; an unknown key and a plain-text gateway get nothing. */
 Test(ingest_live, curve_admits_only_allowlisted_gateways)
 {
     testdb db;

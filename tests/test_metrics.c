@@ -1,12 +1,14 @@
 /* test_metrics.c -- the registry's Prometheus text (exact), the process_*
  * collector, and the HTTP endpoint over a real socket (libcurl). */
 #include <criterion/criterion.h>
-#include <curl/curl.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "metrics.h"
+#include "testhttp.h"
 
 Test(metrics, renders_exact_exposition_text)
 {
@@ -78,24 +80,15 @@ Test(metrics, special_values_and_unlabelled_zero)
     metrics_destroy(&m);
 }
 
-/* A sample's value in rendered text, or NAN when absent. */
-static double s_sample(const char *text, const char *series)
-{
-    size_t n = strlen(series);
-    for (const char *p = text; (p = strstr(p, series)) != NULL; p += n)
-        if ((p == text || p[-1] == '\n') && p[n] == ' ') return strtod(p + n + 1, NULL);
-    return NAN;
-}
-
 Test(metrics, process_metrics_are_plausible)
 {
     metrics *m = metrics_new();
     cr_assert_eq(metrics_add_process(m), 0);
     char *t = metrics_render(m, NULL);
-    double rss = s_sample(t, "process_resident_memory_bytes");
-    double start = s_sample(t, "process_start_time_seconds");
-    double fds = s_sample(t, "process_open_fds");
-    double cpu = s_sample(t, "process_cpu_seconds_total");
+    double rss = testhttp_sample(t, "process_resident_memory_bytes");
+    double start = testhttp_sample(t, "process_start_time_seconds");
+    double fds = testhttp_sample(t, "process_open_fds");
+    double cpu = testhttp_sample(t, "process_cpu_seconds_total");
     cr_assert(rss > 1e5 && rss < 1e11, "%s", t);
     cr_assert(fabs(start - (double)time(NULL)) < 3600, "start %f\n%s", start, t);
     cr_assert(fds >= 3 && fds < 10000, "%s", t);
@@ -103,43 +96,6 @@ Test(metrics, process_metrics_are_plausible)
     cr_assert_not_null(strstr(t, "# TYPE process_cpu_seconds_total counter\n"));
     free(t);
     metrics_destroy(&m);
-}
-
-typedef struct body {
-    char *p;
-    size_t n;
-} body;
-
-static size_t s_write(char *data, size_t size, size_t nmemb, void *ud)
-{
-    body *b = ud;
-    size_t n = size * nmemb;
-    b->p = realloc(b->p, b->n + n + 1);
-    memcpy(b->p + b->n, data, n);
-    b->n += n;
-    b->p[b->n] = '\0';
-    return n;
-}
-
-/* GETs url; returns the HTTP status, the body in *out (caller frees). */
-static long s_get(const char *url, char **out, char *ctype, size_t ctlen)
-{
-    CURL *c = curl_easy_init();
-    body b = { NULL, 0 };
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, s_write);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
-    CURLcode rc = curl_easy_perform(c);
-    cr_assert_eq(rc, CURLE_OK, "%s: %s", url, curl_easy_strerror(rc));
-    long code = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-    char *ct = NULL;
-    curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ct);
-    if (ctype) snprintf(ctype, ctlen, "%s", ct ? ct : "");
-    curl_easy_cleanup(c);
-    *out = b.p;
-    return code;
 }
 
 Test(metrics, http_serves_metrics_and_404s_elsewhere)
@@ -154,19 +110,19 @@ Test(metrics, http_serves_metrics_and_404s_elsewhere)
     cr_assert_gt(port, 0);
     char url[128], ct[128], *out;
     snprintf(url, sizeof url, "http://127.0.0.1:%d/metrics", port);
-    cr_assert_eq(s_get(url, &out, ct, sizeof ct), 200);
+    cr_assert_eq(testhttp_get(url, &out, ct, sizeof ct), 200);
     cr_assert_str_eq(ct, "text/plain; version=0.0.4; charset=utf-8");
-    cr_assert_eq(s_sample(out, "pcf_test_total{k=\"v\"}"), 41, "%s", out);
+    cr_assert_eq(testhttp_sample(out, "pcf_test_total{k=\"v\"}"), 41, "%s", out);
     free(out);
     metric_add(c, 1, "v");
-    cr_assert_eq(s_get(url, &out, NULL, 0), 200);
-    cr_assert_eq(s_sample(out, "pcf_test_total{k=\"v\"}"), 42, "%s", out);
+    cr_assert_eq(testhttp_get(url, &out, NULL, 0), 200);
+    cr_assert_eq(testhttp_sample(out, "pcf_test_total{k=\"v\"}"), 42, "%s", out);
     free(out);
     snprintf(url, sizeof url, "http://127.0.0.1:%d/", port);
-    cr_assert_eq(s_get(url, &out, NULL, 0), 404);
+    cr_assert_eq(testhttp_get(url, &out, NULL, 0), 404);
     free(out);
     snprintf(url, sizeof url, "http://127.0.0.1:%d/metricsx", port);
-    cr_assert_eq(s_get(url, &out, NULL, 0), 404);
+    cr_assert_eq(testhttp_get(url, &out, NULL, 0), 404);
     free(out);
 
     /* the port is taken now: a second server must fail, not steal it */

@@ -31,19 +31,13 @@
  * limit lim_f; losing row 0 itself (probability 0.05) leaves it empty. */
 static void s_parallel(double lim_f, study_constraint_result *out, study_site_curt *site)
 {
-    static const int br[2][2] = { { 1, 2 }, { 1, 2 } };
-    mp_case *c = testnet_lines(2, 2, br);
-    int row = 0, fault_rows[2] = { 0, 1 };
-    double sign = -1;
-    study_constraint k = { 1, &row, &sign, 33, ANM_DANM, 1.0, 1.0, 0 };
-    study_site st = { 2, 100 };
-    anm_tranche_def tr = { 0, 100, 0, 1, ANM_DANM };
-    study_def d = { c, 1, 1, 1, 2, &k, &st, &tr, NULL, fault_rows, N_SAMPLES, 99, 2, NULL };
+    testnet_parallel net;
+    testnet_parallel_init(&net, N_SAMPLES, 99);
     study_topology *topo;
     pcf_error err;
-    cr_assert_eq(study_topology_new(&d, NULL, 0, &topo, &err), PCF_OK, "%s", err.msg);
+    cr_assert_eq(study_topology_new(&net.d, NULL, 0, &topo, &err), PCF_OK, "%s", err.msg);
     study *s;
-    cr_assert_eq(study_new(&d, &s, &err), PCF_OK, "%s", err.msg);
+    cr_assert_eq(study_new(&net.d, &s, &err), PCF_OK, "%s", err.msg);
     double mean = 15, demand[2] = { 0, 0 }, lim_i = 10, prob[2] = { 0.05, 0.1 };
     study_sp sp = { topo, 0.5, &mean, NULL, demand, NULL, NULL, &lim_i, &lim_f, prob };
     cr_assert_eq(study_run_sp(s, 5, &sp, &err), PCF_OK, "%s", err.msg);
@@ -52,7 +46,7 @@ static void s_parallel(double lim_f, study_constraint_result *out, study_site_cu
     out->site = NULL;
     study_destroy(&s);
     study_topology_destroy(&topo);
-    mp_case_destroy(&c);
+    testnet_parallel_destroy(&net);
 }
 
 Test(results_detail, binding_fault_of_known_probability)
@@ -226,34 +220,27 @@ static void s_run(testdb *db, const char *tag)
     }
 }
 
-static long s_count(PGconn *c, const char *sql)
-{
-    char v[64];
-    testdb_scalar(c, sql, v, sizeof v);
-    return strtol(v, NULL, 10);
-}
-
 Test(results_detail, engine_fills_every_column_and_publisher_sends_them)
 {
     testdb db;
     s_run(&db, "detail");
     PGconn *c = testdb_connect(&db);
-    long nst = s_count(c, "SELECT count(*) FROM constraint_statement");
+    long nst = testdb_long(c, "SELECT count(*) FROM constraint_statement");
     cr_assert_gt(nst, 0);
-    cr_assert_eq(s_count(c, "SELECT count(*) FROM constraint_statement WHERE post_fault_limit_mw IS NOT NULL"
+    cr_assert_eq(testdb_long(c, "SELECT count(*) FROM constraint_statement WHERE post_fault_limit_mw IS NOT NULL"
                             " AND p_binding_fault IS NOT NULL AND p_binding_fault_se IS NOT NULL"
                             " AND flow_intact_p10_se_mw IS NOT NULL AND flow_intact_p50_se_mw IS NOT NULL"
                             " AND flow_intact_p90_se_mw IS NOT NULL"
                             " AND (flow_fault_p10_mw IS NULL) = (flow_fault_p10_se_mw IS NULL)"
                             " AND (flow_fault_p90_mw IS NULL) = (flow_fault_p90_se_mw IS NULL)"), nst);
     /* with forecast error, a flow quantile has a positive SE somewhere */
-    cr_assert_gt(s_count(c, "SELECT count(*) FROM constraint_statement WHERE flow_intact_p50_se_mw > 0"), 0);
-    cr_assert_eq(s_count(c, "SELECT count(*) FROM constraint_statement_site WHERE p_curtailed IS NULL"
+    cr_assert_gt(testdb_long(c, "SELECT count(*) FROM constraint_statement WHERE flow_intact_p50_se_mw > 0"), 0);
+    cr_assert_eq(testdb_long(c, "SELECT count(*) FROM constraint_statement_site WHERE p_curtailed IS NULL"
                             " OR p_curtailed_se IS NULL OR expected_curtailment_se IS NULL"), 0);
-    cr_assert_eq(s_count(c, "SELECT count(*) FROM constraint_block WHERE headroom_se_mw IS NULL"
+    cr_assert_eq(testdb_long(c, "SELECT count(*) FROM constraint_block WHERE headroom_se_mw IS NULL"
                             " OR curtailment_se_mw IS NULL OR curtailment_mwh_se IS NULL"), 0);
     /* a site is curtailed by a constraint only if the constraint acts */
-    cr_assert_eq(s_count(c, "SELECT count(*) FROM constraint_statement_site s JOIN constraint_statement c"
+    cr_assert_eq(testdb_long(c, "SELECT count(*) FROM constraint_statement_site s JOIN constraint_statement c"
                             " USING (run_id, constraint_id, sp) WHERE s.p_curtailed > c.p_anm_acts"), 0);
     /* the schema refuses a binding-fault probability above P(ANM acts) */
     PGresult *res = PQexec(c, "UPDATE constraint_statement SET p_binding_fault = p_anm_acts + 0.01"
@@ -317,6 +304,32 @@ Test(results_detail, runs_from_before_004_publish_zeros)
         cr_assert_eq(run->statements[i]->flow_intact[1]->mw_se, 0);
     }
     publish_run_destroy(&run);
+    PQfinish(c);
+    testdb_drop(&db);
+}
+
+/* publish_run_load prepares its queries once per connection: on a fresh
+ * connection, again after they are deallocated (as after a reconnect to a
+ * pooler or a DISCARD ALL), and it never leaves a transaction open. */
+Test(results_detail, run_load_prepares_its_queries_when_missing)
+{
+    testdb db;
+    s_run(&db, "detailprep");
+    PGconn *c = testdb_connect(&db);
+    publish_run *run;
+    pcf_error e;
+    for (int round = 0; round < 3; round++) {
+        if (round == 2) testdb_exec(c, "DEALLOCATE ALL");
+        cr_assert_eq(publish_run_load(c, 1, PUBLISH_RUN_ALL, &run, &e), PCF_OK, "round %d: %s", round, e.msg);
+        cr_assert_gt(run->n_statements, 0);
+        publish_run_destroy(&run);
+        cr_assert_eq(PQtransactionStatus(c), PQTRANS_IDLE, "round %d: transaction left open", round);
+        char v[16];
+        testdb_scalar(c, "SELECT count(*) FROM pg_prepared_statements WHERE name LIKE 'pcf_publish_%'", v, sizeof v);
+        cr_assert_eq(atoi(v), 5, "round %d: %s statements prepared", round, v);
+    }
+    /* a run that does not exist is still a clean error, not a retry loop */
+    cr_assert_eq(publish_run_load(c, 999, PUBLISH_RUN_ALL, &run, &e), PCF_ERR_INVALID);
     PQfinish(c);
     testdb_drop(&db);
 }

@@ -130,20 +130,14 @@ Test(study, lifo_later_site_goes_first)
  * post-fault rating of 12 MW forces 3 MW off.  P(curtailed) = p(fault). */
 Test(study, fault_of_known_probability)
 {
-    static const int br[2][2] = { { 1, 2 }, { 1, 2 } };
-    mp_case *c = testnet_lines(2, 2, br);
-    int row = 0, fault_rows[2] = { 0, 1 };
-    double sign = -1;
-    study_constraint k = { 1, &row, &sign, 33, ANM_DANM, 1.0, 1.0, 0 };
-    study_site site = { 2, 100 };
-    anm_tranche_def tr = { 0, 100, 0, 1, ANM_DANM };
-    study_def d = { c, 1, 1, 1, 2, &k, &site, &tr, NULL, fault_rows, 20000, 99, 2, NULL };
+    testnet_parallel net;
+    testnet_parallel_init(&net, 20000, 99);
     study_topology *topo;
     pcf_error err;
-    cr_assert_eq(study_topology_new(&d, NULL, 0, &topo, &err), PCF_OK, "%s", err.msg);
+    cr_assert_eq(study_topology_new(&net.d, NULL, 0, &topo, &err), PCF_OK, "%s", err.msg);
     cr_assert_float_eq(study_topology_sens(topo, 0, 0), 0.5, 1e-12, "half of the output flows on each line");
     study *s;
-    cr_assert_eq(study_new(&d, &s, &err), PCF_OK, "%s", err.msg);
+    cr_assert_eq(study_new(&net.d, &s, &err), PCF_OK, "%s", err.msg);
     double mean = 15, demand[2] = { 0, 0 }, lim_i = 10, lim_f = 12, prob[2] = { 0.05, 0.1 };
     study_sp sp = { topo, 0.5, &mean, NULL, demand, NULL, NULL, &lim_i, &lim_f, prob };
     cr_assert_eq(study_run_sp(s, 5, &sp, &err), PCF_OK, "%s", err.msg);
@@ -160,7 +154,7 @@ Test(study, fault_of_known_probability)
     cr_assert_float_eq(cres->flow_p50, 7.5, 1e-9);
     study_destroy(&s);
     study_topology_destroy(&topo);
-    mp_case_destroy(&c);
+    testnet_parallel_destroy(&net);
 }
 
 /* A radial feeder 1-2-3 with the site at bus 3: losing branch 2-3 islands the

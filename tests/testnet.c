@@ -37,3 +37,22 @@ mp_case *testnet_lines(size_t nbus, size_t nbr, const int (*br)[2])
     }
     return c;
 }
+
+void testnet_parallel_init(testnet_parallel *p, size_t samples, uint64_t seed)
+{
+    static const int br[2][2] = { { 1, 2 }, { 1, 2 } };
+    p->c = testnet_lines(2, 2, br);
+    p->row = 0;
+    p->fault_rows[0] = 0;
+    p->fault_rows[1] = 1;
+    p->sign = -1;
+    p->k = (study_constraint){ 1, &p->row, &p->sign, 33, ANM_DANM, 1.0, 1.0, 0 };
+    p->site = (study_site){ 2, 100 };
+    p->tr = (anm_tranche_def){ 0, 100, 0, 1, ANM_DANM };
+    p->d = (study_def){ p->c, 1, 1, 1, 2, &p->k, &p->site, &p->tr, NULL, p->fault_rows, samples, seed, 2, NULL };
+}
+
+void testnet_parallel_destroy(testnet_parallel *p)
+{
+    mp_case_destroy(&p->c);
+}
