@@ -15,39 +15,15 @@
 #include "acpf.h"
 #include "pfnet.h"
 #include "study.h"
+#include "testnet.h"
 
 /* Buses 1..3 in a chain 3 - 2 - 1 (bus 1 the reference), 33 kV, base 100
  * MVA; both branches r = 0.05, x = 0.1 p.u. (a long 33 kV circuit). */
 static mp_case *s_chain(void)
 {
-    mp_case *c = mp_case_new(3, 13, 1, 10, 2, 13);
-    cr_assert(c);
-    c->base_mva = 100;
-    for (size_t i = 0; i < 3; i++) {
-        MP_AT(&c->bus, i, MP_BUS_I) = (double)(i + 1);
-        MP_AT(&c->bus, i, MP_BUS_TYPE) = i == 0 ? MP_REF : MP_PQ;
-        MP_AT(&c->bus, i, MP_VM) = 1;
-        MP_AT(&c->bus, i, MP_BASE_KV) = 33;
-        MP_AT(&c->bus, i, MP_VMAX) = 1.1;
-        MP_AT(&c->bus, i, MP_VMIN) = 0.9;
-        MP_AT(&c->bus, i, MP_BUS_AREA) = 1;
-        MP_AT(&c->bus, i, MP_ZONE) = 1;
-    }
-    MP_AT(&c->gen, 0, MP_GEN_BUS) = 1;
-    MP_AT(&c->gen, 0, MP_VG) = 1;
-    MP_AT(&c->gen, 0, MP_MBASE) = 100;
-    MP_AT(&c->gen, 0, MP_GEN_STATUS) = 1;
-    MP_AT(&c->gen, 0, MP_PMAX) = 1000;
     static const int br[2][2] = { { 3, 2 }, { 2, 1 } };
-    for (size_t l = 0; l < 2; l++) {
-        MP_AT(&c->branch, l, MP_F_BUS) = br[l][0];
-        MP_AT(&c->branch, l, MP_T_BUS) = br[l][1];
-        MP_AT(&c->branch, l, MP_BR_R) = 0.05;
-        MP_AT(&c->branch, l, MP_BR_X) = 0.1;
-        MP_AT(&c->branch, l, MP_BR_STATUS) = 1;
-        MP_AT(&c->branch, l, MP_ANGMIN) = -360;
-        MP_AT(&c->branch, l, MP_ANGMAX) = 360;
-    }
+    mp_case *c = testnet_lines(3, 2, br);
+    for (size_t l = 0; l < 2; l++) MP_AT(&c->branch, l, MP_BR_R) = 0.05;
     return c;
 }
 

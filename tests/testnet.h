@@ -1,6 +1,6 @@
 /*
  * testnet.h -- tiny MATPOWER networks built in code for the study tests
- * (tests/test_study.c, tests/test_results_detail.c), so a closed-form
+ * (tests/test_study.c, tests/test_results_detail.c, tests/test_study_ac.c), so a closed-form
  * answer can be worked out by hand from the picture in the test.
  */
 #ifndef PCF_TESTNET_H
