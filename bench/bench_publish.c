@@ -8,6 +8,11 @@
  *                     to one SUB over TCP loopback: messages/s sent and
  *                     received; mode plain or curve (CurveZMQ with the ZAP
  *                     allowlist handler admitting the subscriber), side by side
+ *   pub_<mode>_row_sub_recv_per_s  the same stream received through our
+ *                     subscriber (subscriber_poll: frame checks, header
+ *                     decode, sequence rules, callback) instead of bare
+ *                     zmq_msg_recv: what the protocol costs a client; each
+ *                     message carries its own sequence number
  *   pub_<mode>_da_{sent,recv}_mb_per_s  the same with the demo zone's whole
  *                     day-ahead PCF batch (35 sites x 48 SPs in one frame)
  *   pub_run_<mode>_runs_per_s  publish_send_run() of that day-ahead run
@@ -118,7 +123,7 @@ static void s_fake_free(fake_run *f)
     free(f->r.pcf);
 }
 
-static uint8_t *s_pack_pcf(const publish_run *r, size_t *len)
+static uint8_t *s_pack_pcf_seq(const publish_run *r, uint64_t seq, size_t *len)
 {
     Pcf__V1__Header h = PCF__V1__HEADER__INIT;
     Pcf__V1__InputsAsOf in = r->inputs;
@@ -126,7 +131,7 @@ static uint8_t *s_pack_pcf(const publish_run *r, size_t *len)
     h.schema_version = 1;
     h.zone = (char *)r->zone;
     h.topic = "pcf.da.demo";
-    h.sequence = 123456;
+    h.sequence = seq;
     h.run_id = 98765;
     h.run_kind = r->kind;
     h.computed_at_ms = r->computed_at_ms;
@@ -143,6 +148,42 @@ static uint8_t *s_pack_pcf(const publish_run *r, size_t *len)
     return buf;
 }
 
+static uint8_t *s_pack_pcf(const publish_run *r, size_t *len)
+{
+    return s_pack_pcf_seq(r, 123456, len);
+}
+
+/* A message whose sequence the sender rewrites in place: sequences from
+ * SEQ0 all take 5 bytes as varints, so the message length never changes;
+ * the offset is where two packings differ. */
+#define SEQ0 (1ULL << 28)
+
+typedef struct seqmsg {
+    uint8_t *buf;
+    size_t len, at;      /* the sequence varint is buf[at .. at + 5) */
+} seqmsg;
+
+static int s_seqmsg(const publish_run *r, seqmsg *m)
+{
+    size_t l2;
+    m->buf = s_pack_pcf_seq(r, SEQ0, &m->len);
+    uint8_t *b = s_pack_pcf_seq(r, SEQ0 + 1, &l2);
+    size_t i = 0;
+    while (i < m->len && m->buf[i] == b[i]) i++;
+    free(b);
+    if (l2 != m->len || i == m->len) return -1;
+    /* the first differing byte is the varint's first byte (its low 7 bits) */
+    m->at = i;
+    return 0;
+}
+
+static void s_seqmsg_set(seqmsg *m, uint64_t seq)
+{
+    uint8_t *p = m->buf + m->at;
+    for (int i = 0; i < 4; i++, seq >>= 7) p[i] = (uint8_t)(seq & 0x7f) | 0x80;
+    p[4] = (uint8_t)(seq & 0x7f);
+}
+
 /* ---- transport: PUB -> SUB over TCP loopback ----------------------------------------------- */
 
 typedef struct keys {
@@ -154,15 +195,57 @@ typedef struct rx {
     void *ctx;
     const char *ep;
     const keys *k;        /* NULL: plain */
+    int via_sub;          /* 1: through subscriber_poll */
     long expect;
     atomic_int ready;     /* subscriber received its first message */
     long got;
     double t_first, t_last;
 } rx;
 
+static void s_rx_count(void *ctx, const subscriber_msg *m)
+{
+    rx *x = ctx;
+    (void)m;
+    if (x->got == 0) x->t_first = s_now();
+    if (++x->got == x->expect) x->t_last = s_now();
+}
+
+/* Receives through our subscriber; the warm-up "w" messages are not feed
+ * messages, so they show up as malformed, which is how readiness is seen. */
+static void *s_rx_sub(rx *x)
+{
+    subscriber_config cfg = {.pub_endpoint = x->ep, .router_endpoint = "tcp://127.0.0.1:1", .rcvhwm = 4000000};
+    if (x->k) {
+        cfg.server_public_key = x->k->spub;
+        cfg.public_key = x->k->cpub;
+        cfg.secret_key = x->k->csec;
+    }
+    pcf_error e;
+    subscriber *s = subscriber_new(&cfg, &e);
+    if (!s || subscriber_add_prefix(s, "", &e) != PCF_OK) {
+        fprintf(stderr, "bench_publish: subscriber: %s\n", e.msg);
+        atomic_store(&x->ready, 1);
+        subscriber_destroy(&s);
+        return NULL;
+    }
+    subscriber_stats st;
+    double idle_since = s_now();
+    while (x->got < x->expect && s_now() - idle_since < 3) {
+        long before = x->got;
+        if (subscriber_poll(s, 100, s_rx_count, x, &e) != PCF_OK) break;
+        subscriber_get_stats(s, &st);
+        if (st.malformed) atomic_store(&x->ready, 1);
+        if (x->got != before || !atomic_load(&x->ready)) idle_since = s_now();
+    }
+    if (x->got != x->expect) x->t_last = s_now();
+    subscriber_destroy(&s);
+    return NULL;
+}
+
 static void *s_rx(void *arg)
 {
     rx *x = arg;
+    if (x->via_sub) return s_rx_sub(x);
     void *s = zmq_socket(x->ctx, ZMQ_SUB);
     int hwm = 4000000, zero = 0, ms = 3000;   /* above the message count: nothing dropped */
     zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof hwm);
@@ -223,9 +306,11 @@ static void *s_zap(void *arg)
     return NULL;
 }
 
-/* Sends n copies of msg; returns messages/s sent and fills *recv_rate. */
-static double s_transport(const keys *k, const uint8_t *msg, size_t len, long n, double *recv_rate, long *lost,
-                          double *cpu_us)
+/* Sends n copies of msg (with sequences SEQ0, SEQ0 + 1, ... when sm is
+ * given: msg is then sm's buffer); returns messages/s sent and fills
+ * *recv_rate. */
+static double s_transport(const keys *k, const uint8_t *msg, size_t len, long n, seqmsg *sm, int via_sub,
+                          double *recv_rate, long *lost, double *cpu_us)
 {
     void *ctx = zmq_ctx_new();
     zmq_ctx_set(ctx, ZMQ_IO_THREADS, 1);
@@ -251,7 +336,7 @@ static double s_transport(const keys *k, const uint8_t *msg, size_t len, long n,
     char ep[256];
     size_t el = sizeof ep;
     zmq_getsockopt(pub, ZMQ_LAST_ENDPOINT, ep, &el);
-    rx x = {ctx, ep, k, n, 0, 0, 0, 0};
+    rx x = {ctx, ep, k, via_sub, n, 0, 0, 0, 0};
     pthread_t rt;
     pthread_create(&rt, NULL, s_rx, &x);
     double until = s_now() + 5;
@@ -264,6 +349,7 @@ static double s_transport(const keys *k, const uint8_t *msg, size_t len, long n,
     size_t tl = strlen(topic);
     double t0 = s_now(), c0 = s_cpu();
     for (long i = 0; i < n; i++) {
+        if (sm) s_seqmsg_set(sm, SEQ0 + (uint64_t)i);
         zmq_send(pub, topic, tl, ZMQ_SNDMORE);
         zmq_send(pub, msg, len, 0);
     }
@@ -490,24 +576,40 @@ int main(int argc, char **argv)
     size_t l1, lda;
     uint8_t *m1 = s_pack_pcf(&one.r, &l1), *mda = s_pack_pcf(&da.r, &lda);
     printf("# typical PCF message: PcfBatch with header and one row, %zu bytes; day-ahead batch %zu bytes\n", l1, lda);
-    const long n_small = 2000000, n_da = 2000;
-    double rr, rs, cpu;
+    seqmsg sm;
+    if (s_seqmsg(&one.r, &sm) != 0) return 1;
+    const long n_small = getenv("PCF_BENCH_MSGS") ? atol(getenv("PCF_BENCH_MSGS")) : 2000000, n_da = 2000;
+    double rr, rs, cpu, side[2][4];
     long lost;
     for (int mode = 0; mode < 2; mode++) {
         const char *name = mode ? "curve" : "plain";
         const keys *kk = mode ? &k : NULL;
-        rs = s_transport(kk, m1, l1, n_small, &rr, &lost, &cpu);
+        rs = s_transport(kk, m1, l1, n_small, NULL, 0, &rr, &lost, &cpu);
         printf("BENCH pub_%s_row_sent_per_s %.0f msg/s\n", name, rs);
         printf("BENCH pub_%s_row_recv_per_s %.0f msg/s\n", name, rr);
         printf("BENCH pub_%s_row_cpu_us_per_msg %.3f us\n", name, cpu);
         printf("# %s: %.0f msg per CPU-second (sender, I/O thread and receiver together)\n", name, 1e6 / cpu);
         if (lost) printf("# %s: %ld of %ld row messages not received\n", name, lost, n_small);
-        rs = s_transport(kk, mda, lda, n_da, &rr, &lost, &cpu);
+        side[mode][0] = rr;
+        side[mode][1] = cpu;
+        rs = s_transport(kk, sm.buf, sm.len, n_small, &sm, 1, &rr, &lost, &cpu);
+        printf("BENCH pub_%s_row_sub_recv_per_s %.0f msg/s\n", name, rr);
+        printf("BENCH pub_%s_row_sub_cpu_us_per_msg %.3f us\n", name, cpu);
+        if (lost) printf("# %s: %ld of %ld row messages not delivered by the subscriber\n", name, lost, n_small);
+        side[mode][2] = rr;
+        side[mode][3] = cpu;
+        rs = s_transport(kk, mda, lda, n_da, NULL, 0, &rr, &lost, &cpu);
         printf("BENCH pub_%s_da_sent_mb_per_s %.0f MB/s\n", name, rs * (double)lda / 1e6);
         printf("BENCH pub_%s_da_recv_mb_per_s %.0f MB/s\n", name, rr * (double)lda / 1e6);
         printf("# %s: day-ahead batches %.0f/s sent, %.0f/s received%s\n", name, rs, rr, lost ? " (some lost)" : "");
         printf("BENCH pub_run_%s_runs_per_s %.0f runs/s\n", name, s_runs_per_s(kk, &da, 500));
     }
+    printf("# side by side, row messages received per second (CPU us per message, all threads):\n");
+    printf("#   %-6s  bare libzmq %9.0f (%.3f us)  through subscriber %9.0f (%.3f us)\n", "plain", side[0][0],
+           side[0][1], side[0][2], side[0][3]);
+    printf("#   %-6s  bare libzmq %9.0f (%.3f us)  through subscriber %9.0f (%.3f us)\n", "curve", side[1][0],
+           side[1][1], side[1][2], side[1][3]);
+    free(sm.buf);
     free(m1);
     free(mda);
     s_fake_free(&one);

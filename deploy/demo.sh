@@ -18,7 +18,6 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 BIN=${PCF_BINDIR:-bin}
 case "$BIN" in /*) ;; *) BIN="$ROOT/$BIN" ;; esac
-PY=/usr/bin/python3                 # Debian's, with python3-zmq and python3-protobuf
 DIR=${PCF_DEMO_DIR:-/tmp/pcf-demo}
 PGPORT=${PCF_DEMO_PORT:-54329}
 BASE=${PCF_DEMO_BASEPORT:-57100}    # HTTP, PUB, ROUTER, the live SCADA feed and metrics use BASE..BASE+6
@@ -36,41 +35,19 @@ metrics() {
 ZONE=kestrel
 SAMPLES=${PCF_DEMO_SAMPLES:-10000}
 
-step() { printf '\n==> %s\n' "$*"; }
-PIDS=""
-start() {   # start NAME CMD...: runs CMD in the background, logging to $DIR/NAME.log
-    name=$1; shift
-    "$@" >"$DIR/$name.log" 2>&1 &
-    PIDS="$PIDS $!"
-    echo "started $name (pid $!, log $DIR/$name.log)"
-}
+. deploy/lib.sh                      # start, stop_all, sql, wait_for, demo_zone, ...
 cleanup() {
     status=$?
     step "stopping everything this demo started"
-    for p in $PIDS; do kill "$p" 2>/dev/null || true; done
-    for p in $PIDS; do wait "$p" 2>/dev/null || true; done
+    stop_all
     deploy/pg.sh stop "$DIR/pg" || true
     [ $status = 0 ] || echo "demo FAILED (exit $status); logs are in $DIR" >&2
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-sql() { psql -qAtX -c "$1"; }
-wait_for() {  # wait_for SECONDS WHAT SQL-returning-t
-    n=0
-    until [ "$(sql "$3")" = t ]; do
-        n=$((n + 1))
-        if [ $n -gt $(($1 * 2)) ]; then echo "timed out waiting for $2" >&2; return 1; fi
-        sleep 0.5
-    done
-}
 
 rm -rf "$DIR/gen" "$DIR/inbox" "$DIR/plots" "$DIR"/*.log
 mkdir -p "$DIR/inbox/scada" "$DIR/inbox/outages" "$DIR/plots"
-
-step "generating the Kestrel Cross demo zone (deterministic, seed fixed)"
-$PY deploy/demo/gen_zone.py --out "$DIR/gen" >"$DIR/gen.log"
-DAY=$($PY -c "import json,sys; print(json.load(open(sys.argv[1]))['demo_day'])" "$DIR/gen/manifest.json")
-echo "zone model in $DIR/gen/zone, a year of SCADA and weather; demo day $DAY"
 
 step "starting a private PostgreSQL in $DIR/pg (Unix socket only, port $PGPORT)"
 deploy/pg.sh start "$DIR/pg" "$PGPORT"
@@ -79,45 +56,13 @@ sql "DROP DATABASE IF EXISTS pcf_demo WITH (FORCE)"
 sql "CREATE DATABASE pcf_demo"
 export PGDATABASE=pcf_demo PCF_DB=""
 
-step "applying the schema and importing the zone"
-"$BIN/pcf-db" migrate
-Z="$DIR/gen/zone"
-awk -F, 'NR == 1 { print "equipment_id,branch"; next } $2 != "" { print $2 "," $2 }' "$Z/branches.csv" >"$Z/equipment.csv"
-"$BIN/pcf-db" import-matpower --zone $ZONE --name "Kestrel Cross" "$Z/kestrel_cross.m"
-"$BIN/pcf-db" import-der --zone $ZONE "$Z"
-"$BIN/pcf-db" import-anm --zone $ZONE "$Z"
-"$BIN/pcf-db" import-points --zone $ZONE "$Z/points.csv"
+step "generating the Kestrel Cross demo zone (deterministic, seed fixed), applying the schema, importing it"
+demo_zone $ZONE
+echo "zone model in $DIR/gen/zone, a year of SCADA and weather; demo day $DAY"
 
 step "serving the weather in Open-Meteo's format on http://127.0.0.1:$HTTP_PORT"
 start http $PY -m http.server "$HTTP_PORT" --bind 127.0.0.1 --directory "$DIR/gen/weather"
-LOCS=$(awk -F, 'NR > 1 { printf "%s%s", (n++ ? ", " : ""), $1 }' "$Z/weather_locations.csv")
-{
-    echo "[database]"
-    echo "conninfo ="
-    echo "[source historian]"
-    echo "kind = scada"
-    echo "directory = $DIR/inbox/scada"
-    echo "poll_seconds = 1"
-    echo "[source outages]"
-    echo "kind = outage_json"
-    echo "directory = $DIR/inbox/outages"
-    echo "poll_seconds = 1"
-    echo "[source gateways]"
-    echo "kind = scada_zmq"
-    echo "endpoint = $LIVE"
-    echo "poll_seconds = 1"
-    for f in "$DIR"/gen/weather/*.json; do
-        b=$(basename "$f" .json)
-        case "$b" in archive_*) model=era5 ;; ensemble_*) model=ecmwf_ifs025 ;; *) model=best_match ;; esac
-        echo "[source wx-$b]"
-        echo "kind = openmeteo"
-        echo "url = http://127.0.0.1:$HTTP_PORT/$b.json"
-        echo "locations = $LOCS"
-        echo "model = $model"
-        echo "poll_seconds = 86400"
-        echo "timeout_seconds = 30"
-    done
-} >"$DIR/ingest.conf"
+demo_ingest_conf "$HTTP_PORT" "$LIVE" >"$DIR/ingest.conf"
 echo "ingest configuration: $DIR/ingest.conf"
 
 step "starting the publisher, a subscriber and the ingest daemon"
@@ -128,19 +73,7 @@ start ingest "$BIN/pcf-ingest" --config "$DIR/ingest.conf" --metrics-port $M_ING
 
 step "feeding the SCADA history (historian files up to the day before $DAY) and the outage schedule"
 # The demo day's SCADA is held back: it arrives later through the live feed.
-cutoff="${DAY}T00:00"
-nfiles=0
-for f in "$DIR"/gen/scada/historian_*.csv; do
-    m=$(basename "$f" .csv | sed 's/historian_//')
-    if [ "$m" \< "$(echo "$DAY" | cut -c1-7)" ]; then
-        cp "$f" "$DIR/inbox/scada/.$m.tmp" && mv "$DIR/inbox/scada/.$m.tmp" "$DIR/inbox/scada/$m.csv"
-        nfiles=$((nfiles + 1))
-    elif [ "$m" = "$(echo "$DAY" | cut -c1-7)" ]; then
-        awk -F, -v c="$cutoff" 'NR == 1 || substr($1, 1, 16) < c' "$f" >"$DIR/inbox/scada/.$m.tmp"
-        mv "$DIR/inbox/scada/.$m.tmp" "$DIR/inbox/scada/$m-part.csv"
-        nfiles=$((nfiles + 1))
-    fi
-done
+nfiles=$(demo_history_until "$DAY")
 cp "$DIR/gen/outages/outages.json" "$DIR/inbox/outages/outages.json"
 wait_for 300 "the historian files" \
     "SELECT count(*) >= $nfiles FROM ingest_batch WHERE feed = 'scada' AND status = 'loaded'"

@@ -23,6 +23,7 @@
 #include "parse.h"
 #include "runq.h"
 #include "sptime.h"
+#include "study_ac.h"
 
 #ifndef PCF_VERSION
 #define PCF_VERSION "unknown"
@@ -53,6 +54,9 @@ static const char s_usage[] =
     "  --seed S         random seed (default: derived from zone, kind and horizon)\n"
     "  --threads T      worker threads (default 2); results do not depend on it\n"
     "  --use-release    curtail down to the release margin instead of the trim limit\n"
+    "  --ac-band PCT    re-solve with AC power flow every sample whose DC flow is within PCT %\n"
+    "                   of a limit (default: off, DC only; see docs/methodology.md for the cost)\n"
+    "  --ac all|off     AC power flow for every sample, or none (the default)\n"
     "\n"
     "CONNINFO is a libpq connection string; without --db PCF_DB is used, else libpq's\n"
     "PG* variables.  Results are written in one transaction and announced with\n"
@@ -61,6 +65,8 @@ static const char s_usage[] =
 typedef struct cli {
     const char *db, *zone, *date, *at, *zones, *da_at, *name;
     int real_time, periods, threads, use_release;
+    int ac;
+    double ac_band;
     long debounce_ms;
     int stale_s;
     int metrics_port;
@@ -95,10 +101,10 @@ static void s_log_run(const engine_opts *o, const engine_report *r)
 {
     fprintf(stderr,
             "pcf-forecaster: run=%lld zone=%s kind=%s sps=%zu samples=%zu seed=%llu sites=%zu constraints=%zu "
-            "faults=%zu topologies=%zu unresolved=%.4f load=%.3fs forecast=%.3fs study=%.3fs write=%.3fs total=%.3fs\n",
+            "faults=%zu topologies=%zu unresolved=%.4f members=%zu ac=%zu ac_fallbacks=%zu load=%.3fs forecast=%.3fs study=%.3fs write=%.3fs total=%.3fs\n",
             (long long)r->run_id, o->zone, o->kind == ENGINE_DAY_AHEAD ? "day_ahead" : "real_time", r->sp_count,
             r->samples, (unsigned long long)r->seed, r->sites, r->constraints, r->faults, r->topologies,
-            r->unresolved_share, r->t_load, r->t_forecast, r->t_study, r->t_write, r->t_total);
+            r->unresolved_share, r->members, r->ac_samples, r->ac_fallbacks, r->t_load, r->t_forecast, r->t_study, r->t_write, r->t_total);
 }
 
 static int s_opts(const cli *a, engine_opts *o, anm_options *anm)
@@ -111,6 +117,8 @@ static int s_opts(const cli *a, engine_opts *o, anm_options *anm)
     o->seed = a->seed;
     o->threads = a->threads;
     o->anm = anm;
+    o->ac = a->ac;
+    o->ac_band = a->ac_band;
     o->version = PCF_VERSION;
     if (!a->zone) {
         fprintf(stderr, "pcf-forecaster: --zone is required\n");
@@ -237,6 +245,7 @@ int main(int argc, char **argv)
         { "debounce-ms", required_argument, NULL, 'b' }, { "name", required_argument, NULL, 'N' },
         { "stale-s", required_argument, NULL, 'S' }, { "metrics-port", required_argument, NULL, 'P' },
         { "metrics-address", required_argument, NULL, 'M' }, { "log-level", required_argument, NULL, 'L' },
+        { "ac-band", required_argument, NULL, 'B' }, { "ac", required_argument, NULL, 'C' },
         { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 } };
     int ch;
     long v;
@@ -267,6 +276,21 @@ int main(int argc, char **argv)
                 fprintf(stderr, "pcf-forecaster: --log-level: '%s' is not debug, info, warn or error\n", optarg);
                 return 2;
             }
+            break;
+        case 'B':
+            if (parse_double(optarg, strlen(optarg), &a.ac_band) != PCF_OK || !(a.ac_band >= 0 && a.ac_band <= 100)) {
+                fprintf(stderr, "pcf-forecaster: --ac-band: '%s' is not a percentage 0..100\n", optarg);
+                return 2;
+            }
+            a.ac = STUDY_AC_BAND;
+            a.ac_band /= 100;
+            break;
+        case 'C':
+            if (strcmp(optarg, "all") != 0 && strcmp(optarg, "off") != 0) {
+                fprintf(stderr, "pcf-forecaster: --ac: '%s' is not 'all' or 'off'\n", optarg);
+                return 2;
+            }
+            a.ac = strcmp(optarg, "all") == 0 ? STUDY_AC_ALL : STUDY_AC_OFF;
             break;
         case 'h': fputs(s_usage, stdout); return 0;
         default: fputs(s_usage, stderr); return 2;

@@ -194,18 +194,22 @@ static const char s_sql_cs[] =
     " cs.flow_fault_p10_mw, cs.flow_fault_p50_mw, cs.flow_fault_p90_mw,"
     " cs.p_anm_acts, cs.p_anm_acts_se, cs.expected_curtailment_mwh, cs.expected_curtailment_se,"
     " coalesce(b.name, b.idx::text), b.kind || ' ' || b.f_bus || '-' || b.t_bus,"
-    " c.description, c.voltage_kv, c.kind"
+    " c.description, c.voltage_kv, c.kind, cs.post_fault_limit_mw, cs.p_binding_fault, cs.p_binding_fault_se,"
+    " cs.flow_intact_p10_se_mw, cs.flow_intact_p50_se_mw, cs.flow_intact_p90_se_mw,"
+    " cs.flow_fault_p10_se_mw, cs.flow_fault_p50_se_mw, cs.flow_fault_p90_se_mw"
     " FROM constraint_statement cs JOIN anm_constraint c USING (constraint_id)"
     " LEFT JOIN branch b ON b.branch_id = cs.binding_fault_branch_id"
     " WHERE cs.run_id = $1 ORDER BY cs.sp, c.voltage_kv, cs.constraint_id COLLATE \"C\"";
 
 static const char s_sql_css[] =
-    "SELECT constraint_id, sp, site_id, lifo_position, sensitivity, expected_curtailment_mwh"
+    "SELECT constraint_id, sp, site_id, lifo_position, sensitivity, expected_curtailment_mwh,"
+    " expected_curtailment_se, p_curtailed, p_curtailed_se"
     " FROM constraint_statement_site WHERE run_id = $1 ORDER BY constraint_id, sp";   /* index order */
 
 /* Blocks take sp_start and limit from their statements (always loaded with them). */
 static const char s_sql_cb[] =
-    "SELECT constraint_id, sp, confidence, headroom_mw, curtailment_mw, curtailment_mwh"
+    "SELECT constraint_id, sp, confidence, headroom_mw, curtailment_mw, curtailment_mwh,"
+    " headroom_se_mw, curtailment_se_mw, curtailment_mwh_se"
     " FROM constraint_block WHERE run_id = $1 ORDER BY constraint_id, sp, confidence";   /* index order */
 
 /* The queries go out together in libpq's pipeline mode, so the server runs
@@ -396,8 +400,9 @@ static Pcf__V1__ConstraintKind s_constraint_kind(const char *s)
     return PCF__V1__CONSTRAINT_KIND__CONSTRAINT_KIND_UNSPECIFIED;
 }
 
-/* Three quantiles 0.1/0.5/0.9 from columns col..col+2. */
-static Pcf__V1__Quantile **s_quantiles(s_cols *k, publish_arena *a, int col)
+/* Three quantiles 0.1/0.5/0.9 from columns col..col+2, their SEs from
+ * se_col..se_col+2 (NULL, in runs older than migration 004: 0). */
+static Pcf__V1__Quantile **s_quantiles(s_cols *k, publish_arena *a, int col, int se_col)
 {
     static const double level[3] = {0.1, 0.5, 0.9};
     Pcf__V1__Quantile **v = s_alloc(a, 3 * sizeof *v);
@@ -407,6 +412,7 @@ static Pcf__V1__Quantile **s_quantiles(s_cols *k, publish_arena *a, int col)
         pcf__v1__quantile__init(&q[i]);
         q[i].probability = level[i];
         q[i].mw = s_f64(k, col + i);
+        q[i].mw_se = s_f64(k, se_col + i);
         v[i] = &q[i];
     }
     return v;
@@ -473,6 +479,9 @@ static pcf_rc s_load_sites(PGconn *c, const char *id, publish_run *r, pcf_error 
         s->lifo_position = s_u32(&k, 3);
         s->sensitivity = s_f64(&k, 4);
         s->expected_curtailment_mwh = s_f64(&k, 5);
+        s->expected_curtailment_mwh_se = s_f64(&k, 6);
+        s->p_curtailed = s_f64(&k, 7);
+        s->p_curtailed_se = s_f64(&k, 8);
         ptrs[i] = s;
         if ((*hit)->n_sites == 0) (*hit)->sites = &ptrs[i];
         (*hit)->n_sites++;
@@ -505,10 +514,10 @@ static pcf_rc s_load_statements(PGconn *c, const char *id, publish_run *r, pcf_e
         s->limit_mw = s_f64(&k, 3);
         s->limit_kind = s_limit_kind(PQgetvalue(res, i, 4));
         s->season = s_season(PQgetvalue(res, i, 5));
-        s->flow_intact = s_quantiles(&k, r->arena, 6);
+        s->flow_intact = s_quantiles(&k, r->arena, 6, 24);
         s->n_flow_intact = 3;
         if (!PQgetisnull(res, i, 9)) {
-            s->flow_worst_fault = s_quantiles(&k, r->arena, 9);
+            s->flow_worst_fault = s_quantiles(&k, r->arena, 9, 27);
             s->n_flow_worst_fault = 3;
             /* p50 of the fault flow may be NULL alone: the schema ties only p10 and p90 */
             if (PQgetisnull(res, i, 10) && s->flow_worst_fault) {
@@ -529,6 +538,9 @@ static pcf_rc s_load_statements(PGconn *c, const char *id, publish_run *r, pcf_e
         s->description = s_text(&k, r->arena, 18);
         s->voltage_kv = s_f64(&k, 19);
         s->kind = s_constraint_kind(PQgetvalue(res, i, 20));
+        s->post_fault_limit_mw = s_f64(&k, 21);
+        s->p_binding_fault = s_f64(&k, 22);
+        s->p_binding_fault_se = s_f64(&k, 23);
         s->samples = r->batch.samples;
         r->statements[i] = s;
     }
@@ -601,6 +613,9 @@ static pcf_rc s_load_blocks(PGconn *c, const char *id, publish_run *r, pcf_error
         l->headroom_mw = s_f64(&k, 3);
         l->curtailment_mw = s_f64(&k, 4);
         l->curtailment_mwh = s_f64(&k, 5);
+        l->headroom_mw_se = s_f64(&k, 6);
+        l->curtailment_mw_se = s_f64(&k, 7);
+        l->curtailment_mwh_se = s_f64(&k, 8);
         lp[i] = l;
         cur->n_levels++;
     }

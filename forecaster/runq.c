@@ -7,7 +7,10 @@
  *   2. queue tomorrow's day-ahead runs once the local time has passed
  *      day_ahead_at and no run or pending job exists for them;
  *   3. if SCADA arrived and debounce_ms have passed since the last
- *      notification, queue a real-time run for every zone served;
+ *      notification, or RUNQ_DEBOUNCE_MAX_FACTOR * debounce_ms since the
+ *      first one not yet answered (a gateway sending every second would
+ *      otherwise postpone real-time runs for ever), queue a real-time run
+ *      for every zone served;
  *   4. claim and run jobs until none is ready;
  *   5. wait for a notification on the socket, at most one second.
  */
@@ -31,32 +34,60 @@
 
 static const char *s_kind(engine_kind k) { return k == ENGINE_DAY_AHEAD ? "day_ahead" : "real_time"; }
 
-pcf_rc runq_request(PGconn *c, const engine_opts *o, long long *job, pcf_error *err)
+/* One attempt at queuing: the pending job's id in *v, *transient set when
+ * a retry may succeed (see runq_request). */
+static pcf_rc s_request_once(PGconn *c, const char *const *p, long *v, int *transient, pcf_error *err)
 {
-    char date[16] = "";
-    if (o->kind == ENGINE_DAY_AHEAD) snprintf(date, sizeof date, "%04d-%02d-%02d", o->year, o->month, o->day);
-    const char *p[3] = { o->zone, o->kind == ENGINE_DAY_AHEAD ? "day_ahead" : "real_time", date[0] ? date : NULL };
+    *transient = 0;
     /* Insert unless a job is pending; either way return the pending job. */
-    PGresult *r = db_query(c,
+    PGresult *r = PQexecParams(c,
         "WITH ins AS (INSERT INTO run_queue (zone_id, kind, target_date) VALUES ($1, $2, $3::date)"
         "  ON CONFLICT (zone_id, kind, coalesce(target_date, '-infinity'::date))"
         "  WHERE status IN ('queued', 'claimed') DO NOTHING RETURNING job_id)"
         " SELECT job_id FROM ins UNION ALL"
         " SELECT job_id FROM run_queue WHERE zone_id = $1 AND kind = $2"
         "   AND coalesce(target_date, '-infinity'::date) = coalesce($3::date, '-infinity'::date)"
-        "   AND status IN ('queued', 'claimed') LIMIT 1", 3, p, err);
-    if (!r) return PCF_ERR_DB;
-    long v = 0;
+        "   AND status IN ('queued', 'claimed') LIMIT 1", 3, NULL, p, NULL, NULL, 0);
+    ExecStatusType st = PQresultStatus(r);
     pcf_rc rc = PCF_OK;
-    if (PQntuples(r) < 1 || parse_long(PQgetvalue(r, 0, 0), strlen(PQgetvalue(r, 0, 0)), &v) != PCF_OK)
-        rc = pcf_error_set(err, PCF_ERR_INVALID, "queue: zone %s: no job queued (unknown zone?)", o->zone);
+    if (st != PGRES_TUPLES_OK) {
+        const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+        *transient = state && (strcmp(state, "23505") == 0 || strcmp(state, "40001") == 0);
+        rc = pcf_error_set(err, PCF_ERR_DB, "queue: %s", PQerrorMessage(c));
+    } else if (PQntuples(r) < 1) {
+        /* A concurrent request inserted the job after this statement's
+         * snapshot was taken: DO NOTHING, and the SELECT cannot see it. */
+        *transient = 1;
+        rc = pcf_error_set(err, PCF_ERR_INVALID, "queue: zone %s: no job queued (unknown zone?)", p[0]);
+    } else if (parse_long(PQgetvalue(r, 0, 0), strlen(PQgetvalue(r, 0, 0)), v) != PCF_OK) {
+        rc = pcf_error_set(err, PCF_ERR_DB, "queue: bad job id '%s'", PQgetvalue(r, 0, 0));
+    }
     PQclear(r);
+    return rc;
+}
+
+pcf_rc runq_request(PGconn *c, const engine_opts *o, long long *job, pcf_error *err)
+{
+    char date[16] = "";
+    if (o->kind == ENGINE_DAY_AHEAD) snprintf(date, sizeof date, "%04d-%02d-%02d", o->year, o->month, o->day);
+    const char *p[3] = { o->zone, o->kind == ENGINE_DAY_AHEAD ? "day_ahead" : "real_time", date[0] ? date : NULL };
+    /* Concurrent requests for the same job race (the soak test found it:
+     * two engines and the operator queuing at once): the loser's statement
+     * sees neither its own insert nor the winner's row, or fails on the
+     * unique index.  A fresh statement has a fresh snapshot and sees it. */
+    long v = 0;
+    int transient = 0;
+    pcf_rc rc = PCF_ERR_DB;
+    for (int attempt = 0; attempt < RUNQ_REQUEST_ATTEMPTS; attempt++) {
+        rc = s_request_once(c, p, &v, &transient, err);
+        if (rc == PCF_OK || !transient) break;
+    }
     if (rc != PCF_OK) return rc;
     *job = v;
     char id[24];
     snprintf(id, sizeof id, "%ld", v);
     const char *np[1] = { id };
-    r = db_query(c, "SELECT pg_notify('pcf_job', $1)", 1, np, err);
+    PGresult *r = db_query(c, "SELECT pg_notify('pcf_job', $1)", 1, np, err);
     PQclear(r);
     return r ? PCF_OK : PCF_ERR_DB;
 }
@@ -212,6 +243,7 @@ typedef struct daemon_state {
     char worker[128];
     int backoff_s;
     int scada_pending;
+    struct timespec first_scada; /* first notification since the last real-time queuing */
     struct timespec last_scada;
     char da_done_for[16];        /* local date whose day-ahead runs are queued */
     runq_metrics m;
@@ -365,8 +397,9 @@ static void s_drain_notifications(daemon_state *d)
     PGnotify *n;
     while ((n = PQnotifies(d->c)) != NULL) {
         if (strcmp(n->relname, "pcf_scada") == 0) {
-            d->scada_pending = 1;
             clock_gettime(CLOCK_MONOTONIC, &d->last_scada);
+            if (!d->scada_pending) d->first_scada = d->last_scada;
+            d->scada_pending = 1;
         }
         PQfreemem(n);
     }
@@ -390,7 +423,8 @@ pcf_rc runq_daemon(const runq_daemon_opts *o, pcf_error *err)
         if (!s_connect(&d)) continue;
         s_drain_notifications(&d);
         s_schedule_day_ahead(&d);
-        if (d.scada_pending && s_since(&d.last_scada) * 1000.0 >= (double)o->debounce_ms) {
+        if (d.scada_pending && (s_since(&d.last_scada) * 1000.0 >= (double)o->debounce_ms ||
+                                s_since(&d.first_scada) * 1000.0 >= (double)o->debounce_ms * RUNQ_DEBOUNCE_MAX_FACTOR)) {
             d.scada_pending = 0;
             s_queue_all(&d, ENGINE_REAL_TIME, NULL);
         }

@@ -35,6 +35,11 @@
 
 #define RUNQ_HEARTBEAT_S 2
 #define RUNQ_DEFAULT_STALE_S 15
+/* runq_request retries a request that lost a race with a concurrent one. */
+#define RUNQ_REQUEST_ATTEMPTS 3
+/* Steady SCADA keeps restarting the debounce; a real-time run is queued at
+ * the latest this many debounce periods after the first unanswered NOTIFY. */
+#define RUNQ_DEBOUNCE_MAX_FACTOR 5
 
 /* Queues a run described by o (zone, kind, day-ahead date) and NOTIFYs
  * pcf_job; *job receives the new or the already pending job's id. */
@@ -62,7 +67,9 @@ typedef struct runq_daemon_opts {
     const char *conninfo;
     const char *zones;           /* comma-separated, NULL: every zone */
     const char *day_ahead_at;    /* "HH:MM" UK local time to queue tomorrow's run */
-    long debounce_ms;            /* quiet time after SCADA before a real-time run */
+    long debounce_ms;            /* quiet time after SCADA before a real-time run
+                                  * (at most RUNQ_DEBOUNCE_MAX_FACTOR times this
+                                  * after the first notification) */
     const char *name;            /* worker id (default host:pid) */
     size_t samples;
     int threads, use_release;

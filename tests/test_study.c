@@ -10,39 +10,7 @@
 #include <string.h>
 
 #include "study.h"
-
-/* A case with buses 1..nbus (bus 1 the reference with a generator), and the
- * given branches (from, to) with x = 0.1 and no rating. */
-static mp_case *s_case(size_t nbus, size_t nbr, const int (*br)[2])
-{
-    mp_case *c = mp_case_new(nbus, 13, 1, 10, nbr, 13);
-    cr_assert(c);
-    c->base_mva = 100;
-    for (size_t i = 0; i < nbus; i++) {
-        MP_AT(&c->bus, i, MP_BUS_I) = (double)(i + 1);
-        MP_AT(&c->bus, i, MP_BUS_TYPE) = i == 0 ? MP_REF : MP_PQ;
-        MP_AT(&c->bus, i, MP_VM) = 1;
-        MP_AT(&c->bus, i, MP_BASE_KV) = 33;
-        MP_AT(&c->bus, i, MP_VMAX) = 1.1;
-        MP_AT(&c->bus, i, MP_VMIN) = 0.9;
-        MP_AT(&c->bus, i, MP_BUS_AREA) = 1;
-        MP_AT(&c->bus, i, MP_ZONE) = 1;
-    }
-    MP_AT(&c->gen, 0, MP_GEN_BUS) = 1;
-    MP_AT(&c->gen, 0, MP_VG) = 1;
-    MP_AT(&c->gen, 0, MP_MBASE) = 100;
-    MP_AT(&c->gen, 0, MP_GEN_STATUS) = 1;
-    MP_AT(&c->gen, 0, MP_PMAX) = 1000;
-    for (size_t l = 0; l < nbr; l++) {
-        MP_AT(&c->branch, l, MP_F_BUS) = br[l][0];
-        MP_AT(&c->branch, l, MP_T_BUS) = br[l][1];
-        MP_AT(&c->branch, l, MP_BR_X) = 0.1;
-        MP_AT(&c->branch, l, MP_BR_STATUS) = 1;
-        MP_AT(&c->branch, l, MP_ANGMIN) = -360;
-        MP_AT(&c->branch, l, MP_ANGMAX) = 360;
-    }
-    return c;
-}
+#include "testnet.h"
 
 static double s_phi(double x) { return 0.5 * erfc(-x / sqrt(2.0)); }
 
@@ -52,7 +20,7 @@ static void s_gaussian_line(double mean, double sd, double limit, int threads, m
                             study_constraint_result *cres)
 {
     static const int br[1][2] = { { 1, 2 } };
-    mp_case *c = s_case(2, 1, br);
+    mp_case *c = testnet_lines(2, 1, br);
     int row = 0;
     double sign = -1;        /* count flow 2 -> 1 (export) as positive */
     study_constraint k = { 1, &row, &sign, 33, ANM_DANM, 1.0, 1.0, 0 };
@@ -119,7 +87,7 @@ Test(study, thread_count_does_not_change_a_bit)
 static void s_two_sites(double a_mw, double b_mw, double limit, double *curt_a, double *curt_b)
 {
     static const int br[1][2] = { { 1, 2 } };
-    mp_case *c = s_case(2, 1, br);
+    mp_case *c = testnet_lines(2, 1, br);
     int row = 0;
     double sign = -1;
     study_constraint k = { 1, &row, &sign, 33, ANM_DANM, 1.0, 1.0, 0 };
@@ -163,7 +131,7 @@ Test(study, lifo_later_site_goes_first)
 Test(study, fault_of_known_probability)
 {
     static const int br[2][2] = { { 1, 2 }, { 1, 2 } };
-    mp_case *c = s_case(2, 2, br);
+    mp_case *c = testnet_lines(2, 2, br);
     int row = 0, fault_rows[2] = { 0, 1 };
     double sign = -1;
     study_constraint k = { 1, &row, &sign, 33, ANM_DANM, 1.0, 1.0, 0 };
@@ -201,7 +169,7 @@ Test(study, fault_of_known_probability)
 Test(study, islanding_fault_is_lost_output_not_curtailment)
 {
     static const int br[2][2] = { { 1, 2 }, { 2, 3 } };
-    mp_case *c = s_case(3, 2, br);
+    mp_case *c = testnet_lines(3, 2, br);
     int row = 0, fault_row = 1;
     double sign = -1;
     study_constraint k = { 1, &row, &sign, 33, ANM_DANM, 1.0, 1.0, 0 };
@@ -235,7 +203,7 @@ Test(study, islanding_fault_is_lost_output_not_curtailment)
 Test(study, planned_outage_applied_as_given)
 {
     static const int br[2][2] = { { 1, 2 }, { 1, 2 } };
-    mp_case *c = s_case(2, 2, br);
+    mp_case *c = testnet_lines(2, 2, br);
     int row = 0, out = 1;
     double sign = -1;
     study_constraint k = { 1, &row, &sign, 33, ANM_DANM, 1.0, 1.0, 0 };
@@ -258,7 +226,7 @@ Test(study, planned_outage_applied_as_given)
 Test(study, rejects_impossible_inputs)
 {
     static const int br[1][2] = { { 1, 2 } };
-    mp_case *c = s_case(2, 1, br);
+    mp_case *c = testnet_lines(2, 1, br);
     int row = 0, fault = 0;
     double sign = -1;
     study_constraint k = { 1, &row, &sign, 33, ANM_DANM, 1.0, 1.0, 0 };
