@@ -138,7 +138,7 @@ Test(runq_soak, steady_scada_does_not_starve_real_time_runs)
     PGconn *c = testdb_connect(&db);
     /* wait until the daemon LISTENs, so the first NOTIFY counts */
     char grep[192], v[32];
-    snprintf(grep, sizeof grep, "grep -q 'msg=\"connected\"' %s", log);
+    snprintf(grep, sizeof grep, "grep -q 'msg=connected ' %s", log);
     int listening = 0;
     for (int i = 0; i < 100 && !listening; i++) {
         usleep(100000);
