@@ -243,10 +243,9 @@ int main(int argc, char **argv)
         { "threads", required_argument, NULL, 't' }, { "use-release", no_argument, NULL, 'r' },
         { "zones", required_argument, NULL, 'Z' }, { "day-ahead-at", required_argument, NULL, 'A' },
         { "debounce-ms", required_argument, NULL, 'b' }, { "name", required_argument, NULL, 'N' },
-        { "stale-s", required_argument, NULL, 'S' },
-        { "ac-band", required_argument, NULL, 'B' }, { "ac", required_argument, NULL, 'C' },
         { "stale-s", required_argument, NULL, 'S' }, { "metrics-port", required_argument, NULL, 'P' },
         { "metrics-address", required_argument, NULL, 'M' }, { "log-level", required_argument, NULL, 'L' },
+        { "ac-band", required_argument, NULL, 'B' }, { "ac", required_argument, NULL, 'C' },
         { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 } };
     int ch;
     long v;
@@ -270,6 +269,14 @@ int main(int argc, char **argv)
         case 'b': if (!s_num("--debounce-ms", optarg, 0, 3600000, &v)) return 2; a.debounce_ms = v; break;
         case 'N': a.name = optarg; break;
         case 'S': if (!s_num("--stale-s", optarg, 3, 86400, &v)) return 2; a.stale_s = (int)v; break;
+        case 'P': if (!s_num("--metrics-port", optarg, 0, 65535, &v)) return 2; a.metrics_port = (int)v; break;
+        case 'M': a.metrics_address = optarg; break;
+        case 'L':
+            if (pcf_log_set_level_name(optarg) != 0) {
+                fprintf(stderr, "pcf-forecaster: --log-level: '%s' is not debug, info, warn or error\n", optarg);
+                return 2;
+            }
+            break;
         case 'B':
             if (parse_double(optarg, strlen(optarg), &a.ac_band) != PCF_OK || !(a.ac_band >= 0 && a.ac_band <= 100)) {
                 fprintf(stderr, "pcf-forecaster: --ac-band: '%s' is not a percentage 0..100\n", optarg);
@@ -284,14 +291,6 @@ int main(int argc, char **argv)
                 return 2;
             }
             a.ac = strcmp(optarg, "all") == 0 ? STUDY_AC_ALL : STUDY_AC_OFF;
-            break;
-        case 'P': if (!s_num("--metrics-port", optarg, 0, 65535, &v)) return 2; a.metrics_port = (int)v; break;
-        case 'M': a.metrics_address = optarg; break;
-        case 'L':
-            if (pcf_log_set_level_name(optarg) != 0) {
-                fprintf(stderr, "pcf-forecaster: --log-level: '%s' is not debug, info, warn or error\n", optarg);
-                return 2;
-            }
             break;
         case 'h': fputs(s_usage, stdout); return 0;
         default: fputs(s_usage, stderr); return 2;

@@ -74,7 +74,7 @@ Test(scaleout, two_engines_three_zones_every_job_once_and_dead_engines_taken_ove
      * run; b goes on and takes over whatever a held once its heartbeat is
      * 6 s old. */
     s_sh(&db, out,
-         "sh -c 'for n in a b; do %s/pcf-forecaster daemon --name $n --samples 2000 --stale-s 6 --day-ahead-at 23:59"
+         "sh -c 'for n in a b; do %s/pcf-forecaster daemon --name $n --samples 2000 --stale-s 6 --day-ahead-at 23:59 --metrics-port 0"
          " >/tmp/pcf-test-scale-%s-$n.log 2>&1 & eval pid_$n=$!; done; sleep 1.5; kill -9 $pid_a;"
          " for i in $(seq 1 180); do sleep 0.5;"
          " [ \"$(psql -qAtX -c \"SELECT count(*) FROM run_queue WHERE status <> '\"'\"'done'\"'\"'\")\" = 0 ] && break; done;"
@@ -117,8 +117,8 @@ Test(scaleout, proxy_gives_subscribers_one_endpoint)
          " 2>/tmp/pcf-test-proxy-%d.log & px=$!;"
          " %s/pcf-sub --pub tcp://127.0.0.1:%d --router tcp://127.0.0.1:%d --timeout-ms 60000 pcf.da."
          " >/tmp/pcf-test-proxy-sub-%d.log 2>&1 & sb=$!; sleep 0.5;"
-         " %s/pcf-publish --db \"%s\" --pub tcp://127.0.0.1:%d --router tcp://127.0.0.1:%d 2>/dev/null & p1=$!;"
-         " %s/pcf-publish --db \"%s\" --pub tcp://127.0.0.1:%d --router tcp://127.0.0.1:%d 2>/tmp/pcf-test-proxy-p2-%d.log & p2=$!;"
+         " %s/pcf-publish --db \"%s\" --pub tcp://127.0.0.1:%d --router tcp://127.0.0.1:%d --metrics-port 0 2>/dev/null & p1=$!;"
+         " %s/pcf-publish --db \"%s\" --pub tcp://127.0.0.1:%d --router tcp://127.0.0.1:%d --metrics-port 0 2>/tmp/pcf-test-proxy-p2-%d.log & p2=$!;"
          " for d in 1 2 3 4 5 6 7 8; do sleep 1.5;"
          " %s/pcf-forecaster --db \"%s\" run --zone PA --day-ahead 2026-07-0$d --samples 100 >/dev/null 2>&1;"
          " %s/pcf-forecaster --db \"%s\" run --zone PB --day-ahead 2026-07-0$d --samples 100 >/dev/null 2>&1;"
