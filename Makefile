@@ -41,7 +41,7 @@ CFLAGS   ?=
 CFLAGS   += -std=c11 -Wall -Wextra -Werror -D_DEFAULT_SOURCE -D_GNU_SOURCE \
             $(OPTFLAGS) $(INCLUDES) -MMD -MP
 LDLIBS   := -lpq -lzmq -lprotobuf-c -lgsl -lopenblas -lklu -lamd -lcolamd -lbtf \
-            -lsuitesparseconfig -lcurl -ljansson -linih -lcairo -lm -lpthread
+            -lsuitesparseconfig -lcurl -ljansson -linih -lcairo -lmicrohttpd -lm -lpthread
 
 # Static link order: a library before the ones it uses.
 LIBDIRS  := forecaster ingest sql common

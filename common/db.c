@@ -5,9 +5,15 @@
  * DB_COPY_FLUSH bytes) so a million-row import does a few hundred
  * PQputCopyData calls, not a million.  A field separator is emitted lazily:
  * `sep` says whether the current row already holds a field.
+ *
+ * Binary COPY (PGCOPY): a 19-byte header, then per row a 16-bit field
+ * count and per field a 32-bit length and the value in network byte order,
+ * then a -1 trailer.  The count is not known until the row ends, so the
+ * first field of a row reserves it and db_copy_end_row() patches it.
  */
 #include "db.h"
 
+#include <endian.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +28,9 @@ struct db_copy {
     int sep;            /* a field was written in this row */
     int failed;         /* allocation failed: finish reports it */
     int open;           /* COPY still in progress on the server */
+    int binary;         /* PGCOPY format */
+    size_t row_start;   /* binary: offset of the current row's field count */
+    uint16_t nfields;   /* binary: fields written in the current row */
 };
 
 PGconn *db_connect(const char *conninfo, pcf_error *err)
@@ -83,10 +92,10 @@ void db_rollback(PGconn *c)
 
 /* ---- COPY --------------------------------------------------------------- */
 
-db_copy *db_copy_new(PGconn *c, const char *target, pcf_error *err)
+static db_copy *s_copy_start(PGconn *c, const char *target, int binary, pcf_error *err)
 {
     char sql[1024];
-    int n = snprintf(sql, sizeof sql, "COPY %s FROM STDIN", target);
+    int n = snprintf(sql, sizeof sql, "COPY %s FROM STDIN%s", target, binary ? " (FORMAT binary)" : "");
     if (n < 0 || (size_t)n >= sizeof sql) {
         pcf_error_set(err, PCF_ERR_INTERNAL, "database: COPY target too long");
         return NULL;
@@ -106,7 +115,13 @@ db_copy *db_copy_new(PGconn *c, const char *target, pcf_error *err)
     }
     PQclear(r);
     cp->open = 1;
+    cp->binary = binary;
     return cp;
+}
+
+db_copy *db_copy_new(PGconn *c, const char *target, pcf_error *err)
+{
+    return s_copy_start(c, target, 0, err);
 }
 
 static int s_reserve(db_copy *cp, size_t extra)
@@ -214,6 +229,67 @@ void db_copy_double_array(db_copy *cp, const double *v, size_t n)
     s_put(cp, "}", 1);
 }
 
+/* ---- binary COPY ------------------------------------------------------- */
+
+db_copy *db_copy_new_binary(PGconn *c, const char *target, pcf_error *err)
+{
+    db_copy *cp = s_copy_start(c, target, 1, err);
+    if (cp) {
+        /* signature, flags (no OIDs), header extension length */
+        static const char hdr[19] = "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0";
+        s_put(cp, hdr, sizeof hdr);
+    }
+    return cp;
+}
+
+/* Starts a field of n bytes: the row's count slot first if needed, then
+ * the length; returns where the n bytes go, NULL if out of memory. */
+static char *s_bin_field(db_copy *cp, size_t n)
+{
+    if (!cp->sep) {
+        if (!s_reserve(cp, 2)) return NULL;
+        cp->row_start = cp->len;
+        cp->len += 2;
+        cp->nfields = 0;
+        cp->sep = 1;
+    }
+    if (!s_reserve(cp, 4 + n)) return NULL;
+    uint32_t be = htobe32((uint32_t)n);
+    memcpy(cp->buf + cp->len, &be, 4);
+    char *p = cp->buf + cp->len + 4;
+    cp->len += 4 + n;
+    cp->nfields++;
+    return p;
+}
+
+void db_copy_bin_text(db_copy *cp, const char *s, size_t n)
+{
+    char *p = s_bin_field(cp, n);
+    if (p) memcpy(p, s, n);
+}
+
+void db_copy_bin_int8(db_copy *cp, int64_t v)
+{
+    char *p = s_bin_field(cp, 8);
+    uint64_t be = htobe64((uint64_t)v);
+    if (p) memcpy(p, &be, 8);
+}
+
+void db_copy_bin_float8(db_copy *cp, double v)
+{
+    uint64_t u;
+    memcpy(&u, &v, 8);
+    char *p = s_bin_field(cp, 8);
+    u = htobe64(u);
+    if (p) memcpy(p, &u, 8);
+}
+
+void db_copy_bin_timestamptz(db_copy *cp, int64_t unix_s)
+{
+    /* microseconds since 2000-01-01T00:00Z (integer datetimes, PG >= 10) */
+    db_copy_bin_int8(cp, (unix_s - 946684800) * 1000000);
+}
+
 static pcf_rc s_flush(db_copy *cp, pcf_error *err)
 {
     if (cp->failed)
@@ -226,7 +302,12 @@ static pcf_rc s_flush(db_copy *cp, pcf_error *err)
 
 pcf_rc db_copy_end_row(db_copy *cp, pcf_error *err)
 {
-    s_put(cp, "\n", 1);
+    if (!cp->binary) {
+        s_put(cp, "\n", 1);
+    } else if (cp->sep && !cp->failed) {
+        uint16_t be = htobe16(cp->nfields);
+        memcpy(cp->buf + cp->row_start, &be, 2);
+    }
     cp->sep = 0;
     if (cp->failed || cp->len >= DB_COPY_FLUSH)
         return s_flush(cp, err);
@@ -235,6 +316,8 @@ pcf_rc db_copy_end_row(db_copy *cp, pcf_error *err)
 
 pcf_rc db_copy_finish(db_copy *cp, pcf_error *err)
 {
+    if (cp->binary)
+        s_put(cp, "\377\377", 2);     /* trailer: field count -1 */
     pcf_rc rc = s_flush(cp, err);
     if (rc != PCF_OK) return rc;
     cp->open = 0;

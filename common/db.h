@@ -5,7 +5,8 @@
  * a pcf_error with the server's message, run a block of statements as one
  * transaction, and stream rows to COPY ... FROM STDIN in PostgreSQL's text
  * format with correct escaping and lossless doubles (%.17g, "Infinity",
- * "NaN").  Queries with parameters use libpq directly (PQexecParams); this
+ * "NaN") -- or in PostgreSQL's binary format (PGCOPY), where the server
+ * parses nothing: the bulk loader's choice for millions of rows.  Queries with parameters use libpq directly (PQexecParams); this
  * module does not wrap what libpq already does well.
  *
  * Ownership: db_copy_new() returns an object the caller frees with
@@ -59,6 +60,17 @@ pcf_rc db_copy_finish(db_copy *cp, pcf_error *err);
 
 /* Aborts the COPY (if still open) and frees; *cp becomes NULL. */
 void db_copy_destroy(db_copy **cp);
+
+/* ---- COPY FROM STDIN in binary format (PGCOPY) ------------------------
+ * The same object and db_copy_end_row/finish/destroy; fields are written
+ * with the db_copy_bin_* calls only, each matching its column's type
+ * exactly (the server does no conversion: int8 into an integer column is an
+ * error).  The field count of a row is filled in by db_copy_end_row. */
+db_copy *db_copy_new_binary(PGconn *c, const char *target, pcf_error *err);
+void db_copy_bin_text(db_copy *cp, const char *s, size_t n);   /* text */
+void db_copy_bin_int8(db_copy *cp, int64_t v);                 /* bigint */
+void db_copy_bin_float8(db_copy *cp, double v);                /* double precision */
+void db_copy_bin_timestamptz(db_copy *cp, int64_t unix_s);     /* timestamptz, whole seconds */
 
 /* Formats a double as PostgreSQL reads it back bit-for-bit.  buf >= 32. */
 void db_format_double(double v, char *buf, size_t len);

@@ -5,6 +5,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 pcf_rc pcf_error_set(pcf_error *err, pcf_rc code, const char *fmt, ...)
 {
@@ -24,6 +25,21 @@ void pcf_error_clear(pcf_error *err)
         err->code = PCF_OK;
         err->msg[0] = '\0';
     }
+}
+
+const char *pcf_error_location(const char *msg, char *file, size_t filelen, long *line)
+{
+    /* source: no spaces, then ':' digits ": " */
+    size_t n = strcspn(msg, ": \t\n");
+    if (n == 0 || msg[n] != ':' || msg[n + 1] < '0' || msg[n + 1] > '9') return NULL;
+    const char *p = msg + n + 1;
+    long v = 0;
+    while (*p >= '0' && *p <= '9' && v < 100000000) v = v * 10 + (*p++ - '0');
+    if (p[0] != ':' || p[1] != ' ' || n >= filelen) return NULL;
+    memcpy(file, msg, n);
+    file[n] = '\0';
+    *line = v;
+    return p + 2;
 }
 
 const char *pcf_rc_name(pcf_rc code)

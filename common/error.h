@@ -45,6 +45,12 @@ pcf_rc pcf_error_set(pcf_error *err, pcf_rc code, const char *fmt, ...)
 /* Clears err to PCF_OK and an empty message. */
 void pcf_error_clear(pcf_error *err);
 
+/* Splits a message that starts with "source:line: " (the convention above):
+ * copies source into file, sets *line and returns the text after the
+ * location.  Returns NULL (and touches nothing) when there is no location.
+ * Used by the logger to keep source and line as separate fields. */
+const char *pcf_error_location(const char *msg, char *file, size_t filelen, long *line);
+
 /* A short constant name for a code ("parse error", "out of memory"...). */
 const char *pcf_rc_name(pcf_rc code);
 

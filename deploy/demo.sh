@@ -20,11 +20,18 @@ BIN=${PCF_BINDIR:-bin}
 case "$BIN" in /*) ;; *) BIN="$ROOT/$BIN" ;; esac
 DIR=${PCF_DEMO_DIR:-/tmp/pcf-demo}
 PGPORT=${PCF_DEMO_PORT:-54329}
-BASE=${PCF_DEMO_BASEPORT:-57100}    # HTTP, PUB, ROUTER and the live SCADA feed use BASE..BASE+3
+BASE=${PCF_DEMO_BASEPORT:-57100}    # HTTP, PUB, ROUTER, the live SCADA feed and metrics use BASE..BASE+6
 HTTP_PORT=$BASE
 PUB="tcp://127.0.0.1:$((BASE + 1))"
 ROUTER="tcp://127.0.0.1:$((BASE + 2))"
 LIVE="tcp://127.0.0.1:$((BASE + 3))"
+# Prometheus endpoints of ingest, engine and publisher (9464..9466 in a
+# deployment; here next to the demo's other ports so they cannot collide)
+M_INGEST=$((BASE + 4)) M_ENGINE=$((BASE + 5)) M_PUBLISH=$((BASE + 6))
+# A few lines of one daemon's /metrics: "metrics PORT REGEX".
+metrics() {
+    curl -sf "http://127.0.0.1:$1/metrics" | grep -E "$2" | grep -v '^#' | head -n 12 | sed 's/^/  /' || true
+}
 ZONE=kestrel
 SAMPLES=${PCF_DEMO_SAMPLES:-10000}
 
@@ -55,10 +62,10 @@ demo_ingest_conf "$HTTP_PORT" "$LIVE" >"$DIR/ingest.conf"
 echo "ingest configuration: $DIR/ingest.conf"
 
 step "starting the publisher, a subscriber and the ingest daemon"
-start publisher "$BIN/pcf-publish" --pub "$PUB" --router "$ROUTER" --heartbeat-ms 1000
+start publisher "$BIN/pcf-publish" --pub "$PUB" --router "$ROUTER" --heartbeat-ms 1000 --metrics-port $M_PUBLISH
 sleep 0.5
 start subscriber "$BIN/pcf-sub" --pub "$PUB" --router "$ROUTER" --format table pcf. cs. cb.
-start ingest "$BIN/pcf-ingest" --config "$DIR/ingest.conf"
+start ingest "$BIN/pcf-ingest" --config "$DIR/ingest.conf" --metrics-port $M_INGEST
 
 step "feeding the SCADA history (historian files up to the day before $DAY) and the outage schedule"
 # The demo day's SCADA is held back: it arrives later through the live feed.
@@ -67,6 +74,9 @@ psql -X -P pager=off -c "
 SELECT feed, count(*) AS inputs, sum(rows_loaded) AS rows_loaded, sum(rows_quarantined) AS quarantined
   FROM ingest_batch GROUP BY feed ORDER BY feed;"
 ls "$DIR/inbox/scada/failed" 2>/dev/null | sed 's/^/refused: /' || true
+echo "ingest metrics (curl http://127.0.0.1:$M_INGEST/metrics):"
+metrics $M_INGEST '^pcf_ingest_(rows_total|rows_quarantined_total|inputs_total|load_seconds_count)'
+
 # After a bulk back-fill, fresh statistics (autovacuum would catch up later).
 sql "ANALYZE" 
 
@@ -74,7 +84,7 @@ step "starting the engine daemon; day-ahead forecast of $DAY ($SAMPLES samples p
 # Started after the back-fill, so the history's arrival does not trigger
 # real-time runs for the past; from now on fresh SCADA does.
 start engine "$BIN/pcf-forecaster" daemon --zones $ZONE --day-ahead-at 23:59 --debounce-ms 1500 \
-    --samples "$SAMPLES" --name demo-engine
+    --samples "$SAMPLES" --name demo-engine --metrics-port $M_ENGINE
 "$BIN/pcf-forecaster" queue --zone $ZONE --day-ahead "$DAY" >/dev/null
 wait_for 600 "the day-ahead run" "SELECT count(*) > 0 FROM run WHERE kind = 'day_ahead' AND finished_at IS NOT NULL"
 grep 'run committed' "$DIR/engine.log" | tail -n 1
@@ -94,6 +104,10 @@ wait_for 300 "a real-time run after the live SCADA" \
     "SELECT count(*) > 0 FROM run WHERE kind = 'real_time' AND finished_at IS NOT NULL AND horizon_start >= '$DAY'"
 sleep 1
 grep 'run committed' "$DIR/engine.log" | tail -n 1
+echo "engine metrics (curl http://127.0.0.1:$M_ENGINE/metrics):"
+metrics $M_ENGINE '^pcf_forecaster_(runs_|run_seconds_(sum|count)|queue_depth)'
+echo "publisher metrics (curl http://127.0.0.1:$M_PUBLISH/metrics):"
+metrics $M_PUBLISH '^pcf_publish_(subscribers|messages_total|lag_seconds_(sum|count)|requests_total)'
 
 step "what the subscriber received"
 grep -c . "$DIR/subscriber.log" | sed 's/^/lines received: /'

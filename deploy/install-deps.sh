@@ -16,7 +16,8 @@ python3 python3-zmq python3-protobuf
 libgsl-dev libopenblas-dev
 libsuitesparse-dev
 libcriterion-dev
-libcurl4-openssl-dev
+libcurl4-openssl-dev curl
+libmicrohttpd-dev
 libjansson-dev
 libinih-dev
 libcairo2-dev

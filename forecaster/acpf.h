@@ -41,9 +41,17 @@ typedef struct pf_ac_opts {
                              * answer to within it; fewer factorisations,
                              * more (cheaper) iterations.  0: exact Newton
                              * as MATPOWER (default). */
+    int fresh;              /* 1: factorise from scratch at every iteration
+                             * and keep nothing from earlier solves (chord
+                             * is ignored).  The answer is then a function
+                             * of (p, q, start) alone, bit for bit, whatever
+                             * this object solved before -- what a Monte-
+                             * Carlo study needs to be independent of how
+                             * samples are spread over threads.  Costs a
+                             * pivot search per iteration. */
 } pf_ac_opts;
 
-#define PF_AC_OPTS_DEFAULT ((pf_ac_opts){ .max_it = 10, .tol = 1e-8, .chord = 0 })
+#define PF_AC_OPTS_DEFAULT ((pf_ac_opts){ .max_it = 10, .tol = 1e-8, .chord = 0, .fresh = 0 })
 
 typedef struct pf_ac_stats {
     int converged;          /* 1 when max_mismatch < tol */
@@ -74,6 +82,19 @@ void pf_ac_start(const pf_ac *ac, int flat, double *vm, double *va);
  * last iterate, which is not an answer) or PCF_ERR_SINGULAR. */
 pcf_rc pf_ac_solve(pf_ac *ac, const double *p, const double *q, double *vm, double *va,
                    const pf_ac_opts *opts, pf_ac_stats *stats, pcf_error *err);
+
+/* Newton solves that must not depend on each other (Monte-Carlo samples
+ * spread over threads): pf_ac_pin factorises the Jacobian at (vm, va) with
+ * the case's injections, choosing the pivot order there, and keeps these
+ * factors apart from pf_ac_solve's.  pf_ac_solve_pinned then runs Newton
+ * from vm, va, refactorising with that pivot order at every step
+ * (klu_refactor: no pivot search, no allocation).  The answer depends only on the pinned point and the inputs, never on what was
+ * solved before.  PCF_ERR_SINGULAR when the pinned pivots do not suit the
+ * point, PCF_ERR_NOCONV after max_it steps: fall back to pf_ac_solve with
+ * opts.fresh. */
+pcf_rc pf_ac_pin(pf_ac *ac, const double *vm, const double *va, pcf_error *err);
+pcf_rc pf_ac_solve_pinned(pf_ac *ac, const double *p, const double *q, double *vm, double *va, int max_it,
+                          double tol, pf_ac_stats *stats, pcf_error *err);
 
 /* Many injection vectors on one topology: sample s uses p + s*nb and
  * q + s*nb and writes vm + s*nb, va + s*nb.  Sample 0 starts from vm0/va0

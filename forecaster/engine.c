@@ -59,6 +59,7 @@ typedef struct run_ctx {
     int64_t sp_start[50];
     int sp_number[50];              /* SP within its UK local day */
     int64_t anchor;
+    int cached;                     /* z, hist, hist_wx belong to o->cache */
     char scada_as_of[32], weather_as_of[32], outages_as_of[32];
     sp_outages out[50];
     /* study description */
@@ -73,7 +74,7 @@ typedef struct run_ctx {
     /* results, [item * nsp + k] */
     mcstat_pcf *pcf;
     study_constraint_result *cres;
-    double *cres_site;              /* [(c * nsp + k) * ns + s] */
+    study_site_curt *cres_site;     /* [(c * nsp + k) * ns + s] */
     double *sens;                   /* [(c * nsp + k) * ns + s] intact sensitivity */
     double *limit_post;             /* [c * nsp + k] */
     char (*limit_kind)[16];         /* [c * nsp + k] */
@@ -102,6 +103,31 @@ static uint64_t s_hash(const char *s, uint64_t h)
 
 /* ---- horizon -------------------------------------------------------------- */
 
+/* Latest SCADA instant and latest weather issue of zone $1, as index
+ * probes.  max() over a join reads every row of the zone (the planner cannot
+ * push it into the index): 270 ms for the SCADA and 125 ms for the weather
+ * of bench_engine's 160 days.  Per point, the newest row of measurement's
+ * primary key (point_id, ts) is one backward index step; per location, the
+ * models are enumerated by a skip scan (recursive CTE) and the newest issue
+ * of each (location, model) is one step on weather_forecast's primary key
+ * (location_id, model, issued_at, ...). */
+#define ENGINE_SQL_LATEST_SCADA                                                                         \
+    "(SELECT max(x.ts) FROM measurement_point p CROSS JOIN LATERAL"                                     \
+    " (SELECT m.ts FROM measurement m WHERE m.point_id = p.point_id ORDER BY m.ts DESC LIMIT 1) x"      \
+    " WHERE p.zone_id = $1)"
+#define ENGINE_SQL_LATEST_WEATHER                                                                       \
+    "(WITH RECURSIVE lm(location_id, model) AS ("                                                       \
+    "   SELECT l.location_id, (SELECT min(f.model) FROM weather_forecast f"                             \
+    "                           WHERE f.location_id = l.location_id)"                                   \
+    "     FROM weather_location l WHERE l.zone_id = $1"                                                 \
+    "   UNION ALL"                                                                                      \
+    "   SELECT lm.location_id, (SELECT min(f.model) FROM weather_forecast f"                            \
+    "                            WHERE f.location_id = lm.location_id AND f.model > lm.model)"          \
+    "     FROM lm WHERE lm.model IS NOT NULL)"                                                          \
+    " SELECT max((SELECT f.issued_at FROM weather_forecast f"                                           \
+    "             WHERE f.location_id = lm.location_id AND f.model = lm.model"                          \
+    "             ORDER BY f.issued_at DESC LIMIT 1)) FROM lm WHERE lm.model IS NOT NULL)"
+
 static pcf_rc s_horizon(PGconn *c, run_ctx *x, pcf_error *err)
 {
     const engine_opts *o = x->o;
@@ -119,9 +145,8 @@ static pcf_rc s_horizon(PGconn *c, run_ctx *x, pcf_error *err)
     }
     /* The anchor: the end of the latest SCADA slot of the zone. */
     const char *p[1] = { o->zone };
-    PGresult *r = db_query(c, "SELECT coalesce(extract(epoch FROM max(m.ts))::bigint, 0)"
-                              " FROM measurement m JOIN measurement_point p USING (point_id)"
-                              " WHERE p.zone_id = $1", 1, p, err);
+    PGresult *r = db_query(c, "SELECT coalesce(extract(epoch FROM " ENGINE_SQL_LATEST_SCADA ")::bigint, 0)", 1, p,
+                           err);
     if (!r) return PCF_ERR_DB;
     long latest = 0;
     const char *v = PQgetvalue(r, 0, 0);
@@ -162,9 +187,7 @@ static pcf_rc s_freshness(PGconn *c, run_ctx *x, pcf_error *err)
 {
     const char *p[1] = { x->o->zone };
     PGresult *r = db_query(c,
-        "SELECT (SELECT max(m.ts) FROM measurement m JOIN measurement_point p USING (point_id) WHERE p.zone_id = $1),"
-        "       (SELECT max(f.issued_at) FROM weather_forecast f JOIN weather_location l USING (location_id)"
-        "         WHERE l.zone_id = $1),"
+        "SELECT " ENGINE_SQL_LATEST_SCADA ", " ENGINE_SQL_LATEST_WEATHER ","
         "       (SELECT max(o.received_at) FROM outage o JOIN branch b USING (branch_id) WHERE b.zone_id = $1)",
         1, p, err);
     if (!r) return PCF_ERR_DB;
@@ -218,16 +241,22 @@ static pcf_rc s_load(PGconn *c, run_ctx *x, pcf_error *err)
     pcf_rc rc = db_exec(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", err);
     if (rc != PCF_OK) return rc;
     double t0 = s_now();
-    if ((rc = zone_load(c, x->o->zone, NULL, &x->z, err)) != PCF_OK) goto done;
+    engine_cache *ec = x->o->cache;
+    x->cached = ec != NULL;
+    rc = ec ? engine_cache_zone(ec, c, x->o->zone, &x->z, err) : zone_load(c, x->o->zone, NULL, &x->z, err);
+    if (rc != PCF_OK) goto done;
     if ((rc = s_horizon(c, x, err)) != PCF_OK) goto done;
     if ((rc = s_freshness(c, x, err)) != PCF_OK) goto done;
     if ((rc = s_outages(c, x, err)) != PCF_OK) goto done;
     int64_t hfrom = x->anchor - (int64_t)HISTORY_DAYS * 86400;
-    if ((rc = history_load_scada(c, x->z, hfrom, x->anchor, &x->hist, err)) != PCF_OK) goto done;
+    rc = ec ? engine_cache_scada(ec, c, hfrom, x->anchor, &x->hist, err)
+            : history_load_scada(c, x->z, hfrom, x->anchor, &x->hist, err);
+    if (rc != PCF_OK) goto done;
     int64_t issued = x->o->issued_before ? x->o->issued_before : ENGINE_FAR_FUTURE;
-    if ((rc = history_load_weather(c, x->z->id, FORECAST_WX_VARS, FORECAST_NWX, hfrom, x->anchor, issued, 0,
-                                   &x->hist_wx, err)) != PCF_OK)
-        goto done;
+    rc = ec ? engine_cache_weather(ec, c, FORECAST_WX_VARS, FORECAST_NWX, hfrom, x->anchor, issued, &x->hist_wx, err)
+            : history_load_weather(c, x->z->id, FORECAST_WX_VARS, FORECAST_NWX, hfrom, x->anchor, issued, 0,
+                                   &x->hist_wx, err);
+    if (rc != PCF_OK) goto done;
     int64_t fc_issued = x->o->issued_before ? x->o->issued_before : ENGINE_FAR_FUTURE;
     if ((rc = history_load_weather(c, x->z->id, FORECAST_WX_VARS, FORECAST_NWX, x->sp_start[0],
                                    x->sp_start[x->nsp - 1] + HISTORY_SLOT, fc_issued, WX_MAX_MEMBERS - 1,
@@ -347,6 +376,12 @@ static void s_limits(run_ctx *x, size_t c, size_t k, double *intact, double *pos
     *kind = pel ? "pel" : "continuous";
 }
 
+/* 1 when the forecast weather has ensemble members to sample (study_set_members). */
+static int s_members(const forecast *f)
+{
+    return f->nmember > 1 && f->site_member && f->nsite > 0;
+}
+
 /* Site covariance for SP k: the forecast's groups, independent elsewhere. */
 static void s_site_cov(const run_ctx *x, size_t k, double *cov, double *gbuf)
 {
@@ -364,6 +399,33 @@ static void s_site_cov(const run_ctx *x, size_t k, double *cov, double *gbuf)
         for (size_t i = 0; i < grp->n; i++)
             for (size_t j = 0; j < grp->n; j++)
                 cov[grp->member[i] * ns + grp->member[j]] = gbuf[i * grp->n + j];
+    }
+    if (!s_members(f)) return;
+    /* Members sampled directly: the error around a member is the model's
+     * alone (site_sd_model); the members themselves carry the weather's
+     * spread.  Same correlations, each sd rescaled. */
+    for (size_t s = 0; s < ns; s++) gbuf[s] = f->site_sd[s * nsp + k] > 0
+                                                   ? f->site_sd_model[s * nsp + k] / f->site_sd[s * nsp + k] : 0;
+    for (size_t i = 0; i < ns; i++)
+        for (size_t j = 0; j < ns; j++) {
+            double jit = i == j ? 1e-9 : 0;
+            cov[i * ns + j] = (cov[i * ns + j] - jit) * gbuf[i] * gbuf[j] + jit;
+        }
+}
+
+/* Members of SP k to sample from (members 1.., the ensemble proper; member 0
+ * is the control or deterministic forecast) into mean[(m - 1) * ns + s].
+ * The members' values are the physical model's; the AR(1) decay of the last
+ * residual (forecast.h) that site_mean carries is added to each, taken as
+ * site_mean minus member 0's value. */
+static void s_member_means(const run_ctx *x, size_t k, double *mean)
+{
+    const forecast *f = x->fc;
+    size_t ns = f->nsite, nsp = f->nsp, nm = f->nmember;
+    for (size_t s = 0; s < ns; s++) {
+        double shift = f->site_mean[s * nsp + k] - f->site_member[(s * nm + 0) * nsp + k];
+        for (size_t m = 1; m < nm; m++)
+            mean[(m - 1) * ns + s] = (f->site_member[(s * nm + m) * nsp + k] + shift) * (x->ratio ? x->ratio[s] : 1);
     }
 }
 
@@ -383,14 +445,15 @@ static pcf_rc s_study(run_ctx *x, pcf_error *err)
     double *mean = calloc(ns + 1, sizeof(double)), *dem = calloc(nbus + 1, sizeof(double));
     double *dsd = calloc(nbus + 1, sizeof(double));
     double *fixed = calloc(nbus + 1, sizeof(double));
+    double *memb = calloc((x->fc->nmember + 1) * (ns + 1), sizeof(double));
     x->pcf = calloc(ns * nsp + 1, sizeof *x->pcf);
     x->cres = calloc(nc * nsp + 1, sizeof *x->cres);
-    x->cres_site = calloc(nc * nsp * ns + 1, sizeof(double));
+    x->cres_site = calloc(nc * nsp * ns + 1, sizeof *x->cres_site);
     x->sens = calloc(nc * nsp * ns + 1, sizeof(double));
     x->limit_post = calloc(nc * nsp + 1, sizeof(double));
     x->limit_kind = calloc(nc * nsp + 1, sizeof *x->limit_kind);
     x->season = calloc(nsp + 1, sizeof(int));
-    if (!lim_i || !lim_f || !prob || !cov || !gbuf || !mean || !dem || !dsd || !fixed || !x->pcf || !x->cres ||
+    if (!lim_i || !lim_f || !prob || !cov || !gbuf || !mean || !dem || !dsd || !fixed || !memb || !x->pcf || !x->cres ||
         !x->cres_site || !x->sens || !x->limit_post || !x->limit_kind || !x->season) {
         rc = pcf_error_set(err, PCF_ERR_NOMEM, "engine: out of memory");
         goto done;
@@ -423,6 +486,7 @@ static pcf_rc s_study(run_ctx *x, pcf_error *err)
         if (row >= 0 && MP_AT(&mc->bus, (size_t)row, MP_BUS_TYPE) != MP_REF) fixed[row] += MP_AT(&mc->gen, g, MP_PG);
     }
     if (rc == PCF_OK) rc = study_new(&d, &st, err);
+    if (rc == PCF_OK) rc = study_set_ac(st, x->o->ac, x->o->ac_band, err);
     size_t k_to = x->k_to ? x->k_to : nsp;
     for (size_t k = x->k_from; k < k_to && rc == PCF_OK; k++) {
         const forecast *f = x->fc;
@@ -452,6 +516,13 @@ static pcf_rc s_study(run_ctx *x, pcf_error *err)
             rc = rng_mvn_new(ns, NULL, cov, &mvn, err);
         }
         if (rc != PCF_OK) break;
+        if (s_members(f)) s_member_means(x, k, memb);
+        rc = study_set_members(st, s_members(f) ? f->nmember - 1 : 0, memb, err);
+        x->rep->members = s_members(f) ? f->nmember - 1 : 0;
+        if (rc != PCF_OK) {
+            rng_mvn_destroy(&mvn);
+            break;
+        }
         study_sp sp = { topo[topo_of[k]], 0.5, mean, mvn, dem, dsd, fixed, lim_i, lim_f, prob };
         rc = study_run_sp(st, (uint32_t)k, &sp, err);
         rng_mvn_destroy(&mvn);
@@ -459,14 +530,15 @@ static pcf_rc s_study(run_ctx *x, pcf_error *err)
         for (size_t s = 0; s < ns && rc == PCF_OK; s++) rc = study_site_result(st, s, &x->pcf[s * nsp + k], err);
         for (size_t c = 0; c < nc; c++) {
             x->cres[c * nsp + k] = *study_constraint_result_get(st, c);
-            memcpy(&x->cres_site[(c * nsp + k) * ns], x->cres[c * nsp + k].site_curtail_mwh, ns * sizeof(double));
-            x->cres[c * nsp + k].site_curtail_mwh = &x->cres_site[(c * nsp + k) * ns];
+            memcpy(&x->cres_site[(c * nsp + k) * ns], x->cres[c * nsp + k].site, ns * sizeof *x->cres_site);
+            x->cres[c * nsp + k].site = &x->cres_site[(c * nsp + k) * ns];
             for (size_t s = 0; s < ns; s++)
                 x->sens[(c * nsp + k) * ns + s] = study_topology_sens(topo[topo_of[k]], c, s);
         }
         double u = study_unresolved_share(st);
         if (u > x->rep->unresolved_share) x->rep->unresolved_share = u;
     }
+    if (st) study_ac_counts(st, &x->rep->ac_samples, &x->rep->ac_fallbacks);
 done:
     study_destroy(&st);
     for (size_t t = 0; t < ntopo; t++) study_topology_destroy(&topo[t]);
@@ -479,6 +551,7 @@ done:
     free(dem);
     free(dsd);
     free(fixed);
+    free(memb);
     return rc;
 }
 
@@ -533,7 +606,10 @@ static pcf_rc s_write_statements(PGconn *c, run_ctx *x, const char *run_id, pcf_
                                  " season, flow_intact_p10_mw, flow_intact_p50_mw, flow_intact_p90_mw,"
                                  " flow_fault_p10_mw, flow_fault_p50_mw, flow_fault_p90_mw, p_anm_acts,"
                                  " p_anm_acts_se, expected_curtailment_mwh, expected_curtailment_se,"
-                                 " binding_fault_branch_id)", err);
+                                 " binding_fault_branch_id, post_fault_limit_mw, p_binding_fault,"
+                                 " p_binding_fault_se, flow_intact_p10_se_mw, flow_intact_p50_se_mw,"
+                                 " flow_intact_p90_se_mw, flow_fault_p10_se_mw, flow_fault_p50_se_mw,"
+                                 " flow_fault_p90_se_mw)", err);
     if (!cp) return PCF_ERR_DB;
     pcf_rc rc = PCF_OK;
     for (size_t c = 0; c < z->nconstraint && rc == PCF_OK; c++)
@@ -564,6 +640,14 @@ static pcf_rc s_write_statements(PGconn *c, run_ctx *x, const char *run_id, pcf_
             db_copy_double(cp, r->curtail_mwh_se);
             if (r->binding_fault >= 0) db_copy_int(cp, z->branch[x->fault_row[r->binding_fault]].branch_id);
             else db_copy_null(cp);
+            db_copy_double(cp, r->limit_fault_mw);
+            db_copy_double(cp, r->p_binding);
+            db_copy_double(cp, r->p_binding_se);
+            for (int q = 0; q < 3; q++) db_copy_double(cp, r->flow_se[q]);
+            for (int q = 0; q < 3; q++) {
+                if (r->has_fault_flow) db_copy_double(cp, r->fault_se[q]);
+                else db_copy_null(cp);
+            }
             rc = db_copy_end_row(cp, err);
         }
     if (rc == PCF_OK) rc = db_copy_finish(cp, err);
@@ -571,7 +655,8 @@ static pcf_rc s_write_statements(PGconn *c, run_ctx *x, const char *run_id, pcf_
     if (rc != PCF_OK) return rc;
 
     cp = db_copy_new(c, "constraint_statement_site (run_id, constraint_id, sp, site_id, lifo_position,"
-                        " sensitivity, expected_curtailment_mwh)", err);
+                        " sensitivity, expected_curtailment_mwh, expected_curtailment_se, p_curtailed,"
+                        " p_curtailed_se)", err);
     if (!cp) return PCF_ERR_DB;
     for (size_t c = 0; c < z->nconstraint && rc == PCF_OK; c++) {
         const zone_constraint *zc = &z->constraint[c];
@@ -588,7 +673,11 @@ static pcf_rc s_write_statements(PGconn *c, run_ctx *x, const char *run_id, pcf_
                 db_copy_text(cp, z->site[s].id);
                 db_copy_int(cp, z->site[s].lifo_position);
                 db_copy_double(cp, sens);
-                db_copy_double(cp, x->cres_site[(c * nsp + k) * ns + s]);
+                const study_site_curt *sc = &x->cres_site[(c * nsp + k) * ns + s];
+                db_copy_double(cp, sc->mwh);
+                db_copy_double(cp, sc->mwh_se);
+                db_copy_double(cp, sc->p);
+                db_copy_double(cp, sc->p_se);
                 rc = db_copy_end_row(cp, err);
             }
     }
@@ -597,7 +686,7 @@ static pcf_rc s_write_statements(PGconn *c, run_ctx *x, const char *run_id, pcf_
     if (rc != PCF_OK) return rc;
 
     cp = db_copy_new(c, "constraint_block (run_id, constraint_id, sp, confidence, headroom_mw, curtailment_mw,"
-                        " curtailment_mwh)", err);
+                        " curtailment_mwh, headroom_se_mw, curtailment_se_mw, curtailment_mwh_se)", err);
     if (!cp) return PCF_ERR_DB;
     for (size_t c = 0; c < z->nconstraint && rc == PCF_OK; c++)
         for (size_t k = 0; k < nsp && rc == PCF_OK; k++)
@@ -610,6 +699,9 @@ static pcf_rc s_write_statements(PGconn *c, run_ctx *x, const char *run_id, pcf_
                 db_copy_double(cp, r->headroom_mw[q]);
                 db_copy_double(cp, r->curtail_mw[q]);
                 db_copy_double(cp, r->curtail_mw[q] * 0.5);
+                db_copy_double(cp, r->headroom_se[q]);
+                db_copy_double(cp, r->curtail_mw_se[q]);
+                db_copy_double(cp, r->curtail_mw_se[q] * 0.5);
                 rc = db_copy_end_row(cp, err);
             }
     if (rc == PCF_OK) rc = db_copy_finish(cp, err);
@@ -635,7 +727,15 @@ static pcf_rc s_write(PGconn *c, run_ctx *x, pcf_error *err)
                           x->scada_as_of[0] ? x->scada_as_of : NULL,
                           x->weather_as_of[0] ? x->weather_as_of : NULL,
                           x->outages_as_of[0] ? x->outages_as_of : NULL };
-    const char *ver = o->version ? o->version : "unknown";
+    /* The power-flow method changes the results; the run table has no
+     * column for it, so it goes with the software version. */
+    char ver[160];
+    if (o->ac == STUDY_AC_OFF)
+        snprintf(ver, sizeof ver, "%s", o->version ? o->version : "unknown");
+    else if (o->ac == STUDY_AC_ALL)
+        snprintf(ver, sizeof ver, "%s (ac all)", o->version ? o->version : "unknown");
+    else
+        snprintf(ver, sizeof ver, "%s (ac band %g%%)", o->version ? o->version : "unknown", 100 * o->ac_band);
     const char *pv[12];
     memcpy(pv, p, sizeof p);
     pv[11] = ver;
@@ -706,7 +806,8 @@ static void s_free_study(run_ctx *x)
     free(x->season);
     x->sc = NULL;
     x->sc_rows = x->fault_row = NULL;
-    x->sc_sign = x->sens = x->cres_site = x->limit_post = NULL;
+    x->sc_sign = x->sens = x->limit_post = NULL;
+    x->cres_site = NULL;
     x->ss = NULL;
     x->tr = NULL;
     x->member = NULL;
@@ -719,10 +820,12 @@ static void s_free_study(run_ctx *x)
 
 static void s_free(run_ctx *x)
 {
-    zone_destroy(&x->z);
+    if (!x->cached) {
+        zone_destroy(&x->z);
+        history_destroy(&x->hist);
+        wx_series_destroy(&x->hist_wx);
+    }
     forecast_destroy(&x->fc);
-    history_destroy(&x->hist);
-    wx_series_destroy(&x->hist_wx);
     wx_series_destroy(&x->fc_wx);
     s_free_study(x);
 }

@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "anm.h"
+#include "engine_cache.h"
 #include "error.h"
 
 typedef enum engine_kind { ENGINE_DAY_AHEAD = 1, ENGINE_REAL_TIME = 2 } engine_kind;
@@ -43,9 +44,13 @@ typedef struct engine_opts {
     uint64_t seed;               /* 0 = derived from zone, kind and horizon */
     int threads;                 /* 0 = 2 */
     const anm_options *anm;      /* NULL = NGED defaults */
+    int ac;                      /* STUDY_AC_OFF (0: DC only, the default), STUDY_AC_BAND or
+                                  * STUDY_AC_ALL (study_ac.h): samples re-solved with AC */
+    double ac_band;              /* STUDY_AC_BAND: fraction of the acting level, e.g. 0.10 */
     const char *version;         /* software version recorded with the run */
     long long job_id;            /* run_queue job this run answers, 0 = none: see below */
     const char *worker;          /* the engine that claimed job_id */
+    engine_cache *cache;         /* inputs kept between runs (engine_cache.h); NULL: load all */
 } engine_opts;
 
 typedef struct engine_report {
@@ -55,6 +60,9 @@ typedef struct engine_report {
     uint64_t seed;
     double t_load, t_forecast, t_study, t_write, t_total;   /* seconds */
     double unresolved_share;     /* max over SPs: samples the ANM could not clear */
+    size_t ac_samples;           /* samples re-solved with AC (engine_opts.ac) */
+    size_t ac_fallbacks;         /* of those, left on DC because AC did not converge */
+    size_t members;              /* weather ensemble members sampled per scenario (0: none) */
 } engine_report;
 
 /* With job_id set, the run's transaction also marks that job done, and only

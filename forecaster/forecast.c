@@ -590,6 +590,7 @@ static void s_site(s_run *R, size_t si)
             s1 += v;
             s2 += v * v;
         }
+        f->site_sd_model[si * in->nsp + k] = sd;
         f->site_sd[si * in->nsp + k] = s_with_spread(sd, s1, s2, f->nmember, (in->hist_wx && in->hist_wx->lead_matched));
     }
 }
@@ -764,6 +765,7 @@ pcf_rc forecast_run(const forecast_input *in, forecast **out, pcf_error *err)
     f->sp = malloc(in->nsp * sizeof *f->sp);
     f->site_mean = calloc(ns * in->nsp, sizeof(double));
     f->site_sd = calloc(ns * in->nsp, sizeof(double));
+    f->site_sd_model = calloc(ns * in->nsp, sizeof(double));
     f->bus_mean = calloc(nb * in->nsp, sizeof(double));
     f->bus_sd = calloc(nb * in->nsp, sizeof(double));
     f->bus_point = calloc(nb, sizeof *f->bus_point);
@@ -777,7 +779,7 @@ pcf_rc forecast_run(const forecast_input *in, forecast **out, pcf_error *err)
     size_t nres = (f->nsite + f->nbus) * nt;
     R.resid = malloc((nres ? nres : 1) * sizeof *R.resid);
     pcf_rc rc = PCF_OK;
-    if (!f->sp || !f->site_mean || !f->site_sd || !f->bus_mean || !f->bus_sd || !f->bus_point || !f->bus_model ||
+    if (!f->sp || !f->site_mean || !f->site_sd || !f->site_sd_model || !f->bus_mean || !f->bus_sd || !f->bus_point || !f->bus_model ||
         !f->site || !R.resid || (f->nmember && !f->site_member))
         rc = pcf_error_set(err, PCF_ERR_NOMEM, "forecast: out of memory");
     if (rc == PCF_OK) {
@@ -808,6 +810,7 @@ void forecast_destroy(forecast **fp)
     free(f->sp);
     free(f->site_mean);
     free(f->site_sd);
+    free(f->site_sd_model);
     free(f->bus_mean);
     free(f->bus_sd);
     free(f->bus_point);

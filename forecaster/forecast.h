@@ -169,6 +169,8 @@ typedef struct forecast {
     fc_group *group;
     size_t nmember;             /* weather members (0: no ensemble) */
     double *site_member;        /* [(site * nmember + m) * nsp] MW per member, or NULL */
+    double *site_sd_model;      /* [nsite * nsp] site_sd before the members' spread is added:
+                                 * the error around one member, for sampling members directly */
 } forecast;
 
 pcf_rc forecast_run(const forecast_input *in, forecast **out, pcf_error *err);

@@ -212,15 +212,21 @@ size_t mcstat_quantile_index(size_t n, double p)
     return s_idx(ceil(s_np(n, p)), n);
 }
 
-double mcstat_quantile(const double *sorted, size_t n, double p, double *se)
+void mcstat_quantile_se_index(size_t n, double p, size_t *lo, size_t *hi)
 {
     double np = s_np(n, p);
+    double h = MCSTAT_Z95 * sqrt(np * (1 - p));
+    *lo = s_idx(floor(np - h), n);
+    *hi = s_idx(ceil(np + h), n);
+}
+
+double mcstat_quantile(const double *sorted, size_t n, double p, double *se)
+{
     double q = sorted[mcstat_quantile_index(n, p)];
     if (se) {
-        double h = MCSTAT_Z95 * sqrt(np * (1 - p));
-        double lo = sorted[s_idx(floor(np - h), n)];
-        double hi = sorted[s_idx(ceil(np + h), n)];
-        *se = (hi - lo) / (2 * MCSTAT_Z95);
+        size_t lo, hi;
+        mcstat_quantile_se_index(n, p, &lo, &hi);
+        *se = (sorted[hi] - sorted[lo]) / (2 * MCSTAT_Z95);
     }
     return q;
 }

@@ -97,4 +97,9 @@ double mcstat_quantile(const double *sorted, size_t n, double p, double *se);
  * rule, shared by callers that select instead of sorting. */
 size_t mcstat_quantile_index(size_t n, double p);
 
+/* The 0-based indices l <= u of the order statistics that bracket q_p with
+ * ~95 % probability (see SE(q_p) above), so a caller that selects instead
+ * of sorting gets the same SE: (v[u] - v[l]) / (2 MCSTAT_Z95). */
+void mcstat_quantile_se_index(size_t n, double p, size_t *lo, size_t *hi);
+
 #endif

@@ -18,9 +18,12 @@
 
 #include "db.h"
 #include "engine.h"
+#include "log.h"
+#include "metrics.h"
 #include "parse.h"
 #include "runq.h"
 #include "sptime.h"
+#include "study_ac.h"
 
 #ifndef PCF_VERSION
 #define PCF_VERSION "unknown"
@@ -41,12 +44,19 @@ static const char s_usage[] =
     "                                        ingest NOTIFYs fresh SCADA and a day-ahead run daily;\n"
     "                                        a job whose engine has not beaten its heartbeat for\n"
     "                                        S seconds (default 15) is taken over\n"
+    "         [--metrics-port P] [--metrics-address A] [--log-level L]\n"
+    "                                        Prometheus GET /metrics on A:P (127.0.0.1:9465;\n"
+    "                                        P 0: none); logfmt lines on stderr at level L\n"
+    "                                        (debug|info|warn|error, default PCF_LOG_LEVEL or info)\n"
     "\n"
     "Run options:\n"
     "  --samples N      Monte-Carlo samples per settlement period (default 10000)\n"
     "  --seed S         random seed (default: derived from zone, kind and horizon)\n"
     "  --threads T      worker threads (default 2); results do not depend on it\n"
     "  --use-release    curtail down to the release margin instead of the trim limit\n"
+    "  --ac-band PCT    re-solve with AC power flow every sample whose DC flow is within PCT %\n"
+    "                   of a limit (default: off, DC only; see docs/methodology.md for the cost)\n"
+    "  --ac all|off     AC power flow for every sample, or none (the default)\n"
     "\n"
     "CONNINFO is a libpq connection string; without --db PCF_DB is used, else libpq's\n"
     "PG* variables.  Results are written in one transaction and announced with\n"
@@ -55,8 +65,12 @@ static const char s_usage[] =
 typedef struct cli {
     const char *db, *zone, *date, *at, *zones, *da_at, *name;
     int real_time, periods, threads, use_release;
+    int ac;
+    double ac_band;
     long debounce_ms;
     int stale_s;
+    int metrics_port;
+    const char *metrics_address;
     size_t samples;
     uint64_t seed;
 } cli;
@@ -87,10 +101,10 @@ static void s_log_run(const engine_opts *o, const engine_report *r)
 {
     fprintf(stderr,
             "pcf-forecaster: run=%lld zone=%s kind=%s sps=%zu samples=%zu seed=%llu sites=%zu constraints=%zu "
-            "faults=%zu topologies=%zu unresolved=%.4f load=%.3fs forecast=%.3fs study=%.3fs write=%.3fs total=%.3fs\n",
+            "faults=%zu topologies=%zu unresolved=%.4f members=%zu ac=%zu ac_fallbacks=%zu load=%.3fs forecast=%.3fs study=%.3fs write=%.3fs total=%.3fs\n",
             (long long)r->run_id, o->zone, o->kind == ENGINE_DAY_AHEAD ? "day_ahead" : "real_time", r->sp_count,
             r->samples, (unsigned long long)r->seed, r->sites, r->constraints, r->faults, r->topologies,
-            r->unresolved_share, r->t_load, r->t_forecast, r->t_study, r->t_write, r->t_total);
+            r->unresolved_share, r->members, r->ac_samples, r->ac_fallbacks, r->t_load, r->t_forecast, r->t_study, r->t_write, r->t_total);
 }
 
 static int s_opts(const cli *a, engine_opts *o, anm_options *anm)
@@ -103,6 +117,8 @@ static int s_opts(const cli *a, engine_opts *o, anm_options *anm)
     o->seed = a->seed;
     o->threads = a->threads;
     o->anm = anm;
+    o->ac = a->ac;
+    o->ac_band = a->ac_band;
     o->version = PCF_VERSION;
     if (!a->zone) {
         fprintf(stderr, "pcf-forecaster: --zone is required\n");
@@ -187,8 +203,25 @@ static int s_daemon(const cli *a)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     pcf_error err;
-    if (runq_daemon(&d, &err) != PCF_OK) {
-        fprintf(stderr, "pcf-forecaster: daemon: %s\n", err.msg);
+    /* a taken metrics port is logged, not fatal: runs matter more than
+     * their figures */
+    metrics *m = a->metrics_port > 0 ? metrics_new() : NULL;
+    metrics_http *http = NULL;
+    if (m) {
+        metrics_add_process(m);
+        http = metrics_http_start(m, a->metrics_address, a->metrics_port, &err);
+        if (http)
+            pcf_log(PCF_LOG_INFO, "serving metrics", "address", a->metrics_address ? a->metrics_address : "127.0.0.1",
+                    "port", PCF_LOG_I(metrics_http_port(http)), NULL);
+        else
+            pcf_log_error(PCF_LOG_ERROR, "cannot serve metrics; running without", &err, NULL);
+    }
+    d.metrics = m;
+    pcf_rc rc = runq_daemon(&d, &err);
+    metrics_http_stop(&http);
+    metrics_destroy(&m);
+    if (rc != PCF_OK) {
+        pcf_log_error(PCF_LOG_ERROR, "daemon failed", &err, NULL);
         return 1;
     }
     return 0;
@@ -200,6 +233,8 @@ int main(int argc, char **argv)
     memset(&a, 0, sizeof a);
     a.db = getenv("PCF_DB");
     a.debounce_ms = -1;
+    a.metrics_port = 9465;
+    pcf_log_init("forecaster");
     static const struct option opts[] = {
         { "db", required_argument, NULL, 'd' }, { "zone", required_argument, NULL, 'z' },
         { "day-ahead", required_argument, NULL, 'D' }, { "real-time", no_argument, NULL, 'R' },
@@ -209,6 +244,9 @@ int main(int argc, char **argv)
         { "zones", required_argument, NULL, 'Z' }, { "day-ahead-at", required_argument, NULL, 'A' },
         { "debounce-ms", required_argument, NULL, 'b' }, { "name", required_argument, NULL, 'N' },
         { "stale-s", required_argument, NULL, 'S' },
+        { "ac-band", required_argument, NULL, 'B' }, { "ac", required_argument, NULL, 'C' },
+        { "stale-s", required_argument, NULL, 'S' }, { "metrics-port", required_argument, NULL, 'P' },
+        { "metrics-address", required_argument, NULL, 'M' }, { "log-level", required_argument, NULL, 'L' },
         { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 } };
     int ch;
     long v;
@@ -232,6 +270,29 @@ int main(int argc, char **argv)
         case 'b': if (!s_num("--debounce-ms", optarg, 0, 3600000, &v)) return 2; a.debounce_ms = v; break;
         case 'N': a.name = optarg; break;
         case 'S': if (!s_num("--stale-s", optarg, 3, 86400, &v)) return 2; a.stale_s = (int)v; break;
+        case 'B':
+            if (parse_double(optarg, strlen(optarg), &a.ac_band) != PCF_OK || !(a.ac_band >= 0 && a.ac_band <= 100)) {
+                fprintf(stderr, "pcf-forecaster: --ac-band: '%s' is not a percentage 0..100\n", optarg);
+                return 2;
+            }
+            a.ac = STUDY_AC_BAND;
+            a.ac_band /= 100;
+            break;
+        case 'C':
+            if (strcmp(optarg, "all") != 0 && strcmp(optarg, "off") != 0) {
+                fprintf(stderr, "pcf-forecaster: --ac: '%s' is not 'all' or 'off'\n", optarg);
+                return 2;
+            }
+            a.ac = strcmp(optarg, "all") == 0 ? STUDY_AC_ALL : STUDY_AC_OFF;
+            break;
+        case 'P': if (!s_num("--metrics-port", optarg, 0, 65535, &v)) return 2; a.metrics_port = (int)v; break;
+        case 'M': a.metrics_address = optarg; break;
+        case 'L':
+            if (pcf_log_set_level_name(optarg) != 0) {
+                fprintf(stderr, "pcf-forecaster: --log-level: '%s' is not debug, info, warn or error\n", optarg);
+                return 2;
+            }
+            break;
         case 'h': fputs(s_usage, stdout); return 0;
         default: fputs(s_usage, stderr); return 2;
         }

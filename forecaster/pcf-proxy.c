@@ -11,7 +11,8 @@
  * published by one publisher, so per-topic sequences stay intact).  With
  * --router/--dealer a second forwarder gives requesters one endpoint for the
  * snapshot/statement socket of one publisher (ROUTER/DEALER, the guide's
- * "extended request-reply" broker).  SIGINT/SIGTERM stop it.
+ * "extended request-reply" broker).  SIGINT/SIGTERM stop it.  Logs are
+ * logfmt lines (log.h, component=proxy; PCF_LOG_LEVEL).
  */
 #include <getopt.h>
 #include <pthread.h>
@@ -20,6 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <zmq.h>
+
+#include "log.h"
 
 #define MAX_PUBS 64
 
@@ -43,6 +46,7 @@ int main(int argc, char **argv)
 {
     const char *xpub = NULL, *router = NULL, *dealer = NULL, *pubs[MAX_PUBS];
     int npub = 0;
+    pcf_log_init("proxy");
     static const struct option opts[] = {
         { "xpub", required_argument, NULL, 'x' }, { "connect", required_argument, NULL, 'c' },
         { "router", required_argument, NULL, 'r' }, { "dealer", required_argument, NULL, 'd' },
@@ -84,11 +88,11 @@ int main(int argc, char **argv)
     zmq_setsockopt(feed.back, ZMQ_LINGER, &zero, sizeof zero);
     for (int i = 0; i < npub; i++)
         if (zmq_connect(feed.front, pubs[i]) != 0) {
-            fprintf(stderr, "pcf-proxy: connect %s: %s\n", pubs[i], zmq_strerror(zmq_errno()));
+            pcf_log(PCF_LOG_ERROR, "cannot connect", "endpoint", pubs[i], "error", zmq_strerror(zmq_errno()), NULL);
             return 1;
         }
     if (zmq_bind(feed.back, xpub) != 0) {
-        fprintf(stderr, "pcf-proxy: bind %s: %s\n", xpub, zmq_strerror(zmq_errno()));
+        pcf_log(PCF_LOG_ERROR, "cannot bind", "endpoint", xpub, "error", zmq_strerror(zmq_errno()), NULL);
         return 1;
     }
     pthread_t t1, t2;
@@ -99,16 +103,17 @@ int main(int argc, char **argv)
         zmq_setsockopt(req.front, ZMQ_LINGER, &zero, sizeof zero);
         zmq_setsockopt(req.back, ZMQ_LINGER, &zero, sizeof zero);
         if (zmq_bind(req.front, router) != 0 || zmq_connect(req.back, dealer) != 0) {
-            fprintf(stderr, "pcf-proxy: request forwarder %s -> %s: %s\n", router, dealer, zmq_strerror(zmq_errno()));
+            pcf_log(PCF_LOG_ERROR, "request forwarder failed", "router", router, "dealer", dealer, "error",
+                    zmq_strerror(zmq_errno()), NULL);
             return 1;
         }
         pthread_create(&t2, NULL, s_broker, &req);
     }
-    fprintf(stderr, "pcf-proxy: level=info msg=\"forwarding\" xpub=%s publishers=%d%s%s\n", xpub, npub,
-            router ? " router=" : "", router ? router : "");
+    pcf_log(PCF_LOG_INFO, "forwarding", "xpub", xpub, "publishers", PCF_LOG_I(npub), router ? "router" : NULL, router,
+            NULL);
     int sig;
     sigwait(&set, &sig);
-    fprintf(stderr, "pcf-proxy: level=info msg=\"stopping\" signal=%d\n", sig);
+    pcf_log(PCF_LOG_INFO, "stopping", "signal", PCF_LOG_I(sig), NULL);
     zmq_ctx_shutdown(ctx);                   /* the forwarders return and close their sockets */
     pthread_join(t1, NULL);
     if (router) pthread_join(t2, NULL);

@@ -6,7 +6,9 @@
  *
  * A thin main over publish.c / publish_serve.c: options (command line over
  * the [publish] section of a configuration file), signal flags (SIGINT and
- * SIGTERM stop, SIGHUP reloads the allowlist), a stderr logger.
+ * SIGTERM stop, SIGHUP reloads the allowlist), logfmt lines on stderr
+ * (log.h, component=publish) and the Prometheus endpoint (default
+ * 127.0.0.1:9466, publish_obs.h).
  * Exit status: 0 stopped by a signal, 1 could not start or failed, 2 usage.
  */
 #include <getopt.h>
@@ -18,6 +20,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "log.h"
+#include "metrics.h"
 #include "parse.h"
 #include "publish.h"
 #include "trade.h"
@@ -37,14 +41,17 @@ static const char s_usage[] =
     "  --trade-samples N    Monte-Carlo samples of a trade check computed inline (default 2000;\n"
     "                       0: trade checks are answered BUSY)\n"
     "  --print-endpoints    print 'pub ENDPOINT' and 'router ENDPOINT' on stdout once bound\n"
-    "  -v, --verbose        log every topic published\n"
+    "  -v, --verbose        log every topic published (same as --log-level debug)\n"
+    "  --log-level L        debug|info|warn|error (default $PCF_LOG_LEVEL, else info)\n"
+    "  --metrics-port N     Prometheus GET /metrics port (default 9466; 0: none)\n"
+    "  --metrics-address A  address it binds (default 127.0.0.1)\n"
     "\n"
     "Config keys ([publish]): db, pub_endpoint, router_endpoint, key_file, allowlist_file,\n"
-    "sndhwm, heartbeat_ms, trade_samples.  Without --key, traffic is plain text (a warning is logged).\n";
+    "sndhwm, heartbeat_ms, trade_samples, metrics_port, metrics_address.  Without --key, traffic is plain text (a warning is logged).\n";
 
 typedef struct opts {
-    char db[1024], pub[256], router[256], key[1024], allow[1024];
-    long hwm, heartbeat_ms, trade_samples;
+    char db[1024], pub[256], router[256], key[1024], allow[1024], maddr[64];
+    long hwm, heartbeat_ms, trade_samples, mport;
     int verbose, print_endpoints;
     const char *bad;       /* first bad config line, for the message */
 } opts;
@@ -59,15 +66,9 @@ static void s_on_signal(int sig)
 
 static void s_log(void *ctx, int level, const char *msg)
 {
-    static const char *names[] = {"error", "warning", "info", "debug"};
-    const opts *o = ctx;
-    if (level == PUBLISH_LOG_DEBUG && !o->verbose) return;
-    char ts[32];
-    time_t t = time(NULL);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    fprintf(stderr, "%s pcf-publish %s: %s\n", ts, names[level & 3], msg);
+    (void)ctx;
+    static const pcf_log_level map[] = {PCF_LOG_ERROR, PCF_LOG_WARN, PCF_LOG_INFO, PCF_LOG_DEBUG};
+    pcf_log(map[level & 3], msg, NULL);
 }
 
 static int s_set(char *dst, size_t n, const char *v)
@@ -98,6 +99,8 @@ static int s_ini(void *user, const char *section, const char *name, const char *
     else if (strcmp(name, "sndhwm") == 0) bad = s_num(value, 1, 10000000, &o->hwm);
     else if (strcmp(name, "heartbeat_ms") == 0) bad = s_num(value, 100, 600000, &o->heartbeat_ms);
     else if (strcmp(name, "trade_samples") == 0) bad = s_num(value, 0, 1000000, &o->trade_samples);
+    else if (strcmp(name, "metrics_port") == 0) bad = s_num(value, 0, 65535, &o->mport);
+    else if (strcmp(name, "metrics_address") == 0) bad = s_set(o->maddr, sizeof o->maddr, value);
     else bad = 1;
     return !bad;
 }
@@ -107,6 +110,8 @@ int main(int argc, char **argv)
     opts o;
     memset(&o, 0, sizeof o);
     o.trade_samples = TRADE_DEFAULT_SAMPLES;
+    o.mport = 9466;
+    pcf_log_init("publish");
     const char *env = getenv("PCF_DB");
     if (env) s_set(o.db, sizeof o.db, env);
     /* The config file is read first so the command line overrides it. */
@@ -125,7 +130,8 @@ int main(int argc, char **argv)
         {"key", required_argument, 0, 'k'},    {"allowlist", required_argument, 0, 'a'},
         {"hwm", required_argument, 0, 'H'},    {"heartbeat-ms", required_argument, 0, 'b'},
         {"print-endpoints", no_argument, 0, 'P'}, {"verbose", no_argument, 0, 'v'},
-        {"trade-samples", required_argument, 0, 'T'},
+        {"trade-samples", required_argument, 0, 'T'}, {"log-level", required_argument, 0, 'L'},
+        {"metrics-port", required_argument, 0, 'M'}, {"metrics-address", required_argument, 0, 'A'},
         {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
     int ch, bad = 0;
     while ((ch = getopt_long(argc, argv, "vh", lo, NULL)) != -1) {
@@ -140,7 +146,10 @@ int main(int argc, char **argv)
         case 'b': bad |= s_num(optarg, 100, 600000, &o.heartbeat_ms); break;
         case 'P': o.print_endpoints = 1; break;
         case 'T': bad |= s_num(optarg, 0, 1000000, &o.trade_samples); break;
-        case 'v': o.verbose = 1; break;
+        case 'v': o.verbose = 1; pcf_log_set_level(PCF_LOG_DEBUG); break;
+        case 'L': bad |= pcf_log_set_level_name(optarg) != 0; break;
+        case 'M': bad |= s_num(optarg, 0, 65535, &o.mport); break;
+        case 'A': bad |= s_set(o.maddr, sizeof o.maddr, optarg); break;
         case 'h': fputs(s_usage, stdout); return 0;
         default: bad = 1;
         }
@@ -171,11 +180,22 @@ int main(int argc, char **argv)
         .log = s_log,
         .log_ctx = &o,
     };
+    metrics *m = o.mport > 0 ? metrics_new() : NULL;
+    if (m) metrics_add_process(m);
+    cfg.metrics = m;
     publish *p = publish_new(&cfg, &err);
     if (!p) {
-        fprintf(stderr, "pcf-publish: %s\n", err.msg);
+        pcf_log_error(PCF_LOG_ERROR, "cannot start", &err, NULL);
+        metrics_destroy(&m);
         return 1;
     }
+    /* a taken metrics port is logged, not fatal: the feeds matter more */
+    metrics_http *http = m ? metrics_http_start(m, o.maddr[0] ? o.maddr : NULL, (int)o.mport, &err) : NULL;
+    if (http)
+        pcf_log(PCF_LOG_INFO, "serving metrics", "address", o.maddr[0] ? o.maddr : "127.0.0.1", "port",
+                PCF_LOG_I(metrics_http_port(http)), NULL);
+    else if (m)
+        pcf_log_error(PCF_LOG_ERROR, "cannot serve metrics; running without", &err, NULL);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = s_on_signal;
@@ -190,7 +210,9 @@ int main(int argc, char **argv)
     }
     publish_serve_opts so = {.conninfo = o.db, .stop = &s_stop, .reload = &s_reload};
     pcf_rc rc = publish_serve(p, &so, &err);
-    if (rc != PCF_OK) fprintf(stderr, "pcf-publish: %s\n", err.msg);
+    if (rc != PCF_OK) pcf_log_error(PCF_LOG_ERROR, "stopped on an error", &err, NULL);
+    metrics_http_stop(&http);         /* before the registry and the publisher it reads */
     publish_destroy(&p);
+    metrics_destroy(&m);
     return rc == PCF_OK ? 0 : 1;
 }

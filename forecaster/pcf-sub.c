@@ -154,10 +154,15 @@ static void s_pcf_rows(app *a, const char *topic, const Pcf__V1__Header *h, size
     }
 }
 
-static double s_q(Pcf__V1__Quantile **q, size_t n, double level)
+/* The quantile at `level` and its SE (0, 0 when not sent). */
+static double s_q(Pcf__V1__Quantile **q, size_t n, double level, double *se)
 {
     for (size_t i = 0; i < n; i++)
-        if (q[i]->probability == level) return q[i]->mw;
+        if (q[i]->probability == level) {
+            if (se) *se = q[i]->mw_se;
+            return q[i]->mw;
+        }
+    if (se) *se = 0;
     return 0;
 }
 
@@ -165,38 +170,47 @@ static void s_cs_rows(app *a, const char *topic, const Pcf__V1__Header *h, size_
 {
     if (a->format == F_CSV && !a->header_done[1]++)
         puts("topic,sequence,run_id,constraint_id,sp,sp_start,limit_mw,flow_intact_p50_mw,flow_intact_p90_mw,"
-             "p_anm_acts,expected_curtailment_mwh,binding_fault_id,sites");
+             "p_anm_acts,expected_curtailment_mwh,binding_fault_id,sites,post_fault_limit_mw,"
+             "flow_intact_p90_mw_se,p_anm_acts_se,expected_curtailment_mwh_se,p_binding_fault,p_binding_fault_se");
     for (size_t i = 0; i < n; i++) {
         const Pcf__V1__ConstraintStatement *s = v[i];
         char t[32];
         s_time(s->sp_start_ms, t, sizeof t);
-        double p50 = s_q(s->flow_intact, s->n_flow_intact, 0.5), p90 = s_q(s->flow_intact, s->n_flow_intact, 0.9);
+        double p90_se;
+        double p50 = s_q(s->flow_intact, s->n_flow_intact, 0.5, NULL);
+        double p90 = s_q(s->flow_intact, s->n_flow_intact, 0.9, &p90_se);
         if (a->format == F_CSV)
-            printf("%s,%llu,%lld,%s,%u,%s,%.6g,%.6g,%.6g,%.6g,%.6g,%s,%zu\n", topic, (unsigned long long)h->sequence,
-                   (long long)h->run_id, s->constraint_id, s->sp, t, s->limit_mw, p50, p90, s->p_anm_acts,
-                   s->expected_curtailment_mwh, s->binding_fault_id, s->n_sites);
+            printf("%s,%llu,%lld,%s,%u,%s,%.6g,%.6g,%.6g,%.6g,%.6g,%s,%zu,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g\n", topic,
+                   (unsigned long long)h->sequence, (long long)h->run_id, s->constraint_id, s->sp, t, s->limit_mw,
+                   p50, p90, s->p_anm_acts, s->expected_curtailment_mwh, s->binding_fault_id, s->n_sites,
+                   s->post_fault_limit_mw, p90_se, s->p_anm_acts_se, s->expected_curtailment_mwh_se,
+                   s->p_binding_fault, s->p_binding_fault_se);
         else
-            printf("  %-10s SP %2u %s  limit %8.2f MW  flow p50/p90 %8.2f %8.2f MW  P(ANM) %6.4f  E[curt] %8.4f MWh"
-                   "  fault %s  sites %zu\n",
-                   s->constraint_id, s->sp, t, s->limit_mw, p50, p90, s->p_anm_acts, s->expected_curtailment_mwh,
-                   s->binding_fault_id[0] ? s->binding_fault_id : "-", s->n_sites);
+            printf("  %-10s SP %2u %s  limit %8.2f (post-fault %8.2f) MW  flow p50/p90 %8.2f %8.2f (±%.2f) MW"
+                   "  P(ANM) %6.4f ±%.4f  E[curt] %8.4f MWh  fault %s P %6.4f  sites %zu\n",
+                   s->constraint_id, s->sp, t, s->limit_mw, s->post_fault_limit_mw, p50, p90, p90_se, s->p_anm_acts,
+                   s->p_anm_acts_se, s->expected_curtailment_mwh, s->binding_fault_id[0] ? s->binding_fault_id : "-",
+                   s->p_binding_fault, s->n_sites);
     }
 }
 
 static void s_cb_rows(app *a, const char *topic, const Pcf__V1__Header *h, size_t n, Pcf__V1__ConstraintBlock **v)
 {
     if (a->format == F_CSV && !a->header_done[2]++)
-        puts("topic,sequence,run_id,block_id,sp,limit_mw,confidence,headroom_mw,curtailment_mw,curtailment_mwh");
+        puts("topic,sequence,run_id,block_id,sp,limit_mw,confidence,headroom_mw,curtailment_mw,curtailment_mwh,"
+             "headroom_mw_se,curtailment_mw_se,curtailment_mwh_se");
     for (size_t i = 0; i < n; i++)
         for (size_t k = 0; k < v[i]->n_levels; k++) {
             const Pcf__V1__BlockLevel *l = v[i]->levels[k];
             if (a->format == F_CSV)
-                printf("%s,%llu,%lld,%s,%u,%.6g,%.6g,%.6g,%.6g,%.6g\n", topic, (unsigned long long)h->sequence,
-                       (long long)h->run_id, v[i]->block_id, v[i]->sp, v[i]->limit_mw, l->confidence, l->headroom_mw,
-                       l->curtailment_mw, l->curtailment_mwh);
+                printf("%s,%llu,%lld,%s,%u,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g\n", topic,
+                       (unsigned long long)h->sequence, (long long)h->run_id, v[i]->block_id, v[i]->sp, v[i]->limit_mw,
+                       l->confidence, l->headroom_mw, l->curtailment_mw, l->curtailment_mwh, l->headroom_mw_se,
+                       l->curtailment_mw_se, l->curtailment_mwh_se);
             else
-                printf("  %-28s conf %4.2f  headroom %8.3f MW  curtailment %8.3f MW %8.4f MWh\n", v[i]->block_id,
-                       l->confidence, l->headroom_mw, l->curtailment_mw, l->curtailment_mwh);
+                printf("  %-28s conf %4.2f  headroom %8.3f ±%.3f MW  curtailment %8.3f ±%.3f MW %8.4f MWh\n",
+                       v[i]->block_id, l->confidence, l->headroom_mw, l->headroom_mw_se, l->curtailment_mw,
+                       l->curtailment_mw_se, l->curtailment_mwh);
         }
 }
 

@@ -25,6 +25,7 @@
 
 #include "db.h"
 #include "parse.h"
+#include "publish_obs.h"
 #include "publish_auth.h"
 #include "sptime.h"
 #include "trade.h"
@@ -71,6 +72,7 @@ struct publish {
     publish_log_fn log;
     void *log_ctx;
     publish_stats stats;
+    publish_obs *obs;               /* NULL without metrics */
 };
 
 void publish_log(const publish *p, int level, const char *fmt, ...)
@@ -197,7 +199,8 @@ publish *publish_new(const publish_config *cfg, pcf_error *err)
     p->start_ms = publish_now_ms();
     p->epoch = (uint64_t)p->start_ms;
     p->next_hb_ms = p->start_ms;
-    if (s_open(p, cfg, err) != PCF_OK) {
+    if (s_open(p, cfg, err) != PCF_OK ||
+        (cfg->metrics && !(p->obs = publish_obs_new(cfg->metrics, p->ctx, p->pub, err)))) {
         publish_destroy(&p);
         return NULL;
     }
@@ -208,6 +211,7 @@ void publish_destroy(publish **pp)
 {
     publish *p = *pp;
     if (!p) return;
+    publish_obs_destroy(&p->obs);     /* stops the monitor before its socket closes */
     if (p->pub) zmq_close(p->pub);
     if (p->router) zmq_close(p->router);
     if (p->zap) zmq_close(p->zap);
@@ -367,12 +371,14 @@ static int s_send_feed(publish *p, const char *topic, const s_buf *b)
     if (zmq_send(p->pub, topic, strlen(topic), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) return -1;
     if (zmq_send(p->pub, b->data, b->len, ZMQ_DONTWAIT) < 0) return -1;
     p->stats.messages++;
+    publish_obs_message(p->obs, topic);
     return 0;
 }
 
 pcf_rc publish_send_run(publish *p, const publish_run *r, bool *published, pcf_error *err)
 {
     if (published) *published = false;
+    bool sent = false;
     if (r->kind != PCF__V1__RUN_KIND__RUN_KIND_DAY_AHEAD && r->kind != PCF__V1__RUN_KIND__RUN_KIND_REAL_TIME)
         return PCF_OK;
     static const int what[3] = {PUBLISH_RUN_PCF, PUBLISH_RUN_STATEMENTS, PUBLISH_RUN_BLOCKS};
@@ -413,10 +419,14 @@ pcf_rc publish_send_run(publish *p, const publish_run *r, bool *published, pcf_e
         tp->run_id = r->run_id;
         tp->kind = r->kind;
         tp->computed_at_ms = r->computed_at_ms;
+        sent = true;
         if (published) *published = true;
         publish_log(p, PUBLISH_LOG_DEBUG, "%s: run %lld in %zu part(s), sequence %llu", tp->name, (long long)r->run_id,
               nparts[t], (unsigned long long)tp->sequence);
     }
+    if (sent)   /* the whole run is on the wire now */
+        publish_obs_lag(p->obs, r->kind == PCF__V1__RUN_KIND__RUN_KIND_DAY_AHEAD ? "day_ahead" : "real_time",
+                        (double)(publish_now_ms() - r->computed_at_ms) / 1000.0);
     return rc;
 }
 
@@ -509,6 +519,7 @@ static void s_reply(publish *p, s_req *q, const char *type, const uint8_t *body,
     /* A peer that vanished or whose queue is full simply loses the reply. */
     if (bad) publish_log(p, PUBLISH_LOG_WARN, "reply %s: %s", type, zmq_strerror(zmq_errno()));
     p->stats.requests++;
+    publish_obs_request(p->obs, q->type);
 }
 
 static void s_header_reply(const publish *p, Pcf__V1__Header *h, uint64_t request_id)
@@ -549,6 +560,7 @@ __attribute__((format(printf, 4, 5))) static void s_error(publish *p, s_req *q, 
     e.request_type = q->type;
     s_reply_msg(p, q, "pcf.v1.ErrorReply", &e.base);
     p->stats.errors++;
+    publish_obs_error(p->obs, q->type);
     publish_log(p, PUBLISH_LOG_INFO, "request %s (id %llu): error %d: %s", q->type[0] ? q->type : "(none)",
           (unsigned long long)q->request_id, (int)code, reason);
 }
@@ -978,6 +990,7 @@ static int s_handle_request(publish *p, PGconn *db)
     while (d < n && zmq_msg_size(&f[d]) != 0) d++;
     if (d == n || d == 0 || d > ENVELOPE_MAX) {
         p->stats.dropped_requests++;
+        publish_obs_dropped(p->obs);
         publish_log(p, PUBLISH_LOG_WARN, "request without a routable envelope (%zu frames) dropped", total);
         goto out;
     }
@@ -1036,8 +1049,8 @@ static void s_handle_zap(publish *p)
 
 pcf_rc publish_poll(publish *p, PGconn *db, int fd, int timeout_ms, bool *fd_ready, pcf_error *err)
 {
-    zmq_pollitem_t it[3];
-    int n = 0, i_router, i_zap = -1, i_fd = -1;
+    zmq_pollitem_t it[4];
+    int n = 0, i_router, i_zap = -1, i_fd = -1, i_mon = -1;
     it[n] = (zmq_pollitem_t){p->router, 0, ZMQ_POLLIN, 0};
     i_router = n++;
     if (p->zap) {
@@ -1047,6 +1060,10 @@ pcf_rc publish_poll(publish *p, PGconn *db, int fd, int timeout_ms, bool *fd_rea
     if (fd >= 0) {
         it[n] = (zmq_pollitem_t){NULL, fd, ZMQ_POLLIN, 0};
         i_fd = n++;
+    }
+    if (p->obs) {
+        it[n] = (zmq_pollitem_t){publish_obs_monitor(p->obs), 0, ZMQ_POLLIN, 0};
+        i_mon = n++;
     }
     if (fd_ready) *fd_ready = false;
     int64_t now = publish_now_ms();
@@ -1067,6 +1084,7 @@ pcf_rc publish_poll(publish *p, PGconn *db, int fd, int timeout_ms, bool *fd_rea
     if (it[i_router].revents & ZMQ_POLLIN)
         for (int k = 0; k < REQUESTS_PER_POLL && s_handle_request(p, db); k++) {}
     if (i_fd >= 0 && (it[i_fd].revents & ZMQ_POLLIN) && fd_ready) *fd_ready = true;
+    if (i_mon >= 0 && (it[i_mon].revents & ZMQ_POLLIN)) publish_obs_drain(p->obs);
     if (publish_now_ms() >= p->next_hb_ms) {
         pcf_error e;
         /* a heartbeat that could not go out is logged, never fatal: the next one follows */

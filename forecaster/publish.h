@@ -67,6 +67,7 @@ typedef struct publish_config {
                                        checks are answered BUSY */
     publish_log_fn log;             /* NULL = silent */
     void *log_ctx;
+    struct metrics *metrics;        /* NULL = none; else pcf_publish_* are kept there (publish_obs.h) */
 } publish_config;
 
 typedef struct publish publish;

@@ -3,7 +3,11 @@
  * structures (see publish_run.h for the mapping).
  *
  * How: one REPEATABLE READ, READ ONLY transaction so the queries see the
- * same committed state.  Results come in PostgreSQL's binary format
+ * same committed state.  The queries are prepared once per connection
+ * (named pcf_publish_*): under load, planning them took longer than running
+ * them.  A connection that does not have them yet (new, or reconnected)
+ * fails the first execution with SQLSTATE 26000; the load then prepares
+ * them and runs again.  Results come in PostgreSQL's binary format
  * (float8 as IEEE bits, timestamptz as microseconds since 2000): no number
  * is formatted by the server or parsed here, and doubles arrive bit-exact.
  * Every column's type is checked against what the accessor expects (a
@@ -194,19 +198,36 @@ static const char s_sql_cs[] =
     " cs.flow_fault_p10_mw, cs.flow_fault_p50_mw, cs.flow_fault_p90_mw,"
     " cs.p_anm_acts, cs.p_anm_acts_se, cs.expected_curtailment_mwh, cs.expected_curtailment_se,"
     " coalesce(b.name, b.idx::text), b.kind || ' ' || b.f_bus || '-' || b.t_bus,"
-    " c.description, c.voltage_kv, c.kind"
+    " c.description, c.voltage_kv, c.kind, cs.post_fault_limit_mw, cs.p_binding_fault, cs.p_binding_fault_se,"
+    " cs.flow_intact_p10_se_mw, cs.flow_intact_p50_se_mw, cs.flow_intact_p90_se_mw,"
+    " cs.flow_fault_p10_se_mw, cs.flow_fault_p50_se_mw, cs.flow_fault_p90_se_mw"
     " FROM constraint_statement cs JOIN anm_constraint c USING (constraint_id)"
     " LEFT JOIN branch b ON b.branch_id = cs.binding_fault_branch_id"
     " WHERE cs.run_id = $1 ORDER BY cs.sp, c.voltage_kv, cs.constraint_id COLLATE \"C\"";
 
 static const char s_sql_css[] =
-    "SELECT constraint_id, sp, site_id, lifo_position, sensitivity, expected_curtailment_mwh"
+    "SELECT constraint_id, sp, site_id, lifo_position, sensitivity, expected_curtailment_mwh,"
+    " expected_curtailment_se, p_curtailed, p_curtailed_se"
     " FROM constraint_statement_site WHERE run_id = $1 ORDER BY constraint_id, sp";   /* index order */
 
 /* Blocks take sp_start and limit from their statements (always loaded with them). */
 static const char s_sql_cb[] =
-    "SELECT constraint_id, sp, confidence, headroom_mw, curtailment_mw, curtailment_mwh"
+    "SELECT constraint_id, sp, confidence, headroom_mw, curtailment_mw, curtailment_mwh,"
+    " headroom_se_mw, curtailment_se_mw, curtailment_mwh_se"
     " FROM constraint_block WHERE run_id = $1 ORDER BY constraint_id, sp, confidence";   /* index order */
+
+/* Prepared-statement names, in the order of s_send_all's queries. */
+static const struct {
+    const char *name, *sql;
+} s_stmts[] = {
+    {"pcf_publish_run", s_sql_run}, {"pcf_publish_pcf", s_sql_pcf}, {"pcf_publish_cs", s_sql_cs},
+    {"pcf_publish_css", s_sql_css}, {"pcf_publish_cb", s_sql_cb},
+};
+#define N_STMTS (sizeof s_stmts / sizeof s_stmts[0])
+
+/* SQLSTATE of the last failed result on this thread ("" when none). */
+static _Thread_local char s_sqlstate[6];
+#define SQLSTATE_NO_SUCH_STATEMENT "26000"
 
 /* The queries go out together in libpq's pipeline mode, so the server runs
  * query k+1 while this side decodes query k; s_query() takes the next
@@ -223,6 +244,8 @@ static PGresult *s_next(PGconn *c, ExecStatusType want, pcf_error *err)
 {
     PGresult *res = PQgetResult(c);
     if (PQresultStatus(res) != want) {
+        const char *st = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+        snprintf(s_sqlstate, sizeof s_sqlstate, "%s", st ? st : "");
         s_db_error(c, res, err);
         PQclear(res);
         return NULL;
@@ -244,18 +267,30 @@ static PGresult *s_query(PGconn *c, const char *sql, const char *id, pcf_error *
     return s_next(c, PGRES_TUPLES_OK, err);
 }
 
+/* Prepares every query on this connection (outside pipeline mode). */
+static pcf_rc s_prepare_all(PGconn *c, pcf_error *err)
+{
+    for (size_t i = 0; i < N_STMTS; i++) {
+        PGresult *res = PQprepare(c, s_stmts[i].name, s_stmts[i].sql, 1, NULL);
+        pcf_rc rc = PQresultStatus(res) == PGRES_COMMAND_OK ? PCF_OK : s_db_error(c, res, err);
+        PQclear(res);
+        if (rc != PCF_OK) return rc;
+    }
+    return PCF_OK;
+}
+
 static pcf_rc s_send_all(PGconn *c, const char *id, int what, pcf_error *err)
 {
     const char *q[8];
     int n = 0;
-    q[n++] = s_sql_run;
-    if (what & PUBLISH_RUN_PCF) q[n++] = s_sql_pcf;
-    if (what & PUBLISH_RUN_STATEMENTS) q[n++] = s_sql_cs, q[n++] = s_sql_css;
-    if (what & PUBLISH_RUN_BLOCKS) q[n++] = s_sql_cb;
+    q[n++] = s_stmts[0].name;
+    if (what & PUBLISH_RUN_PCF) q[n++] = s_stmts[1].name;
+    if (what & PUBLISH_RUN_STATEMENTS) q[n++] = s_stmts[2].name, q[n++] = s_stmts[3].name;
+    if (what & PUBLISH_RUN_BLOCKS) q[n++] = s_stmts[4].name;
     const char *params[1] = {id};
     if (PQenterPipelineMode(c) != 1) return s_db_error(c, NULL, err);
     int ok = PQsendQueryParams(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL, NULL, NULL, NULL, 0);
-    for (int i = 0; ok && i < n; i++) ok = PQsendQueryParams(c, q[i], 1, NULL, params, NULL, NULL, 1);
+    for (int i = 0; ok && i < n; i++) ok = PQsendQueryPrepared(c, q[i], 1, params, NULL, NULL, 1);
     ok = ok && PQsendQueryParams(c, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) && PQpipelineSync(c);
     return ok ? PCF_OK : s_db_error(c, NULL, err);
 }
@@ -396,8 +431,9 @@ static Pcf__V1__ConstraintKind s_constraint_kind(const char *s)
     return PCF__V1__CONSTRAINT_KIND__CONSTRAINT_KIND_UNSPECIFIED;
 }
 
-/* Three quantiles 0.1/0.5/0.9 from columns col..col+2. */
-static Pcf__V1__Quantile **s_quantiles(s_cols *k, publish_arena *a, int col)
+/* Three quantiles 0.1/0.5/0.9 from columns col..col+2, their SEs from
+ * se_col..se_col+2 (NULL, in runs older than migration 004: 0). */
+static Pcf__V1__Quantile **s_quantiles(s_cols *k, publish_arena *a, int col, int se_col)
 {
     static const double level[3] = {0.1, 0.5, 0.9};
     Pcf__V1__Quantile **v = s_alloc(a, 3 * sizeof *v);
@@ -407,6 +443,7 @@ static Pcf__V1__Quantile **s_quantiles(s_cols *k, publish_arena *a, int col)
         pcf__v1__quantile__init(&q[i]);
         q[i].probability = level[i];
         q[i].mw = s_f64(k, col + i);
+        q[i].mw_se = s_f64(k, se_col + i);
         v[i] = &q[i];
     }
     return v;
@@ -473,6 +510,9 @@ static pcf_rc s_load_sites(PGconn *c, const char *id, publish_run *r, pcf_error 
         s->lifo_position = s_u32(&k, 3);
         s->sensitivity = s_f64(&k, 4);
         s->expected_curtailment_mwh = s_f64(&k, 5);
+        s->expected_curtailment_mwh_se = s_f64(&k, 6);
+        s->p_curtailed = s_f64(&k, 7);
+        s->p_curtailed_se = s_f64(&k, 8);
         ptrs[i] = s;
         if ((*hit)->n_sites == 0) (*hit)->sites = &ptrs[i];
         (*hit)->n_sites++;
@@ -505,10 +545,10 @@ static pcf_rc s_load_statements(PGconn *c, const char *id, publish_run *r, pcf_e
         s->limit_mw = s_f64(&k, 3);
         s->limit_kind = s_limit_kind(PQgetvalue(res, i, 4));
         s->season = s_season(PQgetvalue(res, i, 5));
-        s->flow_intact = s_quantiles(&k, r->arena, 6);
+        s->flow_intact = s_quantiles(&k, r->arena, 6, 24);
         s->n_flow_intact = 3;
         if (!PQgetisnull(res, i, 9)) {
-            s->flow_worst_fault = s_quantiles(&k, r->arena, 9);
+            s->flow_worst_fault = s_quantiles(&k, r->arena, 9, 27);
             s->n_flow_worst_fault = 3;
             /* p50 of the fault flow may be NULL alone: the schema ties only p10 and p90 */
             if (PQgetisnull(res, i, 10) && s->flow_worst_fault) {
@@ -529,6 +569,9 @@ static pcf_rc s_load_statements(PGconn *c, const char *id, publish_run *r, pcf_e
         s->description = s_text(&k, r->arena, 18);
         s->voltage_kv = s_f64(&k, 19);
         s->kind = s_constraint_kind(PQgetvalue(res, i, 20));
+        s->post_fault_limit_mw = s_f64(&k, 21);
+        s->p_binding_fault = s_f64(&k, 22);
+        s->p_binding_fault_se = s_f64(&k, 23);
         s->samples = r->batch.samples;
         r->statements[i] = s;
     }
@@ -601,6 +644,9 @@ static pcf_rc s_load_blocks(PGconn *c, const char *id, publish_run *r, pcf_error
         l->headroom_mw = s_f64(&k, 3);
         l->curtailment_mw = s_f64(&k, 4);
         l->curtailment_mwh = s_f64(&k, 5);
+        l->headroom_mw_se = s_f64(&k, 6);
+        l->curtailment_mw_se = s_f64(&k, 7);
+        l->curtailment_mwh_se = s_f64(&k, 8);
         lp[i] = l;
         cur->n_levels++;
     }
@@ -613,7 +659,7 @@ static pcf_rc s_load_blocks(PGconn *c, const char *id, publish_run *r, pcf_error
     return k.rc;
 }
 
-pcf_rc publish_run_load(PGconn *c, int64_t run_id, int what, publish_run **out, pcf_error *err)
+static pcf_rc s_load(PGconn *c, int64_t run_id, int what, publish_run **out, pcf_error *err)
 {
     *out = NULL;
     publish_run *r = calloc(1, sizeof *r);
@@ -646,6 +692,17 @@ pcf_rc publish_run_load(PGconn *c, int64_t run_id, int what, publish_run **out, 
     }
     *out = r;
     return PCF_OK;
+}
+
+pcf_rc publish_run_load(PGconn *c, int64_t run_id, int what, publish_run **out, pcf_error *err)
+{
+    s_sqlstate[0] = '\0';
+    pcf_rc rc = s_load(c, run_id, what, out, err);
+    if (rc == PCF_ERR_DB && strcmp(s_sqlstate, SQLSTATE_NO_SUCH_STATEMENT) == 0 && PQstatus(c) == CONNECTION_OK) {
+        rc = s_prepare_all(c, err);
+        if (rc == PCF_OK) rc = s_load(c, run_id, what, out, err);
+    }
+    return rc;
 }
 
 void publish_run_destroy(publish_run **r)

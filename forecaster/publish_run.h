@@ -4,7 +4,7 @@
  * The publisher and the statement request both need a run's rows in the
  * shape of proto/pcf.proto: PCF rows, constraint statements (with their
  * sites and quantiles) and constraint blocks.  publish_run_load() reads the
- * run and its rows from the results tables of sql/003_results.sql (joined
+ * run and its rows from the results tables of sql/003 and 004 (joined
  * with the register for export capacity, LIFO position, constraint names)
  * in one REPEATABLE READ snapshot and builds the protobuf-c structures.
  *
@@ -16,14 +16,14 @@
  *   - Pcf.lifo_position: the smallest lifo_position of the site's non-firm,
  *     non-withdrawn enquiries; 0 when it has none (a firm site).
  *   - ConstraintStatement.flow_intact / flow_worst_fault: the p10/p50/p90
- *     columns as Quantiles 0.1/0.5/0.9 (mw_se 0: the table keeps none);
- *     flow_worst_fault is empty when the run stored no fault flows.
+ *     columns as Quantiles 0.1/0.5/0.9 with mw_se from the _se_mw columns
+ *     of sql/004_results_detail.sql; flow_worst_fault is empty when the
+ *     run stored no fault flows.
  *   - binding_fault_id: the outaged branch's name (its MATPOWER row index
  *     when unnamed); binding_fault_description "<kind> <f_bus>-<t_bus>".
  *   - sites: in curtailment order, last-in first (lifo_position descending).
- *   - Fields the results tables do not keep (post_fault_limit_mw,
- *     p_binding_fault, ConstraintSite.p_curtailed and the statement-site
- *     and block standard errors) are 0 = not given.
+ *   - Columns of 004 are NULL for runs written before it; their fields are
+ *     then 0 = not given.  The engine fills every one.
  */
 #ifndef PCF_PUBLISH_RUN_H
 #define PCF_PUBLISH_RUN_H

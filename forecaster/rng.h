@@ -52,6 +52,7 @@ enum {
     RNG_STREAM_FAULT = 1,       /* credible-fault draws */
     RNG_STREAM_OUTAGE = 2,      /* anything else about network state */
     RNG_STREAM_LHS = 3,         /* Latin hypercube permutations (sample = dim) */
+    RNG_STREAM_MEMBER = 4,      /* weather ensemble member of a scenario */
     RNG_STREAM_TEST = 0xffff
 };
 

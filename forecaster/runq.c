@@ -28,21 +28,11 @@
 #include <unistd.h>
 
 #include "db.h"
+#include "log.h"
 #include "parse.h"
 #include "sptime.h"
 
-static void s_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void s_log(const char *fmt, ...)
-{
-    char ts[SPTIME_ISO_LEN];
-    sptime_format_utc((int64_t)time(NULL), ts, sizeof ts);
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "%s pcf-forecaster ", ts);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-}
+static const char *s_kind(engine_kind k) { return k == ENGINE_DAY_AHEAD ? "day_ahead" : "real_time"; }
 
 /* One attempt at queuing: the pending job's id in *v, *transient set when
  * a retry may succeed (see runq_request). */
@@ -187,6 +177,64 @@ static void *s_heartbeat(void *arg)
     return NULL;
 }
 
+/* ---- metrics hooks ------------------------------------------------------------ */
+
+/* The daemon's families; all NULL without a registry (updates are no-ops). */
+typedef struct runq_metrics {
+    metric *started, *completed, *failed, *seconds, *stage, *depth, *reconnects, *queued;
+} runq_metrics;
+
+static void s_metrics_init(runq_metrics *rm, metrics *m)
+{
+    memset(rm, 0, sizeof *rm);
+    if (!m) return;
+    static const double run_b[] = {0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600, 1800};
+    static const double stage_b[] = {0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300};
+    rm->started = metrics_counter(m, "pcf_forecaster_runs_started_total", "Jobs claimed and started.", "kind");
+    rm->completed = metrics_counter(m, "pcf_forecaster_runs_completed_total", "Runs committed.", "kind");
+    rm->failed = metrics_counter(m, "pcf_forecaster_runs_failed_total",
+                                 "Runs that failed (reason=error: job marked failed; reason=interrupted: database "
+                                 "lost, the job is taken over).", "kind,reason");
+    rm->seconds = metrics_histogram(m, "pcf_forecaster_run_seconds", "Wall time of a committed run.", run_b,
+                                    sizeof run_b / sizeof run_b[0], "kind");
+    rm->stage = metrics_histogram(m, "pcf_forecaster_stage_seconds",
+                                  "Wall time of a committed run's stages (load, forecast, study, write).", stage_b,
+                                  sizeof stage_b / sizeof stage_b[0], "kind,stage");
+    rm->depth = metrics_gauge(m, "pcf_forecaster_queue_depth",
+                              "Jobs queued and ready for the zones this daemon serves.", NULL);
+    rm->queued = metrics_counter(m, "pcf_forecaster_jobs_queued_total",
+                                 "Jobs this daemon queued (after fresh SCADA, or the daily day-ahead).", "kind");
+    rm->reconnects = metrics_counter(m, "pcf_forecaster_db_reconnects_total",
+                                     "Database connections made after the first one.", NULL);
+}
+
+static void s_metrics_run(const runq_metrics *rm, engine_kind kind, pcf_rc rc, int interrupted,
+                          const engine_report *rep)
+{
+    const char *k = s_kind(kind);
+    if (rc != PCF_OK) {
+        metric_add(rm->failed, 1, k, interrupted ? "interrupted" : "error");
+        return;
+    }
+    metric_add(rm->completed, 1, k);
+    metric_observe(rm->seconds, rep->t_total, k);
+    metric_observe(rm->stage, rep->t_load, k, "load");
+    metric_observe(rm->stage, rep->t_forecast, k, "forecast");
+    metric_observe(rm->stage, rep->t_study, k, "study");
+    metric_observe(rm->stage, rep->t_write, k, "write");
+}
+
+static void s_metrics_depth(const runq_metrics *rm, PGconn *c, const char *zones)
+{
+    if (!rm->depth) return;
+    pcf_error err;
+    const char *p[1] = { zones };
+    PGresult *r = db_query(c, "SELECT count(*) FROM run_queue WHERE status = 'queued' AND not_before <= now()"
+                              " AND ($1::text IS NULL OR zone_id = ANY (string_to_array($1, ',')))", 1, p, &err);
+    if (r && PQntuples(r) == 1) metric_set(rm->depth, atof(PQgetvalue(r, 0, 0)));
+    PQclear(r);
+}
+
 /* ---- the daemon --------------------------------------------------------------- */
 
 typedef struct daemon_state {
@@ -198,6 +246,9 @@ typedef struct daemon_state {
     struct timespec first_scada; /* first notification since the last real-time queuing */
     struct timespec last_scada;
     char da_done_for[16];        /* local date whose day-ahead runs are queued */
+    runq_metrics m;
+    int connects;
+    engine_cache *cache;         /* inputs kept from run to run (engine_cache.h) */
 } daemon_state;
 
 static double s_since(const struct timespec *t)
@@ -217,12 +268,14 @@ static int s_connect(daemon_state *d)
     }
     d->c = db_connect(d->o->conninfo, &err);
     if (d->c && db_exec(d->c, "LISTEN pcf_scada; LISTEN pcf_job", &err) == PCF_OK) {
-        s_log("level=info msg=\"connected\" worker=%s", d->worker);
+        pcf_log(PCF_LOG_INFO, "connected", "worker", d->worker, NULL);
+        if (d->connects++) metric_add(d->m.reconnects, 1);
         d->backoff_s = 0;
         d->da_done_for[0] = '\0';
         return 1;
     }
-    s_log("level=warn msg=\"database unavailable\" error=\"%s\" retry_s=%d", err.msg, d->backoff_s ? d->backoff_s : 1);
+    pcf_log_error(PCF_LOG_WARN, "database unavailable", &err, "retry_s", PCF_LOG_I(d->backoff_s ? d->backoff_s : 1),
+                  NULL);
     if (d->c) PQfinish(d->c);
     d->c = NULL;
     int wait = d->backoff_s ? d->backoff_s : 1;
@@ -244,7 +297,7 @@ static void s_queue_all(daemon_state *d, engine_kind kind, const sptime_civil *d
     pcf_error err;
     PGresult *z = s_zones(d, &err);
     if (!z) {
-        s_log("level=error msg=\"listing zones\" error=\"%s\"", err.msg);
+        pcf_log_error(PCF_LOG_ERROR, "listing zones", &err, NULL);
         return;
     }
     for (int i = 0; i < PQntuples(z); i++) {
@@ -266,11 +319,12 @@ static void s_queue_all(daemon_state *d, engine_kind kind, const sptime_civil *d
             if (have) continue;
         }
         long long job;
-        if (runq_request(d->c, &o, &job, &err) != PCF_OK)
-            s_log("level=error msg=\"queue run\" zone=%s error=\"%s\"", o.zone, err.msg);
-        else
-            s_log("level=info msg=\"queued\" zone=%s kind=%s job=%lld", o.zone,
-                  kind == ENGINE_DAY_AHEAD ? "day_ahead" : "real_time", job);
+        if (runq_request(d->c, &o, &job, &err) != PCF_OK) {
+            pcf_log_error(PCF_LOG_ERROR, "queue run", &err, "zone", o.zone, NULL);
+        } else {
+            metric_add(d->m.queued, 1, s_kind(kind));
+            pcf_log(PCF_LOG_INFO, "queued", "zone", o.zone, "kind", s_kind(kind), "job", PCF_LOG_I(job), NULL);
+        }
     }
     PQclear(z);
 }
@@ -314,24 +368,28 @@ static void s_run_job(daemon_state *d, const runq_job *job)
     eo.version = o->version;
     eo.job_id = job->job_id;        /* done in the run's own transaction */
     eo.worker = d->worker;
+    eo.cache = d->cache;
     engine_report rep;
     pcf_error err;
     pcf_rc rc = engine_run(d->c, &eo, &rep, &err);
     atomic_store(&hb.stop, 1);
     if (hb.running) pthread_join(hb.tid, NULL);
     pcf_error e2;
+    int interrupted = rc != PCF_OK && PQstatus(d->c) != CONNECTION_OK;
+    s_metrics_run(&d->m, job->kind, rc, interrupted, &rep);
     if (rc == PCF_OK) {
-        s_log("level=info msg=\"run committed\" job=%lld run=%lld zone=%s kind=%s sps=%zu samples=%zu "
-              "load_s=%.3f forecast_s=%.3f study_s=%.3f write_s=%.3f total_s=%.3f",
-              job->job_id, (long long)rep.run_id, job->zone, job->kind == ENGINE_DAY_AHEAD ? "day_ahead" : "real_time",
-              rep.sp_count, rep.samples, rep.t_load, rep.t_forecast, rep.t_study, rep.t_write, rep.t_total);
-    } else if (PQstatus(d->c) != CONNECTION_OK) {
+        pcf_log(PCF_LOG_INFO, "run committed", "job", PCF_LOG_I(job->job_id), "run", PCF_LOG_I(rep.run_id), "zone",
+                job->zone, "kind", s_kind(job->kind), "sps", PCF_LOG_I(rep.sp_count), "samples",
+                PCF_LOG_I(rep.samples), "load_s", PCF_LOG_F(rep.t_load), "forecast_s", PCF_LOG_F(rep.t_forecast),
+                "study_s", PCF_LOG_F(rep.t_study), "write_s", PCF_LOG_F(rep.t_write), "total_s",
+                PCF_LOG_F(rep.t_total), NULL);
+    } else if (interrupted) {
         /* the database went away: the job stays claimed and is taken over */
-        s_log("level=warn msg=\"run interrupted\" job=%lld error=\"%s\"", job->job_id, err.msg);
+        pcf_log_error(PCF_LOG_WARN, "run interrupted", &err, "job", PCF_LOG_I(job->job_id), NULL);
     } else {
-        s_log("level=error msg=\"run failed\" job=%lld zone=%s error=\"%s\"", job->job_id, job->zone, err.msg);
+        pcf_log_error(PCF_LOG_ERROR, "run failed", &err, "job", PCF_LOG_I(job->job_id), "zone", job->zone, NULL);
         if (runq_finish(d->c, job->job_id, d->worker, 0, err.msg, &e2) != PCF_OK)
-            s_log("level=error msg=\"finishing job\" job=%lld error=\"%s\"", job->job_id, e2.msg);
+            pcf_log_error(PCF_LOG_ERROR, "finishing job", &e2, "job", PCF_LOG_I(job->job_id), NULL);
     }
 }
 
@@ -360,8 +418,10 @@ pcf_rc runq_daemon(const runq_daemon_opts *o, pcf_error *err)
         gethostname(host, sizeof host - 1);
         snprintf(d.worker, sizeof d.worker, "%s:%d", host, (int)getpid());
     }
-    s_log("level=info msg=\"daemon starting\" worker=%s zones=%s day_ahead_at=%s", d.worker,
-          o->zones ? o->zones : "*", o->day_ahead_at ? o->day_ahead_at : "10:00");
+    if (engine_cache_new(&d.cache, err) != PCF_OK) return err->code;
+    s_metrics_init(&d.m, o->metrics);
+    pcf_log(PCF_LOG_INFO, "daemon starting", "worker", d.worker, "zones", o->zones ? o->zones : "*", "day_ahead_at",
+            o->day_ahead_at ? o->day_ahead_at : "10:00", NULL);
     while (!*o->stop) {
         if (!s_connect(&d)) continue;
         s_drain_notifications(&d);
@@ -371,20 +431,25 @@ pcf_rc runq_daemon(const runq_daemon_opts *o, pcf_error *err)
             d.scada_pending = 0;
             s_queue_all(&d, ENGINE_REAL_TIME, NULL);
         }
+        s_metrics_depth(&d.m, d.c, o->zones);
         for (;;) {
             runq_job job;
             int got = 0;
             if (*o->stop || runq_claim(d.c, d.worker, o->zones, o->stale_s, &job, &got, err) != PCF_OK || !got) break;
-            s_log("level=info msg=\"claimed\" job=%lld zone=%s", job.job_id, job.zone);
+            metric_add(d.m.started, 1, s_kind(job.kind));
+            pcf_log(PCF_LOG_INFO, "claimed", "job", PCF_LOG_I(job.job_id), "zone", job.zone, "kind", s_kind(job.kind),
+                    NULL);
             s_run_job(&d, &job);
             s_drain_notifications(&d);
+            s_metrics_depth(&d.m, d.c, o->zones);
         }
         if (PQstatus(d.c) != CONNECTION_OK) continue;
         struct pollfd pfd = { PQsocket(d.c), POLLIN, 0 };
         if (pfd.fd >= 0 && poll(&pfd, 1, 1000) < 0 && errno != EINTR) break;
     }
-    s_log("level=info msg=\"daemon stopping\" worker=%s", d.worker);
+    pcf_log(PCF_LOG_INFO, "daemon stopping", "worker", d.worker, NULL);
     if (d.c) PQfinish(d.c);
+    engine_cache_destroy(&d.cache);
     pcf_error_clear(err);
     return PCF_OK;
 }

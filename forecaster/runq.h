@@ -31,6 +31,7 @@
 
 #include "engine.h"
 #include "error.h"
+#include "metrics.h"
 
 #define RUNQ_HEARTBEAT_S 2
 #define RUNQ_DEFAULT_STALE_S 15
@@ -75,12 +76,15 @@ typedef struct runq_daemon_opts {
     int stale_s;                 /* 0: RUNQ_DEFAULT_STALE_S */
     const char *version;
     volatile sig_atomic_t *stop; /* set by a signal handler to end the loop */
+    metrics *metrics;            /* NULL: none; else the daemon registers pcf_forecaster_* here */
 } runq_daemon_opts;
 
 /* The engine daemon: LISTENs on pcf_scada and pcf_job, queues real-time
  * runs after fresh SCADA (debounced) and day-ahead runs daily, and runs
  * whatever it can claim.  Survives PostgreSQL restarts (reconnects with
- * backoff).  Returns when *stop is set. */
+ * backoff).  Returns when *stop is set.  Logs logfmt lines (log.h); with
+ * o->metrics, counts runs started/completed/failed per kind, run and stage
+ * durations, queue depth and reconnects (docs/operations.md). */
 pcf_rc runq_daemon(const runq_daemon_opts *o, pcf_error *err);
 
 #endif

@@ -23,6 +23,7 @@
 #include "dcpf.h"
 #include "pfnet.h"
 #include "sens.h"
+#include "study_ac.h"
 
 #define STUDY_BLOCK 256
 #define STUDY_NO_LIMIT 1e15
@@ -37,12 +38,22 @@ struct study_topology {
     unsigned char *valid;   /* [nst]: 0 when the faulted branch is already out */
     size_t nbus_case;
     int *site_bus;          /* [ns] internal bus index */
+    /* for the AC re-solve (study_ac.h): the case with the planned outages
+     * taken out, and per state the case row a fault takes out (-1: none,
+     * or an islanding fault, which stays in with its island de-energised) */
+    mp_case *acase;
+    int *ac_out;            /* [nst] */
+    uint64_t id;            /* unique per topology: keys per-thread AC caches */
 };
 
 typedef struct study_thread {
     struct study *st;
     anm *a;
     double *flow, *lim_f, *lim_r, *avail, *err;
+    study_ac *ac;                /* NULL unless def.ac */
+    double *ac_p, *ac_q, *ac_flow;   /* [nb], [nb], [nc] */
+    size_t ac_samples, ac_fallbacks; /* this SP */
+    double *mscratch;            /* [2 S] site summaries (phase 3) */
     pcf_rc rc;
     pcf_error err_msg;
 } study_thread;
@@ -62,14 +73,24 @@ struct study {
     unsigned char *unresolved;                  /* [S] */
     /* per-block partial results */
     double *blk_site_curt;       /* [nblocks * nc * ns] */
+    double *blk_site_curt2;      /* [nblocks * nc * ns] sum of squares */
+    int *blk_site_n;             /* [nblocks * nc * ns] samples curtailed */
     int *blk_binding;            /* [nblocks * nc * nf] */
+    size_t *fault_acts;          /* [nf] aggregation scratch */
     double *sortbuf;             /* [S] */
+    mcstat_pcf *site_res;        /* [ns] summaries of the last SP (phase 3) */
+    size_t nmember;              /* study_set_members */
+    const double *member_mean;   /* [nmember * ns] */
+    int ac_mode;                 /* study_set_ac */
+    double ac_band;
+    size_t ac_samples, ac_fallbacks;   /* over every SP run so far */
     study_constraint_result *cres;  /* [nc] */
-    double *cres_site;           /* [nc * ns] */
+    study_site_curt *cres_site;  /* [nc * ns] */
     /* the SP being run */
     const study_sp *sp;
     uint32_t sp_index;
-    int phase;                   /* 1 sampling, 2 ANM: set before threads start */
+    int phase;                   /* 1 sampling, 2 ANM, 3 site summaries: set before threads start */
+    int site_ok;                 /* site_res holds the last SP's summaries */
     atomic_size_t next_block;
     study_thread th[STUDY_MAX_THREADS];
 };
@@ -158,6 +179,8 @@ void study_topology_destroy(study_topology **tp)
     free(t->dead);
     free(t->valid);
     free(t->site_bus);
+    free(t->ac_out);
+    mp_case_destroy(&t->acase);
     free(t);
     *tp = NULL;
 }
@@ -188,11 +211,14 @@ pcf_rc study_topology_new(const study_def *def, const int *out_rows, size_t nout
     t->dead = calloc(t->nst * nbc + 1, 1);
     t->valid = calloc(t->nst, 1);
     t->site_bus = calloc(def->ns + 1, sizeof(int));
+    t->ac_out = malloc(t->nst * sizeof(int));
+    static atomic_uint_fast64_t next_id = 1;
+    t->id = atomic_fetch_add(&next_id, 1);
     insvc = malloc(base->nl + 1);
     reach = malloc(nb + 1);
     queue = malloc((nb + 1) * sizeof(int));
     c2 = s_case_copy(def->net);
-    if (!t->cptdf || !t->sens || !t->dead || !t->valid || !t->site_bus || !insvc || !reach || !queue || !c2) {
+    if (!t->cptdf || !t->sens || !t->dead || !t->valid || !t->site_bus || !t->ac_out || !insvc || !reach || !queue || !c2) {
         rc = pcf_error_set(err, PCF_ERR_NOMEM, "study: out of memory");
         goto done;
     }
@@ -246,6 +272,7 @@ pcf_rc study_topology_new(const study_def *def, const int *out_rows, size_t nout
     if ((rc = pf_bridges(net2, bridge, err)) != PCF_OK) goto done;
     if ((rc = pf_lodf(net2, ptdf, bridge, lodf, err)) != PCF_OK) goto done;
 
+    for (size_t st = 0; st < t->nst; st++) t->ac_out[st] = -1;
     t->valid[0] = 1;
     s_state_rows(t, def, net2, ptdf, lodf, -1, 0);
     s_state_finish(t, base, 0);
@@ -269,6 +296,7 @@ pcf_rc study_topology_new(const study_def *def, const int *out_rows, size_t nout
             s_state_rows(t, def, net2, ptdf, lodf, -1, st);
         } else {
             s_state_rows(t, def, net2, ptdf, lodf, l, st);
+            t->ac_out[st] = row;
         }
         s_state_finish(t, base, st);
     }
@@ -283,6 +311,10 @@ done:
     pf_dc_destroy(&dc);
     pf_net_destroy(&net2);
     pf_net_destroy(&base);
+    if (t && rc == PCF_OK) {
+        t->acase = c2;
+        c2 = NULL;
+    }
     mp_case_destroy(&c2);
     if (rc != PCF_OK) study_topology_destroy(&t);
     *out = t;
@@ -313,7 +345,13 @@ void study_destroy(study **sp)
         free(th->lim_r);
         free(th->avail);
         free(th->err);
+        study_ac_destroy(&th->ac);
+        free(th->ac_p);
+        free(th->ac_q);
+        free(th->ac_flow);
+        free(th->mscratch);
     }
+    free(s->site_res);
     pf_net_destroy(&s->net);
     mcstat_destroy(&s->stats);
     free(s->site_bus);
@@ -328,7 +366,10 @@ void study_destroy(study **sp)
     free(s->acted);
     free(s->unresolved);
     free(s->blk_site_curt);
+    free(s->blk_site_curt2);
+    free(s->blk_site_n);
     free(s->blk_binding);
+    free(s->fault_acts);
     free(s->sortbuf);
     free(s->cres);
     free(s->cres_site);
@@ -361,6 +402,35 @@ static pcf_rc s_check_def(const study_def *d, pcf_error *err)
     return PCF_OK;
 }
 
+/* The AC re-solver of one worker thread and its scratch. */
+static pcf_rc s_ac_thread(study *s, study_thread *th, pcf_error *err)
+{
+    const study_def *d = &s->def;
+    size_t nc = d->nc;
+    size_t *nbr = calloc(nc + 1, sizeof(size_t));
+    const int **rows = calloc(nc + 1, sizeof *rows);
+    const double **sign = calloc(nc + 1, sizeof *sign);
+    th->ac_p = malloc((s->nb + 1) * sizeof(double));
+    th->ac_q = malloc((s->nb + 1) * sizeof(double));
+    th->ac_flow = malloc((nc + 1) * sizeof(double));
+    pcf_rc rc = PCF_OK;
+    if (!nbr || !rows || !sign || !th->ac_p || !th->ac_q || !th->ac_flow) {
+        rc = pcf_error_set(err, PCF_ERR_NOMEM, "study: out of memory");
+    } else {
+        for (size_t c = 0; c < nc; c++) {
+            nbr[c] = d->constraints[c].nbr;
+            rows[c] = d->constraints[c].branch_row;
+            sign[c] = d->constraints[c].sign;
+        }
+        study_ac_def ad = { nc, d->ns, s->nst, nbr, rows, sign };
+        rc = study_ac_new(&ad, &th->ac, err);
+    }
+    free(nbr);
+    free(rows);
+    free(sign);
+    return rc;
+}
+
 pcf_rc study_new(const study_def *def, study **out, pcf_error *err)
 {
     *out = NULL;
@@ -390,13 +460,18 @@ pcf_rc study_new(const study_def *def, study **out, pcf_error *err)
     s->acted = malloc((nc + 1) * S);
     s->unresolved = malloc(S);
     s->blk_site_curt = malloc((s->nblocks * nc * ns + 1) * sizeof(double));
+    s->blk_site_curt2 = malloc((s->nblocks * nc * ns + 1) * sizeof(double));
+    s->blk_site_n = malloc((s->nblocks * nc * ns + 1) * sizeof(int));
     s->blk_binding = malloc((s->nblocks * nc * def->nf + 1) * sizeof(int));
+    s->fault_acts = malloc((def->nf + 1) * sizeof(size_t));
     s->sortbuf = malloc(S * sizeof(double));
+    s->site_res = calloc(ns + 1, sizeof *s->site_res);
     s->cres = calloc(nc + 1, sizeof *s->cres);
-    s->cres_site = calloc(nc * ns + 1, sizeof(double));
+    s->cres_site = calloc(nc * ns + 1, sizeof *s->cres_site);
     if (!s->site_bus || !s->site_cap || !s->inj || !s->avail || !s->flow || !s->state || !s->flow_intact ||
         !s->flow_fault || !s->curt_c || !s->acted || !s->unresolved || !s->blk_site_curt ||
-        !s->blk_binding || !s->sortbuf || !s->cres || !s->cres_site) {
+        !s->blk_site_curt2 || !s->blk_site_n || !s->blk_binding || !s->fault_acts || !s->sortbuf ||
+        !s->cres || !s->cres_site || !s->site_res) {
         study_destroy(&s);
         return pcf_error_set(err, PCF_ERR_NOMEM, "study: out of memory for %zu samples", S);
     }
@@ -443,7 +518,8 @@ pcf_rc study_new(const study_def *def, study **out, pcf_error *err)
         th->lim_r = malloc((nc + 1) * sizeof(double));
         th->avail = malloc((ns + 1) * sizeof(double));
         th->err = malloc((ns + 1) * sizeof(double));
-        if (rc == PCF_OK && (!th->flow || !th->lim_f || !th->lim_r || !th->avail || !th->err))
+        th->mscratch = malloc(2 * S * sizeof(double));
+        if (rc == PCF_OK && (!th->flow || !th->lim_f || !th->lim_r || !th->avail || !th->err || !th->mscratch))
             rc = pcf_error_set(err, PCF_ERR_NOMEM, "study: out of memory");
     }
     free(cd);
@@ -457,6 +533,48 @@ pcf_rc study_new(const study_def *def, study **out, pcf_error *err)
 
 /* ---- sampling (phase 1) and ANM (phase 2), per block ------------------------ */
 
+/* 1 when the sample's DC flow in its state is within the AC band of the
+ * level where the ANM acts on some constraint. */
+static int s_ac_wanted(const study *s, const study_thread *th)
+{
+    const study_def *d = &s->def;
+    if (s->ac_mode == STUDY_AC_ALL) return 1;
+    for (size_t c = 0; c < d->nc; c++) {
+        const study_constraint *k = &d->constraints[c];
+        double trim = k->trim > 0 ? k->trim : 1;
+        double load = k->one_way ? th->flow[c] : fabs(th->flow[c]);
+        double lim = !k->one_way && th->flow[c] < 0 ? th->lim_r[c] : th->lim_f[c];
+        if (load >= (1 - s->ac_band) * trim * lim) return 1;
+    }
+    return 0;
+}
+
+/* Sample j re-solved with AC (study_ac.h).  *used = 0: fall back to DC. */
+static pcf_rc s_ac_sample(study *s, study_thread *th, size_t j, int st, const anm_input *in, anm_result *res,
+                          int *used, pcf_error *err)
+{
+    const study_sp *sp = s->sp;
+    const study_topology *t = sp->topo;
+    const pf_net *net = s->net;
+    size_t S = s->S, nb = s->nb, ns = s->def.ns;
+    const unsigned char *dead = &t->dead[(size_t)st * t->nbus_case];
+    /* The sampled demand is what the injection holds besides firm plant
+     * and the sites; it draws reactive power at STUDY_AC_DEMAND_PF. */
+    memset(th->ac_q, 0, nb * sizeof(double));
+    for (size_t i = 0; i < ns; i++) th->ac_q[s->site_bus[i]] += s->avail[i * S + j];
+    double tanphi = tan(acos(STUDY_AC_DEMAND_PF));
+    for (size_t b = 0; b < nb; b++) {
+        int row = net->bus_row[b];
+        double inj = s->inj[b * S + j];
+        double dem = (sp->bus_fixed ? sp->bus_fixed[row] : 0) + th->ac_q[b] - inj;
+        int off = dead[row];
+        th->ac_p[b] = off ? 0 : inj;
+        th->ac_q[b] = off ? 0 : -fabs(dem) * tanphi;
+    }
+    return study_ac_sample(th->ac, t->id, (size_t)st, t->acase, t->ac_out[st], th->ac_p, th->ac_q, s->site_bus,
+                           th->a, in, res, th->ac_flow, used, err);
+}
+
 static void s_sample_block(study *s, study_thread *th, size_t blk)
 {
     const study_sp *sp = s->sp;
@@ -469,6 +587,14 @@ static void s_sample_block(study *s, study_thread *th, size_t blk)
         rng_init(&r, d->seed, s->sp_index, (uint32_t)j, RNG_STREAM_FORECAST);
         if (sp->site_err) rng_mvn_draw(sp->site_err, &r, th->err);
         else memset(th->err, 0, ns * sizeof(double));
+        const double *mean = sp->site_mean;
+        if (s->nmember) {
+            /* its own stream: the forecast and fault draws do not move */
+            rng_stream rm;
+            rng_init(&rm, d->seed, s->sp_index, (uint32_t)j, RNG_STREAM_MEMBER);
+            size_t m = (size_t)(rng_uniform(&rm) * (double)s->nmember);
+            mean = &s->member_mean[(m < s->nmember ? m : s->nmember - 1) * ns];
+        }
         for (size_t b = 0; b < nb; b++) {
             int row = net->bus_row[b];
             double p = sp->bus_fixed ? sp->bus_fixed[row] : 0;
@@ -477,7 +603,7 @@ static void s_sample_block(study *s, study_thread *th, size_t blk)
             s->inj[b * S + j] = p - dem;
         }
         for (size_t i = 0; i < ns; i++) {
-            double a = sp->site_mean[i] + th->err[i];
+            double a = mean[i] + th->err[i];
             a = a < 0 ? 0 : (a > s->site_cap[i] ? s->site_cap[i] : a);
             s->avail[i * S + j] = a;
             s->inj[(size_t)s->site_bus[i] * S + j] += a;
@@ -513,9 +639,12 @@ static pcf_rc s_anm_block(study *s, study_thread *th, size_t blk, pcf_error *err
     const study_topology *t = sp->topo;
     size_t S = s->S, ns = d->ns, nc = d->nc, nf = d->nf;
     size_t j0 = blk * STUDY_BLOCK, j1 = j0 + STUDY_BLOCK < S ? j0 + STUDY_BLOCK : S;
-    double *bsc = &s->blk_site_curt[blk * nc * ns];
+    double *bsc = &s->blk_site_curt[blk * nc * ns], *bsc2 = &s->blk_site_curt2[blk * nc * ns];
+    int *bsn = &s->blk_site_n[blk * nc * ns];
     int *bbind = &s->blk_binding[blk * nc * nf];
     memset(bsc, 0, nc * ns * sizeof(double));
+    memset(bsc2, 0, nc * ns * sizeof(double));
+    memset(bsn, 0, nc * ns * sizeof(int));
     memset(bbind, 0, nc * nf * sizeof(int));
     for (size_t j = j0; j < j1; j++) {
         int st = s->state[j];
@@ -546,8 +675,16 @@ static pcf_rc s_anm_block(study *s, study_thread *th, size_t blk, pcf_error *err
             th->avail[i] = dead[s->net->bus_row[s->site_bus[i]]] ? 0 : s->avail[i * S + j];
         anm_input in = { th->flow, th->lim_f, th->lim_r, &t->sens[(size_t)st * nc * ns], th->avail };
         anm_result res;
-        pcf_rc rc = anm_solve(th->a, &in, &res, err);
-        if (rc != PCF_OK) return rc;
+        pcf_rc rc = PCF_OK;
+        int ac_used = 0;
+        if (s->ac_mode != STUDY_AC_OFF && s_ac_wanted(s, th)) {
+            th->ac_samples++;
+            if ((rc = s_ac_sample(s, th, j, st, &in, &res, &ac_used, err)) != PCF_OK) return rc;
+            th->ac_fallbacks += !ac_used;
+            if (ac_used && st == 0)
+                for (size_t c = 0; c < nc; c++) s->flow_intact[c * S + j] = th->ac_flow[c];
+        }
+        if (!ac_used && (rc = anm_solve(th->a, &in, &res, err)) != PCF_OK) return rc;
         int unres = !res.converged;
         for (size_t c = 0; c < nc; c++) {
             double cc = 0;
@@ -555,6 +692,8 @@ static pcf_rc s_anm_block(study *s, study_thread *th, size_t blk, pcf_error *err
                 double v = res.curt_by[c * ns + i];
                 cc += v;
                 bsc[c * ns + i] += v;
+                bsc2[c * ns + i] += v * v;
+                bsn[c * ns + i] += v > MCSTAT_CURTAILED_MW;
             }
             s->curt_c[c * S + j] = cc;
             s->acted[c * S + j] = res.acted[c];
@@ -574,11 +713,15 @@ static void *s_worker(void *arg)
     study_thread *th = arg;
     study *s = th->st;
     int phase = s->phase;
+    /* phases 1 and 2 take blocks of samples, phase 3 sites to summarise
+     * (each summary depends on its site alone: any thread may do it) */
+    size_t n = phase == 3 ? s->def.ns : s->nblocks;
     for (;;) {
         size_t blk = atomic_fetch_add(&s->next_block, 1);
-        if (blk >= s->nblocks || th->rc != PCF_OK) break;
+        if (blk >= n || th->rc != PCF_OK) break;
         if (phase == 1) s_sample_block(s, th, blk);
-        else th->rc = s_anm_block(s, th, blk, &th->err_msg);
+        else if (phase == 2) th->rc = s_anm_block(s, th, blk, &th->err_msg);
+        else th->rc = mcstat_summarise_r(s->stats, blk, s->sp->hours, th->mscratch, &s->site_res[blk], &th->err_msg);
     }
     return NULL;
 }
@@ -590,13 +733,20 @@ static pcf_rc s_parallel(study *s, int phase, pcf_error *err)
     int n = s->def.threads;
     pthread_t tid[STUDY_MAX_THREADS];
     unsigned char started[STUDY_MAX_THREADS] = { 0 };
-    for (int i = 0; i < n; i++) s->th[i].rc = PCF_OK;
+    for (int i = 0; i < n; i++) {
+        s->th[i].rc = PCF_OK;
+        s->th[i].ac_samples = s->th[i].ac_fallbacks = 0;
+    }
     /* A thread that cannot start leaves its share to the others: blocks are
      * taken from a shared counter, so the result is the same. */
     for (int i = 1; i < n; i++) started[i] = pthread_create(&tid[i], NULL, s_worker, &s->th[i]) == 0;
     s_worker(&s->th[0]);
     for (int i = 1; i < n; i++)
         if (started[i]) pthread_join(tid[i], NULL);
+    for (int i = 0; i < n; i++) {
+        s->ac_samples += s->th[i].ac_samples;
+        s->ac_fallbacks += s->th[i].ac_fallbacks;
+    }
     for (int i = 0; i < n; i++)
         if (s->th[i].rc != PCF_OK) {
             if (err) *err = s->th[i].err_msg;
@@ -644,12 +794,101 @@ double study_quantile(double *v, size_t n, double p)
     return s_select(v, n, mcstat_quantile_index(n, p));
 }
 
-static void s_quantiles3(study *s, const double *v, double *p10, double *p50, double *p90)
+/* Ranks k[0..m) (ascending, 0-based) of v, where v[lo..hi) holds exactly
+ * the elements of ranks lo..hi-1: select the middle rank, which leaves v
+ * partitioned around it, then the lower ranks below it and the upper ones
+ * above.  out[i] = the k[i]-th smallest. */
+static void s_select_ranks(double *v, size_t lo, size_t hi, const size_t *k, size_t m, double *out)
 {
+    if (m == 0) return;
+    size_t mid = m / 2, r = k[mid];
+    out[mid] = s_select(v + lo, hi - lo, r - lo);
+    size_t a = mid, b = mid + 1;
+    while (a > 0 && k[a - 1] == r) out[--a] = out[mid];
+    while (b < m && k[b] == r) out[b++] = out[mid];
+    s_select_ranks(v, lo, r, k, a, out);
+    s_select_ranks(v, r + 1, hi, k + b, m - b, out + b);
+}
+
+#define STUDY_MAX_RANKS (3 * STUDY_NLEVELS)
+
+/* For each level p[i] (m <= STUDY_NLEVELS): q[i] = q_p and lo[i], hi[i] the
+ * order statistics that bracket it (mcstat.h), from one multi-rank
+ * selection of v[n] (v is reordered): 15 ranks cost about 3 selections. */
+static void s_quantiles_se(double *v, size_t n, const double *p, size_t m, double *q, double *lo, double *hi)
+{
+    size_t rank[STUDY_MAX_RANKS] = {0}, perm[STUDY_MAX_RANKS] = {0}, k[STUDY_MAX_RANKS] = {0};
+    double val[STUDY_MAX_RANKS] = {0};
+    for (size_t i = 0; i < m; i++) {
+        rank[3 * i] = mcstat_quantile_index(n, p[i]);
+        mcstat_quantile_se_index(n, p[i], &rank[3 * i + 1], &rank[3 * i + 2]);
+    }
+    size_t nr = 3 * m;
+    for (size_t i = 0; i < nr; i++) {   /* insertion sort of a handful */
+        size_t j = i;
+        for (; j > 0 && rank[perm[j - 1]] > rank[i]; j--) perm[j] = perm[j - 1];
+        perm[j] = i;
+    }
+    for (size_t i = 0; i < nr; i++) k[i] = rank[perm[i]];
+    double sel[STUDY_MAX_RANKS] = {0};
+    s_select_ranks(v, 0, n, k, nr, sel);
+    for (size_t i = 0; i < nr; i++) val[perm[i]] = sel[i];
+    for (size_t i = 0; i < m; i++) {
+        q[i] = val[3 * i];
+        lo[i] = val[3 * i + 1];
+        hi[i] = val[3 * i + 2];
+    }
+}
+
+static const double s_flow_levels[3] = { 0.10, 0.50, 0.90 };
+
+/* P10/P50/P90 of v[S] with their SEs. */
+static void s_flow_quantiles(study *s, const double *v, double *p10, double *p50, double *p90, double *se)
+{
+    double q[3], lo[3], hi[3];
     memcpy(s->sortbuf, v, s->S * sizeof(double));
-    *p10 = study_quantile(s->sortbuf, s->S, 0.10);
-    *p50 = study_quantile(s->sortbuf, s->S, 0.50);
-    *p90 = study_quantile(s->sortbuf, s->S, 0.90);
+    s_quantiles_se(s->sortbuf, s->S, s_flow_levels, 3, q, lo, hi);
+    *p10 = q[0];
+    *p50 = q[1];
+    *p90 = q[2];
+    for (int i = 0; i < 3; i++) se[i] = (hi[i] - lo[i]) / (2 * MCSTAT_Z95);
+}
+
+/* A proportion k / n with its binomial SE, as mcstat and p_acts use. */
+static void s_proportion(size_t k, size_t n, double *p, double *se)
+{
+    *p = (double)k / (double)n;
+    *se = sqrt(*p * (1 - *p) / (double)n);
+}
+
+/* The binding fault of constraint c and P(ANM acts with it in force). */
+static void s_binding(study *s, size_t c, study_constraint_result *r)
+{
+    size_t S = s->S, nc = s->def.nc, nf = s->def.nf;
+    memset(s->fault_acts, 0, nf * sizeof(size_t));
+    for (size_t j = 0; j < S; j++)
+        if (s->acted[c * S + j] && s->state[j] > 0) s->fault_acts[s->state[j] - 1]++;
+    r->binding_fault = -1;
+    size_t best = 0;
+    for (size_t f = 0; f < nf; f++)     /* ties: lowest index */
+        if (s->fault_acts[f] > best) {
+            best = s->fault_acts[f];
+            r->binding_fault = (int)f;
+        }
+    if (r->binding_fault < 0) {
+        /* The ANM never acted under a fault: name the fault that most often
+         * loads the constraint most, the one to watch. */
+        int most = 0;
+        for (size_t f = 0; f < nf; f++) {
+            int cnt = 0;
+            for (size_t b = 0; b < s->nblocks; b++) cnt += s->blk_binding[(b * nc + c) * nf + f];
+            if (cnt > most) {
+                most = cnt;
+                r->binding_fault = (int)f;
+            }
+        }
+    }
+    s_proportion(best, S, &r->p_binding, &r->p_binding_se);
 }
 
 static void s_aggregate(study *s)
@@ -657,29 +896,22 @@ static void s_aggregate(study *s)
     const study_def *d = &s->def;
     const study_sp *sp = s->sp;
     size_t S = s->S, nc = d->nc, ns = d->ns, nf = d->nf;
-    double h = sp->hours;
+    double h = sp->hours, n = (double)S, twoz = 2 * MCSTAT_Z95;
     for (size_t c = 0; c < nc; c++) {
         study_constraint_result *r = &s->cres[c];
         const study_constraint *k = &d->constraints[c];
         r->limit_mw = sp->limit_intact[c];
-        s_quantiles3(s, &s->flow_intact[c * S], &r->flow_p10, &r->flow_p50, &r->flow_p90);
+        r->limit_fault_mw = sp->limit_fault[c];
+        s_flow_quantiles(s, &s->flow_intact[c * S], &r->flow_p10, &r->flow_p50, &r->flow_p90, r->flow_se);
         r->has_fault_flow = 0;
         for (size_t f = 0; f < nf; f++) r->has_fault_flow |= sp->topo->valid[1 + f];
-        if (r->has_fault_flow)
-            s_quantiles3(s, &s->flow_fault[c * S], &r->fault_p10, &r->fault_p50, &r->fault_p90);
-        else
+        if (r->has_fault_flow) {
+            s_flow_quantiles(s, &s->flow_fault[c * S], &r->fault_p10, &r->fault_p50, &r->fault_p90, r->fault_se);
+        } else {
             r->fault_p10 = r->fault_p50 = r->fault_p90 = NAN;
-        /* binding fault: the one most often worst (ties: lowest index) */
-        r->binding_fault = -1;
-        int best = 0;
-        for (size_t f = 0; f < nf; f++) {
-            int cnt = 0;
-            for (size_t b = 0; b < s->nblocks; b++) cnt += s->blk_binding[(b * nc + c) * nf + f];
-            if (cnt > best) {
-                best = cnt;
-                r->binding_fault = (int)f;
-            }
+            r->fault_se[0] = r->fault_se[1] = r->fault_se[2] = NAN;
         }
+        s_binding(s, c, r);
         size_t acts = 0;
         double sum = 0, sum2 = 0;
         for (size_t j = 0; j < S; j++) {
@@ -688,29 +920,44 @@ static void s_aggregate(study *s)
             sum += v;
             sum2 += v * v;
         }
-        double n = (double)S;
-        r->p_acts = (double)acts / n;
-        r->p_acts_se = sqrt(r->p_acts * (1 - r->p_acts) / n);
+        s_proportion(acts, S, &r->p_acts, &r->p_acts_se);
         double mean = sum / n, var = n > 1 ? (sum2 - n * mean * mean) / (n - 1) : 0;
         r->curtail_mwh = mean * h;
         r->curtail_mwh_se = sqrt(var > 0 ? var / n : 0) * h;
-        /* blocks: headroom from the loading quantile, curtailment quantiles */
+        /* blocks: headroom from the loading quantile, curtailment quantiles;
+         * headroom is monotone in the loading, so the order statistics that
+         * bracket the loading quantile bracket the headroom too */
+        double q[STUDY_NLEVELS], lo[STUDY_NLEVELS], hi[STUDY_NLEVELS];
+        double cap = r->limit_mw * (k->trim > 0 ? k->trim : 1);
         for (size_t j = 0; j < S; j++) s->sortbuf[j] = s_loading(k, s->flow_intact[c * S + j]);
-        for (int q = 0; q < STUDY_NLEVELS; q++) {
-            double lq = study_quantile(s->sortbuf, S, study_levels[q]);
-            double room = r->limit_mw * (k->trim > 0 ? k->trim : 1) - lq;
-            r->headroom_mw[q] = room > 0 ? room : 0;
+        s_quantiles_se(s->sortbuf, S, study_levels, STUDY_NLEVELS, q, lo, hi);
+        for (int l = 0; l < STUDY_NLEVELS; l++) {
+            double room = cap - q[l], rlo = cap - hi[l], rhi = cap - lo[l];
+            r->headroom_mw[l] = room > 0 ? room : 0;
+            r->headroom_se[l] = ((rhi > 0 ? rhi : 0) - (rlo > 0 ? rlo : 0)) / twoz;
         }
         memcpy(s->sortbuf, &s->curt_c[c * S], S * sizeof(double));
-        for (int q = 0; q < STUDY_NLEVELS; q++)
-            r->curtail_mw[q] = study_quantile(s->sortbuf, S, study_levels[q]);
-        double *site = &s->cres_site[c * ns];
-        for (size_t i = 0; i < ns; i++) {
-            double t = 0;
-            for (size_t b = 0; b < s->nblocks; b++) t += s->blk_site_curt[(b * nc + c) * ns + i];
-            site[i] = t / n * h;
+        s_quantiles_se(s->sortbuf, S, study_levels, STUDY_NLEVELS, q, lo, hi);
+        for (int l = 0; l < STUDY_NLEVELS; l++) {
+            r->curtail_mw[l] = q[l];
+            r->curtail_mw_se[l] = (hi[l] - lo[l]) / twoz;
         }
-        r->site_curtail_mwh = site;
+        study_site_curt *site = &s->cres_site[c * ns];
+        for (size_t i = 0; i < ns; i++) {
+            double t = 0, t2 = 0;
+            size_t cnt = 0;
+            for (size_t b = 0; b < s->nblocks; b++) {
+                size_t at = (b * nc + c) * ns + i;
+                t += s->blk_site_curt[at];
+                t2 += s->blk_site_curt2[at];
+                cnt += (size_t)s->blk_site_n[at];
+            }
+            double m = t / n, v = n > 1 ? (t2 - n * m * m) / (n - 1) : 0;
+            site[i].mwh = m * h;
+            site[i].mwh_se = sqrt(v > 0 ? v / n : 0) * h;
+            s_proportion(cnt, S, &site[i].p, &site[i].p_se);
+        }
+        r->site = site;
     }
 }
 
@@ -741,6 +988,7 @@ pcf_rc study_run_sp(study *s, uint32_t sp_index, const study_sp *sp, pcf_error *
 
     s->sp = sp;
     s->sp_index = sp_index;
+    s->site_ok = 0;
     mcstat_reset(s->stats);
     pcf_rc rc = s_parallel(s, 1, err);
     if (rc != PCF_OK) return rc;
@@ -749,6 +997,8 @@ pcf_rc study_run_sp(study *s, uint32_t sp_index, const study_sp *sp, pcf_error *
         cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)s->S, (int)s->nb, 1.0,
                     sp->topo->cptdf, (int)s->nb, s->inj, (int)s->S, 0.0, s->flow, (int)s->S);
     if ((rc = s_parallel(s, 2, err)) != PCF_OK) return rc;
+    if ((rc = s_parallel(s, 3, err)) != PCF_OK) return rc;
+    s->site_ok = 1;
     s_aggregate(s);
     return PCF_OK;
 }
@@ -756,12 +1006,48 @@ pcf_rc study_run_sp(study *s, uint32_t sp_index, const study_sp *sp, pcf_error *
 pcf_rc study_site_result(study *s, size_t site, mcstat_pcf *out, pcf_error *err)
 {
     if (site >= s->def.ns) return pcf_error_set(err, PCF_ERR_INVALID, "study: no site %zu", site);
-    return mcstat_summarise(s->stats, site, s->sp ? s->sp->hours : 0.5, out, err);
+    if (!s->site_ok) return pcf_error_set(err, PCF_ERR_INVALID, "study: no settlement period has been run");
+    *out = s->site_res[site];       /* summarised by the threads after the SP */
+    return PCF_OK;
 }
 
 const study_constraint_result *study_constraint_result_get(const study *s, size_t c)
 {
     return c < s->def.nc ? &s->cres[c] : NULL;
+}
+
+pcf_rc study_set_members(study *s, size_t nmember, const double *mean, pcf_error *err)
+{
+    if (nmember && !mean) return pcf_error_set(err, PCF_ERR_INVALID, "study: %zu members without values", nmember);
+    for (size_t i = 0; i < nmember * s->def.ns; i++)
+        if (!isfinite(mean[i]))
+            return pcf_error_set(err, PCF_ERR_INVALID, "study: member %zu site %zu forecast is not finite",
+                                 i / s->def.ns, i % s->def.ns);
+    s->nmember = nmember;
+    s->member_mean = nmember ? mean : NULL;
+    return PCF_OK;
+}
+
+pcf_rc study_set_ac(study *s, int mode, double band, pcf_error *err)
+{
+    if (mode != STUDY_AC_OFF && mode != STUDY_AC_BAND && mode != STUDY_AC_ALL)
+        return pcf_error_set(err, PCF_ERR_INVALID, "study: AC mode %d", mode);
+    if (mode == STUDY_AC_BAND && !(band >= 0 && band <= 1))
+        return pcf_error_set(err, PCF_ERR_INVALID, "study: AC band %g is not a fraction 0..1", band);
+    for (int i = 0; mode != STUDY_AC_OFF && i < s->def.threads; i++)
+        if (!s->th[i].ac) {
+            pcf_rc rc = s_ac_thread(s, &s->th[i], err);
+            if (rc != PCF_OK) return rc;
+        }
+    s->ac_mode = mode;
+    s->ac_band = band;
+    return PCF_OK;
+}
+
+void study_ac_counts(const study *s, size_t *samples, size_t *fallbacks)
+{
+    *samples = s->ac_samples;
+    *fallbacks = s->ac_fallbacks;
 }
 
 double study_unresolved_share(const study *s)

@@ -51,6 +51,7 @@
 #include "mcstat.h"
 #include "mpcase.h"
 #include "rng.h"
+#include "study_ac.h"
 
 #define STUDY_MAX_THREADS 64
 #define STUDY_NLEVELS 5          /* constraint block confidence levels */
@@ -104,18 +105,35 @@ typedef struct study_sp {
     const double *fault_prob;     /* [nf] probability fault k is present in the SP */
 } study_sp;
 
-/* Per constraint and SP: the constraint statement and blocks. */
+/* What one constraint did to one site in an SP. */
+typedef struct study_site_curt {
+    double mwh, mwh_se;                 /* expected curtailment it caused, MWh */
+    double p, p_se;                     /* P(it curtails the site at all) */
+} study_site_curt;
+
+/* Per constraint and SP: the constraint statement and blocks.  Every
+ * quantile's SE is mcstat's order-statistic SE (mcstat.h). */
 typedef struct study_constraint_result {
     double limit_mw;                    /* intact limit used */
+    double limit_fault_mw;              /* post-fault limit used */
     double flow_p10, flow_p50, flow_p90;        /* intact, before ANM, MW */
+    double flow_se[3];                          /* their SEs */
     double fault_p10, fault_p50, fault_p90;     /* worst credible fault, before ANM */
+    double fault_se[3];
     int has_fault_flow;                 /* 0 when no credible fault applies */
-    int binding_fault;                  /* index into fault_row of the most often worst, -1 */
+    /* Binding fault: the credible fault most often in force when the ANM
+     * acts on this constraint; when it never acts under a fault, the fault
+     * most often the worst for it; -1 without credible faults.  p_binding:
+     * P(the ANM acts AND that fault is in force), so <= p_acts. */
+    int binding_fault;
+    double p_binding, p_binding_se;
     double p_acts, p_acts_se;
     double curtail_mwh, curtail_mwh_se; /* expected curtailment it caused */
     double headroom_mw[STUDY_NLEVELS];  /* max(0, limit - flow quantile at level) */
+    double headroom_se[STUDY_NLEVELS];
     double curtail_mw[STUDY_NLEVELS];   /* curtailment quantile at level */
-    const double *site_curtail_mwh;     /* [ns] expected curtailment of each site for it */
+    double curtail_mw_se[STUDY_NLEVELS];
+    const study_site_curt *site;        /* [ns] */
 } study_constraint_result;
 
 typedef struct study study;
@@ -148,5 +166,24 @@ double study_quantile(double *v, size_t n, double p);
 /* Fraction of samples in which the ANM could not clear every exceedance
  * (the network would need action beyond ANM), for diagnostics. */
 double study_unresolved_share(const study *s);
+
+/* Weather ensemble members sampled directly: with nmember > 0, sample j of
+ * an SP draws member m uniformly from its own stream (RNG_STREAM_MEMBER,
+ * keyed like the others by (seed, SP, j)) and every site's available output
+ * is mean[m * ns + site] plus the SP's error (site_err, which should then be
+ * the error around one member, not the ensemble's spread) instead of
+ * site_mean.  mean ([nmember * ns] MW) is the caller's and is read by every
+ * study_run_sp until the next call; nmember 0 goes back to site_mean. */
+pcf_rc study_set_members(study *s, size_t nmember, const double *mean, pcf_error *err);
+
+/* AC power flow for some samples (study_ac.h): mode STUDY_AC_OFF (DC only,
+ * what study_new sets up), STUDY_AC_BAND (samples whose DC flow is within
+ * band, a fraction, of where the ANM acts) or STUDY_AC_ALL.  Applies to
+ * the SPs run after it. */
+pcf_rc study_set_ac(study *s, int mode, double band, pcf_error *err);
+
+/* Samples re-solved with AC (study_def.ac) and, of those, the ones left on
+ * their DC result because AC did not converge, over every SP run so far. */
+void study_ac_counts(const study *s, size_t *samples, size_t *fallbacks);
 
 #endif

@@ -149,6 +149,173 @@ Pcf__V1__Header *subscriber_peek(const uint8_t *body, size_t len, uint32_t *part
     return h;
 }
 
+/* Fast header decoding, by protobuf-c 1.4's rules (subscriber_peek gets
+ * them from protobuf-c itself; tests/test_subscriber_peek.c holds the two
+ * together): a tag is at most 5 bytes, its field number the low 32 bits
+ * shifted, and only a first byte of 0-7 is a bad tag (field 0 written
+ * longer is just unknown); a length prefix is at most 5 bytes and at most
+ * INT_MAX; a known field with another wire type fails the message; unknown
+ * fields are skipped; a field seen twice keeps the last value, an embedded
+ * message included (no merging); integers are truncated to their width. */
+static int s_pbc_next_field(const uint8_t **pp, const uint8_t *end, s_field *f)
+{
+    const uint8_t *p = *pp;
+    size_t rem = (size_t)(end - p);
+    if (rem == 0) return 0;
+    if ((p[0] & 0xf8) == 0) return -1;
+    uint32_t tag = (uint32_t)(p[0] & 0x7f) >> 3;
+    size_t n = 1;
+    if (p[0] & 0x80) {
+        size_t max = rem < 5 ? rem : 5;
+        unsigned shift = 4;
+        for (;; n++) {
+            if (n == max) return -1;
+            tag |= (uint32_t)((uint64_t)(p[n] & 0x7f) << shift);
+            shift += 7;
+            if (!(p[n] & 0x80)) {
+                n++;
+                break;
+            }
+        }
+    }
+    f->num = tag;
+    f->wire = p[0] & 7;
+    f->data = NULL;
+    f->len = 0;
+    p += n;
+    rem -= n;
+    switch (f->wire) {
+    case 0: {
+        const uint8_t *q = p;
+        if (s_varint(&q, end, &f->v) != 0) return -1;
+        p = q;
+        break;
+    }
+    case 1:
+    case 5: {
+        size_t w = f->wire == 1 ? 8 : 4;
+        if (rem < w) return -1;
+        p += w;
+        break;
+    }
+    case 2: {
+        size_t max = rem < 5 ? rem : 5, i = 0;
+        uint64_t len = 0;
+        for (; i < max; i++) {
+            len |= (uint64_t)(p[i] & 0x7f) << (7 * i);
+            if (!(p[i] & 0x80)) break;
+        }
+        if (i == max || len > 0x7fffffff || i + 1 + len > rem) return -1;
+        f->data = p + i + 1;
+        f->len = (size_t)len;
+        p += i + 1 + len;
+        break;
+    }
+    default: return -1;
+    }
+    *pp = p;
+    return 1;
+}
+
+static int s_copy_str(char *dst, const s_field *f)
+{
+    if (f->wire != 2) return -1;
+    if (f->len >= SUBSCRIBER_STR_MAX) return -2;
+    memcpy(dst, f->data, f->len);
+    dst[f->len] = '\0';
+    return 0;
+}
+
+static int s_fast_inputs(const uint8_t *p, size_t len, Pcf__V1__InputsAsOf *in)
+{
+    const uint8_t *end = p + len;
+    s_field f;
+    int r;
+    pcf__v1__inputs_as_of__init(in);
+    while ((r = s_pbc_next_field(&p, end, &f)) == 1) {
+        if (f.num > 3) continue;
+        if (f.wire != 0) return -1;
+        if (f.num == 1) in->scada_ms = (int64_t)f.v;
+        else if (f.num == 2) in->weather_issued_ms = (int64_t)f.v;
+        else in->outages_ms = (int64_t)f.v;
+    }
+    return r;
+}
+
+static int s_fast_header(const uint8_t *p, size_t len, subscriber_head *o)
+{
+    const uint8_t *end = p + len;
+    Pcf__V1__Header *h = &o->h;
+    s_field f;
+    int r;
+    while ((r = s_pbc_next_field(&p, end, &f)) == 1) {
+        switch (f.num) {
+        case 2:
+        case 3:
+            if ((r = s_copy_str(f.num == 2 ? o->zone : o->topic, &f)) != 0) return r;
+            break;
+        case 8:
+            if (f.wire != 2 || s_fast_inputs(f.data, f.len, &o->in) != 0) return -1;
+            h->inputs_as_of = &o->in;
+            break;
+        case 1: case 4: case 5: case 6: case 7: case 9: case 10:
+            if (f.wire != 0) return -1;
+            if (f.num == 1) h->schema_version = (uint32_t)f.v;
+            else if (f.num == 4) h->sequence = f.v;
+            else if (f.num == 5) h->run_id = (int64_t)f.v;
+            else if (f.num == 6) h->run_kind = (Pcf__V1__RunKind)(int32_t)f.v;
+            else if (f.num == 7) h->computed_at_ms = (int64_t)f.v;
+            else if (f.num == 9) h->stream_epoch = f.v;
+            else h->request_id = f.v;
+            break;
+        default: break;
+        }
+    }
+    return r;
+}
+
+/* part and part_count of a BatchInfo; -1 when protobuf-c would not decode it. */
+static int s_fast_batch(const uint8_t *p, size_t len, uint32_t *part, uint32_t *part_count)
+{
+    const uint8_t *end = p + len;
+    uint32_t a = 0, b = 0;
+    s_field f;
+    int r;
+    while ((r = s_pbc_next_field(&p, end, &f)) == 1) {
+        if (f.num == 0 || f.num > 8) continue;
+        unsigned want = f.num == 1 ? 2u : f.num == 8 ? 1u : 0u;
+        if (f.wire != want) return -1;
+        if (f.num == 5) a = (uint32_t)f.v;
+        else if (f.num == 6) b = (uint32_t)f.v;
+    }
+    if (r < 0) return -1;
+    *part = a;
+    *part_count = b;
+    return 0;
+}
+
+int subscriber_peek_fast(const uint8_t *body, size_t len, subscriber_head *o)
+{
+    const uint8_t *p = body, *end = body + len;
+    s_field f;
+    int r, have = 0;
+    pcf__v1__header__init(&o->h);
+    o->zone[0] = o->topic[0] = '\0';
+    o->h.zone = o->zone;
+    o->h.topic = o->topic;
+    o->part = o->part_count = 0;
+    while ((r = s_next_field(&p, end, &f)) == 1) {
+        if (f.wire != 2) continue;
+        if (f.num == 1 && !have) {
+            if ((r = s_fast_header(f.data, f.len, o)) != 0) return r;
+            have = 1;
+        } else if (f.num == 2) {
+            s_fast_batch(f.data, f.len, &o->part, &o->part_count);
+        }
+    }
+    return r < 0 || !have ? -1 : 0;
+}
+
 /* ---- setup ------------------------------------------------------------------- */
 
 static pcf_rc s_curve_client(subscriber *s, void *sock, pcf_error *err)
@@ -337,10 +504,9 @@ static pcf_rc s_wait_reply(subscriber *s, uint64_t request_id, char *reply_type,
         int n;
         if (s_recv_frames(s->dealer, f, 4, &n, ZMQ_DONTWAIT) != 0) continue;
         if (n == 3 && zmq_msg_size(&f[0]) == 0 && zmq_msg_size(&f[1]) <= TYPE_MAX) {
-            uint32_t a, b;
-            Pcf__V1__Header *h = subscriber_peek(zmq_msg_data(&f[2]), zmq_msg_size(&f[2]), &a, &b);
-            int mine = h && h->request_id == request_id;
-            if (h) pcf__v1__header__free_unpacked(h, NULL);
+            subscriber_head hd;
+            int mine = subscriber_peek_fast(zmq_msg_data(&f[2]), zmq_msg_size(&f[2]), &hd) == 0 &&
+                       hd.h.request_id == request_id;
             if (mine) {
                 size_t tl = zmq_msg_size(&f[1]);
                 memcpy(reply_type, zmq_msg_data(&f[1]), tl);
@@ -367,10 +533,8 @@ pcf_rc subscriber_request(subscriber *s, const char *type, const ProtobufCMessag
     uint8_t *buf = malloc(len + 1);
     if (!buf) return pcf_error_set(err, PCF_ERR_NOMEM, "request: out of memory");
     protobuf_c_message_pack(req, buf);
-    uint32_t a, b;
-    Pcf__V1__Header *h = subscriber_peek(buf, len, &a, &b);
-    uint64_t id = h ? h->request_id : 0;
-    if (h) pcf__v1__header__free_unpacked(h, NULL);
+    subscriber_head hd;
+    uint64_t id = subscriber_peek_fast(buf, len, &hd) == 0 ? hd.h.request_id : 0;
     int bad = zmq_send(s->dealer, "", 0, ZMQ_SNDMORE) < 0 || zmq_send(s->dealer, type, strlen(type), ZMQ_SNDMORE) < 0 ||
               zmq_send(s->dealer, buf, len, 0) < 0;
     free(buf);
@@ -430,19 +594,18 @@ static void s_heartbeat(subscriber *s, const uint8_t *body, size_t len, uint64_t
 static pcf_rc s_live(subscriber *s, const char *topic, const uint8_t *body, size_t len, subscriber_fn fn, void *ctx,
                      pcf_error *err)
 {
-    uint32_t part, part_count;
-    Pcf__V1__Header *h = subscriber_peek(body, len, &part, &part_count);
-    if (!h || h->schema_version != 1 || !h->topic || strcmp(h->topic, topic) != 0) {
+    /* Decoded on the stack: this runs once per message received. */
+    subscriber_head hd;
+    const Pcf__V1__Header *h = &hd.h;
+    if (subscriber_peek_fast(body, len, &hd) != 0 || h->schema_version != 1 || strcmp(h->topic, topic) != 0) {
         s->stats.malformed++;
-        if (h) pcf__v1__header__free_unpacked(h, NULL);
         return PCF_OK;
     }
-    pcf_rc rc = PCF_OK;
+    uint32_t part = hd.part, part_count = hd.part_count;
     s->epoch = h->stream_epoch;
     if (strcmp(topic, "hb") == 0) {
         s_heartbeat(s, body, len, h->stream_epoch);
         s_deliver(s, topic, body, len, h, 0, 0, 0, fn, ctx);
-        pcf__v1__header__free_unpacked(h, NULL);
         return PCF_OK;
     }
     /* Epochs are kept per topic: behind a forwarder (pcf-proxy) topics of
@@ -454,7 +617,6 @@ static pcf_rc s_live(subscriber *s, const char *topic, const uint8_t *body, size
         memcpy(name, topic, strlen(topic) + 1);
         t->epoch = h->stream_epoch;
         t->last = 0;
-        pcf__v1__header__free_unpacked(h, NULL);
         return s_recover(s, name, fn, ctx, err);
     }
     if (t) t->epoch = h->stream_epoch;
@@ -470,12 +632,10 @@ static pcf_rc s_live(subscriber *s, const char *topic, const uint8_t *body, size
         s->stats.gaps++;
         char name[TOPIC_MAX];
         memcpy(name, topic, strlen(topic) + 1);
-        pcf__v1__header__free_unpacked(h, NULL);
         /* The snapshot holds the whole latest run, this message included. */
         return s_recover(s, name, fn, ctx, err);
     }
-    pcf__v1__header__free_unpacked(h, NULL);
-    return rc;
+    return PCF_OK;
 }
 
 /* While recovering: hold a feed message for replay. */
@@ -532,15 +692,13 @@ static void s_apply_topic_snapshot(subscriber *s, const uint8_t *d, size_t len, 
     p = d;
     while (s_next_field(&p, end, &f) == 1) {
         if (f.wire != 2 || f.num < 3 || f.num > 5) continue;
-        uint32_t part, part_count;
-        Pcf__V1__Header *h = subscriber_peek(f.data, f.len, &part, &part_count);
-        if (!h) {
+        subscriber_head hd;
+        if (subscriber_peek_fast(f.data, f.len, &hd) != 0) {
             s->stats.malformed++;
             continue;
         }
-        s_deliver(s, name, f.data, f.len, h, part, part_count, 1, fn, ctx);
-        if (h->stream_epoch) t->epoch = h->stream_epoch;
-        pcf__v1__header__free_unpacked(h, NULL);
+        s_deliver(s, name, f.data, f.len, &hd.h, hd.part, hd.part_count, 1, fn, ctx);
+        if (hd.h.stream_epoch) t->epoch = hd.h.stream_epoch;
     }
     t->last = seq;
     if (t->hb_seq <= seq) t->hb_seq = 0;
@@ -663,10 +821,9 @@ pcf_rc subscriber_poll(subscriber *s, int timeout_ms, subscriber_fn fn, void *ct
         memcpy(topic, zmq_msg_data(&f[0]), tl);
         topic[tl] = '\0';
         if (s->cfg.lose && strcmp(topic, "hb") != 0) {
-            uint32_t a, b;
-            Pcf__V1__Header *h = subscriber_peek(zmq_msg_data(&f[1]), zmq_msg_size(&f[1]), &a, &b);
-            int drop = h && s->cfg.lose(s->cfg.lose_ctx, topic, h->sequence);
-            if (h) pcf__v1__header__free_unpacked(h, NULL);
+            subscriber_head hd;
+            int drop = subscriber_peek_fast(zmq_msg_data(&f[1]), zmq_msg_size(&f[1]), &hd) == 0 &&
+                       s->cfg.lose(s->cfg.lose_ctx, topic, hd.h.sequence);
             if (drop) {
                 s->stats.lost++;
                 s_close_frames(f, n);

@@ -101,4 +101,23 @@ void subscriber_get_stats(const subscriber *s, subscriber_stats *st);
  * pcf__v1__header__free_unpacked) or NULL when it does not decode. */
 Pcf__V1__Header *subscriber_peek(const uint8_t *body, size_t len, uint32_t *part, uint32_t *part_count);
 
+/* The same without allocating, for the receive path: the header is decoded
+ * into *out (zone and topic point into out's buffers, inputs_as_of at
+ * out->in when present).  Accepts and rejects exactly what subscriber_peek
+ * does (tests/test_subscriber_peek.c and tests/fuzz/fuzz_peek.c compare the
+ * two on mutated messages), except that a zone or topic of
+ * SUBSCRIBER_STR_MAX bytes or more is rejected: no valid feed message has
+ * one (ids are at most 64 bytes, docs/protocol.md section 12).
+ * Returns 0; -1 when it does not decode; -2 when a zone or topic is too
+ * long (the rest of the message was then not looked at). */
+#define SUBSCRIBER_STR_MAX 96
+typedef struct subscriber_head {
+    Pcf__V1__Header h;
+    Pcf__V1__InputsAsOf in;
+    char zone[SUBSCRIBER_STR_MAX], topic[SUBSCRIBER_STR_MAX];
+    uint32_t part, part_count;       /* from the last BatchInfo that decodes; 0 without one */
+} subscriber_head;
+
+int subscriber_peek_fast(const uint8_t *body, size_t len, subscriber_head *out);
+
 #endif

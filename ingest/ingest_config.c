@@ -133,6 +133,13 @@ static int s_handler(void *user, const char *section, const char *name, const ch
             return s_copy(c, section, name, value, c->cfg->conninfo, sizeof c->cfg->conninfo);
         return s_fail(c, "[database]: unknown key '%s'%s", name, "");
     }
+    if (strcmp(section, "metrics") == 0) {
+        if (strcmp(name, "port") == 0)
+            return s_int(c, section, name, value, 0, 65535, &c->cfg->metrics_port);
+        if (strcmp(name, "address") == 0)
+            return s_copy(c, section, name, value, c->cfg->metrics_address, sizeof c->cfg->metrics_address);
+        return s_fail(c, "[metrics]: unknown key '%s'%s", name, "");
+    }
     if (strncmp(section, "source ", 7) != 0)
         return s_fail(c, "unknown section [%s]%s", section, "");
     const char *sname = section + 7;
@@ -214,6 +221,8 @@ static pcf_rc s_check(const char *path, ingest_config *cfg, pcf_error *err)
 pcf_rc ingest_config_load(const char *path, ingest_config *cfg, pcf_error *err)
 {
     memset(cfg, 0, sizeof *cfg);
+    cfg->metrics_port = INGEST_METRICS_PORT;
+    snprintf(cfg->metrics_address, sizeof cfg->metrics_address, "127.0.0.1");
     FILE *f = fopen(path, "r");
     if (!f)
         return pcf_error_set(err, PCF_ERR_IO, "%s: %s", path, strerror(errno));

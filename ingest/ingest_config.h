@@ -27,6 +27,10 @@
  *     curve_secret_key = /etc/pcf/ingest.key   ; optional, with curve_allowlist:
  *     curve_allowlist = /etc/pcf/gateways.allow ; CurveZMQ, only listed gateways
  *
+ *     [metrics]                     ; Prometheus endpoint (docs/operations.md)
+ *     port = 9464                   ; 0 disables; pcf-ingest --metrics-port overrides
+ *     address = 127.0.0.1           ; --metrics-address overrides
+ *
  * libinih reads lines of at most 200 bytes, so a long url is split over
  * indented continuation lines; the pieces are joined without separators.
  * Source names: 1..64 of [A-Za-z0-9_.-].  Numbers are checked (parse.h) and
@@ -42,6 +46,7 @@
 
 #define INGEST_MAX_SOURCES 64
 #define INGEST_MAX_LOCATIONS 32
+#define INGEST_METRICS_PORT 9464
 
 typedef enum ingest_kind {
     INGEST_SCADA, INGEST_OUTAGE_JSON, INGEST_OUTAGE_UKPN_CSV, INGEST_OPENMETEO, INGEST_SCADA_ZMQ
@@ -69,6 +74,8 @@ typedef struct ingest_config {
     char conninfo[1024];
     ingest_source sources[INGEST_MAX_SOURCES];
     size_t nsources;
+    int metrics_port;               /* 0..65535, 0 = no endpoint; default INGEST_METRICS_PORT */
+    char metrics_address[64];       /* default 127.0.0.1 */
 } ingest_config;
 
 /* Reads and checks path into *cfg.  PCF_ERR_IO when it cannot be read,

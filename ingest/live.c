@@ -2,9 +2,18 @@
  * live.c -- ZeroMQ PULL socket for live ScadaBatch messages; the contract is
  * in live.h.
  *
- * State: the socket, one pending batch (received, not yet committed) and
- * the last committed sequence of up to LIVE_MAX_GATEWAYS gateways (for gap
- * logging only; the database is what deduplicates).
+ * State: the socket, the pending group (batches received, not yet
+ * committed) and the last committed sequence of up to LIVE_MAX_GATEWAYS
+ * gateways (for gap logging only; the database is what deduplicates).
+ *
+ * Grouping: one transaction per batch costs a commit (and its WAL flush)
+ * per batch, which caps a busy feed at a few hundred batches a second.  So
+ * live_poll collects what is already queued -- at most LIVE_GROUP batches,
+ * for at most LIVE_GROUP_MS -- and loads the group in one transaction,
+ * each batch under its own savepoint (load_scada_batch nests).  Nothing is
+ * counted, logged or forgotten before the COMMIT: a database error rolls
+ * the whole group back and keeps it pending.  An idle feed is not delayed:
+ * a group never waits for batches that have not arrived.
  */
 #include "live.h"
 
@@ -15,6 +24,7 @@
 #include <time.h>
 #include <zmq.h>
 
+#include "db.h"
 #include "load.h"
 #include "publish_auth.h"
 #include "scada_pb.h"
@@ -22,13 +32,16 @@
 #define LIVE_TYPE "pcf.v1.ScadaBatch"
 #define LIVE_MAX_GATEWAYS 256
 #define LIVE_DRAIN 1000
+#define LIVE_GROUP 64
+#define LIVE_GROUP_MS 100
 
 struct live_feed {
     void *ctx, *sock;
     void *zap;                  /* ZAP REP socket when CurveZMQ is on, else NULL */
     publish_allowlist *allow;
-    unsigned char *pending;     /* body of a batch received but not committed */
-    size_t pending_len;
+    unsigned char *pending[LIVE_GROUP];     /* bodies received but not committed */
+    size_t pending_len[LIVE_GROUP];
+    size_t npending;
     char gw[LIVE_MAX_GATEWAYS][65];
     unsigned long long last_seq[LIVE_MAX_GATEWAYS];
     size_t ngw;
@@ -118,14 +131,15 @@ void live_destroy(live_feed **fp)
     publish_allowlist_destroy(&f->allow);
     if (f->ctx)
         zmq_ctx_term(f->ctx);
-    free(f->pending);
+    for (size_t i = 0; i < f->npending; i++)
+        free(f->pending[i]);
     free(f);
     *fp = NULL;
 }
 
-/* Receives one two-frame message into f->pending.  Returns 1 when a batch
- * is pending, 0 when nothing was waiting (or a malformed message was
- * dropped), -1 on a socket error. */
+/* Receives one two-frame message onto the pending group (which has room).
+ * Returns 1 when a batch was added, 0 when nothing was waiting (or a
+ * malformed message was dropped), -1 on a socket error. */
 static int s_receive(live_feed *f, int flags, worker_log_fn log, void *lctx)
 {
     zmq_msg_t type, body;
@@ -163,13 +177,14 @@ static int s_receive(live_feed *f, int flags, worker_log_fn log, void *lctx)
         return 0;
     }
     size_t n = zmq_msg_size(&body);
-    f->pending = malloc(n ? n : 1);
-    if (!f->pending) {
+    unsigned char *b = malloc(n ? n : 1);
+    if (!b) {
         zmq_msg_close(&body);
         return -1;
     }
-    memcpy(f->pending, zmq_msg_data(&body), n);
-    f->pending_len = n;
+    memcpy(b, zmq_msg_data(&body), n);
+    f->pending[f->npending] = b;
+    f->pending_len[f->npending++] = n;
     zmq_msg_close(&body);
     return 1;
 }
@@ -182,7 +197,7 @@ static void s_note_sequence(live_feed *f, const scada_pb_info *info, worker_log_
     if (i == f->ngw) {
         if (f->ngw == LIVE_MAX_GATEWAYS)
             return;
-        snprintf(f->gw[f->ngw++], sizeof f->gw[0], "%s", info->gateway_id);
+        snprintf(f->gw[f->ngw++], sizeof f->gw[0], "%.64s", info->gateway_id);
     } else if (info->batch_sequence > f->last_seq[i] + 1) {
         s_log(log, lctx, "live: gateway %s: gap, batches %llu..%llu missing", info->gateway_id,
               f->last_seq[i] + 1, (unsigned long long)info->batch_sequence - 1);
@@ -191,33 +206,49 @@ static void s_note_sequence(live_feed *f, const scada_pb_info *info, worker_log_
         f->last_seq[i] = info->batch_sequence;
 }
 
-/* Loads the pending batch; keeps it pending on a database error. */
+/* Loads the pending group in one transaction; on a database error rolls
+ * it back and keeps every batch pending. */
 static pcf_rc s_load_pending(live_feed *f, PGconn *c, worker_log_fn log, void *lctx, worker_result *res,
                              pcf_error *err)
 {
-    load_report rep;
-    scada_pb_info info;
-    pcf_rc rc = load_scada_batch(c, f->pending, f->pending_len, &rep, &info, err);
-    if (rc == PCF_ERR_DB || rc == PCF_ERR_NOMEM || rc == PCF_ERR_IO)
-        return rc;                      /* stays pending */
-    if (rc == PCF_OK) {
-        s_note_sequence(f, &info, log, lctx);
-        if (rep.already_loaded)
-            res->already++;
-        else
-            res->loaded++;
-        res->rows += rep.stored;
-        res->quarantined += rep.quarantined;
-        s_log(log, lctx, "live: gateway %s batch %llu: %s, %ld rows stored, %ld quarantined", info.gateway_id,
-              (unsigned long long)info.batch_sequence, rep.already_loaded ? "already loaded" : "loaded",
-              rep.stored, rep.quarantined);
-    } else {
-        res->refused++;
-        s_log(log, lctx, "live: dropped a batch: %s", err->msg);
+    load_report rep[LIVE_GROUP];
+    scada_pb_info info[LIVE_GROUP];
+    pcf_rc brc[LIVE_GROUP];
+    pcf_error why[LIVE_GROUP];      /* a refused batch's reason */
+    pcf_rc rc = db_exec(c, "BEGIN", err);
+    for (size_t i = 0; i < f->npending && rc == PCF_OK; i++) {
+        brc[i] = load_scada_batch(c, f->pending[i], f->pending_len[i], &rep[i], &info[i], &why[i]);
+        if (brc[i] == PCF_ERR_DB || brc[i] == PCF_ERR_NOMEM || brc[i] == PCF_ERR_IO) {
+            *err = why[i];
+            rc = brc[i];
+        }
     }
-    free(f->pending);
-    f->pending = NULL;
-    f->pending_len = 0;
+    if (rc == PCF_OK)
+        rc = db_exec(c, "COMMIT", err);
+    if (rc != PCF_OK) {
+        db_rollback(c);
+        return rc;                      /* the group stays pending */
+    }
+    for (size_t i = 0; i < f->npending; i++) {
+        if (brc[i] == PCF_OK) {
+            s_note_sequence(f, &info[i], log, lctx);
+            if (rep[i].already_loaded)
+                res->already++;
+            else
+                res->loaded++;
+            res->rows += rep[i].stored;
+            res->quarantined += rep[i].quarantined;
+            s_log(log, lctx, "live: gateway %s batch %llu: %s, %ld rows stored, %ld quarantined", info[i].gateway_id,
+                  (unsigned long long)info[i].batch_sequence, rep[i].already_loaded ? "already loaded" : "loaded",
+                  rep[i].stored, rep[i].quarantined);
+        } else {
+            res->refused++;
+            s_log(log, lctx, "live: dropped a batch: %s", why[i].msg);
+        }
+        free(f->pending[i]);
+        f->pending[i] = NULL;
+    }
+    f->npending = 0;
     return PCF_OK;
 }
 
@@ -260,25 +291,36 @@ pcf_rc live_poll(live_feed *f, PGconn *c, int timeout_ms, worker_log_fn log, voi
 {
     memset(res, 0, sizeof *res);
     pcf_rc rc;
-    if (f->pending && (rc = s_load_pending(f, c, log, log_ctx, res, err)) != PCF_OK)
+    if (f->npending && (rc = s_load_pending(f, c, log, log_ctx, res, err)) != PCF_OK)
         return rc;
     if ((rc = s_wait(f, timeout_ms, log, log_ctx, err)) != PCF_OK)
         return rc;
-    for (int k = 0; k < LIVE_DRAIN; k++) {
-        int got = s_receive(f, ZMQ_DONTWAIT, log, log_ctx);
-        if (got < 0)
-            return zmq_errno() == EINTR ? PCF_OK
-                                        : pcf_error_set(err, PCF_ERR_NET, "live: receive: %s", zmq_strerror(zmq_errno()));
-        if (got == 0) {
-            int more = 0;
-            size_t sz = sizeof more;
-            zmq_getsockopt(f->sock, ZMQ_EVENTS, &more, &sz);
-            if (!(more & ZMQ_POLLIN))
-                break;
-            continue;
+    for (int done = 0; done < LIVE_DRAIN;) {
+        long start = s_ms_now();
+        bool empty = false;
+        while (f->npending < LIVE_GROUP && s_ms_now() - start < LIVE_GROUP_MS) {
+            int got = s_receive(f, ZMQ_DONTWAIT, log, log_ctx);
+            if (got < 0)
+                return zmq_errno() == EINTR ? PCF_OK
+                                            : pcf_error_set(err, PCF_ERR_NET, "live: receive: %s",
+                                                            zmq_strerror(zmq_errno()));
+            if (got == 0) {
+                int more = 0;
+                size_t sz = sizeof more;
+                zmq_getsockopt(f->sock, ZMQ_EVENTS, &more, &sz);
+                if (!(more & ZMQ_POLLIN)) {
+                    empty = true;
+                    break;
+                }
+            }
         }
+        if (f->npending == 0)
+            break;
+        done += (int)f->npending;
         if ((rc = s_load_pending(f, c, log, log_ctx, res, err)) != PCF_OK)
             return rc;
+        if (empty)
+            break;
     }
     return PCF_OK;
 }

@@ -4,15 +4,17 @@
  *
  * Framing: two frames, [type "pcf.v1.ScadaBatch"][ScadaBatch bytes].  A
  * message with other framing or an undecodable body is logged and dropped
- * (it has no identity to quarantine under).  Each batch is loaded in its own
- * transaction (load_scada_batch); a batch whose (gateway_id,
+ * (it has no identity to quarantine under).  Batches already queued are
+ * loaded in groups (at most 64, collected for at most 100 ms), one
+ * transaction per group, each batch under its own savepoint
+ * (load_scada_batch); a batch whose (gateway_id,
  * batch_sequence) is already committed is skipped, and a jump in a gateway's
  * sequence is logged as a gap.
  *
  * No loss on database failure: a received batch is kept until its
- * transaction commits.  When PostgreSQL fails, live_poll returns PCF_ERR_DB
- * with the batch still pending; the next live_poll (after the caller
- * reconnected) loads it first.  A kill -9 between receipt and commit loses
+ * group's transaction commits, and counted and logged only then.  When
+ * PostgreSQL fails, live_poll returns PCF_ERR_DB with the whole group still
+ * pending; the next live_poll (after the caller reconnected) loads it first.  A kill -9 between receipt and commit loses
  * the batches ZeroMQ had delivered but not yet committed (PUSH/PULL has no
  * acknowledgement); a gateway may resend any batch safely, since the
  * (gateway_id, batch_sequence) check makes a repeat a no-op.
@@ -43,7 +45,7 @@ live_feed *live_new_curve(const char *endpoint, const char *secret_key_path, con
 void live_destroy(live_feed **fp);
 
 /* Waits up to timeout_ms for a first message, then loads it and every
- * message already queued (up to 1000), each in its own transaction.
+ * message already queued (up to about 1000), a group per transaction.
  * res counts batches (loaded / already / refused) and rows. */
 pcf_rc live_poll(live_feed *f, PGconn *c, int timeout_ms, worker_log_fn log, void *log_ctx,
                  worker_result *res, pcf_error *err);

@@ -6,7 +6,10 @@
  *      same feed and hash, do nothing (already_loaded) -- a re-run or a
  *      restart after a crash between commit and moving the file is a no-op;
  *   2. stream the parser's good records with COPY into a temporary staging
- *      table (memory stays bounded whatever the input size);
+ *      table (memory stays bounded whatever the input size) -- except the
+ *      SCADA file bulk path, which binary-COPYs sorted chunks straight into
+ *      the monthly partitions and falls back to staging + upsert for a
+ *      chunk that overlaps stored rows (load.c; docs/ingest.md);
  *   3. validate in SQL what the parser cannot know: unknown measurement
  *      points / equipment / locations, conflicting duplicates inside the
  *      input, revisions already stored with different content;
@@ -51,6 +54,8 @@ typedef struct load_report {
     long quarantined;       /* refused records (exact count) */
     long duplicates;        /* identical duplicates collapsed */
     long missing;           /* missing values skipped (nulls, empty cells) */
+    long bulk_chunks;       /* historian bulk path: chunks stored (0: staging path) */
+    long bulk_fallbacks;    /* of which upserted through staging (overlapping rows) */
     char first_error[512];  /* the first refusal, "source:line: field: reason" */
 } load_report;
 
@@ -59,13 +64,22 @@ typedef struct load_report {
 pcf_rc load_scada_file(PGconn *c, const char *path, const char *source,
                        load_report *rep, pcf_error *err);
 
+/* Rows per chunk of the historian bulk path (load.c); n <= 0 or above the
+ * default (1 Mi) restores the default.  For tests that need several chunks
+ * from a small file. */
+void load_scada_chunk_rows(long n);
+
 struct scada_pb_info;
 
 /* Loads one live ScadaBatch message (scada_pb.h).  Per record: unknown
  * points, non-finite values, unspecified quality and conflicting duplicates
  * are quarantined with source "zmq:<gateway_id>" and line = batch_sequence;
  * the rest loads.  A (gateway_id, batch_sequence) already committed is
- * skipped (already_loaded).  *info receives the batch identity. */
+ * skipped (already_loaded).  *info receives the batch identity.
+ * Called inside an open transaction (the live feed groups batches), it
+ * runs under a savepoint of that transaction and commits nothing: a refused
+ * batch is rolled back to the savepoint, and after a database error the
+ * caller must roll the whole transaction back. */
 pcf_rc load_scada_batch(PGconn *c, const void *buf, size_t len, load_report *rep,
                         struct scada_pb_info *info, pcf_error *err);
 

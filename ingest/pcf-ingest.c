@@ -8,6 +8,12 @@
  * CONNECTING on a database error (the input being loaded stays in its
  * inbox, nothing was committed) -> STOPPING on SIGTERM/SIGINT, after the
  * source in progress has finished.
+ *
+ * Logs are logfmt lines (log.h, component=ingest); the daemon serves its
+ * counters on [metrics] port (default 9464) for Prometheus: one registry,
+ * fed from each pass's worker_result and from the worker's per-input
+ * event hook (load durations).  The metric names are listed in
+ * docs/operations.md.
  */
 #include <curl/curl.h>
 #include <signal.h>
@@ -21,7 +27,8 @@
 #include "db.h"
 #include "ingest_config.h"
 #include "live.h"
-#include "sptime.h"
+#include "log.h"
+#include "metrics.h"
 #include "worker.h"
 
 #define EXIT_REFUSED 1
@@ -36,28 +43,65 @@ static void s_on_signal(int sig)
     g_stop = 1;
 }
 
+/* Notes from the fetcher and the live feeds (free text), as log lines. */
 static void s_log(void *ctx, const char *line)
 {
-    (void)ctx;
-    char ts[SPTIME_ISO_LEN];
-    sptime_format_utc((int64_t)time(NULL), ts, sizeof ts);
-    fprintf(stderr, "%s pcf-ingest: %s\n", ts, line);
+    const char *source = ctx;
+    pcf_log(PCF_LOG_INFO, line, source ? "source" : NULL, source, NULL);
 }
 
-static void s_logf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void s_logf(const char *fmt, ...)
+/* The daemon's metric families (docs/operations.md, "Monitoring"). */
+typedef struct ingest_metrics {
+    metric *rows, *quarantined, *inputs, *failures, *seconds, *reconnects, *connected;
+} ingest_metrics;
+
+static void s_metrics_init(metrics *m, ingest_metrics *im)
 {
-    char line[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    s_log(NULL, line);
+    static const double b[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
+    im->rows = metrics_counter(m, "pcf_ingest_rows_total", "Rows stored (SCADA values, weather values, outages).",
+                               "source,kind");
+    im->quarantined = metrics_counter(m, "pcf_ingest_rows_quarantined_total",
+                                      "Records refused and written to the quarantine.", "source,kind");
+    im->inputs = metrics_counter(m, "pcf_ingest_inputs_total",
+                                 "Inputs (files, fetched bodies, live batches) by outcome: loaded, already_loaded, "
+                                 "refused.", "source,kind,outcome");
+    im->failures = metrics_counter(m, "pcf_ingest_pass_failures_total",
+                                   "Passes over a source that stopped on an error (database, I/O, fetch).",
+                                   "source,kind");
+    im->seconds = metrics_histogram(m, "pcf_ingest_load_seconds",
+                                    "Time to load one input (file or fetched body) into PostgreSQL.", b,
+                                    sizeof b / sizeof b[0], "source,kind");
+    im->reconnects = metrics_counter(m, "pcf_ingest_db_reconnects_total",
+                                     "Database connections made after the first one.", NULL);
+    im->connected = metrics_gauge(m, "pcf_ingest_db_connected", "1 while connected to PostgreSQL.", NULL);
+    metrics_add_process(m);
+}
+
+static ingest_metrics g_im;             /* all NULL when metrics are off: updates are no-ops */
+
+static void s_on_input(void *ctx, const worker_event *ev)
+{
+    (void)ctx;
+    metric_observe(g_im.seconds, ev->seconds, ev->src->name, ingest_kind_name(ev->src->kind));
+}
+
+/* Counts one pass's (or one live poll's) results. */
+static void s_count(const ingest_source *src, const worker_result *r, pcf_rc rc)
+{
+    const char *k = ingest_kind_name(src->kind);
+    metric_add(g_im.rows, (double)r->rows, src->name, k);
+    metric_add(g_im.quarantined, (double)r->quarantined, src->name, k);
+    if (r->loaded) metric_add(g_im.inputs, (double)r->loaded, src->name, k, "loaded");
+    if (r->already) metric_add(g_im.inputs, (double)r->already, src->name, k, "already_loaded");
+    if (r->refused) metric_add(g_im.inputs, (double)r->refused, src->name, k, "refused");
+    if (rc != PCF_OK && rc != PCF_ERR_PARSE && rc != PCF_ERR_INVALID && rc != PCF_ERR_LIMIT)
+        metric_add(g_im.failures, 1, src->name, k);
 }
 
 static void s_usage(FILE *out)
 {
-    fputs("usage: pcf-ingest --config FILE              run as a daemon (every source on its poll interval)\n"
+    fputs("usage: pcf-ingest --config FILE [--metrics-port N] [--metrics-address A] [--log-level L]\n"
+          "                                             run as a daemon (every source on its poll interval)\n"
           "       pcf-ingest once --config FILE SOURCE  run one source once and exit (cron, tests)\n"
           "       pcf-ingest --help\n"
           "\n"
@@ -70,7 +114,9 @@ static void s_usage(FILE *out)
           "                    pcf.v1.ScadaBatch; `once` listens for poll_seconds);\n"
           "                    curve_secret_key + curve_allowlist = CurveZMQ, listed gateways only\n"
           "                    poll_seconds (60), timeout_seconds (30), retries (3), backoff_ms (1000)\n"
+          "  [metrics]         port = Prometheus endpoint GET /metrics (9464; 0: none), address (127.0.0.1)\n"
           "\n"
+          "--log-level debug|info|warn|error (default PCF_LOG_LEVEL, else info); logs are logfmt on stderr.\n"
           "File sources: every file in the inbox (not .*, *.tmp, *.part, *.errors) is loaded in one\n"
           "transaction, then moved to done/ or, when refused, to failed/; NAME.errors beside it lists\n"
           "the refused records.  SCADA files load whole or not at all; weather and outage inputs load\n"
@@ -87,28 +133,26 @@ static int s_once(const ingest_config *cfg, const char *name)
 {
     const ingest_source *src = ingest_config_find(cfg, name);
     if (!src) {
-        s_logf("no source named '%s' in the configuration", name);
+        pcf_log(PCF_LOG_ERROR, "no such source in the configuration", "source", name, NULL);
         return EXIT_USAGE;
     }
     pcf_error err;
     PGconn *c = db_connect(cfg->conninfo, &err);
     if (!c) {
-        s_logf("%s", err.msg);
+        pcf_log_error(PCF_LOG_ERROR, "database unavailable", &err, NULL);
         return EXIT_FAIL;
     }
     worker_result res;
-    pcf_rc rc = worker_run_source(c, src, s_log, NULL, &res, &err);
+    pcf_rc rc = worker_run_source(c, src, s_log, (void *)src->name, &res, &err);
     PQfinish(c);
-    if (rc == PCF_ERR_DB || rc == PCF_ERR_IO || rc == PCF_ERR_NOMEM || rc == PCF_ERR_INTERNAL) {
-        s_logf("%s: %s", src->name, err.msg);
-        return EXIT_FAIL;
-    }
     if (rc != PCF_OK) {
-        s_logf("%s: %s", src->name, err.msg);
-        return EXIT_REFUSED;
+        pcf_log_error(PCF_LOG_ERROR, "pass failed", &err, "source", src->name, NULL);
+        return rc == PCF_ERR_DB || rc == PCF_ERR_IO || rc == PCF_ERR_NOMEM || rc == PCF_ERR_INTERNAL ? EXIT_FAIL
+                                                                                                   : EXIT_REFUSED;
     }
-    s_logf("%s: %ld loaded, %ld already loaded, %ld refused, %ld rows, %ld quarantined", src->name, res.loaded,
-           res.already, res.refused, res.rows, res.quarantined);
+    pcf_log(PCF_LOG_INFO, "pass done", "source", src->name, "loaded", PCF_LOG_I(res.loaded), "already_loaded",
+            PCF_LOG_I(res.already), "refused", PCF_LOG_I(res.refused), "rows", PCF_LOG_I(res.rows), "quarantined",
+            PCF_LOG_I(res.quarantined), NULL);
     return res.refused > 0 ? EXIT_REFUSED : 0;
 }
 
@@ -137,9 +181,11 @@ static pcf_rc s_wait(live_feed **feeds, const ingest_config *cfg, PGconn *c, int
                 continue;
             worker_result res;
             pcf_error err;
-            pcf_rc rc = live_poll(feeds[i], c, (int)(200 / nlive) + 1, s_log, NULL, &res, &err);
+            pcf_rc rc = live_poll(feeds[i], c, (int)(200 / nlive) + 1, s_log, (void *)cfg->sources[i].name, &res,
+                                  &err);
+            s_count(&cfg->sources[i], &res, rc);
             if (rc != PCF_OK) {
-                s_logf("%s: %s", cfg->sources[i].name, err.msg);
+                pcf_log_error(PCF_LOG_ERROR, "live feed failed", &err, "source", cfg->sources[i].name, NULL);
                 if (rc == PCF_ERR_DB || PQstatus(c) != CONNECTION_OK)
                     return PCF_ERR_DB;
             }
@@ -161,27 +207,30 @@ static int s_daemon(const ingest_config *cfg)
                    ? live_new_curve(src->endpoint, src->curve_secret_key, src->curve_allowlist, &err)
                    : live_new(src->endpoint, &err);
         if (!feeds[i]) {
-            s_logf("%s: %s", cfg->sources[i].name, err.msg);
+            pcf_log_error(PCF_LOG_ERROR, "cannot open live feed", &err, "source", cfg->sources[i].name, NULL);
             for (size_t k = 0; k < i; k++)
                 live_destroy(&feeds[k]);
             return EXIT_FAIL;
         }
     }
     PGconn *c = NULL;
-    int backoff = 1;
-    s_logf("starting with %zu source(s)", cfg->nsources);
+    int backoff = 1, connects = 0;
+    pcf_log(PCF_LOG_INFO, "starting", "sources", PCF_LOG_I(cfg->nsources), NULL);
     while (!g_stop) {
         if (!c) {
             pcf_error err;
+            metric_set(g_im.connected, 0);
             c = db_connect(cfg->conninfo, &err);
             if (!c) {
-                s_logf("%s; retrying in %d s", err.msg, backoff);
+                pcf_log_error(PCF_LOG_WARN, "database unavailable", &err, "retry_s", PCF_LOG_I(backoff), NULL);
                 s_nap(backoff);
                 backoff = backoff >= 30 ? 60 : backoff * 2;
                 continue;
             }
             backoff = 1;
-            s_logf("connected to the database");
+            if (connects++) metric_add(g_im.reconnects, 1);
+            metric_set(g_im.connected, 1);
+            pcf_log(PCF_LOG_INFO, "connected to the database", NULL);
         }
         time_t now = time(NULL), next = now + 60;
         for (size_t i = 0; i < cfg->nsources && c && !g_stop; i++) {
@@ -191,10 +240,11 @@ static int s_daemon(const ingest_config *cfg)
             if (now >= due[i]) {
                 worker_result res;
                 pcf_error err;
-                pcf_rc rc = worker_run_source(c, src, s_log, NULL, &res, &err);
+                pcf_rc rc = worker_run_source(c, src, s_log, (void *)src->name, &res, &err);
                 due[i] = time(NULL) + src->poll_seconds;
+                s_count(src, &res, rc);
                 if (rc != PCF_OK)
-                    s_logf("%s: %s", src->name, err.msg);
+                    pcf_log_error(PCF_LOG_ERROR, "pass failed", &err, "source", src->name, NULL);
                 if (rc == PCF_ERR_DB || PQstatus(c) != CONNECTION_OK) {
                     PQfinish(c);
                     c = NULL;
@@ -216,20 +266,36 @@ static int s_daemon(const ingest_config *cfg)
         PQfinish(c);
     for (size_t i = 0; i < cfg->nsources; i++)
         live_destroy(&feeds[i]);
-    s_logf("stopped");
+    pcf_log(PCF_LOG_INFO, "stopped", NULL);
     return 0;
 }
 
 int main(int argc, char **argv)
 {
-    const char *config = NULL, *source = NULL;
+    const char *config = NULL, *source = NULL, *maddr = NULL;
+    long mport = -1;
     int once = 0;
+    pcf_log_init("ingest");
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             s_usage(stdout);
             return 0;
         } else if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
             config = argv[++i];
+        } else if (strcmp(argv[i], "--metrics-port") == 0 && i + 1 < argc) {
+            char *end;
+            mport = strtol(argv[++i], &end, 10);
+            if (*end || mport < 0 || mport > 65535) {
+                pcf_log(PCF_LOG_ERROR, "--metrics-port must be 0..65535", "value", argv[i], NULL);
+                return EXIT_USAGE;
+            }
+        } else if (strcmp(argv[i], "--metrics-address") == 0 && i + 1 < argc) {
+            maddr = argv[++i];
+        } else if (strcmp(argv[i], "--log-level") == 0 && i + 1 < argc) {
+            if (pcf_log_set_level_name(argv[++i]) != 0) {
+                pcf_log(PCF_LOG_ERROR, "--log-level must be debug, info, warn or error", "value", argv[i], NULL);
+                return EXIT_USAGE;
+            }
         } else if (strcmp(argv[i], "once") == 0 && i == 1) {
             once = 1;
         } else if (once && !source && argv[i][0] != '-') {
@@ -246,12 +312,31 @@ int main(int argc, char **argv)
     static ingest_config cfg;           /* large: keep it off the stack */
     pcf_error err;
     if (ingest_config_load(config, &cfg, &err) != PCF_OK) {
-        s_logf("%s", err.msg);
+        pcf_log_error(PCF_LOG_ERROR, "bad configuration", &err, NULL);
         return EXIT_USAGE;
     }
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
-        s_logf("curl_global_init failed");
+        pcf_log(PCF_LOG_ERROR, "curl_global_init failed", NULL);
         return EXIT_FAIL;
+    }
+    /* metrics for the daemon only: `once` is over before anyone scrapes */
+    metrics *m = NULL;
+    metrics_http *http = NULL;
+    int port = mport >= 0 ? (int)mport : cfg.metrics_port;
+    if (!once && port > 0) {
+        /* a taken port is logged, not fatal: loading data matters more
+         * than its figures, and a restart under systemd would not free it */
+        m = metrics_new();
+        if (m) s_metrics_init(m, &g_im);
+        else pcf_error_set(&err, PCF_ERR_NOMEM, "out of memory");
+        http = m ? metrics_http_start(m, maddr ? maddr : cfg.metrics_address, port, &err) : NULL;
+        if (http) {
+            worker_set_event_hook(s_on_input, NULL);
+            pcf_log(PCF_LOG_INFO, "serving metrics", "address", maddr ? maddr : cfg.metrics_address, "port",
+                    PCF_LOG_I(metrics_http_port(http)), NULL);
+        } else {
+            pcf_log_error(PCF_LOG_ERROR, "cannot serve metrics; running without", &err, NULL);
+        }
     }
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -259,6 +344,8 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     int rc = once ? s_once(&cfg, source) : s_daemon(&cfg);
+    metrics_http_stop(&http);
+    metrics_destroy(&m);
     curl_global_cleanup();
     return rc;
 }

@@ -22,6 +22,7 @@
 #include "fetch.h"
 #include "live.h"
 #include "load.h"
+#include "log.h"
 #include "openmeteo.h"
 
 static void s_log(worker_log_fn log, void *ctx, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -35,6 +36,58 @@ static void s_log(worker_log_fn log, void *ctx, const char *fmt, ...)
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
     log(ctx, line);
+}
+
+static worker_event_fn g_event;     /* set once by main, before any pass */
+static void *g_event_ctx;
+
+void worker_set_event_hook(worker_event_fn fn, void *ctx)
+{
+    g_event = fn;
+    g_event_ctx = ctx;
+}
+
+static double s_now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+/* Counts one input's outcome into res, logs it and tells the hook. */
+static void s_outcome(const ingest_source *src, const char *input, const load_report *rep, const pcf_error *refusal,
+                      double seconds, worker_result *res)
+{
+    const char *outcome = refusal ? "refused" : rep->already_loaded ? "already_loaded" : "loaded";
+    if (refusal)
+        res->refused++;
+    else if (rep->already_loaded)
+        res->already++;
+    else
+        res->loaded++;
+    if (!refusal)
+        res->rows += rep->stored;
+    res->quarantined += rep->quarantined;
+    if (refusal) {
+        /* the first bad record's "file:line:" is what an operator opens;
+         * the refusal's summary goes beside it */
+        char file[256];
+        long line;
+        pcf_error first = {refusal->code, ""};
+        snprintf(first.msg, sizeof first.msg, "%s", rep->first_error);
+        int loc = pcf_error_location(first.msg, file, sizeof file, &line) != NULL;
+        pcf_log_error(PCF_LOG_WARN, "input refused", loc ? &first : refusal, "source", src->name, "kind",
+                      ingest_kind_name(src->kind), "input", input, "quarantined", PCF_LOG_I(rep->quarantined),
+                      loc ? "refusal" : NULL, refusal->msg, NULL);
+    } else
+        pcf_log(PCF_LOG_INFO, rep->already_loaded ? "input already loaded" : "input loaded", "source", src->name,
+                "kind", ingest_kind_name(src->kind), "input", input, "rows", PCF_LOG_I(rep->stored), "quarantined",
+                PCF_LOG_I(rep->quarantined), "missing", PCF_LOG_I(rep->missing), "batch", PCF_LOG_I(rep->batch_id),
+                "seconds", PCF_LOG_F(seconds), NULL);
+    if (g_event) {
+        worker_event ev = {src, input, outcome, refusal ? 0 : rep->stored, rep->quarantined, seconds};
+        g_event(g_event_ctx, &ev);
+    }
 }
 
 static bool s_ends_with(const char *s, const char *suffix)
@@ -150,8 +203,7 @@ static pcf_rc s_load_file(PGconn *c, const ingest_source *src, const char *path,
     return pcf_error_set(err, PCF_ERR_INTERNAL, "%s: not a file source", src->name);
 }
 
-static pcf_rc s_run_dir(PGconn *c, const ingest_source *src, worker_log_fn log, void *lctx, worker_result *res,
-                        pcf_error *err)
+static pcf_rc s_run_dir(PGconn *c, const ingest_source *src, worker_result *res, pcf_error *err)
 {
     struct dirent **list = NULL;
     int n = scandir(src->directory, &list, s_filter, alphasort);
@@ -166,22 +218,16 @@ static pcf_rc s_run_dir(PGconn *c, const ingest_source *src, worker_log_fn log, 
         if (rc != PCF_OK || stat(path, &st) != 0 || !S_ISREG(st.st_mode))
             continue;
         load_report rep;
+        memset(&rep, 0, sizeof rep);
         pcf_error lerr;
+        double t0 = s_now();
         pcf_rc lrc = s_load_file(c, src, path, name, &rep, &lerr);
+        double took = s_now() - t0;
         if (lrc == PCF_OK) {
-            if (rep.already_loaded)
-                res->already++;
-            else
-                res->loaded++;
-            res->rows += rep.stored;
-            res->quarantined += rep.quarantined;
-            s_log(log, lctx, "%s: %s: %s, %ld rows stored, %ld quarantined (batch %lld)", src->name, name,
-                  rep.already_loaded ? "already loaded" : "loaded", rep.stored, rep.quarantined, rep.batch_id);
+            s_outcome(src, name, &rep, NULL, took, res);
             rc = s_move(c, src->directory, name, "done", &rep, err);
         } else if (lrc == PCF_ERR_PARSE || lrc == PCF_ERR_INVALID || lrc == PCF_ERR_LIMIT) {
-            res->refused++;
-            res->quarantined += rep.quarantined;
-            s_log(log, lctx, "%s: %s: refused: %s", src->name, name, lerr.msg);
+            s_outcome(src, name, &rep, &lerr, took, res);
             rc = s_move(c, src->directory, name, "failed", &rep, err);
         } else {
             *err = lerr;
@@ -221,22 +267,15 @@ static pcf_rc s_run_openmeteo(PGconn *c, const ingest_source *src, worker_log_fn
         ids[i] = src->locations[i];
     load_weather_opts wo = {ids, src->nlocations, src->model, (int64_t)time(NULL)};
     load_report rep;
+    memset(&rep, 0, sizeof rep);
+    double t0 = s_now();
     rc = load_weather(c, body, len, src->name, &wo, &rep, err);
+    double took = s_now() - t0;
     free(body);
-    if (rc == PCF_OK) {
-        if (rep.already_loaded)
-            res->already++;
-        else
-            res->loaded++;
-        res->rows += rep.stored;
-        res->quarantined += rep.quarantined;
-        s_log(log, lctx, "%s: %s, %ld values stored, %ld quarantined, %ld missing (batch %lld)", src->name,
-              rep.already_loaded ? "already loaded" : "loaded", rep.stored, rep.quarantined, rep.missing,
-              rep.batch_id);
-    } else if (rc == PCF_ERR_PARSE || rc == PCF_ERR_INVALID || rc == PCF_ERR_LIMIT) {
-        res->refused++;
-        s_log(log, lctx, "%s: refused: %s", src->name, err->msg);
-    }
+    if (rc == PCF_OK)
+        s_outcome(src, src->name, &rep, NULL, took, res);
+    else if (rc == PCF_ERR_PARSE || rc == PCF_ERR_INVALID || rc == PCF_ERR_LIMIT)
+        s_outcome(src, src->name, &rep, err, took, res);
     return rc;
 }
 
@@ -272,5 +311,5 @@ pcf_rc worker_run_source(PGconn *c, const ingest_source *src, worker_log_fn log,
         return s_run_openmeteo(c, src, log, log_ctx, res, err);
     if (src->kind == INGEST_SCADA_ZMQ)
         return s_run_live(c, src, log, log_ctx, res, err);
-    return s_run_dir(c, src, log, log_ctx, res, err);
+    return s_run_dir(c, src, res, err);
 }

@@ -23,6 +23,11 @@
  * scada_zmq sources bind their PULL endpoint and load ScadaBatch messages
  * (live.h) for poll_seconds, then close the socket (the daemon keeps its
  * own socket open instead, see pcf-ingest.c).
+ *
+ * Each input's outcome is logged as a structured line (log.h) with the
+ * source, kind, input and counts; a refusal keeps its file and line as
+ * fields.  The log callback only receives fetch retries and live-feed
+ * notes.
  */
 #ifndef PCF_WORKER_H
 #define PCF_WORKER_H
@@ -41,6 +46,21 @@ typedef struct worker_result {
     long rows;              /* rows stored */
     long quarantined;       /* records quarantined */
 } worker_result;
+
+/* One input dealt with (a file, a fetched body), for metrics: outcome is
+ * "loaded", "already_loaded" or "refused"; seconds is the load's wall time. */
+typedef struct worker_event {
+    const ingest_source *src;
+    const char *input;
+    const char *outcome;
+    long rows, quarantined;
+    double seconds;
+} worker_event;
+typedef void (*worker_event_fn)(void *ctx, const worker_event *ev);
+
+/* Sets the process's event hook (NULL: none).  Set once by the daemon's
+ * main before the first pass; passes then call it after every input. */
+void worker_set_event_hook(worker_event_fn fn, void *ctx);
 
 /* Runs one pass.  PCF_OK when every input was dealt with (including
  * refusals, counted in res); for an openmeteo source a refused body or a

@@ -565,6 +565,22 @@ static void s_load_wx(PGconn *c, const char *path, const char *model, int64_t is
     cr_assert_gt(rep->stored, 0);
 }
 
+/* The day-ahead forecast and the ensemble the generator made for its demo
+ * day, issued the day before at 06:00 UTC; *y, *mo, *d: the demo day. */
+static void s_load_forecasts(PGconn *c, const char *dir, int *y, int *mo, int *d)
+{
+    char out[OUT], path[512];
+    load_report rep;
+    cr_assert_eq(s_sh(out, sizeof out, "cd '%s/weather' && ls forecast_*.json", dir), 0, "%s", out);
+    cr_assert_eq(sscanf(out, "forecast_%d-%d-%d.json", y, mo, d), 3, "%s", out);
+    struct tm tmv = { .tm_year = *y - 1900, .tm_mon = *mo - 1, .tm_mday = *d - 1, .tm_hour = 6 };
+    int64_t issued = (int64_t)timegm(&tmv);
+    snprintf(path, sizeof path, "%s/weather/forecast_%04d-%02d-%02d.json", dir, *y, *mo, *d);
+    s_load_wx(c, path, "best_match", issued, &rep);
+    snprintf(path, sizeof path, "%s/weather/ensemble_%04d-%02d-%02d.json", dir, *y, *mo, *d);
+    s_load_wx(c, path, "ecmwf_ifs025", issued, &rep);
+}
+
 Test(demo_zone, history_loads_through_the_ingest_loaders, .fini = s_cleanup)
 {
     char dir[64], out[OUT], path[512];
@@ -638,15 +654,8 @@ Test(demo_zone, history_loads_through_the_ingest_loaders, .fini = s_cleanup)
     cr_assert_eq(stored + rep.stored, 4L * 144 * 8);
     cr_assert_eq(s_count(c, "SELECT count(*) FROM weather_forecast WHERE variable = 'wind_speed_100m'"
                             " AND (value < 0 OR value > 60)"), 0);
-    cr_assert_eq(s_sh(out, sizeof out, "cd '%s/weather' && ls forecast_*.json", dir), 0, "%s", out);
     int y, mo, d;
-    cr_assert_eq(sscanf(out, "forecast_%d-%d-%d.json", &y, &mo, &d), 3, "%s", out);
-    struct tm tmv = { .tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d - 1, .tm_hour = 6 };
-    int64_t issued = (int64_t)timegm(&tmv);
-    snprintf(path, sizeof path, "%s/weather/forecast_%04d-%02d-%02d.json", dir, y, mo, d);
-    s_load_wx(c, path, "best_match", issued, &rep);
-    snprintf(path, sizeof path, "%s/weather/ensemble_%04d-%02d-%02d.json", dir, y, mo, d);
-    s_load_wx(c, path, "ecmwf_ifs025", issued, &rep);
+    s_load_forecasts(c, dir, &y, &mo, &d);
     cr_assert_eq(s_count(c, "SELECT count(DISTINCT member) FROM weather_forecast WHERE model = 'ecmwf_ifs025'"), 11);
 
     /* outages, mapped to branches by name */
@@ -656,6 +665,40 @@ Test(demo_zone, history_loads_through_the_ingest_loaders, .fini = s_cleanup)
     cr_assert_eq(s_count(c, "SELECT count(*) FROM outage_current"), 4);
     cr_assert_eq(s_count(c, "SELECT count(*) FROM outage_current o JOIN branch b USING (branch_id)"
                             " WHERE o.status <> 'cancelled' AND o.kind = 'planned'"), 2);
+    PQfinish(c);
+    testdb_drop(&db);
+    s_rmdir(dir);
+}
+
+/* The day-ahead run samples the ensemble members when they were ingested:
+ * the demo's 11-member Open-Meteo ensemble (control and members 1..10) is
+ * drawn from per scenario (members=10 in the engine's run log); without
+ * members the run falls back to the deterministic forecast and its error
+ * model (members=0). */
+Test(demo_zone, day_ahead_samples_ingested_ensemble_members, .fini = s_cleanup, .timeout = 300)
+{
+    char dir[64], out[OUT], path[512], cmd[1024];
+    s_tmpdir(dir, sizeof dir, "ens");
+    cr_assert_eq(s_sh(out, sizeof out, GEN " --days 6 --out '%s'", dir), 0, "%s", out);
+    testdb db;
+    s_import_model(&db, "demoens", dir);
+    PGconn *c = testdb_connect(&db);
+    load_report rep;
+    pcf_error err;
+    snprintf(path, sizeof path, "%s/scada/historian_2025-01.csv", dir);
+    cr_assert_eq(load_scada_file(c, path, "historian_2025-01.csv", &rep, &err), PCF_OK, "%s", err.msg);
+    snprintf(path, sizeof path, "%s/weather/archive_2025-01.json", dir);
+    s_load_wx(c, path, "era5", 1735689600 + 6 * 86400, &rep);
+    int y, mo, d;
+    s_load_forecasts(c, dir, &y, &mo, &d);
+    cr_assert_eq(s_count(c, "SELECT count(DISTINCT member) FROM weather_forecast WHERE member > 0"), 10);
+    snprintf(cmd, sizeof cmd, "%s/pcf-forecaster run --zone kestrel --day-ahead %04d-%02d-%02d --samples 400",
+             testdb_bindir(), y, mo, d);
+    cr_assert_eq(testdb_run(&db, cmd, out, OUT), 0, "%s", out);
+    cr_assert(strstr(out, " members=10 "), "the run did not sample the 10 members: %s", out);
+    testdb_exec(c, "DELETE FROM weather_forecast WHERE member > 0");
+    cr_assert_eq(testdb_run(&db, cmd, out, OUT), 0, "%s", out);
+    cr_assert(strstr(out, " members=0 "), "members sampled after they were deleted: %s", out);
     PQfinish(c);
     testdb_drop(&db);
     s_rmdir(dir);

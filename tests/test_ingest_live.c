@@ -191,6 +191,34 @@ Test(ingest_live, load_per_record_and_dedupe)
     testdb_drop(&db);
 }
 
+/* Regression: a batch loaded in a transaction that began in an earlier
+ * second (a live group) had started_at (client clock) after the default
+ * finished_at (now(), the transaction start) and broke ingest_batch's CHECK. */
+Test(ingest_live, batch_nested_in_an_older_transaction)
+{
+    testdb db;
+    PGconn *c = s_live_db(&db, "live_nested");
+    s_meas m[] = {{"GT1_P", 1767225600000, 1, 1}, {"NOPE", 1767225600000, 1, 1}};
+    uint8_t *buf;
+    size_t len = s_pack("gw-n", 1, 1, m, 2, &buf);
+    load_report rep;
+    scada_pb_info info;
+    pcf_error e;
+    testdb_exec(c, "BEGIN");
+    testdb_exec(c, "SELECT pg_sleep(1.1)");
+    cr_assert_eq(load_scada_batch(c, buf, len, &rep, &info, &e), PCF_OK, "%s", e.msg);
+    cr_assert_eq(rep.stored, 1);
+    cr_assert_eq(PQtransactionStatus(c), PQTRANS_INTRANS, "nested: the caller's transaction stays open");
+    testdb_exec(c, "ROLLBACK");
+    cr_assert_eq(s_num(c, "SELECT count(*) FROM measurement"), 0, "nothing committed by the nested load");
+    cr_assert_eq(load_scada_batch(c, buf, len, &rep, &info, &e), PCF_OK, "%s", e.msg);
+    cr_assert(!rep.already_loaded);
+    cr_assert_eq(s_num(c, "SELECT count(*) FROM quarantine"), 1);
+    free(buf);
+    PQfinish(c);
+    testdb_drop(&db);
+}
+
 static void s_send(void *push, const char *type, const uint8_t *body, size_t len)
 {
     cr_assert_geq(zmq_send(push, type, strlen(type), body ? ZMQ_SNDMORE : 0), 0);
@@ -211,18 +239,27 @@ static void s_live_log(void *ctx, const char *line)
         l->dropped++;
 }
 
+/* A feed on a fresh ipc endpoint and a PUSH socket connected to it. */
+static live_feed *s_feed_pair(const char *name, void **zctx, void **push)
+{
+    char ep[128];
+    snprintf(ep, sizeof ep, "ipc:///tmp/pcf-live-%s-%d", name, (int)getpid());
+    pcf_error e;
+    live_feed *f = live_new(ep, &e);
+    cr_assert_not_null(f, "%s", e.msg);
+    *zctx = zmq_ctx_new();
+    *push = zmq_socket(*zctx, ZMQ_PUSH);
+    cr_assert_eq(zmq_connect(*push, ep), 0);
+    return f;
+}
+
 Test(ingest_live, zmq_pull_socket)
 {
     testdb db;
     PGconn *c = s_live_db(&db, "live_zmq");
-    char ep[128];
-    snprintf(ep, sizeof ep, "ipc:///tmp/pcf-live-test-%d", (int)getpid());
     pcf_error e;
-    live_feed *f = live_new(ep, &e);
-    cr_assert_not_null(f, "%s", e.msg);
-    void *zctx = zmq_ctx_new();
-    void *push = zmq_socket(zctx, ZMQ_PUSH);
-    cr_assert_eq(zmq_connect(push, ep), 0);
+    void *zctx, *push;
+    live_feed *f = s_feed_pair("test", &zctx, &push);
     s_meas m1[] = {{"GT1_P", 1767225600000, 1, 1}};
     s_meas m3[] = {{"GT1_P", 1767225660000, 2, 1}};
     uint8_t *b1, *b3;
@@ -278,8 +315,61 @@ Test(ingest_live, zmq_pull_socket)
     testdb_drop(&db);
 }
 
-/* With CurveZMQ on, only gateways whose public key is in the allowlist get
- * their batches in; an unknown key and a plain-text gateway get nothing. */
+/* Batches already queued share a transaction (at most 64 per group), a
+ * refused one in the middle does not sink the others, and a group whose
+ * transaction fails stays pending whole, counted only once committed. */
+Test(ingest_live, queued_batches_are_grouped_per_transaction)
+{
+    testdb db;
+    PGconn *c = s_live_db(&db, "live_group");
+    pcf_error e;
+    void *zctx, *push;
+    live_feed *f = s_feed_pair("group", &zctx, &push);
+    enum { N = 150 };
+    for (int i = 0; i < N; i++) {
+        s_meas m[] = {{"GT1_P", 1767225600000 + i * 1000LL, i, 1}, {"NOPE", 1767225600000, 1, 1}};
+        uint8_t *b;
+        size_t l = s_pack("gw-g", (uint64_t)i + 1, 1, m, 2, &b);
+        s_send(push, "pcf.v1.ScadaBatch", b, l);
+        free(b);
+        if (i == 70)
+            s_send(push, "pcf.v1.ScadaBatch", (const uint8_t *)"\xff\xff\xff", 3);   /* undecodable */
+    }
+    usleep(300 * 1000);     /* let them all arrive */
+    /* The first poll fails under PostgreSQL: nothing is counted or lost. */
+    PGconn *victim = db_connect(db.conninfo, &e);
+    cr_assert_not_null(victim);
+    char q[200];
+    snprintf(q, sizeof q, "SELECT pg_terminate_backend(%d)", PQbackendPID(victim));
+    testdb_exec(c, q);
+    s_logs logs = {0};
+    worker_result res, total = {0};
+    cr_assert_eq(live_poll(f, victim, 100, s_live_log, &logs, &res, &e), PCF_ERR_DB);
+    cr_assert_eq(res.loaded + res.refused, 0);
+    PQfinish(victim);
+    for (int i = 0; i < 50 && total.loaded + total.refused < N + 1; i++) {
+        cr_assert_eq(live_poll(f, c, 100, s_live_log, &logs, &res, &e), PCF_OK, "%s", e.msg);
+        total.loaded += res.loaded;
+        total.refused += res.refused;
+        total.quarantined += res.quarantined;
+    }
+    cr_assert_eq(total.loaded, N);
+    cr_assert_eq(total.refused, 1);
+    cr_assert_eq(total.quarantined, N);
+    cr_assert_eq(logs.gaps, 0);
+    cr_assert_eq(s_num(c, "SELECT count(*) FROM measurement"), N);
+    cr_assert_eq(s_num(c, "SELECT count(*) FROM ingest_batch WHERE status = 'loaded'"), N);
+    /* finished_at is now(): the start of the batch's transaction (xmin would
+     * be the savepoint's own xid). */
+    long txns = s_num(c, "SELECT count(DISTINCT finished_at) FROM ingest_batch");
+    cr_assert(txns >= (N + 63) / 64 && txns <= 20, "%ld transactions for %d queued batches", txns, N);
+    zmq_close(push);
+    zmq_ctx_term(zctx);
+    live_destroy(&f);
+    PQfinish(c);
+    testdb_drop(&db);
+}
+
 static void *s_curve_push(void *zctx, const char *ep, const char *server_pub, const char *keyfile)
 {
     void *push = zmq_socket(zctx, ZMQ_PUSH);
@@ -297,6 +387,8 @@ static void *s_curve_push(void *zctx, const char *ep, const char *server_pub, co
     return push;
 }
 
+/* With CurveZMQ on, only gateways whose public key is in the allowlist get
+ * their batches in; an unknown key and a plain-text gateway get nothing. */
 Test(ingest_live, curve_admits_only_allowlisted_gateways)
 {
     testdb db;

@@ -258,10 +258,10 @@ Test(ingest_worker, cli_once_and_exit_codes)
     char cmd[1600], out[4096];
     snprintf(cmd, sizeof cmd, "%s/pcf-ingest once --config %s hist", testdb_bindir(), conf);
     cr_assert_eq(testdb_run(&db, cmd, out, sizeof out), 0, "%s", out);
-    cr_assert(strstr(out, "1 loaded") != NULL, "%s", out);
+    cr_assert(strstr(out, "msg=\"pass done\" source=hist loaded=1 ") != NULL, "%s", out);    /* log.h lines */
     s_write(in, "h2.csv", "timestamp,point_id,value,quality\n2026-01-01T00:00Z,GT1_P,NaN,good\n");
     cr_assert_eq(testdb_run(&db, cmd, out, sizeof out), 1, "%s", out);
-    cr_assert(strstr(out, "h2.csv:2: value") != NULL, "%s", out);
+    cr_assert(strstr(out, "file=h2.csv line=2 error=\"value") != NULL, "%s", out);
     snprintf(cmd, sizeof cmd, "%s/pcf-ingest once --config %s nosuch", testdb_bindir(), conf);
     cr_assert_eq(testdb_run(&db, cmd, out, sizeof out), 2, "%s", out);
     snprintf(cmd, sizeof cmd, "%s/pcf-ingest once", testdb_bindir());

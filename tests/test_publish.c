@@ -76,14 +76,17 @@ static long s_run(PGconn *c, const char *kind, const char *date, int nsp, int no
              " CASE c.kind WHEN 'boundary' THEN 'boundary' ELSE 'pel' END, 'winter', 10 + sp, 20 + sp, 30 + sp,"
              " CASE WHEN sp %% 2 = 0 THEN 40 + sp END, CASE WHEN sp %% 2 = 0 THEN 50 + sp END,"
              " CASE WHEN sp %% 2 = 0 THEN 60 + sp END, sp / 51.0, 0.02, sp * 0.5, 0.05,"
-             " CASE WHEN sp %% 2 = 0 THEN (SELECT branch_id FROM branch b WHERE b.zone_id = r.zone_id AND b.name = 'L45') END"
+             " CASE WHEN sp %% 2 = 0 THEN (SELECT branch_id FROM branch b WHERE b.zone_id = r.zone_id AND b.name = 'L45') END,"
+             " 120 + sp, sp / 102.0, 0.01, 0.1, 0.2, 0.3, CASE WHEN sp %% 2 = 0 THEN 0.4 END,"
+             " CASE WHEN sp %% 2 = 0 THEN 0.5 END, CASE WHEN sp %% 2 = 0 THEN 0.6 END"
              " FROM run r, anm_constraint c, generate_series(1, r.sp_count) sp WHERE r.run_id = " RID
              " AND c.zone_id = r.zone_id;"
              "INSERT INTO constraint_statement_site SELECT cs.run_id, cs.constraint_id, cs.sp, a.site_id,"
-             " row_number() OVER (PARTITION BY cs.constraint_id, cs.sp ORDER BY a.site_id), 0.25, 0.1 * cs.sp"
+             " row_number() OVER (PARTITION BY cs.constraint_id, cs.sp ORDER BY a.site_id), 0.25, 0.1 * cs.sp,"
+             " 0.01 * cs.sp, 0.5, 0.05"
              " FROM constraint_statement cs JOIN anm_constraint_site a USING (constraint_id) WHERE cs.run_id = " RID ";"
-             "INSERT INTO constraint_block SELECT cs.run_id, cs.constraint_id, cs.sp, conf, (1 - conf) * 10, conf * 2, conf"
-             " FROM constraint_statement cs, unnest(ARRAY[0.5, 0.9, 0.95]) conf WHERE cs.run_id = " RID ";"
+             "INSERT INTO constraint_block SELECT cs.run_id, cs.constraint_id, cs.sp, conf, (1 - conf) * 10, conf * 2, conf,"
+             " 0.11, 0.12, 0.06 FROM constraint_statement cs, unnest(ARRAY[0.5, 0.9, 0.95]) conf WHERE cs.run_id = " RID ";"
              "%s COMMIT;",
              kind, td, start, start, nsp, nsp, notify ? "SELECT pg_notify('pcf_run', max(run_id)::text) FROM run;" : "");
     testdb_exec(c, sql);
@@ -395,6 +398,16 @@ Test(publish, every_feed_message_round_trips)
             cr_expect_eq(gt->sites[1]->sensitivity, 0.25);
             cr_expect_eq(gt->sites[1]->expected_curtailment_mwh, 0.1 * 2);
             cr_expect_eq(s->n_sites, 2);
+            /* the columns of migration 004 */
+            cr_expect_eq(s->post_fault_limit_mw, 122);
+            cr_expect_eq(s->p_binding_fault, 2 / 102.0);
+            cr_expect_eq(s->p_binding_fault_se, 0.01);
+            cr_expect_eq(s->flow_intact[0]->mw_se, 0.1);
+            cr_expect_eq(s->flow_intact[2]->mw_se, 0.3);
+            cr_expect_eq(s->flow_worst_fault[1]->mw_se, 0.5);
+            cr_expect_eq(gt->sites[1]->p_curtailed, 0.5);
+            cr_expect_eq(gt->sites[1]->p_curtailed_se, 0.05);
+            cr_expect_eq(gt->sites[1]->expected_curtailment_mwh_se, 0.01 * 2);
             pcf__v1__constraint_statement_batch__free_unpacked(b, NULL);
         } else if (strcmp(topic, "cb.T") == 0) {
             seen |= 4;
@@ -412,6 +425,9 @@ Test(publish, every_feed_message_round_trips)
             cr_expect_eq(k0->levels[1]->headroom_mw, 1.0);   /* numeric (1 - 0.9) * 10 is exact */
             cr_expect_eq(k0->levels[1]->curtailment_mw, 0.9 * 2);
             cr_expect_eq(k0->levels[1]->curtailment_mwh, 0.9);
+            cr_expect_eq(k0->levels[1]->headroom_mw_se, 0.11);
+            cr_expect_eq(k0->levels[1]->curtailment_mw_se, 0.12);
+            cr_expect_eq(k0->levels[1]->curtailment_mwh_se, 0.06);
             pcf__v1__constraint_block_batch__free_unpacked(b, NULL);
         } else {
             cr_assert_fail("unexpected topic %s", topic);
@@ -1165,6 +1181,14 @@ Test(publish, daemon_and_pcf_sub_end_to_end)
     cr_assert_eq(testdb_run(&db, cmd, out, sizeof out), 0, "%s", out);
     cr_expect(strstr(out, "\"topic\": \"cs.T\"") || strstr(out, "\"topic\":\"cs.T\""), "%.500s", out);
     cr_expect(strstr(out, "\"binding_fault_id\":\"L45\""), "%.500s", out);
+    /* CSV of the statements carries migration 004's figures after the old columns */
+    snprintf(cmd, sizeof cmd, "%s/pcf-sub --pub %s --router %s --format csv --count 1 --timeout-ms 5000 cs.T",
+             testdb_bindir(), pub, router);
+    cr_assert_eq(testdb_run(&db, cmd, out, sizeof out), 0, "%s", out);
+    cr_expect(strstr(out, ",sites,post_fault_limit_mw,flow_intact_p90_mw_se,p_anm_acts_se,"
+                          "expected_curtailment_mwh_se,p_binding_fault,p_binding_fault_se\n"), "%.500s", out);
+    snprintf(want, sizeof want, ",C_L45,2,2026-11-24T00:30Z,100.667,22,32,0.0392157,1,L45,2,122,0.3,0.02,0.05,0.0196078,0.01\n");
+    cr_expect(strstr(out, want), "no C_L45 SP 2 row %s in:\n%.3000s", want, out);
     /* day-ahead statement by request, table, and an error exit */
     snprintf(cmd, sizeof cmd, "%s/pcf-sub --router %s statement --zone T --date 2026-11-24 --blocks", testdb_bindir(),
              router);
@@ -1466,7 +1490,8 @@ Test(publish, survives_clients_connecting_and_vanishing)
     subscriber *sub = s_sub(s.p, "pcf.rt.", r);
     cr_expect_eq(subscriber_last(sub, "pcf.rt.T"), 6);
     long id = s_run(c, "real_time", NULL, 4, 1);
-    POLL_UNTIL(sub, r, subscriber_last(sub, "pcf.rt.T") == 7, 5000);
+    /* generous: under load the publisher first works off 300 abandoned snapshot replies */
+    POLL_UNTIL(sub, r, subscriber_last(sub, "pcf.rt.T") == 7, 20000);
     cr_expect_eq(subscriber_last(sub, "pcf.rt.T"), 7);
     cr_expect_eq(r->run[r->n - 1], id);
     subscriber_destroy(&sub);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "testdb.h"
+#include "testhttp.h"
 
 #define OUT 16384
 
@@ -136,4 +137,58 @@ Test(scaleout, proxy_gives_subscribers_one_endpoint)
     remove(path);
     testdb_drop(&a);
     testdb_drop(&b);
+}
+
+/* The engine daemon's metrics (docs/operations.md): after one day-ahead
+ * job, scraped over HTTP, runs started and completed count one, the run and
+ * stage histograms one observation each, and the queue is empty.  Here for
+ * s_zone. */
+Test(obs, forecaster_run_counters_after_a_run)
+{
+    testdb db;
+    char out[OUT];
+    const char *b = testdb_bindir();
+    testdb_create(&db, "obsengine");
+    cr_assert_eq(s_sh(&db, out, "%s/pcf-db migrate", b), 0, "%s", out);
+    s_zone(&db, "ZM");
+    cr_assert_eq(s_sh(&db, out, "%s/pcf-forecaster queue --zone ZM --day-ahead 2026-07-01", b), 0, "%s", out);
+    int port = testhttp_free_port();
+    /* the daemon runs in the background until the counter shows, scraped with curl */
+    int rc = s_sh(&db, out,
+         "sh -c '%s/pcf-forecaster daemon --zones ZM --samples 2000 --day-ahead-at 23:59 --metrics-port %d"
+         " >/tmp/pcf-test-obs-%s.log 2>&1 & pid=$!; ok=1;"
+         " for i in $(seq 1 240); do sleep 0.5;"
+         " curl -sf http://127.0.0.1:%d/metrics > /tmp/pcf-test-obs-%s.prom"
+         "  && grep -q \"^pcf_forecaster_runs_completed_total{kind=\\\"day_ahead\\\"} 1$\" /tmp/pcf-test-obs-%s.prom"
+         "  && grep -q \"^pcf_forecaster_queue_depth 0$\" /tmp/pcf-test-obs-%s.prom"
+         "  && ok=0 && break; done; kill $pid; wait; exit $ok'",
+         b, port, db.name, port, db.name, db.name, db.name);
+    char path[256];
+    snprintf(path, sizeof path, "/tmp/pcf-test-obs-%s.prom", db.name);
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f);
+    static char t[1 << 16];
+    size_t n = fread(t, 1, sizeof t - 1, f);
+    t[n] = '\0';
+    fclose(f);
+    cr_assert_eq(rc, 0, "no completed run; see /tmp/pcf-test-obs-%s.log\n%s", db.name, t);
+    cr_assert_eq(testhttp_sample(t, "pcf_forecaster_runs_started_total{kind=\"day_ahead\"}"), 1, "%s", t);
+    cr_assert_eq(testhttp_sample(t, "pcf_forecaster_run_seconds_count{kind=\"day_ahead\"}"), 1, "%s", t);
+    cr_assert_gt(testhttp_sample(t, "pcf_forecaster_run_seconds_sum{kind=\"day_ahead\"}"), 0, "%s", t);
+    cr_assert_eq(testhttp_sample(t, "pcf_forecaster_stage_seconds_count{kind=\"day_ahead\",stage=\"study\"}"), 1,
+                 "%s", t);
+    cr_assert_eq(testhttp_sample(t, "pcf_forecaster_queue_depth"), 0, "%s", t);
+    cr_assert_null(strstr(t, "pcf_forecaster_runs_failed_total{"), "%s", t);
+    /* and the log says so in logfmt */
+    snprintf(path, sizeof path, "/tmp/pcf-test-obs-%s.log", db.name);
+    f = fopen(path, "r");
+    cr_assert_not_null(f);
+    n = fread(t, 1, sizeof t - 1, f);
+    t[n] = '\0';
+    fclose(f);
+    cr_assert_not_null(strstr(t, "level=info component=forecaster msg=\"run committed\" job="), "%s", t);
+    unlink(path);
+    snprintf(path, sizeof path, "/tmp/pcf-test-obs-%s.prom", db.name);
+    unlink(path);
+    testdb_drop(&db);
 }

@@ -10,39 +10,7 @@
 #include <string.h>
 
 #include "study.h"
-
-/* A case with buses 1..nbus (bus 1 the reference with a generator), and the
- * given branches (from, to) with x = 0.1 and no rating. */
-static mp_case *s_case(size_t nbus, size_t nbr, const int (*br)[2])
-{
-    mp_case *c = mp_case_new(nbus, 13, 1, 10, nbr, 13);
-    cr_assert(c);
-    c->base_mva = 100;
-    for (size_t i = 0; i < nbus; i++) {
-        MP_AT(&c->bus, i, MP_BUS_I) = (double)(i + 1);
-        MP_AT(&c->bus, i, MP_BUS_TYPE) = i == 0 ? MP_REF : MP_PQ;
-        MP_AT(&c->bus, i, MP_VM) = 1;
-        MP_AT(&c->bus, i, MP_BASE_KV) = 33;
-        MP_AT(&c->bus, i, MP_VMAX) = 1.1;
-        MP_AT(&c->bus, i, MP_VMIN) = 0.9;
-        MP_AT(&c->bus, i, MP_BUS_AREA) = 1;
-        MP_AT(&c->bus, i, MP_ZONE) = 1;
-    }
-    MP_AT(&c->gen, 0, MP_GEN_BUS) = 1;
-    MP_AT(&c->gen, 0, MP_VG) = 1;
-    MP_AT(&c->gen, 0, MP_MBASE) = 100;
-    MP_AT(&c->gen, 0, MP_GEN_STATUS) = 1;
-    MP_AT(&c->gen, 0, MP_PMAX) = 1000;
-    for (size_t l = 0; l < nbr; l++) {
-        MP_AT(&c->branch, l, MP_F_BUS) = br[l][0];
-        MP_AT(&c->branch, l, MP_T_BUS) = br[l][1];
-        MP_AT(&c->branch, l, MP_BR_X) = 0.1;
-        MP_AT(&c->branch, l, MP_BR_STATUS) = 1;
-        MP_AT(&c->branch, l, MP_ANGMIN) = -360;
-        MP_AT(&c->branch, l, MP_ANGMAX) = 360;
-    }
-    return c;
-}
+#include "testnet.h"
 
 static double s_phi(double x) { return 0.5 * erfc(-x / sqrt(2.0)); }
 
@@ -52,7 +20,7 @@ static void s_gaussian_line(double mean, double sd, double limit, int threads, m
                             study_constraint_result *cres)
 {
     static const int br[1][2] = { { 1, 2 } };
-    mp_case *c = s_case(2, 1, br);
+    mp_case *c = testnet_lines(2, 1, br);
     int row = 0;
     double sign = -1;        /* count flow 2 -> 1 (export) as positive */
     study_constraint k = { 1, &row, &sign, 33, ANM_DANM, 1.0, 1.0, 0 };
@@ -119,7 +87,7 @@ Test(study, thread_count_does_not_change_a_bit)
 static void s_two_sites(double a_mw, double b_mw, double limit, double *curt_a, double *curt_b)
 {
     static const int br[1][2] = { { 1, 2 } };
-    mp_case *c = s_case(2, 1, br);
+    mp_case *c = testnet_lines(2, 1, br);
     int row = 0;
     double sign = -1;
     study_constraint k = { 1, &row, &sign, 33, ANM_DANM, 1.0, 1.0, 0 };
@@ -162,20 +130,14 @@ Test(study, lifo_later_site_goes_first)
  * post-fault rating of 12 MW forces 3 MW off.  P(curtailed) = p(fault). */
 Test(study, fault_of_known_probability)
 {
-    static const int br[2][2] = { { 1, 2 }, { 1, 2 } };
-    mp_case *c = s_case(2, 2, br);
-    int row = 0, fault_rows[2] = { 0, 1 };
-    double sign = -1;
-    study_constraint k = { 1, &row, &sign, 33, ANM_DANM, 1.0, 1.0, 0 };
-    study_site site = { 2, 100 };
-    anm_tranche_def tr = { 0, 100, 0, 1, ANM_DANM };
-    study_def d = { c, 1, 1, 1, 2, &k, &site, &tr, NULL, fault_rows, 20000, 99, 2, NULL };
+    testnet_parallel net;
+    testnet_parallel_init(&net, 20000, 99);
     study_topology *topo;
     pcf_error err;
-    cr_assert_eq(study_topology_new(&d, NULL, 0, &topo, &err), PCF_OK, "%s", err.msg);
+    cr_assert_eq(study_topology_new(&net.d, NULL, 0, &topo, &err), PCF_OK, "%s", err.msg);
     cr_assert_float_eq(study_topology_sens(topo, 0, 0), 0.5, 1e-12, "half of the output flows on each line");
     study *s;
-    cr_assert_eq(study_new(&d, &s, &err), PCF_OK, "%s", err.msg);
+    cr_assert_eq(study_new(&net.d, &s, &err), PCF_OK, "%s", err.msg);
     double mean = 15, demand[2] = { 0, 0 }, lim_i = 10, lim_f = 12, prob[2] = { 0.05, 0.1 };
     study_sp sp = { topo, 0.5, &mean, NULL, demand, NULL, NULL, &lim_i, &lim_f, prob };
     cr_assert_eq(study_run_sp(s, 5, &sp, &err), PCF_OK, "%s", err.msg);
@@ -192,7 +154,7 @@ Test(study, fault_of_known_probability)
     cr_assert_float_eq(cres->flow_p50, 7.5, 1e-9);
     study_destroy(&s);
     study_topology_destroy(&topo);
-    mp_case_destroy(&c);
+    testnet_parallel_destroy(&net);
 }
 
 /* A radial feeder 1-2-3 with the site at bus 3: losing branch 2-3 islands the
@@ -201,7 +163,7 @@ Test(study, fault_of_known_probability)
 Test(study, islanding_fault_is_lost_output_not_curtailment)
 {
     static const int br[2][2] = { { 1, 2 }, { 2, 3 } };
-    mp_case *c = s_case(3, 2, br);
+    mp_case *c = testnet_lines(3, 2, br);
     int row = 0, fault_row = 1;
     double sign = -1;
     study_constraint k = { 1, &row, &sign, 33, ANM_DANM, 1.0, 1.0, 0 };
@@ -235,7 +197,7 @@ Test(study, islanding_fault_is_lost_output_not_curtailment)
 Test(study, planned_outage_applied_as_given)
 {
     static const int br[2][2] = { { 1, 2 }, { 1, 2 } };
-    mp_case *c = s_case(2, 2, br);
+    mp_case *c = testnet_lines(2, 2, br);
     int row = 0, out = 1;
     double sign = -1;
     study_constraint k = { 1, &row, &sign, 33, ANM_DANM, 1.0, 1.0, 0 };
@@ -258,7 +220,7 @@ Test(study, planned_outage_applied_as_given)
 Test(study, rejects_impossible_inputs)
 {
     static const int br[1][2] = { { 1, 2 } };
-    mp_case *c = s_case(2, 1, br);
+    mp_case *c = testnet_lines(2, 1, br);
     int row = 0, fault = 0;
     double sign = -1;
     study_constraint k = { 1, &row, &sign, 33, ANM_DANM, 1.0, 1.0, 0 };

@@ -107,3 +107,10 @@ int testdb_run(const testdb *db, const char *cmd, char *out, size_t outlen)
     int st = pclose(p);
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
 }
+
+long testdb_long(PGconn *c, const char *sql)
+{
+    char v[64];
+    testdb_scalar(c, sql, v, sizeof v);
+    return strtol(v, NULL, 10);
+}

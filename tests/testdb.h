@@ -33,6 +33,9 @@ int testdb_exec(PGconn *c, const char *sql);
 /* Runs a query that must return one row; copies column 0 of it into out. */
 void testdb_scalar(PGconn *c, const char *sql, char *out, size_t outlen);
 
+/* The same for a query whose one value is an integer (a count). */
+long testdb_long(PGconn *c, const char *sql);
+
 /* Path of a program built by make (bin/ or build/asan/bin/). */
 const char *testdb_bindir(void);
 

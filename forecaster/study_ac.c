@@ -1,0 +1,248 @@
+/*
+ * study_ac.c -- AC re-solve of near-limit Monte-Carlo samples; see
+ * study_ac.h for the method.
+ *
+ * Cache: one slot per network state (intact, fault k) of the topology last
+ * seen.  A slot holds its own copy of the case with the fault's branch out,
+ * the pf_net, the AC and DC solvers and, per constraint branch, its
+ * internal branch index.  Building a slot costs a Ybus, a KLU symbolic
+ * analysis and a DC factorisation (tens of microseconds on the demo zone);
+ * it happens once per thread, topology and state actually met.
+ */
+#include "study_ac.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "acpf.h"
+#include "dcpf.h"
+#include "pfnet.h"
+
+#define STUDY_AC_PINNED_IT 10
+
+typedef struct ac_slot {
+    uint64_t topo_id;       /* 0: empty */
+    int ok;                 /* 0: the state cannot be solved with AC: fall back */
+    mp_case *c;
+    pf_net *net;
+    pf_ac *ac;
+    pf_dc *dc;
+    int *br;                /* [total constraint branches] internal index, -1 out */
+} ac_slot;
+
+struct study_ac {
+    study_ac_def def;
+    size_t nbr_total;
+    size_t *nbr;
+    int *rows;              /* [nbr_total] */
+    double *signs;          /* [nbr_total] */
+    ac_slot *slot;          /* [nst] */
+    size_t cap_nb, cap_nl;  /* scratch sizes */
+    double *p, *q, *vm, *va, *vm0, *va0, *pf, *pt;
+    double *f_ac, *f_in, *curt, *curt_new;
+};
+
+static void s_slot_clear(ac_slot *s)
+{
+    pf_ac_destroy(&s->ac);
+    pf_dc_destroy(&s->dc);
+    pf_net_destroy(&s->net);
+    mp_case_destroy(&s->c);
+    free(s->br);
+    memset(s, 0, sizeof *s);
+}
+
+void study_ac_destroy(study_ac **ap)
+{
+    if (!ap || !*ap) return;
+    study_ac *a = *ap;
+    for (size_t i = 0; a->slot && i < a->def.nst; i++) s_slot_clear(&a->slot[i]);
+    free(a->slot);
+    free(a->nbr);
+    free(a->rows);
+    free(a->signs);
+    free(a->p); free(a->q); free(a->vm); free(a->va); free(a->vm0); free(a->va0); free(a->pf); free(a->pt);
+    free(a->f_ac); free(a->f_in); free(a->curt); free(a->curt_new);
+    free(a);
+    *ap = NULL;
+}
+
+pcf_rc study_ac_new(const study_ac_def *def, study_ac **out, pcf_error *err)
+{
+    *out = NULL;
+    study_ac *a = calloc(1, sizeof *a);
+    if (!a) return pcf_error_set(err, PCF_ERR_NOMEM, "study_ac: out of memory");
+    a->def = *def;
+    for (size_t c = 0; c < def->nc; c++) a->nbr_total += def->nbr[c];
+    a->nbr = calloc(def->nc + 1, sizeof(size_t));
+    a->rows = calloc(a->nbr_total + 1, sizeof(int));
+    a->signs = calloc(a->nbr_total + 1, sizeof(double));
+    a->slot = calloc(def->nst + 1, sizeof(ac_slot));
+    a->f_ac = calloc(def->nc + 1, sizeof(double));
+    a->f_in = calloc(def->nc + 1, sizeof(double));
+    a->curt = calloc(def->ns + 1, sizeof(double));
+    a->curt_new = calloc(def->ns + 1, sizeof(double));
+    if (!a->nbr || !a->rows || !a->signs || !a->slot || !a->f_ac || !a->f_in || !a->curt || !a->curt_new) {
+        study_ac_destroy(&a);
+        return pcf_error_set(err, PCF_ERR_NOMEM, "study_ac: out of memory");
+    }
+    size_t k = 0;
+    for (size_t c = 0; c < def->nc; c++) {
+        a->nbr[c] = def->nbr[c];
+        for (size_t i = 0; i < def->nbr[c]; i++, k++) {
+            a->rows[k] = def->branch_row[c][i];
+            a->signs[k] = def->sign[c][i];
+        }
+    }
+    a->def.nbr = a->nbr;
+    a->def.branch_row = NULL;    /* the copies above are used from here on */
+    a->def.sign = NULL;
+    *out = a;
+    return PCF_OK;
+}
+
+static pcf_rc s_scratch(study_ac *a, size_t nb, size_t nl, pcf_error *err)
+{
+    if (nb <= a->cap_nb && nl <= a->cap_nl) return PCF_OK;
+    size_t mb = nb > a->cap_nb ? nb : a->cap_nb, ml = nl > a->cap_nl ? nl : a->cap_nl;
+    double **v[] = { &a->p, &a->q, &a->vm, &a->va, &a->vm0, &a->va0 };
+    for (size_t i = 0; i < 6; i++) {
+        free(*v[i]);
+        *v[i] = malloc((mb + 1) * sizeof(double));
+    }
+    free(a->pf);
+    free(a->pt);
+    a->pf = malloc((ml + 1) * sizeof(double));
+    a->pt = malloc((ml + 1) * sizeof(double));
+    if (!a->p || !a->q || !a->vm || !a->va || !a->vm0 || !a->va0 || !a->pf || !a->pt) {
+        a->cap_nb = a->cap_nl = 0;
+        return pcf_error_set(err, PCF_ERR_NOMEM, "study_ac: out of memory");
+    }
+    a->cap_nb = mb;
+    a->cap_nl = ml;
+    return PCF_OK;
+}
+
+/* Sets up the slot of `state` for topology topo_id.  A network AC cannot
+ * take (split, singular) leaves ok = 0: every sample in it falls back. */
+static pcf_rc s_slot(study_ac *a, uint64_t topo_id, size_t state, const mp_case *c, int out_row, ac_slot **out,
+                     pcf_error *err)
+{
+    ac_slot *s = &a->slot[state];
+    *out = s;
+    if (s->topo_id == topo_id) return PCF_OK;
+    s_slot_clear(s);
+    s->topo_id = topo_id;
+    s->c = mp_case_new(c->bus.rows, c->bus.cols, c->gen.rows, c->gen.cols, c->branch.rows, c->branch.cols);
+    s->br = malloc((a->nbr_total + 1) * sizeof(int));
+    if (!s->c || !s->br) {
+        s_slot_clear(s);
+        return pcf_error_set(err, PCF_ERR_NOMEM, "study_ac: out of memory");
+    }
+    s->c->base_mva = c->base_mva;
+    memcpy(s->c->bus.v, c->bus.v, c->bus.rows * c->bus.cols * sizeof(double));
+    if (c->gen.rows) memcpy(s->c->gen.v, c->gen.v, c->gen.rows * c->gen.cols * sizeof(double));
+    if (c->branch.rows) memcpy(s->c->branch.v, c->branch.v, c->branch.rows * c->branch.cols * sizeof(double));
+    if (out_row >= 0 && (size_t)out_row < c->branch.rows) MP_AT(&s->c->branch, (size_t)out_row, MP_BR_STATUS) = 0;
+    pcf_error e2;
+    if (pf_net_new(s->c, &s->net, &e2) != PCF_OK || pf_ac_new(s->net, &s->ac, &e2) != PCF_OK ||
+        pf_dc_new(s->net, &s->dc, &e2) != PCF_OK)
+        return PCF_OK;          /* ok stays 0 */
+    pcf_rc rc = s_scratch(a, s->net->nb, s->net->nl, err);
+    if (rc != PCF_OK) return rc;
+    /* The pivot order: chosen at the flat start, a point that depends on
+     * the state alone, never on which samples this thread met first. */
+    pf_ac_start(s->ac, 1, a->vm, a->va);
+    if (pf_ac_pin(s->ac, a->vm, a->va, &e2) != PCF_OK) return PCF_OK;
+    for (size_t k = 0; k < a->nbr_total; k++)
+        s->br[k] = a->rows[k] >= 0 && (size_t)a->rows[k] < s->net->nbr_case ? s->net->row_br[a->rows[k]] : -1;
+    s->ok = 1;
+    return PCF_OK;
+}
+
+/* Solves the slot's network for a->p, a->q (p.u.) from a->vm, a->va and
+ * leaves the constraint flows in a->f_ac.  0: did not converge. */
+static int s_solve(study_ac *a, ac_slot *s, pcf_error *err)
+{
+    pf_ac_opts o = PF_AC_OPTS_DEFAULT;
+    o.fresh = 1;
+    pf_ac_stats st;
+    size_t nb = s->net->nb;
+    memcpy(a->vm0, a->vm, nb * sizeof(double));
+    memcpy(a->va0, a->va, nb * sizeof(double));
+    /* Newton on the pivot order pinned at the flat start; with fresh
+     * factorisations from the same start if that fails.  Both depend on
+     * the sample alone. */
+    if (pf_ac_solve_pinned(s->ac, a->p, a->q, a->vm, a->va, STUDY_AC_PINNED_IT, o.tol, &st, err) != PCF_OK) {
+        memcpy(a->vm, a->vm0, nb * sizeof(double));
+        memcpy(a->va, a->va0, nb * sizeof(double));
+        if (pf_ac_solve(s->ac, a->p, a->q, a->vm, a->va, &o, &st, err) != PCF_OK) return 0;
+    }
+    pf_ac_flows(s->ac, a->vm, a->va, a->pf, NULL, a->pt, NULL);
+    size_t k = 0;
+    for (size_t c = 0; c < a->def.nc; c++) {
+        double f = 0;
+        for (size_t i = 0; i < a->nbr[c]; i++, k++) {
+            int l = s->br[k];
+            if (l < 0) continue;            /* out in this state: carries nothing */
+            double from = a->pf[l], to = -a->pt[l];
+            /* sending end: the larger-magnitude end, in the flow's direction */
+            double send = from + to >= 0 ? fmax(from, to) : fmin(from, to);
+            f += a->signs[k] * send;
+        }
+        a->f_ac[c] = f;
+    }
+    return 1;
+}
+
+pcf_rc study_ac_sample(study_ac *a, uint64_t topo_id, size_t state, const mp_case *c, int out_row,
+                       const double *p_mw, const double *q_mvar, const int *site_bus, anm *A,
+                       const anm_input *in, anm_result *res, double *flow_pre, int *used, pcf_error *err)
+{
+    *used = 0;
+    if (state >= a->def.nst) return pcf_error_set(err, PCF_ERR_INVALID, "study_ac: state %zu out of range", state);
+    ac_slot *s;
+    pcf_rc rc = s_slot(a, topo_id, state, c, out_row, &s, err);
+    if (rc != PCF_OK || !s->ok) return rc;
+    size_t nb = s->net->nb, nc = a->def.nc, ns = a->def.ns;
+    double base = s->net->base_mva;
+    for (size_t b = 0; b < nb; b++) {
+        a->p[b] = p_mw[b] / base;
+        a->q[b] = q_mvar[b] / base;
+    }
+    /* Start: DC angles of the same injections, magnitudes of the flat start. */
+    pf_ac_start(s->ac, 1, a->vm, a->va);
+    pcf_error e2;
+    if (pf_dc_solve(s->dc, a->p, NULL, a->va, NULL, NULL, &e2) != PCF_OK) return PCF_OK;
+    if (!s_solve(a, s, &e2)) return PCF_OK;
+    memcpy(flow_pre, a->f_ac, nc * sizeof(double));
+    anm_input ai = *in;
+    ai.flow = flow_pre;
+    anm_result r;
+    if ((rc = anm_solve(A, &ai, &r, err)) != PCF_OK) return rc;
+    memcpy(a->curt, r.site_curt, ns * sizeof(double));
+    for (int round = 0; round < STUDY_AC_ROUNDS && r.total_curt_mw > 0; round++) {
+        for (size_t b = 0; b < nb; b++) a->p[b] = p_mw[b] / base;
+        for (size_t i = 0; i < ns; i++) a->p[site_bus[i]] -= a->curt[i] / base;
+        if (!s_solve(a, s, &e2)) return PCF_OK;     /* warm: the last solution */
+        /* What the linear model would have said after this curtailment is
+         * flow_pre - sens * curt; the AC flow differs by the change in
+         * losses.  Hand the ANM pre-curtailment flows carrying that
+         * difference, so its linear bookkeeping lands on the AC flow. */
+        for (size_t k = 0; k < nc; k++) {
+            double d = 0;
+            for (size_t i = 0; i < ns; i++) d += in->sens[k * ns + i] * a->curt[i];
+            a->f_in[k] = a->f_ac[k] + d;
+        }
+        ai.flow = a->f_in;
+        if ((rc = anm_solve(A, &ai, &r, err)) != PCF_OK) return rc;
+        double moved = 0;
+        for (size_t i = 0; i < ns; i++) moved = fmax(moved, fabs(r.site_curt[i] - a->curt[i]));
+        memcpy(a->curt, r.site_curt, ns * sizeof(double));
+        if (moved <= STUDY_AC_TOL_MW) break;
+    }
+    *res = r;
+    *used = 1;
+    return PCF_OK;
+}

@@ -1,0 +1,86 @@
+/*
+ * study_ac.h -- AC Newton-Raphson for the Monte-Carlo samples that lie near
+ * a limit (issue 5 item 4; DESIGN.md section 5).
+ *
+ * The study (study.h) solves every sample with the DC model: exact enough
+ * far from a limit, where a few per cent of flow does not change whether the
+ * ANM acts.  Near a limit the DC model's missing losses and reactive flows
+ * decide it.  With study_def.ac set, a sample is re-solved with the full AC
+ * power flow (acpf.h) when the DC flow of some constraint, in the network
+ * state drawn for the sample, is within ac_band of the level at which the
+ * ANM acts (loading >= (1 - band) * trim * limit), or always (STUDY_AC_ALL).
+ *
+ * One sample:
+ *   - injections: the sample's own net injection per bus (sites at their
+ *     available output, firm plant, sampled demand), de-energised buses at
+ *     zero; demand draws reactive power at power factor 0.95 lagging
+ *     (STUDY_AC_DEMAND_PF), sites run at unity power factor;
+ *   - network: the topology's case (planned outages out) with the state's
+ *     faulted branch out; an islanding fault stays in with its island
+ *     de-energised, as in the DC states;
+ *   - start: Vm of the case's flat start with generator set points, Va from
+ *     the DC power flow of the same injections; exact Newton with fresh
+ *     factorisations (pf_ac_opts.fresh), so the answer is a function of the
+ *     sample alone and the study stays bit-identical for any thread count;
+ *   - constraint flow: the signed sum of the sending-end MW of its branches
+ *     (the larger-magnitude end, in the direction of the flow), which is
+ *     what the ANM's measurement sees and includes the branch's losses;
+ *   - ANM: the NGED emulation (anm.h) on the AC flows with the state's DC
+ *     sensitivities; then the curtailed injections are solved again and
+ *     the ANM re-run on the AC flows corrected by what the linear model
+ *     missed (f_in = f_ac(curtailed) + sens * curtailment), until the
+ *     curtailment moves by less than STUDY_AC_TOL_MW, at most
+ *     STUDY_AC_ROUNDS rounds (the last round stands if they run out).
+ *   - fallback: a state whose network cannot be set up for AC, or a solve
+ *     that does not converge, leaves the sample on its DC result; the
+ *     caller counts it (engine_report.ac_fallbacks).
+ *
+ * A study_ac belongs to one worker thread: it caches, per network state of
+ * the last topology seen, the AC and DC solvers (rebuilt when the topology
+ * changes) and holds all scratch.
+ */
+#ifndef PCF_STUDY_AC_H
+#define PCF_STUDY_AC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "anm.h"
+#include "error.h"
+#include "mpcase.h"
+
+enum { STUDY_AC_OFF = 0, STUDY_AC_BAND = 1, STUDY_AC_ALL = 2 };
+
+#define STUDY_AC_DEMAND_PF 0.95
+#define STUDY_AC_ROUNDS 5
+#define STUDY_AC_TOL_MW 1e-3
+
+typedef struct study_ac study_ac;
+
+/* nc constraints, each the signed sum of case branch rows (as study_def);
+ * nst network states per topology; ns sites. */
+typedef struct study_ac_def {
+    size_t nc, ns, nst;
+    const size_t *nbr;            /* [nc] */
+    const int *const *branch_row; /* [nc][nbr[c]] */
+    const double *const *sign;    /* [nc][nbr[c]] */
+} study_ac_def;
+
+pcf_rc study_ac_new(const study_ac_def *def, study_ac **out, pcf_error *err);
+void study_ac_destroy(study_ac **a);
+
+/* One sample in state `state` of the topology `topo_id` whose case (planned
+ * outages applied) is c, with `out_row` (case row, -1 none) also out.
+ * p_mw: [nb] net injection per internal bus with every site at its
+ * available output; q_mvar: [nb] likewise; site_bus: [ns] internal bus of
+ * each site.  in: the DC ANM input (limits, sensitivities, avail; its flow
+ * is not read).  On success (*used = 1) res is the ANM's answer on AC
+ * flows and flow_pre ([nc]) the AC constraint flows before curtailment.
+ * *used = 0: the AC solve failed or the state cannot be solved; res is
+ * untouched -- but the anm object was used, so the caller re-runs its DC
+ * anm_solve.  Errors other than non-convergence are returned. */
+pcf_rc study_ac_sample(study_ac *a, uint64_t topo_id, size_t state, const mp_case *c, int out_row,
+                       const double *p_mw, const double *q_mvar, const int *site_bus, anm *A,
+                       const anm_input *in, anm_result *res, double *flow_pre, int *used, pcf_error *err);
+
+#endif

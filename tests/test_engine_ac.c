@@ -1,0 +1,46 @@
+/*
+ * test_engine_ac.c -- the AC options of bin/pcf-forecaster run end to end:
+ * --ac all re-solves every sample and says so in the run log and in the
+ * run's recorded software version; the default stays DC; bad values are
+ * refused.
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testdb.h"
+
+#define OUT 16384
+
+static void s_run(const testdb *db, const char *args, int want, char *out)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "%s/%s", testdb_bindir(), args);
+    int rc = testdb_run(db, cmd, out, OUT);
+    cr_assert_eq(rc, want, "%s -> %d: %s", args, rc, out);
+}
+
+Test(engine_ac, ac_all_re_solves_every_sample_and_is_recorded, .timeout = 120)
+{
+    testdb db;
+    char out[OUT], v[256];
+    testdb_create(&db, "engac");
+    s_run(&db, "pcf-db migrate", 0, out);
+    s_run(&db, "pcf-db import-matpower --zone T tests/data/matpower/cases/case9.m", 0, out);
+    s_run(&db, "pcf-db import-der --zone T tests/data/registry/case9", 0, out);
+    s_run(&db, "pcf-db import-anm --zone T tests/data/registry/case9", 0, out);
+    s_run(&db, "pcf-forecaster run --zone T --day-ahead 2026-06-01 --samples 100", 0, out);
+    cr_assert(strstr(out, " ac=0 ac_fallbacks=0 "), "DC is the default: %s", out);
+    s_run(&db, "pcf-forecaster run --zone T --day-ahead 2026-06-01 --samples 100 --ac all", 0, out);
+    cr_assert(strstr(out, " ac=4800 ac_fallbacks=0 "), "48 SPs x 100 samples re-solved: %s", out);
+    s_run(&db, "pcf-forecaster run --zone T --day-ahead 2026-06-01 --samples 100 --ac-band 10", 0, out);
+    PGconn *c = testdb_connect(&db);
+    testdb_scalar(c, "SELECT string_agg(software_version, '|' ORDER BY run_id) FROM run", v, sizeof v);
+    cr_assert(strstr(v, "(ac all)|") && strstr(v, "(ac band 10%)") && !strstr(strtok(v, "|"), "(ac"),
+              "software versions: %s", v);
+    s_run(&db, "pcf-forecaster run --zone T --day-ahead 2026-06-01 --ac some", 2, out);
+    s_run(&db, "pcf-forecaster run --zone T --day-ahead 2026-06-01 --ac-band 101", 2, out);
+    PQfinish(c);
+    testdb_drop(&db);
+}

@@ -1,0 +1,165 @@
+/*
+ * test_engine_cache.c -- what the engine daemon keeps between runs
+ * (engine_cache.h) is always what a fresh load would give: a forward slide
+ * re-reads only the tail and merges, late live values inside the tail are
+ * seen, a historian batch or a new weather batch forces a whole read, and a
+ * change to the model tables reloads the zone.
+ */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "engine_cache.h"
+#include "sptime.h"
+#include "testdb.h"
+
+static void s_pcfdb(const testdb *db, const char *args)
+{
+    char cmd[1024], out[16384];
+    snprintf(cmd, sizeof cmd, "%s/pcf-db %s", testdb_bindir(), args);
+    cr_assert_eq(testdb_run(db, cmd, out, sizeof out), 0, "pcf-db %s: %s", args, out);
+}
+
+static int64_t s_t(const char *iso)
+{
+    int64_t t;
+    cr_assert_eq(sptime_parse_utc(iso, strlen(iso), &t), PCF_OK, "%s", iso);
+    return t;
+}
+
+/* Equal, NAN matching NAN. */
+static void s_same(const double *a, const double *b, size_t n, const char *what)
+{
+    for (size_t i = 0; i < n; i++)
+        cr_assert(a[i] == b[i] || (isnan(a[i]) && isnan(b[i])), "%s: value %zu: %.17g vs %.17g", what, i, a[i],
+                  b[i]);
+}
+
+static void s_check_scada(PGconn *c, engine_cache *ec, const zone *z, int64_t from, int64_t to)
+{
+    history *h, *ref;
+    pcf_error err;
+    cr_assert_eq(engine_cache_scada(ec, c, from, to, &h, &err), PCF_OK, "%s", err.msg);
+    cr_assert_eq(history_load_scada(c, z, from, to, &ref, &err), PCF_OK, "%s", err.msg);
+    cr_assert_eq(h->t0, ref->t0);
+    cr_assert_eq(h->nt, ref->nt);
+    cr_assert_eq(h->npoint, ref->npoint);
+    s_same(h->value, ref->value, h->nt * h->npoint, "scada");
+    history_destroy(&ref);
+}
+
+static const char *const s_vars[2] = { "temperature_2m", "wind_speed_100m" };
+
+static void s_check_wx(PGconn *c, engine_cache *ec, int64_t from, int64_t to)
+{
+    wx_series *w, *ref;
+    pcf_error err;
+    cr_assert_eq(engine_cache_weather(ec, c, s_vars, 2, from, to, (int64_t)32503680000LL, &w, &err), PCF_OK, "%s",
+                 err.msg);
+    cr_assert_eq(history_load_weather(c, "T", s_vars, 2, from, to, (int64_t)32503680000LL, 0, &ref, &err), PCF_OK,
+                 "%s", err.msg);
+    cr_assert_eq(w->t0, ref->t0);
+    cr_assert_eq(w->nt, ref->nt);
+    cr_assert_eq(w->nloc, ref->nloc);
+    cr_assert_eq(w->nmember, ref->nmember);
+    s_same(w->v, ref->v, w->nt * w->nloc * w->nvar * w->nmember, "weather");
+    wx_series_destroy(&ref);
+}
+
+static void s_batch(PGconn *c, const char *feed, const char *source, const char *hash)
+{
+    char sql[512];
+    snprintf(sql, sizeof sql, "INSERT INTO ingest_batch (feed, source, content_hash, status, started_at)"
+             " VALUES ('%s', '%s', '%s', 'loaded', now())", feed, source, hash);
+    testdb_exec(c, sql);
+}
+
+Test(engine_cache, tail_merges_equal_whole_loads_and_batches_invalidate, .timeout = 120)
+{
+    testdb db;
+    testdb_create(&db, "ecache");
+    s_pcfdb(&db, "migrate");
+    s_pcfdb(&db, "import-matpower --zone T tests/data/matpower/cases/case9.m");
+    s_pcfdb(&db, "import-der --zone T tests/data/registry/case9");
+    s_pcfdb(&db, "import-anm --zone T tests/data/registry/case9");
+    s_pcfdb(&db, "import-points --zone T tests/data/registry/case9_points.csv");
+    PGconn *c = testdb_connect(&db);
+    testdb_exec(c, "SELECT feed_ensure_partitions('measurement', '2025-05-25Z', '2025-06-05Z')");
+    testdb_exec(c, "SELECT feed_ensure_partitions('weather_forecast', '2025-05-25Z', '2025-06-05Z')");
+    /* SCADA every 10 minutes for four days, up to 1 June 12:00 */
+    testdb_exec(c, "INSERT INTO measurement (point_id, ts, value, quality, batch_id)"
+                   " SELECT p.point_id, t, 100 * random(), 'good', 1 FROM measurement_point p,"
+                   " generate_series('2025-05-28T12:00Z'::timestamptz, '2025-06-01T11:50Z', '10 min') t");
+    testdb_exec(c, "INSERT INTO weather_location VALUES ('L1', 'T', 52.9, -0.1, 4), ('L2', 'T', 52.8, 0.1, 3)");
+    testdb_exec(c, "INSERT INTO weather_forecast (location_id, model, issued_at, valid_at, variable, member, value,"
+                   " interval_s, batch_id)"
+                   " SELECT l, 'm', '2025-05-28T00:00Z'::timestamptz, v, var, 0, 30 * random(), 0, 1"
+                   " FROM unnest(ARRAY['L1', 'L2']) l, unnest(ARRAY['temperature_2m', 'wind_speed_100m']) var,"
+                   "      generate_series('2025-05-28T00:00Z'::timestamptz, '2025-06-04T00:00Z', '1 hour') v");
+    engine_cache *ec;
+    pcf_error err;
+    cr_assert_eq(engine_cache_new(&ec, &err), PCF_OK);
+    zone *z;
+    cr_assert_eq(engine_cache_zone(ec, c, "T", &z, &err), PCF_OK, "%s", err.msg);
+    int64_t from = s_t("2025-05-29T00:00Z"), to = s_t("2025-06-01T12:00Z");
+    s_check_scada(c, ec, z, from, to);
+    s_check_wx(c, ec, from, to);
+
+    /* Late live values 3 h back (inside the 6 h tail) and new ones: the
+     * window slides one hour and only its tail is read. */
+    testdb_exec(c, "UPDATE measurement SET value = -7 WHERE ts = '2025-06-01T09:00Z'");
+    testdb_exec(c, "INSERT INTO measurement (point_id, ts, value, quality, batch_id)"
+                   " SELECT p.point_id, t, 50, 'good', 2 FROM measurement_point p,"
+                   " generate_series('2025-06-01T12:00Z'::timestamptz, '2025-06-01T12:50Z', '10 min') t");
+    s_batch(c, "scada", "zmq:gw1", "00000000000000000000000000000001");
+    cr_assert_eq(engine_cache_zone(ec, c, "T", &z, &err), PCF_OK, "%s", err.msg);
+    s_check_scada(c, ec, z, from + 3600, to + 3600);
+    s_check_wx(c, ec, from + 3600, to + 3600);
+    engine_cache_stats st;
+    engine_cache_get_stats(ec, &st);
+    cr_assert_eq(st.zone_loads, 1);
+    cr_assert_eq(st.zone_hits, 1);
+    cr_assert_eq(st.scada_full, 1);
+    cr_assert_eq(st.scada_tail, 1);
+    cr_assert_eq(st.wx_full, 1);
+    cr_assert_eq(st.wx_tail, 1);
+
+    /* A historian file rewrites a day-old value: a whole read, which sees it. */
+    testdb_exec(c, "UPDATE measurement SET value = -9 WHERE ts = '2025-05-31T09:00Z'");
+    s_batch(c, "scada", "file:historian.csv", "00000000000000000000000000000002");
+    /* and a new weather issue revises the past: a whole weather read */
+    testdb_exec(c, "INSERT INTO weather_forecast (location_id, model, issued_at, valid_at, variable, member, value,"
+                   " interval_s, batch_id)"
+                   " SELECT 'L1', 'm', '2025-05-30T00:00Z'::timestamptz, v, 'temperature_2m', 0, -3, 0, 3"
+                   " FROM generate_series('2025-05-30T00:00Z'::timestamptz, '2025-06-02T00:00Z', '1 hour') v");
+    s_batch(c, "weather", "http:open-meteo", "00000000000000000000000000000003");
+    cr_assert_eq(engine_cache_zone(ec, c, "T", &z, &err), PCF_OK, "%s", err.msg);
+    s_check_scada(c, ec, z, from + 3600, to + 3600);
+    s_check_wx(c, ec, from + 3600, to + 3600);
+    engine_cache_get_stats(ec, &st);
+    cr_assert_eq(st.scada_full, 2);
+    cr_assert_eq(st.wx_full, 2);
+
+    /* An earlier window is not a slide: read whole. */
+    s_check_scada(c, ec, z, from - 86400, to - 86400);
+    engine_cache_get_stats(ec, &st);
+    cr_assert_eq(st.scada_full, 3);
+
+    /* The model changes: the zone is loaded again and shows it. */
+    double before = z->site[0].export_mw;
+    char sql[256];
+    snprintf(sql, sizeof sql, "UPDATE der_site SET export_capacity_mw = export_capacity_mw + 1 WHERE site_id = '%s'",
+             z->site[0].id);
+    testdb_exec(c, sql);
+    cr_assert_eq(engine_cache_zone(ec, c, "T", &z, &err), PCF_OK, "%s", err.msg);
+    cr_assert_float_eq(z->site[0].export_mw, before + 1, 1e-9);
+    engine_cache_get_stats(ec, &st);
+    cr_assert_eq(st.zone_loads, 2);
+    s_check_scada(c, ec, z, from, to);
+
+    engine_cache_destroy(&ec);
+    cr_assert_null(ec);
+    PQfinish(c);
+    testdb_drop(&db);
+}

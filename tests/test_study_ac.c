@@ -1,0 +1,214 @@
+/*
+ * test_study_ac.c -- the AC re-solve of near-limit samples (study_ac.h):
+ * losses the DC model misses change the curtailment, and by exactly what
+ * an independent AC power flow of the curtailed network says; a sample whose
+ * AC power flow cannot converge falls back to DC and is counted; the band
+ * selects only samples near a limit; results stay bit-identical for any
+ * thread count.  Also weather ensemble members sampled directly
+ * (study_set_members): the output is the mixture of the members.
+ */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "acpf.h"
+#include "pfnet.h"
+#include "study.h"
+
+/* Buses 1..3 in a chain 3 - 2 - 1 (bus 1 the reference), 33 kV, base 100
+ * MVA; both branches r = 0.05, x = 0.1 p.u. (a long 33 kV circuit). */
+static mp_case *s_chain(void)
+{
+    mp_case *c = mp_case_new(3, 13, 1, 10, 2, 13);
+    cr_assert(c);
+    c->base_mva = 100;
+    for (size_t i = 0; i < 3; i++) {
+        MP_AT(&c->bus, i, MP_BUS_I) = (double)(i + 1);
+        MP_AT(&c->bus, i, MP_BUS_TYPE) = i == 0 ? MP_REF : MP_PQ;
+        MP_AT(&c->bus, i, MP_VM) = 1;
+        MP_AT(&c->bus, i, MP_BASE_KV) = 33;
+        MP_AT(&c->bus, i, MP_VMAX) = 1.1;
+        MP_AT(&c->bus, i, MP_VMIN) = 0.9;
+        MP_AT(&c->bus, i, MP_BUS_AREA) = 1;
+        MP_AT(&c->bus, i, MP_ZONE) = 1;
+    }
+    MP_AT(&c->gen, 0, MP_GEN_BUS) = 1;
+    MP_AT(&c->gen, 0, MP_VG) = 1;
+    MP_AT(&c->gen, 0, MP_MBASE) = 100;
+    MP_AT(&c->gen, 0, MP_GEN_STATUS) = 1;
+    MP_AT(&c->gen, 0, MP_PMAX) = 1000;
+    static const int br[2][2] = { { 3, 2 }, { 2, 1 } };
+    for (size_t l = 0; l < 2; l++) {
+        MP_AT(&c->branch, l, MP_F_BUS) = br[l][0];
+        MP_AT(&c->branch, l, MP_T_BUS) = br[l][1];
+        MP_AT(&c->branch, l, MP_BR_R) = 0.05;
+        MP_AT(&c->branch, l, MP_BR_X) = 0.1;
+        MP_AT(&c->branch, l, MP_BR_STATUS) = 1;
+        MP_AT(&c->branch, l, MP_ANGMIN) = -360;
+        MP_AT(&c->branch, l, MP_ANGMAX) = 360;
+    }
+    return c;
+}
+
+typedef struct run_out {
+    mcstat_pcf pcf;
+    study_constraint_result cr;
+    size_t ac_samples, ac_fallbacks;
+} run_out;
+
+/* One site at bus 3 exporting `mean` MW (sd: Gaussian error, 0 = exact;
+ * or one of nmember members[]) towards the grid; the constraint is branch
+ * 2 -> 1 with limit `limit`. */
+static void s_run_m(double mean, double sd, double limit, int ac, double band, int threads, size_t samples,
+                    size_t nmember, const double *members, run_out *o)
+{
+    mp_case *c = s_chain();
+    int row = 1;
+    double sign = 1;
+    study_constraint k = { 1, &row, &sign, 33, ANM_DANM, 1.0, 1.0, 0 };
+    study_site site = { 3, 1000 };
+    anm_tranche_def tr = { 0, 1000, 0, 1, ANM_DANM };
+    study_def d = { c, 1, 1, 1, 0, &k, &site, &tr, NULL, NULL, samples, 11, threads, NULL };
+    study_topology *topo;
+    pcf_error err;
+    cr_assert_eq(study_topology_new(&d, NULL, 0, &topo, &err), PCF_OK, "%s", err.msg);
+    study *s;
+    cr_assert_eq(study_new(&d, &s, &err), PCF_OK, "%s", err.msg);
+    cr_assert_eq(study_set_ac(s, ac, band, &err), PCF_OK, "%s", err.msg);
+    cr_assert_eq(study_set_members(s, nmember, members, &err), PCF_OK, "%s", err.msg);
+    rng_mvn *mvn = NULL;
+    double cov = sd * sd, zero = 0;
+    if (sd > 0) cr_assert_eq(rng_mvn_new(1, &zero, &cov, &mvn, &err), PCF_OK, "%s", err.msg);
+    double demand[3] = { 0, 0, 0 };
+    study_sp sp = { topo, 0.5, &mean, mvn, demand, NULL, NULL, &limit, &limit, NULL };
+    cr_assert_eq(study_site_result(s, 0, &o->pcf, &err), PCF_ERR_INVALID, "no summaries before an SP is run");
+    cr_assert_eq(study_run_sp(s, 1, &sp, &err), PCF_OK, "%s", err.msg);
+    cr_assert_eq(study_site_result(s, 0, &o->pcf, &err), PCF_OK, "%s", err.msg);
+    o->cr = *study_constraint_result_get(s, 0);
+    study_ac_counts(s, &o->ac_samples, &o->ac_fallbacks);
+    if (nmember) {
+        /* back to the deterministic mean: never above a limit above it */
+        pcf_error e2;
+        cr_assert_eq(study_set_members(s, 0, NULL, &e2), PCF_OK);
+        cr_assert_eq(study_run_sp(s, 1, &sp, &e2), PCF_OK, "%s", e2.msg);
+        mcstat_pcf det;
+        cr_assert_eq(study_site_result(s, 0, &det, &e2), PCF_OK, "%s", e2.msg);
+        cr_assert(mean > limit || det.p_curtailed == 0);
+        double bad = NAN;
+        cr_assert_eq(study_set_members(s, 1, &bad, &e2), PCF_ERR_INVALID);
+    }
+    rng_mvn_destroy(&mvn);
+    study_destroy(&s);
+    study_topology_destroy(&topo);
+    mp_case_destroy(&c);
+}
+
+static void s_run(double mean, double sd, double limit, int ac, double band, int threads, size_t samples, run_out *o)
+{
+    s_run_m(mean, sd, limit, ac, band, threads, samples, 0, NULL, o);
+}
+
+/* Sending-end MW of branch 2 -> 1 with the site at bus 3 exporting p MW,
+ * from an AC power flow solved here independently of the study. */
+static double s_ac_flow(double p)
+{
+    mp_case *c = s_chain();
+    pf_net *net;
+    pf_ac *ac;
+    pcf_error err;
+    cr_assert_eq(pf_net_new(c, &net, &err), PCF_OK, "%s", err.msg);
+    cr_assert_eq(pf_ac_new(net, &ac, &err), PCF_OK, "%s", err.msg);
+    double pi[3] = { 0 }, qi[3] = { 0 }, vm[3], va[3], pf[2], pt[2];
+    pi[pf_net_bus_index(net, 3)] = p / 100;
+    pf_ac_start(ac, 1, vm, va);
+    cr_assert_eq(pf_ac_solve(ac, pi, qi, vm, va, NULL, NULL, &err), PCF_OK, "%s", err.msg);
+    pf_ac_flows(ac, vm, va, pf, NULL, pt, NULL);
+    int l = net->row_br[1];
+    double f = fmax(pf[l], -pt[l]);
+    pf_ac_destroy(&ac);
+    pf_net_destroy(&net);
+    mp_case_destroy(&c);
+    return f;
+}
+
+Test(study_ac, losses_change_the_curtailment_by_what_ac_says)
+{
+    /* DC: the flow on 2 -> 1 is the site's 50 MW, curtailed by 5 to the
+     * 45 MW limit.  AC: the 3 - 2 circuit loses about 1.3 MW first, so
+     * less curtailment clears the limit. */
+    run_out dc, ac;
+    s_run(50, 0, 45, STUDY_AC_OFF, 0, 1, 40, &dc);
+    s_run(50, 0, 45, STUDY_AC_BAND, 0.10, 1, 40, &ac);
+    double curt_dc = dc.pcf.curtailed_mwh / 0.5, curt_ac = ac.pcf.curtailed_mwh / 0.5;
+    cr_assert_float_eq(curt_dc, 5.0, 1e-9, "DC curtailment %.6f", curt_dc);
+    cr_assert_eq(dc.ac_samples, 0);
+    cr_assert_eq(ac.ac_samples, 40, "every sample is near the limit: %zu", ac.ac_samples);
+    cr_assert_eq(ac.ac_fallbacks, 0);
+    cr_assert(curt_ac < curt_dc - 0.5, "AC curtailment %.4f not below DC %.4f by the losses", curt_ac, curt_dc);
+    /* The curtailed output, solved independently, meets the limit. */
+    double f = s_ac_flow(50 - curt_ac);
+    cr_assert(fabs(f - 45) < 2e-3, "AC flow after curtailment %.6f MW, limit 45", f);
+    /* and the statement's intact flow is the AC sending-end flow */
+    double f0 = s_ac_flow(50);
+    cr_assert(fabs(ac.cr.flow_p50 - f0) < 1e-6, "statement flow %.6f vs AC %.6f", ac.cr.flow_p50, f0);
+}
+
+Test(study_ac, no_convergence_falls_back_to_dc_and_is_counted)
+{
+    /* 900 MW over a 0.1 + j0.05 p.u. chain has no AC solution: every sample
+     * falls back, and the answer is then exactly the DC one. */
+    run_out dc, ac;
+    s_run(900, 0, 850, STUDY_AC_OFF, 0, 1, 40, &dc);
+    s_run(900, 0, 850, STUDY_AC_ALL, 0, 1, 40, &ac);
+    cr_assert_eq(ac.ac_samples, 40);
+    cr_assert_eq(ac.ac_fallbacks, 40, "fallbacks %zu", ac.ac_fallbacks);
+    cr_assert(memcmp(&dc.pcf, &ac.pcf, sizeof dc.pcf) == 0, "fallback results differ from DC");
+    cr_assert(dc.cr.flow_p50 == ac.cr.flow_p50 && dc.cr.curtail_mwh == ac.cr.curtail_mwh);
+}
+
+Test(study_ac, band_selects_samples_near_the_limit_only)
+{
+    /* N(40, 5) against 45: DC flow >= 40.5 (band 10 %) in about 46 % of
+     * samples; every other sample stays DC. */
+    run_out r;
+    s_run(40, 5, 45, STUDY_AC_BAND, 0.10, 2, 4000, &r);
+    double share = (double)r.ac_samples / 4000;
+    cr_assert(share > 0.40 && share < 0.52, "AC share %.3f", share);
+    cr_assert_eq(r.ac_fallbacks, 0);
+}
+
+Test(study_ac, thread_count_does_not_change_a_bit_with_ac_on)
+{
+    run_out a, b, c;
+    s_run(44, 6, 45, STUDY_AC_BAND, 0.10, 1, 3000, &a);
+    s_run(44, 6, 45, STUDY_AC_BAND, 0.10, 2, 3000, &b);
+    s_run(44, 6, 45, STUDY_AC_BAND, 0.10, 3, 3000, &c);
+    cr_assert(a.ac_samples > 0);
+    cr_assert(memcmp(&a.pcf, &b.pcf, sizeof a.pcf) == 0 && memcmp(&a.pcf, &c.pcf, sizeof a.pcf) == 0,
+              "site statistics differ between thread counts");
+    cr_assert(a.cr.flow_p50 == b.cr.flow_p50 && a.cr.flow_p50 == c.cr.flow_p50 &&
+              a.cr.curtail_mwh == b.cr.curtail_mwh && a.cr.curtail_mwh == c.cr.curtail_mwh &&
+              memcmp(a.cr.curtail_mw, c.cr.curtail_mw, sizeof a.cr.curtail_mw) == 0);
+    cr_assert(a.ac_samples == b.ac_samples && a.ac_samples == c.ac_samples);
+}
+
+Test(study_members, each_sample_takes_one_member)
+{
+    /* Members of 10 and 30 MW, no other error, behind a 20 MW limit: half
+     * the samples are curtailed, each by exactly 10 MW. */
+    static const double members[2] = { 10, 30 };
+    run_out o;
+    s_run_m(20, 0, 20, STUDY_AC_OFF, 0, 2, 8000, 2, members, &o);
+    mcstat_pcf r = o.pcf;
+    cr_assert(fabs(r.p_curtailed - 0.5) <= 3 * r.p_curtailed_se, "P(curtailed) %.4f (se %.4f)", r.p_curtailed,
+              r.p_curtailed_se);
+    /* curtailed samples lose exactly 10 MW: E = 10 P, with no extra noise */
+    cr_assert_float_eq(r.curtailed_mwh, 0.5 * 10 * r.p_curtailed, 1e-9);
+    /* deliverable is 10 (member 1) or 20 (member 2, curtailed) */
+    cr_assert_float_eq(r.p10_mw, 10, 1e-12);
+    cr_assert_float_eq(r.p90_mw, 20, 1e-12);
+    run_out one;
+    s_run_m(20, 0, 20, STUDY_AC_OFF, 0, 1, 8000, 2, members, &one);
+    cr_assert(memcmp(&r, &one.pcf, sizeof r) == 0, "member draws depend on the thread count");
+}
