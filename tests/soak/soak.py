@@ -34,6 +34,7 @@ import argparse
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -464,7 +465,7 @@ def listen(argv):
 
 def run(argv):
     ap = argparse.ArgumentParser()
-    for opt in ("dir", "bin", "zone", "day", "pub", "router", "xpub", "live", "pgdir", "pgport"):
+    for opt in ("dir", "bin", "zone", "day", "pub", "router", "xpub", "live", "pgdir", "pgport", "metrics_base"):
         ap.add_argument("--" + opt, required=True)
     ap.add_argument("--seconds", type=int, default=300)
     ap.add_argument("--seed", type=int, default=1)
@@ -474,16 +475,19 @@ def run(argv):
     from replay_scada import load_pb2
     pb = load_pb2(os.path.join(ROOT, "proto"))
     b = lambda p: os.path.join(a.bin, p)
-    engine = lambda n: Daemon(n, [b("pcf-forecaster"), "daemon", "--zones", a.zone, "--day-ahead-at", "23:59",
-                                  "--debounce-ms", str(DEBOUNCE_MS), "--samples", str(a.samples), "--stale-s", "6",
-                                  "--name", n], a.dir)
+    # every daemon its own Prometheus port (the defaults would collide)
+    port = lambda i: ["--metrics-port", str(int(a.metrics_base) + i)]
+    engine = lambda n, i: Daemon(n, [b("pcf-forecaster"), "daemon", "--zones", a.zone, "--day-ahead-at", "23:59",
+                                     "--debounce-ms", str(DEBOUNCE_MS), "--samples", str(a.samples), "--stale-s", "6",
+                                     "--name", n] + port(i), a.dir)
     daemons = {
         "pcf-publish": Daemon("pcf-publish", [b("pcf-publish"), "--pub", a.pub, "--router", a.router,
-                                              "--heartbeat-ms", "1000"], a.dir),
+                                              "--heartbeat-ms", "1000"] + port(0), a.dir),
         "pcf-proxy": Daemon("pcf-proxy", [b("pcf-proxy"), "--xpub", a.xpub, "--connect", a.pub], a.dir),
-        "pcf-ingest": Daemon("pcf-ingest", [b("pcf-ingest"), "--config", os.path.join(a.dir, "ingest.conf")], a.dir),
-        "engine-a": engine("engine-a"),
-        "engine-b": engine("engine-b"),
+        "pcf-ingest": Daemon("pcf-ingest", [b("pcf-ingest"), "--config", os.path.join(a.dir, "ingest.conf")] + port(1),
+                             a.dir),
+        "engine-a": engine("engine-a", 2),
+        "engine-b": engine("engine-b", 3),
     }
     listener = None
     threads = []
@@ -641,9 +645,9 @@ def report(a, daemons, hist, gw, live_ok, trig, churn, sub, pg_restarts, held_by
     queued, queue_errors = [], 0
     for name in ("engine-a", "engine-b"):
         with open(os.path.join(a.dir, name + ".log"), errors="replace") as f:
-            for line in f:
-                if 'msg="queued"' in line and "kind=real_time" in line:
-                    queued.append(parse_time(line.split()[0]).timestamp())
+            for line in f:       # logfmt (common/log.h): ts=... level=... msg=queued ...
+                if re.search(r'\bmsg="?queued"?(\s|$)', line) and "kind=real_time" in line:
+                    queued.append(parse_time(line.split()[0].split("=", 1)[-1]).timestamp())
                 elif 'msg="queue run"' in line:
                     queue_errors += 1
     marks = sorted([t for t in queued if window[0] <= t <= window[1]] + window)

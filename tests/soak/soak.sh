@@ -20,7 +20,7 @@ BIN=${PCF_BINDIR:-bin}
 case "$BIN" in /*) ;; *) BIN="$ROOT/$BIN" ;; esac
 DIR=${PCF_SOAK_DIR:-/tmp/pcf-soak}
 PGPORT=${PCF_SOAK_PORT:-54339}
-BASE=${PCF_SOAK_BASEPORT:-57200}   # HTTP, PUB, ROUTER, live SCADA and the proxy's XPUB: BASE..BASE+4
+BASE=${PCF_SOAK_BASEPORT:-57200}   # HTTP, PUB, ROUTER, live SCADA, the proxy's XPUB: BASE..BASE+4; metrics BASE+5..+8
 DURATION=${SOAK_SECONDS:-300}
 SEED=${SOAK_SEED:-1}
 SAMPLES=${SOAK_SAMPLES:-500}
@@ -58,4 +58,4 @@ step "soak: daemons, workload and faults (tests/soak/soak.py; progress below, da
 $PY tests/soak/soak.py run --dir "$DIR" --bin "$BIN" --zone $ZONE --day "$DAY" \
     --pub "tcp://127.0.0.1:$((BASE + 1))" --router "tcp://127.0.0.1:$((BASE + 2))" \
     --live "tcp://127.0.0.1:$((BASE + 3))" --xpub "tcp://127.0.0.1:$((BASE + 4))" \
-    --pgdir "$DIR/pg" --pgport "$PGPORT" --seconds "$DURATION" --seed "$SEED" --samples "$SAMPLES"
+    --pgdir "$DIR/pg" --pgport "$PGPORT" --metrics_base $((BASE + 5)) --seconds "$DURATION" --seed "$SEED" --samples "$SAMPLES"
