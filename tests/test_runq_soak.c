@@ -146,6 +146,9 @@ Test(runq_soak, steady_scada_does_not_starve_real_time_runs)
         usleep(100000);
         listening = testdb_run(&db, grep, out, sizeof out) == 0;
     }
+    char kill[64];
+    snprintf(kill, sizeof kill, "kill %ld", pid);
+    if (!listening) testdb_run(&db, kill, out, sizeof out); /* never leave it behind */
     cr_assert(listening, "the daemon never connected; see %s", log);
     double t0 = s_now(), queued_after = -1;
     while (s_now() - t0 < 9.0) {
@@ -154,8 +157,6 @@ Test(runq_soak, steady_scada_does_not_starve_real_time_runs)
         testdb_scalar(c, "SELECT count(*) FROM run_queue WHERE kind = 'real_time'", v, sizeof v);
         if (atoi(v) > 0 && queued_after < 0) queued_after = s_now() - t0;
     }
-    char kill[64];
-    snprintf(kill, sizeof kill, "kill %ld", pid);
     testdb_run(&db, kill, out, sizeof out);
     PQfinish(c);
     cr_assert_geq(queued_after, 0, "no real-time run queued in 9 s of steady SCADA; see %s", log);
