@@ -17,6 +17,7 @@ import argparse
 import csv
 import datetime as dt
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -30,7 +31,13 @@ def load_pb2(proto_dir):
     subprocess.run(["protoc", "--proto_path=" + proto_dir, "--python_out=" + out,
                     os.path.join(proto_dir, "pcf.proto")], check=True)
     sys.path.insert(0, out)
-    import pcf_pb2  # noqa: E402  (generated just now)
+    try:
+        import pcf_pb2  # noqa: E402  (generated just now)
+    finally:
+        # the module lives in memory once imported; the directory would
+        # otherwise pile up in /tmp, one per demo or soak run
+        sys.path.remove(out)
+        shutil.rmtree(out, ignore_errors=True)
     return pcf_pb2
 
 

@@ -35,7 +35,6 @@ import json
 import os
 import random
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -575,7 +574,6 @@ def run(argv):
         return report(a, daemons, hist, gw, live_ok, trig, churn, sub, pg_restarts, held_by_killed, window)
     finally:
         stop_workload.set()
-        shutil.rmtree(os.path.dirname(pb.__file__), ignore_errors=True)
         if churn:
             churn.reap(force=True)
         if listener and listener.poll() is None:
