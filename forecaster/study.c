@@ -9,7 +9,9 @@
  * Samples are processed in fixed blocks of STUDY_BLOCK; a thread takes whole
  * blocks, and every sum over samples is formed per block in sample order and
  * then over blocks in block order, so the result never depends on how many
- * threads ran or which block each took.
+ * threads ran or which block each took.  The summaries after the ANM are
+ * shared out the same way, a whole constraint or a whole site per item: each
+ * reads only its own rows and writes only its own result.
  */
 #include "study.h"
 
@@ -647,6 +649,36 @@ static pcf_rc s_anm_block(study *s, study_thread *th, size_t blk, pcf_error *err
     memset(bsc2, 0, nc * ns * sizeof(double));
     memset(bsn, 0, nc * ns * sizeof(int));
     memset(bbind, 0, nc * nf * sizeof(int));
+    /* Intact flows, and the worst credible fault of each constraint before
+     * the ANM, row by row over the block: the flow rows are read in order
+     * instead of a stride of S per fault and sample.  Each (c, j) still
+     * compares the faults in index order, so the figures do not change. */
+    size_t nj = j1 - j0;
+    for (size_t c = 0; c < nc; c++) {
+        const study_constraint *k = &d->constraints[c];
+        double worst[STUDY_BLOCK], *wf = &s->flow_fault[c * S + j0];
+        int wk[STUDY_BLOCK];
+        memcpy(&s->flow_intact[c * S + j0], &s->flow[c * S + j0], nj * sizeof(double));
+        for (size_t j = 0; j < nj; j++) {
+            worst[j] = -HUGE_VAL;
+            wf[j] = NAN;
+            wk[j] = -1;
+        }
+        for (size_t f = 0; f < nf; f++) {
+            if (!t->valid[1 + f]) continue;
+            const double *fl = &s->flow[((1 + f) * nc + c) * S + j0];
+            for (size_t j = 0; j < nj; j++) {
+                double l = s_loading(k, fl[j]);
+                if (l > worst[j]) {
+                    worst[j] = l;
+                    wf[j] = fl[j];
+                    wk[j] = (int)f;
+                }
+            }
+        }
+        for (size_t j = 0; j < nj; j++)
+            if (wk[j] >= 0) bbind[c * nf + (size_t)wk[j]]++;
+    }
     for (size_t j = j0; j < j1; j++) {
         int st = s->state[j];
         const unsigned char *dead = &t->dead[(size_t)st * t->nbus_case];
@@ -655,22 +687,6 @@ static pcf_rc s_anm_block(study *s, study_thread *th, size_t blk, pcf_error *err
             double lim = st == 0 ? sp->limit_intact[c] : sp->limit_fault[c];
             th->lim_f[c] = lim;
             th->lim_r[c] = d->constraints[c].one_way ? STUDY_NO_LIMIT : lim;
-            s->flow_intact[c * S + j] = s->flow[c * S + j];
-            /* worst credible fault for this constraint, before ANM */
-            double worst = -HUGE_VAL, wf = NAN;
-            int wk = -1;
-            for (size_t k = 0; k < nf; k++) {
-                if (!t->valid[1 + k]) continue;
-                double f = s->flow[((1 + k) * nc + c) * S + j];
-                double l = s_loading(&d->constraints[c], f);
-                if (l > worst) {
-                    worst = l;
-                    wf = f;
-                    wk = (int)k;
-                }
-            }
-            s->flow_fault[c * S + j] = wf;
-            if (wk >= 0) bbind[c * nf + (size_t)wk]++;
         }
         for (size_t i = 0; i < ns; i++)
             th->avail[i] = dead[s->net->bus_row[s->site_bus[i]]] ? 0 : s->avail[i * S + j];
