@@ -838,23 +838,26 @@ static void s_select_ranks(double *v, size_t lo, size_t hi, const size_t *k, siz
     s_select_ranks(v, r + 1, hi, k + b, m - b, out + b);
 }
 
-#define STUDY_MAX_RANKS (3 * STUDY_NLEVELS)
+#define STUDY_MAX_RANKS (3 * STUDY_NLEVELS + 9)    /* loading and flow levels together */
+
+/* rank[3i] the rank of the level p[i] and rank[3i + 1], [3i + 2] the order
+ * statistics that bracket it (mcstat.h), for n samples. */
+static void s_level_ranks(size_t n, const double *p, size_t m, size_t *rank)
+{
+    for (size_t i = 0; i < m; i++) {
+        rank[3 * i] = mcstat_quantile_index(n, p[i]);
+        mcstat_quantile_se_index(n, p[i], &rank[3 * i + 1], &rank[3 * i + 2]);
+    }
+}
 
 /* For each level p[i] (m <= STUDY_NLEVELS): q[i] = q_p and lo[i], hi[i] the
  * order statistics that bracket it (mcstat.h), from one multi-rank
  * selection (v is reordered): 15 ranks cost about 3 selections.  The n
  * samples are nzero values +0.0, the smallest of them, and v[n - nzero]
  * (curtailment is mostly zero: selecting among the rest alone is exact). */
-static void s_quantiles_se(double *v, size_t n, size_t nzero, const double *p, size_t m, double *q, double *lo,
-                           double *hi)
+static void s_ranks(double *v, size_t n, size_t nzero, const size_t *rank, size_t nr, double *val)
 {
-    size_t rank[STUDY_MAX_RANKS] = {0}, perm[STUDY_MAX_RANKS] = {0}, k[STUDY_MAX_RANKS] = {0};
-    double val[STUDY_MAX_RANKS] = {0};
-    for (size_t i = 0; i < m; i++) {
-        rank[3 * i] = mcstat_quantile_index(n, p[i]);
-        mcstat_quantile_se_index(n, p[i], &rank[3 * i + 1], &rank[3 * i + 2]);
-    }
-    size_t nr = 3 * m;
+    size_t perm[STUDY_MAX_RANKS] = {0}, k[STUDY_MAX_RANKS] = {0};
     for (size_t i = 0; i < nr; i++) {   /* insertion sort of a handful */
         size_t j = i;
         for (; j > 0 && rank[perm[j - 1]] > rank[i]; j--) perm[j] = perm[j - 1];
@@ -867,6 +870,15 @@ static void s_quantiles_se(double *v, size_t n, size_t nzero, const double *p, s
     for (size_t i = z; i < nr; i++) k[i] -= nzero;
     s_select_ranks(v, 0, n - nzero, k + z, nr - z, sel + z);
     for (size_t i = 0; i < nr; i++) val[perm[i]] = sel[i];
+}
+
+static void s_quantiles_se(double *v, size_t n, size_t nzero, const double *p, size_t m, double *q, double *lo,
+                           double *hi)
+{
+    size_t rank[STUDY_MAX_RANKS] = {0};
+    double val[STUDY_MAX_RANKS] = {0};
+    s_level_ranks(n, p, m, rank);
+    s_ranks(v, n, nzero, rank, 3 * m, val);
     for (size_t i = 0; i < m; i++) {
         q[i] = val[3 * i];
         lo[i] = val[3 * i + 1];
@@ -887,6 +899,18 @@ static void s_flow_quantiles(const study *s, double *buf, const double *v, doubl
     *p50 = q[1];
     *p90 = q[2];
     for (int i = 0; i < 3; i++) se[i] = (hi[i] - lo[i]) / (2 * MCSTAT_Z95);
+}
+
+/* 1 when every v[i] > 0, -1 when every v[i] < 0, else 0 (zeros, NaNs,
+ * both signs): where fabs is the identity or an exact negation. */
+static int s_one_sign(const double *v, size_t n)
+{
+    size_t pos = 0, neg = 0;
+    for (size_t i = 0; i < n; i++) {
+        pos += v[i] > 0;
+        neg += v[i] < 0;
+    }
+    return pos == n ? 1 : neg == n ? -1 : 0;
 }
 
 /* A proportion k / n with its binomial SE, as mcstat and p_acts use. */
@@ -940,7 +964,38 @@ static void s_aggregate_constraint(study *s, size_t c, double *buf, size_t *faul
     const study_constraint *k = &d->constraints[c];
     r->limit_mw = sp->limit_intact[c];
     r->limit_fault_mw = sp->limit_fault[c];
-    s_flow_quantiles(s, buf, &s->flow_intact[c * S], &r->flow_p10, &r->flow_p50, &r->flow_p90, r->flow_se);
+    /* Intact flow quantiles, and the loading quantiles for the blocks: the
+     * loading is the flow itself for a one-way limit or when every flow is
+     * positive, and minus it when every flow is negative, so then one
+     * multi-rank selection gives both (rank r of the loading is rank
+     * S - 1 - r of the flow, negated) */
+    const double *fi = &s->flow_intact[c * S];
+    double lq[STUDY_NLEVELS], llo[STUDY_NLEVELS], lhi[STUDY_NLEVELS];
+    int dir = k->one_way ? 1 : s_one_sign(fi, S);
+    if (dir) {
+        size_t rank[STUDY_MAX_RANKS] = {0};
+        double val[STUDY_MAX_RANKS] = {0};
+        s_level_ranks(S, s_flow_levels, 3, rank);
+        s_level_ranks(S, study_levels, STUDY_NLEVELS, rank + 9);
+        if (dir < 0)
+            for (size_t i = 9; i < 9 + 3 * STUDY_NLEVELS; i++) rank[i] = S - 1 - rank[i];
+        memcpy(buf, fi, S * sizeof(double));
+        s_ranks(buf, S, 0, rank, 9 + 3 * STUDY_NLEVELS, val);
+        r->flow_p10 = val[0];
+        r->flow_p50 = val[3];
+        r->flow_p90 = val[6];
+        for (int i = 0; i < 3; i++) r->flow_se[i] = (val[3 * i + 2] - val[3 * i + 1]) / twoz;
+        for (int l = 0; l < STUDY_NLEVELS; l++) {
+            const double *x = &val[9 + 3 * l];
+            lq[l] = dir > 0 ? x[0] : -x[0];
+            llo[l] = dir > 0 ? x[1] : -x[1];
+            lhi[l] = dir > 0 ? x[2] : -x[2];
+        }
+    } else {
+        s_flow_quantiles(s, buf, fi, &r->flow_p10, &r->flow_p50, &r->flow_p90, r->flow_se);
+        for (size_t j = 0; j < S; j++) buf[j] = s_loading(k, fi[j]);
+        s_quantiles_se(buf, S, 0, study_levels, STUDY_NLEVELS, lq, llo, lhi);
+    }
     r->has_fault_flow = 0;
     for (size_t f = 0; f < nf; f++) r->has_fault_flow |= sp->topo->valid[1 + f];
     if (r->has_fault_flow) {
@@ -984,10 +1039,8 @@ static void s_aggregate_constraint(study *s, size_t c, double *buf, size_t *faul
      * the loading, so the order statistics that bracket the loading
      * quantile bracket the headroom too */
     double cap = r->limit_mw * (k->trim > 0 ? k->trim : 1);
-    for (size_t j = 0; j < S; j++) buf[j] = s_loading(k, s->flow_intact[c * S + j]);
-    s_quantiles_se(buf, S, 0, study_levels, STUDY_NLEVELS, q, lo, hi);
     for (int l = 0; l < STUDY_NLEVELS; l++) {
-        double room = cap - q[l], rlo = cap - hi[l], rhi = cap - lo[l];
+        double room = cap - lq[l], rlo = cap - lhi[l], rhi = cap - llo[l];
         r->headroom_mw[l] = room > 0 ? room : 0;
         r->headroom_se[l] = ((rhi > 0 ? rhi : 0) - (rlo > 0 ? rlo : 0)) / twoz;
     }
