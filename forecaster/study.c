@@ -9,7 +9,9 @@
  * Samples are processed in fixed blocks of STUDY_BLOCK; a thread takes whole
  * blocks, and every sum over samples is formed per block in sample order and
  * then over blocks in block order, so the result never depends on how many
- * threads ran or which block each took.
+ * threads ran or which block each took.  The summaries after the ANM are
+ * shared out the same way, a whole constraint or a whole site per item: each
+ * reads only its own rows and writes only its own result.
  */
 #include "study.h"
 
@@ -54,6 +56,8 @@ typedef struct study_thread {
     double *ac_p, *ac_q, *ac_flow;   /* [nb], [nb], [nc] */
     size_t ac_samples, ac_fallbacks; /* this SP */
     double *mscratch;            /* [2 S] site summaries (phase 3) */
+    double *sortbuf;             /* [S] constraint quantiles (phase 3) */
+    size_t *fault_acts;          /* [nf] binding-fault counts (phase 3) */
     pcf_rc rc;
     pcf_error err_msg;
 } study_thread;
@@ -76,8 +80,6 @@ struct study {
     double *blk_site_curt2;      /* [nblocks * nc * ns] sum of squares */
     int *blk_site_n;             /* [nblocks * nc * ns] samples curtailed */
     int *blk_binding;            /* [nblocks * nc * nf] */
-    size_t *fault_acts;          /* [nf] aggregation scratch */
-    double *sortbuf;             /* [S] */
     mcstat_pcf *site_res;        /* [ns] summaries of the last SP (phase 3) */
     size_t nmember;              /* study_set_members */
     const double *member_mean;   /* [nmember * ns] */
@@ -89,7 +91,7 @@ struct study {
     /* the SP being run */
     const study_sp *sp;
     uint32_t sp_index;
-    int phase;                   /* 1 sampling, 2 ANM, 3 site summaries: set before threads start */
+    int phase;                   /* 1 sampling, 2 ANM, 3 summaries: set before threads start */
     int site_ok;                 /* site_res holds the last SP's summaries */
     atomic_size_t next_block;
     study_thread th[STUDY_MAX_THREADS];
@@ -350,6 +352,8 @@ void study_destroy(study **sp)
         free(th->ac_q);
         free(th->ac_flow);
         free(th->mscratch);
+        free(th->sortbuf);
+        free(th->fault_acts);
     }
     free(s->site_res);
     pf_net_destroy(&s->net);
@@ -369,8 +373,6 @@ void study_destroy(study **sp)
     free(s->blk_site_curt2);
     free(s->blk_site_n);
     free(s->blk_binding);
-    free(s->fault_acts);
-    free(s->sortbuf);
     free(s->cres);
     free(s->cres_site);
     free(s);
@@ -463,14 +465,12 @@ pcf_rc study_new(const study_def *def, study **out, pcf_error *err)
     s->blk_site_curt2 = malloc((s->nblocks * nc * ns + 1) * sizeof(double));
     s->blk_site_n = malloc((s->nblocks * nc * ns + 1) * sizeof(int));
     s->blk_binding = malloc((s->nblocks * nc * def->nf + 1) * sizeof(int));
-    s->fault_acts = malloc((def->nf + 1) * sizeof(size_t));
-    s->sortbuf = malloc(S * sizeof(double));
     s->site_res = calloc(ns + 1, sizeof *s->site_res);
     s->cres = calloc(nc + 1, sizeof *s->cres);
     s->cres_site = calloc(nc * ns + 1, sizeof *s->cres_site);
     if (!s->site_bus || !s->site_cap || !s->inj || !s->avail || !s->flow || !s->state || !s->flow_intact ||
         !s->flow_fault || !s->curt_c || !s->acted || !s->unresolved || !s->blk_site_curt ||
-        !s->blk_site_curt2 || !s->blk_site_n || !s->blk_binding || !s->fault_acts || !s->sortbuf ||
+        !s->blk_site_curt2 || !s->blk_site_n || !s->blk_binding ||
         !s->cres || !s->cres_site || !s->site_res) {
         study_destroy(&s);
         return pcf_error_set(err, PCF_ERR_NOMEM, "study: out of memory for %zu samples", S);
@@ -519,7 +519,10 @@ pcf_rc study_new(const study_def *def, study **out, pcf_error *err)
         th->avail = malloc((ns + 1) * sizeof(double));
         th->err = malloc((ns + 1) * sizeof(double));
         th->mscratch = malloc(2 * S * sizeof(double));
-        if (rc == PCF_OK && (!th->flow || !th->lim_f || !th->lim_r || !th->avail || !th->err || !th->mscratch))
+        th->sortbuf = malloc(S * sizeof(double));
+        th->fault_acts = malloc((def->nf + 1) * sizeof(size_t));
+        if (rc == PCF_OK && (!th->flow || !th->lim_f || !th->lim_r || !th->avail || !th->err || !th->mscratch ||
+                             !th->sortbuf || !th->fault_acts))
             rc = pcf_error_set(err, PCF_ERR_NOMEM, "study: out of memory");
     }
     free(cd);
@@ -646,6 +649,36 @@ static pcf_rc s_anm_block(study *s, study_thread *th, size_t blk, pcf_error *err
     memset(bsc2, 0, nc * ns * sizeof(double));
     memset(bsn, 0, nc * ns * sizeof(int));
     memset(bbind, 0, nc * nf * sizeof(int));
+    /* Intact flows, and the worst credible fault of each constraint before
+     * the ANM, row by row over the block: the flow rows are read in order
+     * instead of a stride of S per fault and sample.  Each (c, j) still
+     * compares the faults in index order, so the figures do not change. */
+    size_t nj = j1 - j0;
+    for (size_t c = 0; c < nc; c++) {
+        const study_constraint *k = &d->constraints[c];
+        double worst[STUDY_BLOCK], *wf = &s->flow_fault[c * S + j0];
+        int wk[STUDY_BLOCK];
+        memcpy(&s->flow_intact[c * S + j0], &s->flow[c * S + j0], nj * sizeof(double));
+        for (size_t j = 0; j < nj; j++) {
+            worst[j] = -HUGE_VAL;
+            wf[j] = NAN;
+            wk[j] = -1;
+        }
+        for (size_t f = 0; f < nf; f++) {
+            if (!t->valid[1 + f]) continue;
+            const double *fl = &s->flow[((1 + f) * nc + c) * S + j0];
+            for (size_t j = 0; j < nj; j++) {
+                double l = s_loading(k, fl[j]);
+                if (l > worst[j]) {
+                    worst[j] = l;
+                    wf[j] = fl[j];
+                    wk[j] = (int)f;
+                }
+            }
+        }
+        for (size_t j = 0; j < nj; j++)
+            if (wk[j] >= 0) bbind[c * nf + (size_t)wk[j]]++;
+    }
     for (size_t j = j0; j < j1; j++) {
         int st = s->state[j];
         const unsigned char *dead = &t->dead[(size_t)st * t->nbus_case];
@@ -654,22 +687,6 @@ static pcf_rc s_anm_block(study *s, study_thread *th, size_t blk, pcf_error *err
             double lim = st == 0 ? sp->limit_intact[c] : sp->limit_fault[c];
             th->lim_f[c] = lim;
             th->lim_r[c] = d->constraints[c].one_way ? STUDY_NO_LIMIT : lim;
-            s->flow_intact[c * S + j] = s->flow[c * S + j];
-            /* worst credible fault for this constraint, before ANM */
-            double worst = -HUGE_VAL, wf = NAN;
-            int wk = -1;
-            for (size_t k = 0; k < nf; k++) {
-                if (!t->valid[1 + k]) continue;
-                double f = s->flow[((1 + k) * nc + c) * S + j];
-                double l = s_loading(&d->constraints[c], f);
-                if (l > worst) {
-                    worst = l;
-                    wf = f;
-                    wk = (int)k;
-                }
-            }
-            s->flow_fault[c * S + j] = wf;
-            if (wk >= 0) bbind[c * nf + (size_t)wk]++;
         }
         for (size_t i = 0; i < ns; i++)
             th->avail[i] = dead[s->net->bus_row[s->site_bus[i]]] ? 0 : s->avail[i * S + j];
@@ -688,8 +705,13 @@ static pcf_rc s_anm_block(study *s, study_thread *th, size_t blk, pcf_error *err
         int unres = !res.converged;
         for (size_t c = 0; c < nc; c++) {
             double cc = 0;
-            for (size_t i = 0; i < ns; i++) {
-                double v = res.curt_by[c * ns + i];
+            /* most samples curtail nothing for most constraints: skip the
+             * row when it is all zero (adding +-0.0 would change no sum) */
+            const double *row = &res.curt_by[c * ns];
+            size_t i0 = 0;
+            while (i0 < ns && row[i0] == 0) i0++;
+            for (size_t i = i0; i < ns; i++) {
+                double v = row[i];
                 cc += v;
                 bsc[c * ns + i] += v;
                 bsc2[c * ns + i] += v * v;
@@ -708,20 +730,26 @@ static pcf_rc s_anm_block(study *s, study_thread *th, size_t blk, pcf_error *err
     return PCF_OK;
 }
 
+static void s_aggregate_constraint(study *s, size_t c, double *buf, size_t *fault_acts);
+
 static void *s_worker(void *arg)
 {
     study_thread *th = arg;
     study *s = th->st;
     int phase = s->phase;
-    /* phases 1 and 2 take blocks of samples, phase 3 sites to summarise
-     * (each summary depends on its site alone: any thread may do it) */
-    size_t n = phase == 3 ? s->def.ns : s->nblocks;
+    /* phases 1 and 2 take blocks of samples, phase 3 the constraints and
+     * then the sites to summarise (each summary depends on its constraint
+     * or site alone: any thread may do it; the constraints, the larger
+     * items, go first so the last items to finish are small) */
+    size_t nc = s->def.nc, n = phase == 3 ? nc + s->def.ns : s->nblocks;
     for (;;) {
         size_t blk = atomic_fetch_add(&s->next_block, 1);
         if (blk >= n || th->rc != PCF_OK) break;
         if (phase == 1) s_sample_block(s, th, blk);
         else if (phase == 2) th->rc = s_anm_block(s, th, blk, &th->err_msg);
-        else th->rc = mcstat_summarise_r(s->stats, blk, s->sp->hours, th->mscratch, &s->site_res[blk], &th->err_msg);
+        else if (blk < nc) s_aggregate_constraint(s, blk, th->sortbuf, th->fault_acts);
+        else th->rc = mcstat_summarise_r(s->stats, blk - nc, s->sp->hours, th->mscratch, &s->site_res[blk - nc],
+                                         &th->err_msg);
     }
     return NULL;
 }
@@ -810,20 +838,26 @@ static void s_select_ranks(double *v, size_t lo, size_t hi, const size_t *k, siz
     s_select_ranks(v, r + 1, hi, k + b, m - b, out + b);
 }
 
-#define STUDY_MAX_RANKS (3 * STUDY_NLEVELS)
+#define STUDY_MAX_RANKS (3 * STUDY_NLEVELS + 9)    /* loading and flow levels together */
 
-/* For each level p[i] (m <= STUDY_NLEVELS): q[i] = q_p and lo[i], hi[i] the
- * order statistics that bracket it (mcstat.h), from one multi-rank
- * selection of v[n] (v is reordered): 15 ranks cost about 3 selections. */
-static void s_quantiles_se(double *v, size_t n, const double *p, size_t m, double *q, double *lo, double *hi)
+/* rank[3i] the rank of the level p[i] and rank[3i + 1], [3i + 2] the order
+ * statistics that bracket it (mcstat.h), for n samples. */
+static void s_level_ranks(size_t n, const double *p, size_t m, size_t *rank)
 {
-    size_t rank[STUDY_MAX_RANKS] = {0}, perm[STUDY_MAX_RANKS] = {0}, k[STUDY_MAX_RANKS] = {0};
-    double val[STUDY_MAX_RANKS] = {0};
     for (size_t i = 0; i < m; i++) {
         rank[3 * i] = mcstat_quantile_index(n, p[i]);
         mcstat_quantile_se_index(n, p[i], &rank[3 * i + 1], &rank[3 * i + 2]);
     }
-    size_t nr = 3 * m;
+}
+
+/* For each level p[i] (m <= STUDY_NLEVELS): q[i] = q_p and lo[i], hi[i] the
+ * order statistics that bracket it (mcstat.h), from one multi-rank
+ * selection (v is reordered): 15 ranks cost about 3 selections.  The n
+ * samples are nzero values +0.0, the smallest of them, and v[n - nzero]
+ * (curtailment is mostly zero: selecting among the rest alone is exact). */
+static void s_ranks(double *v, size_t n, size_t nzero, const size_t *rank, size_t nr, double *val)
+{
+    size_t perm[STUDY_MAX_RANKS] = {0}, k[STUDY_MAX_RANKS] = {0};
     for (size_t i = 0; i < nr; i++) {   /* insertion sort of a handful */
         size_t j = i;
         for (; j > 0 && rank[perm[j - 1]] > rank[i]; j--) perm[j] = perm[j - 1];
@@ -831,8 +865,20 @@ static void s_quantiles_se(double *v, size_t n, const double *p, size_t m, doubl
     }
     for (size_t i = 0; i < nr; i++) k[i] = rank[perm[i]];
     double sel[STUDY_MAX_RANKS] = {0};
-    s_select_ranks(v, 0, n, k, nr, sel);
+    size_t z = 0;                        /* ranks among the zeros */
+    while (z < nr && k[z] < nzero) sel[z++] = 0.0;
+    for (size_t i = z; i < nr; i++) k[i] -= nzero;
+    s_select_ranks(v, 0, n - nzero, k + z, nr - z, sel + z);
     for (size_t i = 0; i < nr; i++) val[perm[i]] = sel[i];
+}
+
+static void s_quantiles_se(double *v, size_t n, size_t nzero, const double *p, size_t m, double *q, double *lo,
+                           double *hi)
+{
+    size_t rank[STUDY_MAX_RANKS] = {0};
+    double val[STUDY_MAX_RANKS] = {0};
+    s_level_ranks(n, p, m, rank);
+    s_ranks(v, n, nzero, rank, 3 * m, val);
     for (size_t i = 0; i < m; i++) {
         q[i] = val[3 * i];
         lo[i] = val[3 * i + 1];
@@ -843,15 +889,28 @@ static void s_quantiles_se(double *v, size_t n, const double *p, size_t m, doubl
 static const double s_flow_levels[3] = { 0.10, 0.50, 0.90 };
 
 /* P10/P50/P90 of v[S] with their SEs. */
-static void s_flow_quantiles(study *s, const double *v, double *p10, double *p50, double *p90, double *se)
+static void s_flow_quantiles(const study *s, double *buf, const double *v, double *p10, double *p50, double *p90,
+                             double *se)
 {
     double q[3], lo[3], hi[3];
-    memcpy(s->sortbuf, v, s->S * sizeof(double));
-    s_quantiles_se(s->sortbuf, s->S, s_flow_levels, 3, q, lo, hi);
+    memcpy(buf, v, s->S * sizeof(double));
+    s_quantiles_se(buf, s->S, 0, s_flow_levels, 3, q, lo, hi);
     *p10 = q[0];
     *p50 = q[1];
     *p90 = q[2];
     for (int i = 0; i < 3; i++) se[i] = (hi[i] - lo[i]) / (2 * MCSTAT_Z95);
+}
+
+/* 1 when every v[i] > 0, -1 when every v[i] < 0, else 0 (zeros, NaNs,
+ * both signs): where fabs is the identity or an exact negation. */
+static int s_one_sign(const double *v, size_t n)
+{
+    size_t pos = 0, neg = 0;
+    for (size_t i = 0; i < n; i++) {
+        pos += v[i] > 0;
+        neg += v[i] < 0;
+    }
+    return pos == n ? 1 : neg == n ? -1 : 0;
 }
 
 /* A proportion k / n with its binomial SE, as mcstat and p_acts use. */
@@ -862,17 +921,17 @@ static void s_proportion(size_t k, size_t n, double *p, double *se)
 }
 
 /* The binding fault of constraint c and P(ANM acts with it in force). */
-static void s_binding(study *s, size_t c, study_constraint_result *r)
+static void s_binding(const study *s, size_t *fault_acts, size_t c, study_constraint_result *r)
 {
     size_t S = s->S, nc = s->def.nc, nf = s->def.nf;
-    memset(s->fault_acts, 0, nf * sizeof(size_t));
+    memset(fault_acts, 0, nf * sizeof(size_t));
     for (size_t j = 0; j < S; j++)
-        if (s->acted[c * S + j] && s->state[j] > 0) s->fault_acts[s->state[j] - 1]++;
+        if (s->acted[c * S + j] && s->state[j] > 0) fault_acts[s->state[j] - 1]++;
     r->binding_fault = -1;
     size_t best = 0;
     for (size_t f = 0; f < nf; f++)     /* ties: lowest index */
-        if (s->fault_acts[f] > best) {
-            best = s->fault_acts[f];
+        if (fault_acts[f] > best) {
+            best = fault_acts[f];
             r->binding_fault = (int)f;
         }
     if (r->binding_fault < 0) {
@@ -891,74 +950,116 @@ static void s_binding(study *s, size_t c, study_constraint_result *r)
     s_proportion(best, S, &r->p_binding, &r->p_binding_se);
 }
 
-static void s_aggregate(study *s)
+/* The figures of constraint c from its sample arrays.  Each constraint
+ * reads its own rows and writes its own result with the same arithmetic in
+ * the same order wherever it runs, so the worker threads share them out
+ * (phase 3) without changing a bit.  buf: [S], fault_acts: [nf] scratch. */
+static void s_aggregate_constraint(study *s, size_t c, double *buf, size_t *fault_acts)
 {
     const study_def *d = &s->def;
     const study_sp *sp = s->sp;
     size_t S = s->S, nc = d->nc, ns = d->ns, nf = d->nf;
     double h = sp->hours, n = (double)S, twoz = 2 * MCSTAT_Z95;
-    for (size_t c = 0; c < nc; c++) {
-        study_constraint_result *r = &s->cres[c];
-        const study_constraint *k = &d->constraints[c];
-        r->limit_mw = sp->limit_intact[c];
-        r->limit_fault_mw = sp->limit_fault[c];
-        s_flow_quantiles(s, &s->flow_intact[c * S], &r->flow_p10, &r->flow_p50, &r->flow_p90, r->flow_se);
-        r->has_fault_flow = 0;
-        for (size_t f = 0; f < nf; f++) r->has_fault_flow |= sp->topo->valid[1 + f];
-        if (r->has_fault_flow) {
-            s_flow_quantiles(s, &s->flow_fault[c * S], &r->fault_p10, &r->fault_p50, &r->fault_p90, r->fault_se);
-        } else {
-            r->fault_p10 = r->fault_p50 = r->fault_p90 = NAN;
-            r->fault_se[0] = r->fault_se[1] = r->fault_se[2] = NAN;
-        }
-        s_binding(s, c, r);
-        size_t acts = 0;
-        double sum = 0, sum2 = 0;
-        for (size_t j = 0; j < S; j++) {
-            acts += s->acted[c * S + j];
-            double v = s->curt_c[c * S + j];
-            sum += v;
-            sum2 += v * v;
-        }
-        s_proportion(acts, S, &r->p_acts, &r->p_acts_se);
-        double mean = sum / n, var = n > 1 ? (sum2 - n * mean * mean) / (n - 1) : 0;
-        r->curtail_mwh = mean * h;
-        r->curtail_mwh_se = sqrt(var > 0 ? var / n : 0) * h;
-        /* blocks: headroom from the loading quantile, curtailment quantiles;
-         * headroom is monotone in the loading, so the order statistics that
-         * bracket the loading quantile bracket the headroom too */
-        double q[STUDY_NLEVELS], lo[STUDY_NLEVELS], hi[STUDY_NLEVELS];
-        double cap = r->limit_mw * (k->trim > 0 ? k->trim : 1);
-        for (size_t j = 0; j < S; j++) s->sortbuf[j] = s_loading(k, s->flow_intact[c * S + j]);
-        s_quantiles_se(s->sortbuf, S, study_levels, STUDY_NLEVELS, q, lo, hi);
+    study_constraint_result *r = &s->cres[c];
+    const study_constraint *k = &d->constraints[c];
+    r->limit_mw = sp->limit_intact[c];
+    r->limit_fault_mw = sp->limit_fault[c];
+    /* Intact flow quantiles, and the loading quantiles for the blocks: the
+     * loading is the flow itself for a one-way limit or when every flow is
+     * positive, and minus it when every flow is negative, so then one
+     * multi-rank selection gives both (rank r of the loading is rank
+     * S - 1 - r of the flow, negated) */
+    const double *fi = &s->flow_intact[c * S];
+    double lq[STUDY_NLEVELS], llo[STUDY_NLEVELS], lhi[STUDY_NLEVELS];
+    int dir = k->one_way ? 1 : s_one_sign(fi, S);
+    if (dir) {
+        size_t rank[STUDY_MAX_RANKS] = {0};
+        double val[STUDY_MAX_RANKS] = {0};
+        s_level_ranks(S, s_flow_levels, 3, rank);
+        s_level_ranks(S, study_levels, STUDY_NLEVELS, rank + 9);
+        if (dir < 0)
+            for (size_t i = 9; i < 9 + 3 * STUDY_NLEVELS; i++) rank[i] = S - 1 - rank[i];
+        memcpy(buf, fi, S * sizeof(double));
+        s_ranks(buf, S, 0, rank, 9 + 3 * STUDY_NLEVELS, val);
+        r->flow_p10 = val[0];
+        r->flow_p50 = val[3];
+        r->flow_p90 = val[6];
+        for (int i = 0; i < 3; i++) r->flow_se[i] = (val[3 * i + 2] - val[3 * i + 1]) / twoz;
         for (int l = 0; l < STUDY_NLEVELS; l++) {
-            double room = cap - q[l], rlo = cap - hi[l], rhi = cap - lo[l];
-            r->headroom_mw[l] = room > 0 ? room : 0;
-            r->headroom_se[l] = ((rhi > 0 ? rhi : 0) - (rlo > 0 ? rlo : 0)) / twoz;
+            const double *x = &val[9 + 3 * l];
+            lq[l] = dir > 0 ? x[0] : -x[0];
+            llo[l] = dir > 0 ? x[1] : -x[1];
+            lhi[l] = dir > 0 ? x[2] : -x[2];
         }
-        memcpy(s->sortbuf, &s->curt_c[c * S], S * sizeof(double));
-        s_quantiles_se(s->sortbuf, S, study_levels, STUDY_NLEVELS, q, lo, hi);
-        for (int l = 0; l < STUDY_NLEVELS; l++) {
-            r->curtail_mw[l] = q[l];
-            r->curtail_mw_se[l] = (hi[l] - lo[l]) / twoz;
-        }
-        study_site_curt *site = &s->cres_site[c * ns];
-        for (size_t i = 0; i < ns; i++) {
-            double t = 0, t2 = 0;
-            size_t cnt = 0;
-            for (size_t b = 0; b < s->nblocks; b++) {
-                size_t at = (b * nc + c) * ns + i;
-                t += s->blk_site_curt[at];
-                t2 += s->blk_site_curt2[at];
-                cnt += (size_t)s->blk_site_n[at];
-            }
-            double m = t / n, v = n > 1 ? (t2 - n * m * m) / (n - 1) : 0;
-            site[i].mwh = m * h;
-            site[i].mwh_se = sqrt(v > 0 ? v / n : 0) * h;
-            s_proportion(cnt, S, &site[i].p, &site[i].p_se);
-        }
-        r->site = site;
+    } else {
+        s_flow_quantiles(s, buf, fi, &r->flow_p10, &r->flow_p50, &r->flow_p90, r->flow_se);
+        for (size_t j = 0; j < S; j++) buf[j] = s_loading(k, fi[j]);
+        s_quantiles_se(buf, S, 0, study_levels, STUDY_NLEVELS, lq, llo, lhi);
     }
+    r->has_fault_flow = 0;
+    for (size_t f = 0; f < nf; f++) r->has_fault_flow |= sp->topo->valid[1 + f];
+    if (r->has_fault_flow) {
+        s_flow_quantiles(s, buf, &s->flow_fault[c * S], &r->fault_p10, &r->fault_p50, &r->fault_p90, r->fault_se);
+    } else {
+        r->fault_p10 = r->fault_p50 = r->fault_p90 = NAN;
+        r->fault_se[0] = r->fault_se[1] = r->fault_se[2] = NAN;
+    }
+    s_binding(s, fault_acts, c, r);
+    /* one pass: P(acts), the moments, and the positive curtailments
+     * gathered for their quantiles (the rest are +0.0: the per-sample sum
+     * starts at +0.0, and x + -0.0 is x) */
+    size_t acts = 0, npos = 0;
+    int negative = 0;
+    double sum = 0, sum2 = 0;
+    const double *cv = &s->curt_c[c * S];
+    for (size_t j = 0; j < S; j++) {
+        acts += s->acted[c * S + j];
+        double v = cv[j];
+        sum += v;
+        sum2 += v * v;
+        if (v > 0) buf[npos++] = v;
+        else negative |= !(v == 0);     /* below zero or NaN: select among all */
+    }
+    s_proportion(acts, S, &r->p_acts, &r->p_acts_se);
+    double mean = sum / n, var = n > 1 ? (sum2 - n * mean * mean) / (n - 1) : 0;
+    r->curtail_mwh = mean * h;
+    r->curtail_mwh_se = sqrt(var > 0 ? var / n : 0) * h;
+    double q[STUDY_NLEVELS], lo[STUDY_NLEVELS], hi[STUDY_NLEVELS];
+    if (negative) {
+        memcpy(buf, cv, S * sizeof(double));
+        s_quantiles_se(buf, S, 0, study_levels, STUDY_NLEVELS, q, lo, hi);
+    } else {
+        s_quantiles_se(buf, S, S - npos, study_levels, STUDY_NLEVELS, q, lo, hi);
+    }
+    for (int l = 0; l < STUDY_NLEVELS; l++) {
+        r->curtail_mw[l] = q[l];
+        r->curtail_mw_se[l] = (hi[l] - lo[l]) / twoz;
+    }
+    /* blocks: headroom from the loading quantile; headroom is monotone in
+     * the loading, so the order statistics that bracket the loading
+     * quantile bracket the headroom too */
+    double cap = r->limit_mw * (k->trim > 0 ? k->trim : 1);
+    for (int l = 0; l < STUDY_NLEVELS; l++) {
+        double room = cap - lq[l], rlo = cap - lhi[l], rhi = cap - llo[l];
+        r->headroom_mw[l] = room > 0 ? room : 0;
+        r->headroom_se[l] = ((rhi > 0 ? rhi : 0) - (rlo > 0 ? rlo : 0)) / twoz;
+    }
+    study_site_curt *site = &s->cres_site[c * ns];
+    for (size_t i = 0; i < ns; i++) {
+        double t = 0, t2 = 0;
+        size_t cnt = 0;
+        for (size_t b = 0; b < s->nblocks; b++) {
+            size_t at = (b * nc + c) * ns + i;
+            t += s->blk_site_curt[at];
+            t2 += s->blk_site_curt2[at];
+            cnt += (size_t)s->blk_site_n[at];
+        }
+        double m = t / n, v = n > 1 ? (t2 - n * m * m) / (n - 1) : 0;
+        site[i].mwh = m * h;
+        site[i].mwh_se = sqrt(v > 0 ? v / n : 0) * h;
+        s_proportion(cnt, S, &site[i].p, &site[i].p_se);
+    }
+    r->site = site;
 }
 
 pcf_rc study_run_sp(study *s, uint32_t sp_index, const study_sp *sp, pcf_error *err)
@@ -999,7 +1100,6 @@ pcf_rc study_run_sp(study *s, uint32_t sp_index, const study_sp *sp, pcf_error *
     if ((rc = s_parallel(s, 2, err)) != PCF_OK) return rc;
     if ((rc = s_parallel(s, 3, err)) != PCF_OK) return rc;
     s->site_ok = 1;
-    s_aggregate(s);
     return PCF_OK;
 }
 

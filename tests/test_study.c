@@ -278,3 +278,72 @@ Test(study, quantile_by_selection_matches_sorting)
         free(sorted);
     }
 }
+
+/* Five constraints (one one-way; one a line counted against its flow, so
+ * always negative), three sites in LIFO order and two credible faults on a
+ * meshed feeder 1-2=3-4, run with `threads` workers over two SPs: every
+ * figure of the second SP into cres[5], site[5 * 3], pcf[3]. */
+static void s_mesh_run(int threads, study_constraint_result *cres, study_site_curt *site, mcstat_pcf *pcf)
+{
+    static const int br[4][2] = { { 1, 2 }, { 2, 3 }, { 2, 3 }, { 3, 4 } };
+    mp_case *c = testnet_lines(4, 4, br);
+    static const int rows[4] = { 0, 1, 3, 0 }, fault_row[2] = { 1, 2 };
+    static const double sign = -1, plus = 1;
+    study_constraint k[5] = { { 1, &rows[0], &sign, 33, ANM_DANM, 1.0, 0.95, 0 },
+                              { 1, &rows[1], &sign, 33, ANM_DANM, 1.0, 0.95, 0 },
+                              { 1, &rows[2], &sign, 11, ANM_DANM, 0.98, 0.95, 0 },
+                              { 1, &rows[3], &sign, 132, ANM_TANM, 1.0, 0.95, 1 },
+                              { 1, &rows[1], &plus, 33, ANM_DANM, 1.0, 0.95, 0 } };
+    study_site sites[3] = { { 3, 30 }, { 4, 20 }, { 4, 25 } };
+    anm_tranche_def tr[3] = { { 0, 30, 0, 1, ANM_DANM }, { 1, 20, 0, 2, ANM_DANM }, { 2, 25, 0, 3, ANM_DANM } };
+    study_def d = { c, 5, 3, 3, 2, k, sites, tr, NULL, fault_row, 3000, 11, threads, NULL };
+    study_topology *topo;
+    pcf_error err;
+    cr_assert_eq(study_topology_new(&d, NULL, 0, &topo, &err), PCF_OK, "%s", err.msg);
+    study *s;
+    cr_assert_eq(study_new(&d, &s, &err), PCF_OK, "%s", err.msg);
+    double zero[3] = { 0, 0, 0 }, cov[9] = { 36, 12, 6, 12, 25, 5, 6, 5, 16 };
+    rng_mvn *mvn;
+    cr_assert_eq(rng_mvn_new(3, zero, cov, &mvn, &err), PCF_OK, "%s", err.msg);
+    double mean[3] = { 18, 12, 14 }, demand[4] = { 0, 2, 3, 4 }, demand_sd[4] = { 0, 0.5, 0.5, 1 };
+    double lim_i[5] = { 40, 30, 30, 38, 31 }, lim_f[5] = { 45, 24, 33, 42, 25 }, prob[2] = { 0.08, 0.12 };
+    study_sp sp = { topo, 0.5, mean, mvn, demand, demand_sd, NULL, lim_i, lim_f, prob };
+    for (uint32_t t = 0; t < 2; t++) cr_assert_eq(study_run_sp(s, 20 + t, &sp, &err), PCF_OK, "%s", err.msg);
+    for (size_t i = 0; i < 5; i++) {
+        cres[i] = *study_constraint_result_get(s, i);
+        memcpy(&site[i * 3], cres[i].site, 3 * sizeof *site);
+        cres[i].site = NULL;
+    }
+    for (size_t i = 0; i < 3; i++) cr_assert_eq(study_site_result(s, i, &pcf[i], &err), PCF_OK, "%s", err.msg);
+    rng_mvn_destroy(&mvn);
+    study_destroy(&s);
+    study_topology_destroy(&topo);
+    mp_case_destroy(&c);
+}
+
+/* The constraint figures are formed on the worker threads, a constraint
+ * per work item: no thread count may change a bit of any of them. */
+Test(study, constraint_figures_do_not_depend_on_thread_count)
+{
+    study_constraint_result c1[5], cn[5];
+    study_site_curt s1[15], sn[15];
+    mcstat_pcf p1[3], pn[3];
+    memset(c1, 0, sizeof c1);   /* padding too: the results are compared whole */
+    memset(cn, 0, sizeof cn);
+    s_mesh_run(1, c1, s1, p1);
+    double acts = 0, curt = 0;
+    for (int i = 0; i < 5; i++) {
+        acts += c1[i].p_acts;
+        curt += c1[i].curtail_mw[4];
+    }
+    cr_assert(acts > 0 && curt > 0, "the case must curtail for the comparison to mean anything");
+    cr_assert(c1[1].binding_fault >= 0 && c1[1].has_fault_flow);
+    for (int threads = 2; threads <= 3; threads++) {
+        memset(cn, 0, sizeof cn);
+        s_mesh_run(threads, cn, sn, pn);
+        for (int i = 0; i < 5; i++)
+            cr_assert(memcmp(&c1[i], &cn[i], sizeof c1[i]) == 0, "constraint %d differs with %d threads", i, threads);
+        cr_assert(memcmp(s1, sn, sizeof s1) == 0, "per-site curtailment differs with %d threads", threads);
+        cr_assert(memcmp(p1, pn, sizeof p1) == 0, "site statistics differ with %d threads", threads);
+    }
+}
