@@ -46,7 +46,14 @@ LDLIBS   := -lpq -lzmq -lprotobuf-c -lgsl -lopenblas -lklu -lamd -lcolamd -lbtf 
 # Static link order: a library before the ones it uses.
 LIBDIRS  := forecaster ingest sql common
 GEN_SRC  := $(GEN)/pcf.pb-c.c $(GEN)/migrations.c
-GEN_HDR  := $(GEN)/pcf.pb-c.h $(GEN)/migrations.h
+GEN_HDR  := $(GEN)/pcf.pb-c.h $(GEN)/migrations.h $(GEN)/version.h
+
+# The version each run records (run.software_version) and the heartbeat
+# carries: the release, and the commit when built from a git checkout, so a
+# figure can be traced to the code that made it.
+PCF_RELEASE := 0.5.0
+PCF_COMMIT  := $(shell git rev-parse --short HEAD 2>/dev/null)
+PCF_VERSION := $(PCF_RELEASE)$(if $(PCF_COMMIT),+g$(PCF_COMMIT))
 
 lib_src   = $(filter-out $(1)/pcf-%.c,$(wildcard $(1)/*.c))
 lib_objs  = $(patsubst %.c,$(OBJ)/%.o,$(call lib_src,$(1)))
@@ -75,6 +82,16 @@ $(GEN)/pcf.pb-c.c $(GEN)/pcf.pb-c.h &: proto/pcf.proto
 $(GEN)/migrations.c $(GEN)/migrations.h &: $(wildcard sql/*.sql) sql/embed.sh
 	@mkdir -p $(GEN)
 	sh sql/embed.sh $(GEN) sql/*.sql
+
+# Rewritten only when the version changes, so a new commit rebuilds just the
+# programs that print it.
+$(GEN)/version.h: FORCE
+	@mkdir -p $(GEN)
+	@echo '#define PCF_VERSION "$(PCF_VERSION)"' > $@.tmp
+	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
+
+.PHONY: FORCE
+FORCE:
 
 # ---- objects and libraries -------------------------------------------------
 $(OBJ)/%.o: %.c | $(GEN_HDR)

@@ -25,9 +25,7 @@
 #include "sptime.h"
 #include "study_ac.h"
 
-#ifndef PCF_VERSION
-#define PCF_VERSION "unknown"
-#endif
+#include "version.h"
 
 static const char s_usage[] =
     "usage: pcf-forecaster [--db CONNINFO] COMMAND [OPTIONS]\n"
@@ -49,7 +47,7 @@ static const char s_usage[] =
     "                                        P 0: none); logfmt lines on stderr at level L\n"
     "                                        (debug|info|warn|error, default PCF_LOG_LEVEL or info)\n"
     "\n"
-    "Run options:\n"
+    "Run options (run and daemon):\n"
     "  --samples N      Monte-Carlo samples per settlement period (default 10000)\n"
     "  --seed S         random seed (default: derived from zone, kind and horizon)\n"
     "  --threads T      worker threads (default 2); results do not depend on it\n"
@@ -194,6 +192,8 @@ static int s_daemon(const cli *a)
     d.samples = a->samples;
     d.threads = a->threads;
     d.use_release = a->use_release;
+    d.ac = a->ac;
+    d.ac_band = a->ac_band;
     d.version = PCF_VERSION;
     d.stale_s = a->stale_s;
     d.stop = &s_stop;

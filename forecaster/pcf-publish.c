@@ -26,6 +26,7 @@
 #include "publish.h"
 #include "trade.h"
 #include "publish_auth.h"
+#include "version.h"
 
 static const char s_usage[] =
     "usage: pcf-publish [OPTIONS]\n"
@@ -176,7 +177,7 @@ int main(int argc, char **argv)
         .sndhwm = (int)o.hwm,
         .heartbeat_ms = o.heartbeat_ms,
         .trade_samples = (size_t)o.trade_samples,
-        .software_version = "pcf-publish 0.1 (protocol v1)",
+        .software_version = "pcf-publish " PCF_VERSION " (protocol v1)",
         .log = s_log,
         .log_ctx = &o,
     };

@@ -365,6 +365,8 @@ static void s_run_job(daemon_state *d, const runq_job *job)
     eo.samples = o->samples;
     eo.threads = o->threads;
     eo.anm = &anm;
+    eo.ac = o->ac;
+    eo.ac_band = o->ac_band;
     eo.version = o->version;
     eo.job_id = job->job_id;        /* done in the run's own transaction */
     eo.worker = d->worker;

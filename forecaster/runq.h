@@ -73,6 +73,8 @@ typedef struct runq_daemon_opts {
     const char *name;            /* worker id (default host:pid) */
     size_t samples;
     int threads, use_release;
+    int ac;                      /* engine_opts.ac: STUDY_AC_OFF (default), _BAND or _ALL */
+    double ac_band;              /* engine_opts.ac_band, a fraction */
     int stale_s;                 /* 0: RUNQ_DEFAULT_STALE_S */
     const char *version;
     volatile sig_atomic_t *stop; /* set by a signal handler to end the loop */

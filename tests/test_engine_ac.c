@@ -44,3 +44,41 @@ Test(engine_ac, ac_all_re_solves_every_sample_and_is_recorded, .timeout = 120)
     PQfinish(c);
     testdb_drop(&db);
 }
+
+/* The daemon takes the same AC options and hands them to every run it
+ * claims: its run records the band in the software version.  Regression:
+ * the options used to reach `run` only, so production runs were DC whatever
+ * the operator asked. */
+Test(engine_ac, daemon_runs_with_the_ac_band_it_was_given, .timeout = 180)
+{
+    testdb db;
+    char out[OUT], v[256];
+    testdb_create(&db, "engacd");
+    s_run(&db, "pcf-db migrate", 0, out);
+    s_run(&db, "pcf-db import-matpower --zone T tests/data/matpower/cases/case9.m", 0, out);
+    s_run(&db, "pcf-db import-der --zone T tests/data/registry/case9", 0, out);
+    s_run(&db, "pcf-db import-anm --zone T tests/data/registry/case9", 0, out);
+    s_run(&db, "pcf-forecaster queue --zone T --day-ahead 2026-06-02", 0, out);
+    /* the daemon runs in the background until the run is committed; the
+     * shell kills it whatever happens */
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "sh -c '%s/pcf-forecaster daemon --zones T --samples 100 --day-ahead-at 23:59 --metrics-port 0"
+             " --ac-band 10 >/tmp/pcf-test-acd-%s.log 2>&1 & pid=$!; ok=1;"
+             " for i in $(seq 1 240); do sleep 0.5;"
+             " grep -q \"msg=\\\"run committed\\\"\" /tmp/pcf-test-acd-%s.log && ok=0 && break; done;"
+             " kill $pid; wait; exit $ok'",
+             testdb_bindir(), db.name, db.name);
+    int rc = testdb_run(&db, cmd, out, OUT);
+    char log[128];
+    snprintf(log, sizeof log, "/tmp/pcf-test-acd-%s.log", db.name);
+    cr_assert_eq(rc, 0, "no run committed; see %s", log);
+    PGconn *c = testdb_connect(&db);
+    testdb_scalar(c, "SELECT string_agg(software_version, '|') FROM run", v, sizeof v);
+    cr_assert(strstr(v, "(ac band 10%)") && !strchr(v, '|'), "one run, with the band: %s", v);
+    /* regression: the build gave the programs no version, so every run said "unknown" */
+    cr_assert(v[0] >= '0' && v[0] <= '9' && strchr(v, '.'), "a release number: %s", v);
+    PQfinish(c);
+    remove(log);
+    testdb_drop(&db);
+}
