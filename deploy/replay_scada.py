@@ -26,7 +26,10 @@ import time
 QUALITY = {"good": 1, "uncertain": 2, "suspect": 2, "bad": 3, "substituted": 4}
 
 
-def load_pb2(proto_dir):
+def load_pb2(proto_dir, keep=False):
+    """Generates pcf_pb2 from the .proto and imports it.  The directory is
+    removed once imported unless keep is set (a caller that hands it to a
+    subprocess through PYTHONPATH removes it itself)."""
     out = tempfile.mkdtemp(prefix="pcf-pb2-")
     subprocess.run(["protoc", "--proto_path=" + proto_dir, "--python_out=" + out,
                     os.path.join(proto_dir, "pcf.proto")], check=True)
@@ -35,9 +38,10 @@ def load_pb2(proto_dir):
         import pcf_pb2  # noqa: E402  (generated just now)
     finally:
         # the module lives in memory once imported; the directory would
-        # otherwise pile up in /tmp, one per demo or soak run
-        sys.path.remove(out)
-        shutil.rmtree(out, ignore_errors=True)
+        # otherwise pile up in /tmp, one per demo run
+        if not keep:
+            sys.path.remove(out)
+            shutil.rmtree(out, ignore_errors=True)
     return pcf_pb2
 
 

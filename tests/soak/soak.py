@@ -35,6 +35,7 @@ import json
 import os
 import random
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -472,7 +473,7 @@ def run(argv):
     a = ap.parse_args(argv)
     rng = random.Random(a.seed)
     from replay_scada import load_pb2
-    pb = load_pb2(os.path.join(ROOT, "proto"))
+    pb = load_pb2(os.path.join(ROOT, "proto"), keep=True)   # the listener imports it too
     b = lambda p: os.path.join(a.bin, p)
     # every daemon its own Prometheus port (the defaults would collide)
     port = lambda i: ["--metrics-port", str(int(a.metrics_base) + i)]
@@ -553,6 +554,7 @@ def run(argv):
             time.sleep(2)
         log("workload over; draining")
         stop_workload.set()
+        shutil.rmtree(os.path.dirname(pb.__file__), ignore_errors=True)
         window.append(min(time.time(), gw.t_done or time.time()))
         for t in threads:
             t.join(60)
