@@ -2,7 +2,7 @@
  * test_engine_ac.c -- the AC options of bin/pcf-forecaster run end to end:
  * --ac all re-solves every sample and says so in the run log and in the
  * run's recorded software version; the default stays DC; bad values are
- * refused.
+ * refused; the daemon hands them to every run it claims.
  */
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -21,15 +21,21 @@ static void s_run(const testdb *db, const char *args, int want, char *out)
     cr_assert_eq(rc, want, "%s -> %d: %s", args, rc, out);
 }
 
+/* A fresh database with zone T: case9 and its register and ANM schemes. */
+static void s_case9(testdb *db, const char *name, char *out)
+{
+    testdb_create(db, name);
+    s_run(db, "pcf-db migrate", 0, out);
+    s_run(db, "pcf-db import-matpower --zone T tests/data/matpower/cases/case9.m", 0, out);
+    s_run(db, "pcf-db import-der --zone T tests/data/registry/case9", 0, out);
+    s_run(db, "pcf-db import-anm --zone T tests/data/registry/case9", 0, out);
+}
+
 Test(engine_ac, ac_all_re_solves_every_sample_and_is_recorded, .timeout = 120)
 {
     testdb db;
     char out[OUT], v[256];
-    testdb_create(&db, "engac");
-    s_run(&db, "pcf-db migrate", 0, out);
-    s_run(&db, "pcf-db import-matpower --zone T tests/data/matpower/cases/case9.m", 0, out);
-    s_run(&db, "pcf-db import-der --zone T tests/data/registry/case9", 0, out);
-    s_run(&db, "pcf-db import-anm --zone T tests/data/registry/case9", 0, out);
+    s_case9(&db, "engac", out);
     s_run(&db, "pcf-forecaster run --zone T --day-ahead 2026-06-01 --samples 100", 0, out);
     cr_assert(strstr(out, " ac=0 ac_fallbacks=0 "), "DC is the default: %s", out);
     s_run(&db, "pcf-forecaster run --zone T --day-ahead 2026-06-01 --samples 100 --ac all", 0, out);
@@ -53,11 +59,7 @@ Test(engine_ac, daemon_runs_with_the_ac_band_it_was_given, .timeout = 180)
 {
     testdb db;
     char out[OUT], v[256];
-    testdb_create(&db, "engacd");
-    s_run(&db, "pcf-db migrate", 0, out);
-    s_run(&db, "pcf-db import-matpower --zone T tests/data/matpower/cases/case9.m", 0, out);
-    s_run(&db, "pcf-db import-der --zone T tests/data/registry/case9", 0, out);
-    s_run(&db, "pcf-db import-anm --zone T tests/data/registry/case9", 0, out);
+    s_case9(&db, "engacd", out);
     s_run(&db, "pcf-forecaster queue --zone T --day-ahead 2026-06-02", 0, out);
     /* the daemon runs in the background until the run is committed; the
      * shell kills it whatever happens */
