@@ -233,7 +233,7 @@ static int s_fast_inputs(const uint8_t *p, size_t len, Pcf__V1__InputsAsOf *in)
     int r;
     pcf__v1__inputs_as_of__init(in);
     while ((r = s_pbc_next_field(&p, end, &f)) == 1) {
-        if (f.num > 3) continue;
+        if (f.num == 0 || f.num > 3) continue;   /* 0: a long tag, unknown to protobuf-c */
         if (f.wire != 0) return -1;
         if (f.num == 1) in->scada_ms = (int64_t)f.v;
         else if (f.num == 2) in->weather_issued_ms = (int64_t)f.v;
