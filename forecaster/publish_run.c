@@ -228,6 +228,7 @@ static const struct {
 /* SQLSTATE of the last failed result on this thread ("" when none). */
 static _Thread_local char s_sqlstate[6];
 #define SQLSTATE_NO_SUCH_STATEMENT "26000"
+#define SQLSTATE_DUPLICATE_STATEMENT "42P05"
 
 /* The queries go out together in libpq's pipeline mode, so the server runs
  * query k+1 while this side decodes query k; s_query() takes the next
@@ -267,12 +268,16 @@ static PGresult *s_query(PGconn *c, const char *sql, const char *id, pcf_error *
     return s_next(c, PGRES_TUPLES_OK, err);
 }
 
-/* Prepares every query on this connection (outside pipeline mode). */
+/* Prepares every query on this connection (outside pipeline mode).  One
+ * already there (an earlier attempt that failed part way) is kept: without
+ * that, the connection could never publish again. */
 static pcf_rc s_prepare_all(PGconn *c, pcf_error *err)
 {
     for (size_t i = 0; i < N_STMTS; i++) {
         PGresult *res = PQprepare(c, s_stmts[i].name, s_stmts[i].sql, 1, NULL);
-        pcf_rc rc = PQresultStatus(res) == PGRES_COMMAND_OK ? PCF_OK : s_db_error(c, res, err);
+        const char *st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+        int ok = PQresultStatus(res) == PGRES_COMMAND_OK || (st && strcmp(st, SQLSTATE_DUPLICATE_STATEMENT) == 0);
+        pcf_rc rc = ok ? PCF_OK : s_db_error(c, res, err);
         PQclear(res);
         if (rc != PCF_OK) return rc;
     }
