@@ -412,6 +412,9 @@ static pcf_rc s_ac_thread(study *s, study_thread *th, pcf_error *err)
     size_t *nbr = calloc(nc + 1, sizeof(size_t));
     const int **rows = calloc(nc + 1, sizeof *rows);
     const double **sign = calloc(nc + 1, sizeof *sign);
+    free(th->ac_p);             /* a retry after a failed study_set_ac */
+    free(th->ac_q);
+    free(th->ac_flow);
     th->ac_p = malloc((s->nb + 1) * sizeof(double));
     th->ac_q = malloc((s->nb + 1) * sizeof(double));
     th->ac_flow = malloc((nc + 1) * sizeof(double));

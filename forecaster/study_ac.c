@@ -150,7 +150,10 @@ static pcf_rc s_slot(study_ac *a, uint64_t topo_id, size_t state, const mp_case 
         pf_dc_new(s->net, &s->dc, &e2) != PCF_OK)
         return PCF_OK;          /* ok stays 0 */
     pcf_rc rc = s_scratch(a, s->net->nb, s->net->nl, err);
-    if (rc != PCF_OK) return rc;
+    if (rc != PCF_OK) {
+        s_slot_clear(s);        /* else the next sample would take it as set up, and solve DC */
+        return rc;
+    }
     /* The pivot order: chosen at the flat start, a point that depends on
      * the state alone, never on which samples this thread met first. */
     pf_ac_start(s->ac, 1, a->vm, a->va);
