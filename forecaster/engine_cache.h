@@ -20,9 +20,10 @@
  *             tail (a gateway replaying an older backlog reloads the window).
  *             Any SCADA batch that did not come from the live feed (a
  *             historian file, a back-fill) since the cache was filled may
- *             touch any time, so the window is read whole again.  Batches
- *             are told apart by count and highest id: ids come from a
- *             sequence and a lower one can commit later.
+ *             touch any time, so the window is read whole again.  Batch
+ *             ids are not commit-ordered (a lower one can commit later), so
+ *             the cache also re-examines the ids it found empty (see
+ *             ENGINE_CACHE_GAP_AGE).
  *   weather   the same with a tail of ENGINE_CACHE_WX_TAIL (3 days): a new
  *             forecast revises the values near its issue time and after.
  *             Any weather batch loaded since the cache was filled reloads
@@ -48,6 +49,8 @@
 
 #define ENGINE_CACHE_SCADA_TAIL (6 * 3600)
 #define ENGINE_CACHE_WX_TAIL (3 * 86400)
+/* A batch id still invisible this long (s) is taken for a rolled-back load. */
+#define ENGINE_CACHE_GAP_AGE 86400
 
 typedef struct engine_cache engine_cache;
 
