@@ -182,6 +182,19 @@ static long long s_value(PGconn *c, const char *sql)
     return v;
 }
 
+/* A live gateway batch that stores value at ts for every point, as the
+ * loader does: its rows carry its id and rows_loaded counts them. */
+static void s_live_batch(PGconn *c, const char *hash, const char *ts, double value)
+{
+    char sql[512];
+    snprintf(sql, sizeof sql, "INSERT INTO ingest_batch (feed, source, content_hash, status, rows_loaded, started_at)"
+             " SELECT 'scada', 'zmq:gw1', '%s', 'loaded', count(*), now() FROM measurement_point"
+             " RETURNING batch_id", hash);
+    long long id = s_value(c, sql);
+    snprintf(sql, sizeof sql, "UPDATE measurement SET value = %g, batch_id = %lld WHERE ts = '%s'", value, id, ts);
+    testdb_exec(c, sql);
+}
+
 /* Regressions of the staleness checks: none of xmin, a batch id or the age
  * of live data is commit-ordered, and each of these was once missed. */
 Test(engine_cache, changes_committed_out_of_order_are_seen, .timeout = 120)
@@ -243,26 +256,13 @@ Test(engine_cache, changes_committed_out_of_order_are_seen, .timeout = 120)
      * the tail still give a tail read. */
     testdb_exec(c, "INSERT INTO measurement (point_id, ts, value, quality, batch_id)"
                    " SELECT p.point_id, '2025-06-01T12:00Z', 5, 'good', 0 FROM measurement_point p");
-    long long np = s_value(c, "SELECT count(*) FROM measurement_point");
-    snprintf(sql, sizeof sql, "INSERT INTO ingest_batch (feed, source, content_hash, status, rows_loaded, started_at)"
-             " VALUES ('scada', 'zmq:gw1', '00000000000000000000000000000013', 'loaded', %lld, now())"
-             " RETURNING batch_id", np);
-    long long live = s_value(c, sql);
-    snprintf(sql, sizeof sql, "UPDATE measurement SET value = 6, batch_id = %lld WHERE ts = '2025-06-01T12:00Z'",
-             live);
-    testdb_exec(c, sql);
+    s_live_batch(c, "00000000000000000000000000000013", "2025-06-01T12:00Z", 6);
     cr_assert_eq(engine_cache_zone(ec, c, "T", &z, &err), PCF_OK, "%s", err.msg);
     s_check_scada(c, ec, z, from + 5400, to + 5400);
     engine_cache_get_stats(ec, &st);
     cr_assert_eq(st.scada_full, 3);
     cr_assert_eq(st.scada_tail, 1);
-    snprintf(sql, sizeof sql, "INSERT INTO ingest_batch (feed, source, content_hash, status, rows_loaded, started_at)"
-             " VALUES ('scada', 'zmq:gw1', '00000000000000000000000000000014', 'loaded', %lld, now())"
-             " RETURNING batch_id", np);
-    live = s_value(c, sql);
-    snprintf(sql, sizeof sql, "UPDATE measurement SET value = -13, batch_id = %lld WHERE ts = '2025-05-30T15:00Z'",
-             live);
-    testdb_exec(c, sql);
+    s_live_batch(c, "00000000000000000000000000000014", "2025-05-30T15:00Z", -13);
     cr_assert_eq(engine_cache_zone(ec, c, "T", &z, &err), PCF_OK, "%s", err.msg);
     s_check_scada(c, ec, z, from + 7200, to + 7200);
     engine_cache_get_stats(ec, &st);
