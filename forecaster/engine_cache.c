@@ -119,7 +119,8 @@ static pcf_rc s_push_live(engine_cache *c, long long id, pcf_error *err)
     return PCF_OK;
 }
 
-/* Appends ids to buf as a PostgreSQL array literal; NULL when out of memory. */
+/* The n ids stride bytes apart as a PostgreSQL array literal (malloc), or
+ * NULL when out of memory. */
 static char *s_id_array(const long long *id, size_t n, size_t stride)
 {
     size_t cap = 3 + n * 21, len = 0;
