@@ -10,34 +10,67 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "db.h"
 #include "parse.h"
 
-/* Per model table: rows and the newest row version.  Whole tables (every
- * zone): a change to any zone's model reloads, which is rare and cheap. */
-#define S_FP(t) "(SELECT count(*) || ':' || coalesce(max(xmin::text::bigint), 0) FROM " t ")"
+/* Per model table, an md5 of its rows in a fixed order: content, not row
+ * versions -- xmin is not commit-ordered (an edit by a lower xid committing
+ * later changes neither count nor max) and wraps.  The tables are small (a
+ * few ms for the demo zone).  Whole tables (every zone): a change to any
+ * zone's model reloads, which is rare and cheap. */
+#define S_FP(t) "(SELECT md5(coalesce(string_agg(r::text, E'\\n' ORDER BY r::text), '')) FROM " t " r)"
 static const char s_fingerprint_sql[] =
     "SELECT concat_ws(',', " S_FP("zone") ", " S_FP("bus") ", " S_FP("gen") ", " S_FP("branch") ", "
     S_FP("gencost") ", " S_FP("branch_rating") ", " S_FP("anm_constraint") ", " S_FP("anm_constraint_branch") ", "
     S_FP("anm_constraint_site") ", " S_FP("der_site") ", " S_FP("der_enquiry") ", " S_FP("der_machine") ", "
-    S_FP("measurement_point") ", " S_FP("weather_location") "),"
-    /* newest batches that can touch old data: backward steps on the primary
-     * key past the (many) live batches, not a scan of the table */
-    " coalesce((SELECT batch_id FROM ingest_batch WHERE feed = 'scada' AND status = 'loaded'"
-    "            AND source NOT LIKE 'zmq:%' ORDER BY batch_id DESC LIMIT 1), 0),"
-    " coalesce((SELECT batch_id FROM ingest_batch WHERE feed = 'weather' AND status = 'loaded'"
-    "            ORDER BY batch_id DESC LIMIT 1), 0)";
+    S_FP("measurement_point") ", " S_FP("weather_location") "), (SELECT coalesce(max(batch_id), 0) FROM ingest_batch)";
+
+/* Batches.  Ids come from a sequence and are not commit-ordered (a long bulk
+ * load commits after a later short one), and counting the batches of a kind
+ * scans a table that only grows.  So the cache remembers the highest id it
+ * has examined and the ids at or below it that it could not see (gaps: in
+ * flight, or rolled back), and each run looks at the ids above it and at the
+ * gaps, by primary key.  A gap still empty after ENGINE_CACHE_GAP_AGE is
+ * taken for a rolled-back batch and forgotten.  $1: first id, $2: last id,
+ * $3: the gaps. */
+static const char s_batches_sql[] =
+    "SELECT g, b.status = 'loaded', b.feed, b.source LIKE 'zmq:%'"
+    " FROM (SELECT generate_series($1::bigint, $2::bigint) UNION ALL SELECT unnest($3::bigint[])) i(g)"
+    " LEFT JOIN ingest_batch b ON b.batch_id = i.g ORDER BY g";
+/* On the first run only the gaps of the newest ids matter: nothing is cached
+ * yet, and a batch older than these is no longer in flight. */
+#define S_FIRST_IDS 100000
+
+/* Rows the live batches $1 stored, and the rows still carrying their ids at
+ * or after the tail start $2.  A row a live batch stored is counted in its
+ * rows_loaded and carries its id until a later batch overwrites it; so fewer
+ * rows in the tail than stored means data before the tail (or overwritten:
+ * a harmless whole read).  Only the tail's partitions are read. */
+static const char s_live_sql[] =
+    "SELECT (SELECT coalesce(sum(rows_loaded), 0) FROM ingest_batch WHERE batch_id = ANY ($1::bigint[])),"
+    " (SELECT count(*) FROM measurement WHERE ts >= to_timestamp($2) AND batch_id = ANY ($1::bigint[]))";
+
+typedef struct s_gap {
+    long long id;
+    time_t seen; /* when first found empty */
+} s_gap;
 
 struct engine_cache {
     char zone_id[ZONE_ID_MAX + 1];
     char *fingerprint;
     zone *z;
-    long long mark_scada, mark_wx;        /* as of this run's transaction */
+    long long seen;                       /* highest batch id examined */
+    s_gap *gap;                           /* ids at or below seen not yet visible */
+    size_t ngap;
+    long long *live;                      /* live SCADA batches since hist was read */
+    size_t nlive, caplive;
+    long n_scada, n_wx;                   /* other batches seen, per feed */
     history *hist;
-    long long hist_mark;                  /* mark_scada when hist was read whole */
+    long hist_mark;                       /* n_scada when hist was read whole */
     wx_series *wx;
-    long long wx_mark;
+    long wx_mark;
     int64_t wx_issued;
     engine_cache_stats st;
 };
@@ -62,6 +95,8 @@ void engine_cache_destroy(engine_cache **cp)
 {
     if (!cp || !*cp) return;
     s_drop(*cp);
+    free((*cp)->gap);
+    free((*cp)->live);
     free(*cp);
     *cp = NULL;
 }
@@ -71,19 +106,106 @@ void engine_cache_get_stats(const engine_cache *c, engine_cache_stats *out)
     *out = c->st;
 }
 
+static pcf_rc s_push_live(engine_cache *c, long long id, pcf_error *err)
+{
+    if (c->nlive == c->caplive) {
+        size_t cap = c->caplive ? 2 * c->caplive : 64;
+        long long *p = realloc(c->live, cap * sizeof *p);
+        if (!p) return pcf_error_set(err, PCF_ERR_NOMEM, "engine cache: out of memory");
+        c->live = p;
+        c->caplive = cap;
+    }
+    c->live[c->nlive++] = id;
+    return PCF_OK;
+}
+
+/* The n ids stride bytes apart as a PostgreSQL array literal (malloc), or
+ * NULL when out of memory. */
+static char *s_id_array(const long long *id, size_t n, size_t stride)
+{
+    size_t cap = 3 + n * 21, len = 0;
+    char *buf = malloc(cap);
+    if (!buf) return NULL;
+    buf[len++] = '{';
+    for (size_t i = 0; i < n; i++)
+        len += (size_t)snprintf(buf + len, cap - len, "%s%lld", i ? "," : "",
+                                *(const long long *)((const char *)id + i * stride));
+    snprintf(buf + len, cap - len, "}");
+    return buf;
+}
+
+/* Examines the batches above c->seen up to top and the gaps: counts the
+ * new SCADA (not live) and weather batches, keeps the new live ones' ids,
+ * and records the ids still invisible as gaps. */
+static pcf_rc s_batches(engine_cache *c, PGconn *conn, long long top, pcf_error *err)
+{
+    int first = c->seen == 0 && c->ngap == 0 && !c->z;
+    long long lo = c->seen + 1;
+    if (first && top - S_FIRST_IDS + 1 > lo) lo = top - S_FIRST_IDS + 1;
+    char a[32], b[32];
+    snprintf(a, sizeof a, "%lld", lo);
+    snprintf(b, sizeof b, "%lld", top);
+    char *gaps = s_id_array(c->gap ? &c->gap->id : NULL, c->ngap, sizeof(s_gap));
+    if (!gaps) return pcf_error_set(err, PCF_ERR_NOMEM, "engine cache: out of memory");
+    const char *p[3] = { a, b, gaps };
+    PGresult *r = db_query(conn, s_batches_sql, 3, p, err);
+    free(gaps);
+    if (!r) return PCF_ERR_DB;
+    time_t now = time(NULL);
+    s_gap *old = c->gap;
+    size_t nold = c->ngap, og = 0;
+    int n = PQntuples(r);
+    s_gap *gap = malloc(((size_t)n + 1) * sizeof *gap);
+    if (!gap) {
+        PQclear(r);
+        return pcf_error_set(err, PCF_ERR_NOMEM, "engine cache: out of memory");
+    }
+    size_t ngap = 0;
+    pcf_rc rc = PCF_OK;
+    for (int i = 0; i < n && rc == PCF_OK; i++) {
+        long long id = strtoll(PQgetvalue(r, i, 0), NULL, 10);
+        if (PQgetisnull(r, i, 1)) {
+            /* not visible: keep it, with when it was first found empty */
+            time_t since = now;
+            while (og < nold && old[og].id < id) og++;
+            if (og < nold && old[og].id == id) since = old[og].seen;
+            if (now - since < ENGINE_CACHE_GAP_AGE) gap[ngap++] = (s_gap){ id, since };
+            continue;
+        }
+        if (first || strcmp(PQgetvalue(r, i, 1), "t") != 0) continue;
+        const char *feed = PQgetvalue(r, i, 2);
+        if (strcmp(feed, "weather") == 0)
+            c->n_wx++;
+        else if (strcmp(feed, "scada") == 0 && strcmp(PQgetvalue(r, i, 3), "t") == 0)
+            rc = s_push_live(c, id, err);
+        else if (strcmp(feed, "scada") == 0)
+            c->n_scada++;
+    }
+    PQclear(r);
+    if (rc != PCF_OK) {
+        free(gap);
+        return rc;
+    }
+    free(c->gap);
+    c->gap = gap;
+    c->ngap = ngap;
+    if (top > c->seen) c->seen = top;
+    return PCF_OK;
+}
+
 pcf_rc engine_cache_zone(engine_cache *c, PGconn *conn, const char *zone_id, zone **z, pcf_error *err)
 {
     *z = NULL;
     PGresult *r = db_query(conn, s_fingerprint_sql, 0, NULL, err);
     if (!r) return PCF_ERR_DB;
-    const char *fp = PQgetvalue(r, 0, 0), *ms = PQgetvalue(r, 0, 1), *mw = PQgetvalue(r, 0, 2);
-    long a = 0, b = 0;
-    if (parse_long(ms, strlen(ms), &a) != PCF_OK || parse_long(mw, strlen(mw), &b) != PCF_OK) {
+    const char *fp = PQgetvalue(r, 0, 0), *ms = PQgetvalue(r, 0, 1);
+    long top = 0;
+    pcf_rc rc = parse_long(ms, strlen(ms), &top) == PCF_OK ? s_batches(c, conn, top, err)
+                    : pcf_error_set(err, PCF_ERR_DB, "engine cache: unreadable batch id");
+    if (rc != PCF_OK) {
         PQclear(r);
-        return pcf_error_set(err, PCF_ERR_DB, "engine cache: unreadable batch marks");
+        return rc;
     }
-    c->mark_scada = a;
-    c->mark_wx = b;
     if (c->z && c->fingerprint && strcmp(c->fingerprint, fp) == 0 && strcmp(c->zone_id, zone_id) == 0) {
         PQclear(r);
         c->st.zone_hits++;
@@ -94,7 +216,7 @@ pcf_rc engine_cache_zone(engine_cache *c, PGconn *conn, const char *zone_id, zon
     c->fingerprint = strdup(fp);
     PQclear(r);
     if (!c->fingerprint) return pcf_error_set(err, PCF_ERR_NOMEM, "engine cache: out of memory");
-    pcf_rc rc = zone_load(conn, zone_id, NULL, &c->z, err);
+    rc = zone_load(conn, zone_id, NULL, &c->z, err);
     if (rc != PCF_OK) {
         s_drop(c);
         return rc;
@@ -122,19 +244,49 @@ static int64_t s_tail_from(int64_t c_t0, size_t c_nt, int64_t from, int64_t to, 
     return keep;
 }
 
+/* Whether the live batches committed since hist was read stored all their
+ * rows at or after keep (*ok = 1); a gateway replaying a backlog can send
+ * data of any age. */
+static pcf_rc s_live_in_tail(engine_cache *c, PGconn *conn, int64_t keep, int *ok, pcf_error *err)
+{
+    *ok = 1;
+    if (c->nlive == 0) return PCF_OK;
+    char *ids = s_id_array(c->live, c->nlive, sizeof *c->live), b[32];
+    if (!ids) return pcf_error_set(err, PCF_ERR_NOMEM, "engine cache: out of memory");
+    snprintf(b, sizeof b, "%lld", (long long)keep);
+    const char *p[2] = { ids, b };
+    PGresult *r = db_query(conn, s_live_sql, 2, p, err);
+    free(ids);
+    if (!r) return PCF_ERR_DB;
+    long stored = 0, tail = 0;
+    const char *s0 = PQgetvalue(r, 0, 0), *s1 = PQgetvalue(r, 0, 1);
+    pcf_rc rc = parse_long(s0, strlen(s0), &stored) == PCF_OK && parse_long(s1, strlen(s1), &tail) == PCF_OK
+                    ? PCF_OK : pcf_error_set(err, PCF_ERR_DB, "engine cache: unreadable row counts");
+    PQclear(r);
+    *ok = tail >= stored;
+    return rc;
+}
+
 pcf_rc engine_cache_scada(engine_cache *c, PGconn *conn, int64_t from, int64_t to, history **h, pcf_error *err)
 {
     *h = NULL;
     if (!c->z) return pcf_error_set(err, PCF_ERR_INVALID, "engine cache: no zone");
-    int64_t keep = c->hist && c->hist_mark == c->mark_scada
+    int64_t keep = c->hist && c->hist_mark == c->n_scada
                        ? s_tail_from(c->hist->t0, c->hist->nt, from, to, ENGINE_CACHE_SCADA_TAIL) : -1;
+    pcf_rc rc;
+    if (keep >= 0) {
+        int ok;
+        if ((rc = s_live_in_tail(c, conn, keep, &ok, err)) != PCF_OK) return rc;
+        if (!ok) keep = -1;
+    }
     history *fresh = NULL;
-    pcf_rc rc = history_load_scada(conn, c->z, keep >= 0 ? keep : from, to, &fresh, err);
+    rc = history_load_scada(conn, c->z, keep >= 0 ? keep : from, to, &fresh, err);
     if (rc != PCF_OK) return rc;
+    c->nlive = 0;
     if (keep < 0) {
         history_destroy(&c->hist);
         c->hist = fresh;
-        c->hist_mark = c->mark_scada;
+        c->hist_mark = c->n_scada;
         c->st.scada_full++;
         *h = c->hist;
         return PCF_OK;
@@ -165,7 +317,7 @@ pcf_rc engine_cache_weather(engine_cache *c, PGconn *conn, const char *const *va
 {
     *w = NULL;
     if (!c->z) return pcf_error_set(err, PCF_ERR_INVALID, "engine cache: no zone");
-    int same = c->wx && c->wx_mark == c->mark_wx && c->wx_issued == issued_before && c->wx->nvar == nvar;
+    int same = c->wx && c->wx_mark == c->n_wx && c->wx_issued == issued_before && c->wx->nvar == nvar;
     for (size_t v = 0; same && v < nvar; v++) same = strcmp(c->wx->var[v], vars[v]) == 0;
     int64_t keep = same ? s_tail_from(c->wx->t0, c->wx->nt, from, to, ENGINE_CACHE_WX_TAIL) : -1;
     wx_series *fresh = NULL;
@@ -181,7 +333,7 @@ pcf_rc engine_cache_weather(engine_cache *c, PGconn *conn, const char *const *va
         }
         wx_series_destroy(&c->wx);
         c->wx = fresh;
-        c->wx_mark = c->mark_wx;
+        c->wx_mark = c->n_wx;
         c->wx_issued = issued_before;
         c->st.wx_full++;
         *w = c->wx;

@@ -8,16 +8,22 @@
  * asks, inside its REPEATABLE READ READ ONLY load transaction:
  *
  *   zone      reused while the fingerprint of the model tables is unchanged:
- *             per table, its row count and the newest row version (xmin) --
- *             any INSERT, UPDATE or DELETE of the network, ratings, ANM
+ *             per table, an md5 of its rows' text in a fixed order -- any
+ *             INSERT, UPDATE or DELETE of the network, ratings, ANM
  *             constraints, DER register, points or weather locations
- *             changes it.  A changed fingerprint drops everything cached.
+ *             changes it, whatever order the transactions commit in (row
+ *             versions, xmin, are not commit-ordered).  A changed
+ *             fingerprint drops everything cached.
  *   SCADA     the cached window is kept and only its last ENGINE_CACHE_SCADA_TAIL
- *             (6 h) plus the new slots are read again: a live gateway batch
- *             fills recent half-hours late, never older ones.  Any SCADA
- *             batch that did not come from the live feed (a historian file,
- *             a back-fill) since the cache was filled may touch any time, so
- *             the window is read whole again.
+ *             (6 h) plus the new slots are read again, as long as every live
+ *             gateway batch committed since stored all its rows inside that
+ *             tail (a gateway replaying an older backlog reloads the window).
+ *             Any SCADA batch that did not come from the live feed (a
+ *             historian file, a back-fill) since the cache was filled may
+ *             touch any time, so the window is read whole again.  Batch
+ *             ids are not commit-ordered (a lower one can commit later), so
+ *             the cache also re-examines the ids it found empty (see
+ *             ENGINE_CACHE_GAP_AGE).
  *   weather   the same with a tail of ENGINE_CACHE_WX_TAIL (3 days): a new
  *             forecast revises the values near its issue time and after.
  *             Any weather batch loaded since the cache was filled reloads
@@ -43,6 +49,8 @@
 
 #define ENGINE_CACHE_SCADA_TAIL (6 * 3600)
 #define ENGINE_CACHE_WX_TAIL (3 * 86400)
+/* A batch id still invisible this long (s) is taken for a rolled-back load. */
+#define ENGINE_CACHE_GAP_AGE 86400
 
 typedef struct engine_cache engine_cache;
 

@@ -8,6 +8,7 @@
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "engine_cache.h"
@@ -75,16 +76,16 @@ static void s_batch(PGconn *c, const char *feed, const char *source, const char 
     testdb_exec(c, sql);
 }
 
-Test(engine_cache, tail_merges_equal_whole_loads_and_batches_invalidate, .timeout = 120)
+/* Case 9 with four days of SCADA and a week of weather; returns a connection. */
+static PGconn *s_setup(testdb *db, const char *name)
 {
-    testdb db;
-    testdb_create(&db, "ecache");
-    s_pcfdb(&db, "migrate");
-    s_pcfdb(&db, "import-matpower --zone T tests/data/matpower/cases/case9.m");
-    s_pcfdb(&db, "import-der --zone T tests/data/registry/case9");
-    s_pcfdb(&db, "import-anm --zone T tests/data/registry/case9");
-    s_pcfdb(&db, "import-points --zone T tests/data/registry/case9_points.csv");
-    PGconn *c = testdb_connect(&db);
+    testdb_create(db, name);
+    s_pcfdb(db, "migrate");
+    s_pcfdb(db, "import-matpower --zone T tests/data/matpower/cases/case9.m");
+    s_pcfdb(db, "import-der --zone T tests/data/registry/case9");
+    s_pcfdb(db, "import-anm --zone T tests/data/registry/case9");
+    s_pcfdb(db, "import-points --zone T tests/data/registry/case9_points.csv");
+    PGconn *c = testdb_connect(db);
     testdb_exec(c, "SELECT feed_ensure_partitions('measurement', '2025-05-25Z', '2025-06-05Z')");
     testdb_exec(c, "SELECT feed_ensure_partitions('weather_forecast', '2025-05-25Z', '2025-06-05Z')");
     /* SCADA every 10 minutes for four days, up to 1 June 12:00 */
@@ -97,6 +98,13 @@ Test(engine_cache, tail_merges_equal_whole_loads_and_batches_invalidate, .timeou
                    " SELECT l, 'm', '2025-05-28T00:00Z'::timestamptz, v, var, 0, 30 * random(), 0, 1"
                    " FROM unnest(ARRAY['L1', 'L2']) l, unnest(ARRAY['temperature_2m', 'wind_speed_100m']) var,"
                    "      generate_series('2025-05-28T00:00Z'::timestamptz, '2025-06-04T00:00Z', '1 hour') v");
+    return c;
+}
+
+Test(engine_cache, tail_merges_equal_whole_loads_and_batches_invalidate, .timeout = 120)
+{
+    testdb db;
+    PGconn *c = s_setup(&db, "ecache");
     engine_cache *ec;
     pcf_error err;
     cr_assert_eq(engine_cache_new(&ec, &err), PCF_OK);
@@ -160,6 +168,109 @@ Test(engine_cache, tail_merges_equal_whole_loads_and_batches_invalidate, .timeou
 
     engine_cache_destroy(&ec);
     cr_assert_null(ec);
+    PQfinish(c);
+    testdb_drop(&db);
+}
+
+/* Runs sql and returns the first value of its result as a number. */
+static long long s_value(PGconn *c, const char *sql)
+{
+    PGresult *r = PQexec(c, sql);
+    cr_assert(PQresultStatus(r) == PGRES_TUPLES_OK, "%s: %s", sql, PQerrorMessage(c));
+    long long v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    return v;
+}
+
+/* A live gateway batch that stores value at ts for every point, as the
+ * loader does: its rows carry its id and rows_loaded counts them. */
+static void s_live_batch(PGconn *c, const char *hash, const char *ts, double value)
+{
+    char sql[512];
+    snprintf(sql, sizeof sql, "INSERT INTO ingest_batch (feed, source, content_hash, status, rows_loaded, started_at)"
+             " SELECT 'scada', 'zmq:gw1', '%s', 'loaded', count(*), now() FROM measurement_point"
+             " RETURNING batch_id", hash);
+    long long id = s_value(c, sql);
+    snprintf(sql, sizeof sql, "UPDATE measurement SET value = %g, batch_id = %lld WHERE ts = '%s'", value, id, ts);
+    testdb_exec(c, sql);
+}
+
+/* Regressions of the staleness checks: none of xmin, a batch id or the age
+ * of live data is commit-ordered, and each of these was once missed. */
+Test(engine_cache, changes_committed_out_of_order_are_seen, .timeout = 120)
+{
+    testdb db;
+    PGconn *c = s_setup(&db, "ecache_order");
+    PGconn *a = testdb_connect(&db), *b = testdb_connect(&db);
+    engine_cache *ec;
+    pcf_error err;
+    cr_assert_eq(engine_cache_new(&ec, &err), PCF_OK);
+    zone *z;
+    cr_assert_eq(engine_cache_zone(ec, c, "T", &z, &err), PCF_OK, "%s", err.msg);
+    cr_assert_geq(z->nsite, 2);
+    char s0[sizeof z->site[0].id], s1[sizeof z->site[0].id], sql[512];
+    snprintf(s0, sizeof s0, "%s", z->site[0].id);
+    snprintf(s1, sizeof s1, "%s", z->site[1].id);
+    double e0 = z->site[0].export_mw, e1 = z->site[1].export_mw;
+
+    /* (a) A takes an xid first, B a higher one and commits first: after
+     * B's refresh, A's commit leaves the row count and max(xmin) of der_site
+     * as they were. */
+    testdb_exec(a, "BEGIN");
+    snprintf(sql, sizeof sql, "UPDATE der_site SET export_capacity_mw = export_capacity_mw + 1 WHERE site_id = '%s'",
+             s0);
+    testdb_exec(a, sql);
+    testdb_exec(b, "BEGIN");
+    snprintf(sql, sizeof sql, "UPDATE der_site SET export_capacity_mw = export_capacity_mw + 2 WHERE site_id = '%s'",
+             s1);
+    testdb_exec(b, sql);
+    testdb_exec(b, "COMMIT");
+    cr_assert_eq(engine_cache_zone(ec, c, "T", &z, &err), PCF_OK, "%s", err.msg);
+    cr_assert_float_eq(z->site[1].export_mw, e1 + 2, 1e-9);
+    cr_assert_float_eq(z->site[0].export_mw, e0, 1e-9);
+    testdb_exec(a, "COMMIT");
+    cr_assert_eq(engine_cache_zone(ec, c, "T", &z, &err), PCF_OK, "%s", err.msg);
+    cr_assert_float_eq(z->site[0].export_mw, e0 + 1, 1e-9, "an edit committed out of xid order was not seen");
+
+    int64_t from = s_t("2025-05-29T00:00Z"), to = s_t("2025-06-01T12:00Z");
+    s_check_scada(c, ec, z, from, to);
+
+    /* (b) A historian batch takes the lower id, a later one the higher id
+     * and commits first; the window is read whole once for it.  Then A
+     * commits a day-old edit under its lower id. */
+    testdb_exec(a, "BEGIN");
+    s_batch(a, "scada", "file:slow.csv", "00000000000000000000000000000011");
+    testdb_exec(a, "UPDATE measurement SET value = -11 WHERE ts = '2025-05-31T06:00Z'");
+    s_batch(b, "scada", "file:quick.csv", "00000000000000000000000000000012");
+    cr_assert_eq(engine_cache_zone(ec, c, "T", &z, &err), PCF_OK, "%s", err.msg);
+    s_check_scada(c, ec, z, from + 1800, to + 1800);
+    testdb_exec(a, "COMMIT");
+    cr_assert_eq(engine_cache_zone(ec, c, "T", &z, &err), PCF_OK, "%s", err.msg);
+    s_check_scada(c, ec, z, from + 3600, to + 3600);
+    engine_cache_stats st;
+    engine_cache_get_stats(ec, &st);
+    cr_assert_eq(st.scada_full, 3);
+
+    /* (c) A gateway replays a backlog two days old: its batch is live, but
+     * its rows lie far before the tail.  Rows of a live batch that stay in
+     * the tail still give a tail read. */
+    testdb_exec(c, "INSERT INTO measurement (point_id, ts, value, quality, batch_id)"
+                   " SELECT p.point_id, '2025-06-01T12:00Z', 5, 'good', 0 FROM measurement_point p");
+    s_live_batch(c, "00000000000000000000000000000013", "2025-06-01T12:00Z", 6);
+    cr_assert_eq(engine_cache_zone(ec, c, "T", &z, &err), PCF_OK, "%s", err.msg);
+    s_check_scada(c, ec, z, from + 5400, to + 5400);
+    engine_cache_get_stats(ec, &st);
+    cr_assert_eq(st.scada_full, 3);
+    cr_assert_eq(st.scada_tail, 1);
+    s_live_batch(c, "00000000000000000000000000000014", "2025-05-30T15:00Z", -13);
+    cr_assert_eq(engine_cache_zone(ec, c, "T", &z, &err), PCF_OK, "%s", err.msg);
+    s_check_scada(c, ec, z, from + 7200, to + 7200);
+    engine_cache_get_stats(ec, &st);
+    cr_assert_eq(st.scada_full, 4);
+
+    engine_cache_destroy(&ec);
+    PQfinish(a);
+    PQfinish(b);
     PQfinish(c);
     testdb_drop(&db);
 }
