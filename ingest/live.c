@@ -11,9 +11,14 @@
  * live_poll collects what is already queued -- at most LIVE_GROUP batches,
  * for at most LIVE_GROUP_MS -- and loads the group in one transaction,
  * each batch under its own savepoint (load_scada_batch nests).  Nothing is
- * counted, logged or forgotten before the COMMIT: a database error rolls
- * the whole group back and keeps it pending.  An idle feed is not delayed:
- * a group never waits for batches that have not arrived.
+ * counted, logged or forgotten before the COMMIT: a failure of the
+ * connection or the transaction rolls the whole group back and keeps it
+ * pending.  An SQL error of one batch (a trigger refusing a point deleted
+ * meanwhile) is rolled back to that batch's savepoint and the others commit;
+ * the batch stays pending for one more try -- a deadlock or a lock timeout
+ * passes -- and is refused (counted and logged, like an undecodable batch)
+ * when it fails again, so it cannot block the feed for ever.  An idle feed
+ * is not delayed: a group never waits for batches that have not arrived.
  */
 #include "live.h"
 
@@ -41,6 +46,7 @@ struct live_feed {
     publish_allowlist *allow;
     unsigned char *pending[LIVE_GROUP];     /* bodies received but not committed */
     size_t pending_len[LIVE_GROUP];
+    unsigned char failed[LIVE_GROUP];       /* SQL errors of the batch so far */
     size_t npending;
     char gw[LIVE_MAX_GATEWAYS][65];
     unsigned long long last_seq[LIVE_MAX_GATEWAYS];
@@ -183,6 +189,7 @@ static int s_receive(live_feed *f, int flags, worker_log_fn log, void *lctx)
         return -1;
     }
     memcpy(b, zmq_msg_data(&body), n);
+    f->failed[f->npending] = 0;
     f->pending[f->npending] = b;
     f->pending_len[f->npending++] = n;
     zmq_msg_close(&body);
@@ -206,8 +213,16 @@ static void s_note_sequence(live_feed *f, const scada_pb_info *info, worker_log_
         f->last_seq[i] = info->batch_sequence;
 }
 
-/* Loads the pending group in one transaction; on a database error rolls
- * it back and keeps every batch pending. */
+/* After a batch's PCF_ERR_DB: true when the error was the batch's own (its
+ * savepoint rolled back, the transaction still usable), false when the
+ * connection or the transaction is lost. */
+static bool s_batch_error(PGconn *c)
+{
+    return PQstatus(c) == CONNECTION_OK && PQtransactionStatus(c) == PQTRANS_INTRANS;
+}
+
+/* Loads the pending group in one transaction; on a connection or
+ * transaction failure rolls it back and keeps every batch pending. */
 static pcf_rc s_load_pending(live_feed *f, PGconn *c, worker_log_fn log, void *lctx, worker_result *res,
                              pcf_error *err)
 {
@@ -218,6 +233,8 @@ static pcf_rc s_load_pending(live_feed *f, PGconn *c, worker_log_fn log, void *l
     pcf_rc rc = db_exec(c, "BEGIN", err);
     for (size_t i = 0; i < f->npending && rc == PCF_OK; i++) {
         brc[i] = load_scada_batch(c, f->pending[i], f->pending_len[i], &rep[i], &info[i], &why[i]);
+        if (brc[i] == PCF_ERR_DB && s_batch_error(c))
+            continue;                   /* this batch's alone: settled after the COMMIT */
         if (brc[i] == PCF_ERR_DB || brc[i] == PCF_ERR_NOMEM || brc[i] == PCF_ERR_IO) {
             *err = why[i];
             rc = brc[i];
@@ -229,7 +246,15 @@ static pcf_rc s_load_pending(live_feed *f, PGconn *c, worker_log_fn log, void *l
         db_rollback(c);
         return rc;                      /* the group stays pending */
     }
+    size_t keep = 0;
     for (size_t i = 0; i < f->npending; i++) {
+        if (brc[i] == PCF_ERR_DB && f->failed[i]++ == 0) {
+            s_log(log, lctx, "live: batch kept for one more try: %s", why[i].msg);
+            f->pending[keep] = f->pending[i];
+            f->pending_len[keep] = f->pending_len[i];
+            f->failed[keep++] = f->failed[i];
+            continue;
+        }
         if (brc[i] == PCF_OK) {
             s_note_sequence(f, &info[i], log, lctx);
             if (rep[i].already_loaded)
@@ -248,7 +273,9 @@ static pcf_rc s_load_pending(live_feed *f, PGconn *c, worker_log_fn log, void *l
         free(f->pending[i]);
         f->pending[i] = NULL;
     }
-    f->npending = 0;
+    for (size_t i = keep; i < f->npending; i++)
+        f->pending[i] = NULL;
+    f->npending = keep;
     return PCF_OK;
 }
 

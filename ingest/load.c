@@ -506,6 +506,7 @@ typedef struct {
     pcf_rc hard_rc;         /* a database failure: abort */
     pcf_error hard_err;
     bool have_batch, have_stage;
+    bool last;              /* the final flush: no later chunk looks at bulk_seen */
     char bid[32];
 } s_bulk;
 
@@ -554,29 +555,42 @@ static pcf_rc s_bulk_fail(s_bulk *B, pcf_rc rc, const pcf_error *err)
 }
 
 /* The chunk could not go straight into its partitions: upsert it through
- * a staging table, as the staging path would. */
+ * a staging table, as the staging path would.
+ *
+ * A key this chunk shares with an earlier chunk of the file must be found
+ * even when that chunk's row left measurement untouched (same value as
+ * stored: the row keeps its old batch id).  So the keys and values of every
+ * fallback chunk are kept in bulk_seen, and the look-up is by key in
+ * bulk_seen or in the rows carrying this batch's id (the chunks COPYed
+ * straight in, and the fallback rows that changed something). */
 static pcf_rc s_bulk_fallback(s_bulk *B, pcf_error *err)
 {
     PGconn *c = B->L->c;
     pcf_rc rc = db_exec(c, B->have_stage ? "TRUNCATE bulk_stage"
                                          : "CREATE TEMP TABLE bulk_stage (point_id text, ts timestamptz, "
-                                           "value double precision, quality text, batch_id bigint) ON COMMIT DROP",
+                                           "value double precision, quality text, batch_id bigint) ON COMMIT DROP;"
+                                           "CREATE TEMP TABLE bulk_seen (point_id text, ts timestamptz, "
+                                           "value double precision, quality text, PRIMARY KEY (point_id, ts)) "
+                                           "ON COMMIT DROP",
                         err);
     if (rc != PCF_OK || (rc = s_bulk_copy(B, "bulk_stage (point_id, ts, value, quality, batch_id)", 0, B->n, err))
                             != PCF_OK)
         return rc;
+    /* Nothing earlier to meet when no row carries this batch's id and no
+     * fallback chunk came before (a one-chunk re-run skips the join). */
+    bool earlier = B->L->rep->stored > 0 || B->have_stage;
     B->have_stage = true;
     B->L->rep->bulk_fallbacks++;
-    /* The same (point, time) in an earlier chunk of this file: identical is
-     * a duplicate, different is for the staging path to refuse.  Only rows
-     * counted in stored carry this batch's id, so with none there is
-     * nothing to look for (a one-chunk re-run skips the join). */
     long conflicts = 0, same = 0;
-    if (B->L->rep->stored > 0) {
+    if (earlier) {
         const char *p[1] = {B->bid};
-        PGresult *r = db_query(c, "SELECT count(*) FILTER (WHERE (m.value, m.quality) IS DISTINCT FROM "
-                                  "(s.value, s.quality)), count(*) FROM bulk_stage s JOIN measurement m "
-                                  "USING (point_id, ts) WHERE m.batch_id = $1", 1, p, err);
+        PGresult *r = db_query(c, "SELECT count(*) FILTER (WHERE (e.value, e.quality) IS DISTINCT FROM "
+                                  "(s.value, s.quality)), count(*) FROM bulk_stage s CROSS JOIN LATERAL ("
+                                  "SELECT k.value, k.quality FROM bulk_seen k "
+                                  "WHERE k.point_id = s.point_id AND k.ts = s.ts "
+                                  "UNION ALL SELECT m.value, m.quality FROM measurement m "
+                                  "WHERE m.point_id = s.point_id AND m.ts = s.ts AND m.batch_id = $1 "
+                                  "LIMIT 1) e", 1, p, err);
         if (!r)
             return PCF_ERR_DB;
         conflicts = strtol(PQgetvalue(r, 0, 0), NULL, 10);
@@ -588,6 +602,9 @@ static pcf_rc s_bulk_fallback(s_bulk *B, pcf_error *err)
         return PCF_OK;
     }
     B->L->rep->duplicates += same - conflicts;
+    if (!B->last && (rc = db_exec(c, "INSERT INTO bulk_seen SELECT point_id, ts, value, quality FROM bulk_stage "
+                                     "ON CONFLICT DO NOTHING", err)) != PCF_OK)
+        return rc;
     return s_store(B->L, "INSERT INTO measurement (point_id, ts, value, quality, batch_id) "
                          "SELECT point_id, ts, value, quality, $1 FROM bulk_stage "
                          "ON CONFLICT (point_id, ts) DO UPDATE SET value = EXCLUDED.value, quality = EXCLUDED.quality, "
@@ -747,8 +764,10 @@ static pcf_rc s_scada_bulk(s_load *L, const char *path, bool *done, pcf_error *e
     pcf_error perr;
     pcf_rc prc = rc == PCF_OK ? scada_parse(f, L->source, &sink, &st, &perr) : rc;
     fclose(f);
-    if (rc == PCF_OK && prc == PCF_OK && !B.give_up && B.hard_rc == PCF_OK)
+    if (rc == PCF_OK && prc == PCF_OK && !B.give_up && B.hard_rc == PCF_OK) {
+        B.last = true;
         prc = s_bulk_flush(&B);
+    }
     free(B.rows);
     s_points_free(&B.pts);
     if (rc != PCF_OK)

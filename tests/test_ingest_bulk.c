@@ -367,3 +367,42 @@ Test(ingest_bulk, duplicates_across_chunks)
     PQfinish(c);
     testdb_drop(&db);
 }
+
+/* Regression: a key of an earlier chunk that went through the fallback
+ * unchanged keeps its old batch id; a different value for it in a later
+ * chunk was accepted (last wins) where the staging path refuses the file. */
+Test(ingest_bulk, conflict_with_unchanged_row_of_earlier_chunk_is_refused)
+{
+    testdb db;
+    PGconn *c = s_setup(&db, "bk_dupold");
+    load_report rep;
+    pcf_error e;
+    load_scada_chunk_rows(2);
+    cr_assert_eq(s_load(c, HDR "2026-01-01T00:00Z,A,1,good\n2026-01-01T00:30Z,A,2,good\n", "s.csv", &rep, &e),
+                 PCF_OK, "%s", e.msg);
+    char before[64], after[64];
+    s_digest(c, before, sizeof before);
+    /* Chunk 1 all unchanged (nothing stored yet when chunk 2 comes). */
+    cr_assert_eq(s_load(c, HDR "2026-01-01T00:00Z,A,1,good\n2026-01-01T00:30Z,A,2,good\n"
+                               "2026-01-01T00:00Z,A,9,good\n", "u1.csv", &rep, &e), PCF_ERR_INVALID);
+    cr_assert(rep.rejected);
+    cr_assert(strstr(e.msg, "duplicate") != NULL, "%s", e.msg);
+    s_digest(c, after, sizeof after);
+    cr_assert_str_eq(before, after);
+    /* Chunk 1 half new: rows carry this batch's id, not the unchanged one. */
+    cr_assert_eq(s_load(c, HDR "2026-01-01T00:00Z,A,1,good\n2026-01-01T00:00Z,B,5,good\n"
+                               "2026-01-01T00:00Z,A,9,good\n2026-01-01T00:30Z,B,6,good\n", "u2.csv", &rep, &e),
+                 PCF_ERR_INVALID);
+    cr_assert(rep.rejected);
+    s_digest(c, after, sizeof after);
+    cr_assert_str_eq(before, after);
+    /* The same value again is a duplicate, not a conflict. */
+    cr_assert_eq(s_load(c, HDR "2026-01-01T00:00Z,A,1,good\n2026-01-01T00:30Z,A,2,good\n"
+                               "2026-01-01T00:00Z,A,1,good\n2026-01-01T00:00Z,B,5,good\n", "u3.csv", &rep, &e),
+                 PCF_OK, "%s", e.msg);
+    cr_assert_eq(rep.duplicates, 1);
+    cr_assert_eq(rep.stored, 1);
+    cr_assert_eq(s_count(c, "SELECT count(*) FROM measurement WHERE point_id = 'A' AND value = 1"), 1);
+    PQfinish(c);
+    testdb_drop(&db);
+}

@@ -459,3 +459,54 @@ Test(ingest_live, curve_admits_only_allowlisted_gateways)
     PQfinish(c);
     testdb_drop(&db);
 }
+
+/* Regression: one batch's SQL error (here a trigger) rolled back and retried
+ * the whole group every poll, for ever.  Now the batch is rolled back to its
+ * savepoint, the others commit, and it gets one more try: an error that
+ * passes loads, one that repeats is refused. */
+Test(ingest_live, sql_error_of_one_batch_does_not_sink_the_group)
+{
+    testdb db;
+    PGconn *c = s_live_db(&db, "live_sqlerr");
+    testdb_exec(c, "CREATE SEQUENCE t_once;"
+                   "CREATE FUNCTION t_refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                   "IF NEW.source = 'zmq:gw-bad' OR (NEW.source = 'zmq:gw-once' AND nextval('t_once') = 1) THEN "
+                   "RAISE EXCEPTION 'refused by test trigger'; END IF; RETURN NEW; END $$;"
+                   "CREATE TRIGGER t_refuse BEFORE INSERT ON ingest_batch FOR EACH ROW EXECUTE FUNCTION t_refuse()");
+    pcf_error e;
+    void *zctx, *push;
+    live_feed *f = s_feed_pair("sqlerr", &zctx, &push);
+    const char *gw[4] = {"gw-ok", "gw-bad", "gw-once", "gw-ok"};
+    for (int i = 0; i < 4; i++) {
+        s_meas m[] = {{"GT1_P", 1767225600000 + i * 1000LL, i, 1}};
+        uint8_t *b;
+        size_t l = s_pack(gw[i], (uint64_t)i + 1, 1, m, 1, &b);
+        s_send(push, "pcf.v1.ScadaBatch", b, l);
+        free(b);
+    }
+    usleep(200 * 1000);     /* one group */
+    s_logs logs = {0};
+    worker_result res, total = {0};
+    int polls = 0;
+    for (; polls < 10 && total.loaded + total.refused < 4; polls++) {
+        cr_assert_eq(live_poll(f, c, 100, s_live_log, &logs, &res, &e), PCF_OK, "%s", e.msg);
+        if (polls == 0)
+            cr_assert_eq(res.loaded, 2, "the good batches commit at once");
+        total.loaded += res.loaded;
+        total.refused += res.refused;
+    }
+    cr_assert_eq(total.loaded, 3);
+    cr_assert_eq(total.refused, 1);
+    cr_assert_eq(logs.dropped, 1);
+    cr_assert_eq(s_num(c, "SELECT count(*) FROM measurement"), 3);
+    cr_assert_eq(s_num(c, "SELECT count(*) FROM ingest_batch WHERE source = 'zmq:gw-once'"), 1);
+    cr_assert_eq(s_num(c, "SELECT count(*) FROM ingest_batch WHERE source = 'zmq:gw-bad'"), 0);
+    /* Nothing left pending: a further poll has nothing to do. */
+    cr_assert_eq(live_poll(f, c, 0, s_live_log, &logs, &res, &e), PCF_OK, "%s", e.msg);
+    cr_assert_eq(res.loaded + res.refused, 0);
+    zmq_close(push);
+    zmq_ctx_term(zctx);
+    live_destroy(&f);
+    PQfinish(c);
+    testdb_drop(&db);
+}
