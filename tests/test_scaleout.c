@@ -109,7 +109,17 @@ Test(scaleout, proxy_gives_subscribers_one_endpoint)
     cr_assert_eq(s_sh(&b, out, "%s/pcf-db migrate", bin), 0, "%s", out);
     s_zone(&a, "PA");
     s_zone(&b, "PB");
-    int base = 40000 + (int)(getpid() % 4000) * 5;
+    /* ports the kernel has just handed out, not guesses in its ephemeral
+     * range (a guess collided now and then: "Address already in use") */
+    int port[5];
+    for (int i = 0; i < 5; i++) {
+        int dup;
+        do {
+            port[i] = testhttp_free_port();
+            dup = port[i] == 0;
+            for (int k = 0; k < i; k++) dup |= port[k] == port[i];
+        } while (dup);
+    }
     /* New runs are made until both zones' feeds have come through (a
      * publisher that starts slowly under load misses nothing this way). */
     s_sh(&a, out,
@@ -125,15 +135,19 @@ Test(scaleout, proxy_gives_subscribers_one_endpoint)
          " sleep 0.5; [ $(grep -c \"^pcf.da.P[AB] \" /tmp/pcf-test-proxy-sub-%d.log) -ge 2 ] &&"
          " grep -q \"^pcf.da.PB \" /tmp/pcf-test-proxy-sub-%d.log && grep -q \"^pcf.da.PA \" /tmp/pcf-test-proxy-sub-%d.log && break; done;"
          " kill $sb $p1 $p2 $px; wait'",
-         bin, base, base + 1, base + 2, base, bin, base, base + 3, base,
-         bin, a.conninfo, base + 1, base + 3, bin, b.conninfo, base + 2, base + 4, base,
-         bin, a.conninfo, bin, b.conninfo, base, base, base);
+         bin, port[0], port[1], port[2], port[0], bin, port[0], port[3], port[0],
+         bin, a.conninfo, port[1], port[3], bin, b.conninfo, port[2], port[4], port[0],
+         bin, a.conninfo, bin, b.conninfo, port[0], port[0], port[0]);
     char path[64], grep[160];
-    snprintf(path, sizeof path, "/tmp/pcf-test-proxy-sub-%d.log", base);
+    snprintf(path, sizeof path, "/tmp/pcf-test-proxy-sub-%d.log", port[0]);
     snprintf(grep, sizeof grep, "grep -o '^pcf\\.da\\.P[AB] ' %s | sort | uniq -c", path);
     s_sh(&a, out, "%s", grep);
     cr_assert(strstr(out, "pcf.da.PA"), "zone PA's feed did not come through the proxy: %s", out);
     cr_assert(strstr(out, "pcf.da.PB"), "zone PB's feed did not come through the proxy: %s", out);
+    remove(path);
+    snprintf(path, sizeof path, "/tmp/pcf-test-proxy-%d.log", port[0]);
+    remove(path);
+    snprintf(path, sizeof path, "/tmp/pcf-test-proxy-p2-%d.log", port[0]);
     remove(path);
     testdb_drop(&a);
     testdb_drop(&b);
