@@ -15,9 +15,11 @@
  * connection or the transaction rolls the whole group back and keeps it
  * pending.  An SQL error of one batch (a trigger refusing a point deleted
  * meanwhile) is rolled back to that batch's savepoint and the others commit;
- * the batch stays pending for one more try -- a deadlock or a lock timeout
- * passes -- and is refused (counted and logged, like an undecodable batch)
- * when it fails again, so it cannot block the feed for ever.  An idle feed
+ * the batch stays pending and is tried again at every poll until it loads:
+ * a deadlock or a lock timeout passes, a refusal lasts until an operator
+ * removes its cause (logged at the first failure and every 100th).  It is
+ * never dropped: the worker cannot tell a passing error from a lasting one
+ * without the SQLSTATE, and a lost batch is worse than a stuck one.  An idle feed
  * is not delayed: a group never waits for batches that have not arrived.
  */
 #include "live.h"
@@ -46,7 +48,7 @@ struct live_feed {
     publish_allowlist *allow;
     unsigned char *pending[LIVE_GROUP];     /* bodies received but not committed */
     size_t pending_len[LIVE_GROUP];
-    unsigned char failed[LIVE_GROUP];       /* SQL errors of the batch so far */
+    unsigned failed[LIVE_GROUP];            /* SQL errors of the batch so far */
     size_t npending;
     char gw[LIVE_MAX_GATEWAYS][65];
     unsigned long long last_seq[LIVE_MAX_GATEWAYS];
@@ -248,8 +250,9 @@ static pcf_rc s_load_pending(live_feed *f, PGconn *c, worker_log_fn log, void *l
     }
     size_t keep = 0;
     for (size_t i = 0; i < f->npending; i++) {
-        if (brc[i] == PCF_ERR_DB && f->failed[i]++ == 0) {
-            s_log(log, lctx, "live: batch kept for one more try: %s", why[i].msg);
+        if (brc[i] == PCF_ERR_DB) {
+            if (f->failed[i]++ % 100 == 0)
+                s_log(log, lctx, "live: batch kept pending after %u failure(s): %s", f->failed[i], why[i].msg);
             f->pending[keep] = f->pending[i];
             f->pending_len[keep] = f->pending_len[i];
             f->failed[keep++] = f->failed[i];
