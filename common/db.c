@@ -57,7 +57,10 @@ static pcf_rc s_result_error(PGconn *c, PGresult *r, pcf_error *err, const char 
     const char *msg = r ? PQresultErrorMessage(r) : PQerrorMessage(c);
     size_t n = strlen(msg);
     while (n && (msg[n - 1] == '\n' || msg[n - 1] == ' ')) n--;
-    return pcf_error_set(err, PCF_ERR_DB, "database: %s: %.*s", what, (int)n, msg);
+    pcf_error_set(err, PCF_ERR_DB, "database: %s: %.*s", what, (int)n, msg);
+    const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    if (err && state) snprintf(err->sqlstate, sizeof err->sqlstate, "%s", state);
+    return PCF_ERR_DB;
 }
 
 pcf_rc db_exec(PGconn *c, const char *sql, pcf_error *err)

@@ -15,6 +15,7 @@ pcf_rc pcf_error_set(pcf_error *err, pcf_rc code, const char *fmt, ...)
         vsnprintf(err->msg, sizeof err->msg, fmt, ap);
         va_end(ap);
         err->code = code;
+        err->sqlstate[0] = '\0';
     }
     return code;
 }

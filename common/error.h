@@ -34,6 +34,7 @@ typedef enum pcf_rc {
 typedef struct pcf_error {
     pcf_rc code;
     char msg[PCF_ERROR_MSG_MAX];
+    char sqlstate[6];   /* PCF_ERR_DB from the server: its SQLSTATE, else "" */
 } pcf_error;
 
 /* Sets err (when not NULL) and returns code, so callers can write

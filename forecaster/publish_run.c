@@ -225,8 +225,6 @@ static const struct {
 };
 #define N_STMTS (sizeof s_stmts / sizeof s_stmts[0])
 
-/* SQLSTATE of the last failed result on this thread ("" when none). */
-static _Thread_local char s_sqlstate[6];
 #define SQLSTATE_NO_SUCH_STATEMENT "26000"
 #define SQLSTATE_DUPLICATE_STATEMENT "42P05"
 
@@ -238,15 +236,16 @@ static pcf_rc s_db_error(PGconn *c, PGresult *res, pcf_error *err)
     const char *m = res ? PQresultErrorMessage(res) : PQerrorMessage(c);
     size_t n = strlen(m);
     while (n && m[n - 1] == '\n') n--;
-    return pcf_error_set(err, PCF_ERR_DB, "%.*s", n ? (int)n : 20, n ? m : "no result from server");
+    pcf_error_set(err, PCF_ERR_DB, "%.*s", n ? (int)n : 20, n ? m : "no result from server");
+    const char *st = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    if (err && st) snprintf(err->sqlstate, sizeof err->sqlstate, "%s", st);
+    return PCF_ERR_DB;
 }
 
 static PGresult *s_next(PGconn *c, ExecStatusType want, pcf_error *err)
 {
     PGresult *res = PQgetResult(c);
     if (PQresultStatus(res) != want) {
-        const char *st = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-        snprintf(s_sqlstate, sizeof s_sqlstate, "%s", st ? st : "");
         s_db_error(c, res, err);
         PQclear(res);
         return NULL;
@@ -275,9 +274,8 @@ static pcf_rc s_prepare_all(PGconn *c, pcf_error *err)
 {
     for (size_t i = 0; i < N_STMTS; i++) {
         PGresult *res = PQprepare(c, s_stmts[i].name, s_stmts[i].sql, 1, NULL);
-        const char *st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-        int ok = PQresultStatus(res) == PGRES_COMMAND_OK || (st && strcmp(st, SQLSTATE_DUPLICATE_STATEMENT) == 0);
-        pcf_rc rc = ok ? PCF_OK : s_db_error(c, res, err);
+        pcf_rc rc = PQresultStatus(res) == PGRES_COMMAND_OK ? PCF_OK : s_db_error(c, res, err);
+        if (rc != PCF_OK && strcmp(err->sqlstate, SQLSTATE_DUPLICATE_STATEMENT) == 0) rc = PCF_OK;
         PQclear(res);
         if (rc != PCF_OK) return rc;
     }
@@ -701,9 +699,10 @@ static pcf_rc s_load(PGconn *c, int64_t run_id, int what, publish_run **out, pcf
 
 pcf_rc publish_run_load(PGconn *c, int64_t run_id, int what, publish_run **out, pcf_error *err)
 {
-    s_sqlstate[0] = '\0';
+    pcf_error local;
+    if (!err) err = &local;
     pcf_rc rc = s_load(c, run_id, what, out, err);
-    if (rc == PCF_ERR_DB && strcmp(s_sqlstate, SQLSTATE_NO_SUCH_STATEMENT) == 0 && PQstatus(c) == CONNECTION_OK) {
+    if (rc == PCF_ERR_DB && strcmp(err->sqlstate, SQLSTATE_NO_SUCH_STATEMENT) == 0 && PQstatus(c) == CONNECTION_OK) {
         rc = s_prepare_all(c, err);
         if (rc == PCF_OK) rc = s_load(c, run_id, what, out, err);
     }

@@ -40,20 +40,18 @@ static pcf_rc s_request_once(PGconn *c, const char *const *p, long *v, int *tran
 {
     *transient = 0;
     /* Insert unless a job is pending; either way return the pending job. */
-    PGresult *r = PQexecParams(c,
+    PGresult *r = db_query(c,
         "WITH ins AS (INSERT INTO run_queue (zone_id, kind, target_date) VALUES ($1, $2, $3::date)"
         "  ON CONFLICT (zone_id, kind, coalesce(target_date, '-infinity'::date))"
         "  WHERE status IN ('queued', 'claimed') DO NOTHING RETURNING job_id)"
         " SELECT job_id FROM ins UNION ALL"
         " SELECT job_id FROM run_queue WHERE zone_id = $1 AND kind = $2"
         "   AND coalesce(target_date, '-infinity'::date) = coalesce($3::date, '-infinity'::date)"
-        "   AND status IN ('queued', 'claimed') LIMIT 1", 3, NULL, p, NULL, NULL, 0);
-    ExecStatusType st = PQresultStatus(r);
+        "   AND status IN ('queued', 'claimed') LIMIT 1", 3, p, err);
     pcf_rc rc = PCF_OK;
-    if (st != PGRES_TUPLES_OK) {
-        const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-        *transient = state && (strcmp(state, "23505") == 0 || strcmp(state, "40001") == 0);
-        rc = pcf_error_set(err, PCF_ERR_DB, "queue: %s", PQerrorMessage(c));
+    if (!r) {
+        *transient = strcmp(err->sqlstate, "23505") == 0 || strcmp(err->sqlstate, "40001") == 0;
+        return PCF_ERR_DB;
     } else if (PQntuples(r) < 1) {
         /* A concurrent request inserted the job after this statement's
          * snapshot was taken: DO NOTHING, and the SELECT cannot see it. */

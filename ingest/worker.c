@@ -73,7 +73,7 @@ static void s_outcome(const ingest_source *src, const char *input, const load_re
          * the refusal's summary goes beside it */
         char file[256];
         long line;
-        pcf_error first = {refusal->code, ""};
+        pcf_error first = {refusal->code, "", ""};
         snprintf(first.msg, sizeof first.msg, "%s", rep->first_error);
         int loc = pcf_error_location(first.msg, file, sizeof file, &line) != NULL;
         pcf_log_error(PCF_LOG_WARN, "input refused", loc ? &first : refusal, "source", src->name, "kind",
