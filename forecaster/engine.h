@@ -62,6 +62,7 @@ typedef struct engine_report {
     double unresolved_share;     /* max over SPs: samples the ANM could not clear */
     size_t ac_samples;           /* samples re-solved with AC (engine_opts.ac) */
     size_t ac_fallbacks;         /* of those, left on DC because AC did not converge */
+    size_t voltage_fallbacks;    /* fault states whose voltage model is the intact one (voltage.h) */
     size_t members;              /* weather ensemble members sampled per scenario (0: none) */
 } engine_report;
 
