@@ -27,7 +27,8 @@ ALTER TABLE anm_constraint
     ADD COLUMN vmax_pu double precision,
     ADD COLUMN vmin_pu double precision,
     ADD CONSTRAINT anm_constraint_voltage_bus CHECK ((kind = 'voltage') = (bus_i IS NOT NULL)),
-    ADD CONSTRAINT anm_constraint_voltage_limits CHECK ((kind = 'voltage') = (vmax_pu IS NOT NULL AND vmin_pu IS NOT NULL)),
+    ADD CONSTRAINT anm_constraint_voltage_vmax_given CHECK ((kind = 'voltage') = (vmax_pu IS NOT NULL)),
+    ADD CONSTRAINT anm_constraint_voltage_vmin_given CHECK ((kind = 'voltage') = (vmin_pu IS NOT NULL)),
     ADD CONSTRAINT anm_constraint_vmax CHECK (vmax_pu > 1 AND vmax_pu < 1.2),
     ADD CONSTRAINT anm_constraint_vmin CHECK (vmin_pu > 0.8 AND vmin_pu < 1),
     ADD CONSTRAINT anm_constraint_voltage_bus_fk FOREIGN KEY (zone_id, bus_i) REFERENCES bus (zone_id, bus_i) ON DELETE CASCADE;
