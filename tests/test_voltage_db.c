@@ -173,6 +173,34 @@ Test(voltage_db, day_ahead_statements_in_kv_and_the_same_for_any_thread_count, .
     cr_assert_eq(testdb_long(c, "SELECT count(*) FROM ((SELECT site_id, sp, p_curtailed, expected_curtailed_mwh"
                                 " FROM pcf_result WHERE run_id = 1) EXCEPT (SELECT site_id, sp, p_curtailed,"
                                 " expected_curtailed_mwh FROM pcf_result WHERE run_id = 2)) d"), 0);
+    /* on the wire: pcf-publish answers a statement request and pcf-sub
+     * prints the voltage constraint in kV with its limits and bus */
+    char pidfile[160];
+    snprintf(pidfile, sizeof pidfile, "%s/publish.pid", dir);
+    char cmd[1024], line[512], router[256] = "";
+    snprintf(cmd, sizeof cmd,
+             "PGHOST='%s' PGPORT='%s' PGUSER=postgres PGDATABASE='%s' %s/pcf-publish --pub 'tcp://127.0.0.1:*'"
+             " --router 'tcp://127.0.0.1:*' --print-endpoints 2>%s.log & echo $! > %s; wait",
+             getenv("PCF_TEST_PGHOST"), getenv("PCF_TEST_PGPORT"), db.name, b, pidfile, pidfile);
+    FILE *pub = popen(cmd, "r");
+    cr_assert(pub);
+    while (fgets(line, sizeof line, pub) && sscanf(line, "router %255s", router) != 1) {}
+    cr_assert(router[0], "pcf-publish gave no router endpoint");
+    int st_csv = s_cmd(&db, out, "%s/pcf-sub --router %s --format csv statement --zone T"
+                                 " --date 2026-06-15 --run-id 1 | grep -E 'topic,|,V5,' | head -60", b, router);
+    char table[OUT];
+    int st_tab = s_cmd(&db, table, "%s/pcf-sub --router %s statement --zone T --date 2026-06-15"
+                                   " --run-id 1 --blocks | grep -E 'V5 .* SP 24 |V5/2026-06-15/24 '", b, router);
+    snprintf(cmd, sizeof cmd, "kill -TERM $(cat %s)", pidfile);
+    cr_expect_eq(system(cmd), 0);
+    pclose(pub);
+    cr_assert_eq(st_csv, 0, "%s", out);    /* head's: the content below is the test */
+    cr_assert(strstr(out, ",unit,lower_limit,vmax_pu,vmin_pu,monitored_bus\n"), "%.600s", out);
+    cr_assert(strstr(out, ",kV,20.7,1.01,0.94,5\n"), "no V5 row in kV:\n%.3000s", out);
+    cr_assert_eq(st_tab, 0, "%s", table);
+    cr_assert(strstr(table, "V5 ") && strstr(table, "voltage at bus 5: limits +3.450/-20.700 kV (0.940..1.010 p.u. of 345 kV)"),
+              "%.3000s", table);
+    cr_assert(strstr(table, "V5/2026-06-15/24 ") && strstr(table, " kV  curtailment "), "%.3000s", table);
     /* a statement in kV must say so, and carry its lower limit */
     s_rejected(c, "UPDATE constraint_statement SET unit = 'MW' WHERE constraint_id = 'V5'");
     s_rejected(c, "UPDATE constraint_statement SET limit_low = NULL WHERE constraint_id = 'V5'");
