@@ -116,7 +116,7 @@ Test(voltage, linearisation_matches_ac_around_the_operating_point)
 /* Two sites at bus 2 (A oldest, LIFO 1; B newest, LIFO 2), 15 MW each, exact
  * forecasts; the voltage constraint's limit vmax.  Returns each site's
  * curtailment (MW, from the expected MWh over the half-hour). */
-static void s_two_sites(double vmax, int threads, double curt[2], double *p_acts, double *flow_p50)
+static void s_two_sites_ac(double vmax, int threads, int ac, double curt[2], double *p_acts, double *flow_p50)
 {
     mp_case *c = s_line();
     study_constraint k = { 0, NULL, NULL, KV, ANM_DANM, 1.0, 1.0, 1 };
@@ -128,6 +128,7 @@ static void s_two_sites(double vmax, int threads, double curt[2], double *p_acts
     pcf_error err;
     cr_assert_eq(study_topology_new(&d, NULL, 0, &t, &err), PCF_OK, "%s", err.msg);
     cr_assert_eq(study_new(&d, &s, &err), PCF_OK, "%s", err.msg);
+    cr_assert_eq(study_set_ac(s, ac, 0.005, &err), PCF_OK, "%s", err.msg);
     int bus = 1;
     double kv = KV;
     voltage_def vd = { c, 1, &bus, &kv };
@@ -155,6 +156,11 @@ static void s_two_sites(double vmax, int threads, double curt[2], double *p_acts
     voltage_destroy(&v);
     study_topology_destroy(&t);
     mp_case_destroy(&c);
+}
+
+static void s_two_sites(double vmax, int threads, double curt[2], double *p_acts, double *flow_p50)
+{
+    s_two_sites_ac(vmax, threads, STUDY_AC_OFF, curt, p_acts, flow_p50);
 }
 
 Test(voltage, lifo_clears_an_overvoltage_by_exceedance_over_sensitivity)
@@ -244,4 +250,24 @@ Test(voltage, a_de_energised_bus_is_never_an_exceedance)
     study_destroy(&s);
     study_topology_destroy(&t);
     mp_case_destroy(&c);
+}
+
+Test(voltage, ac_modes_keep_the_linear_voltage)
+{
+    /* The screened AC mode (the engine's default) and a full AC solve of
+     * every sample measure branch flows, not voltages: a voltage
+     * constraint keeps its linear model there, so the curtailment is the
+     * DC mode's, and its sensitivities are not replaced by the screened
+     * branch ones (which are 0 for a constraint without branches). */
+    lin l;
+    s_linearise(30, &l);
+    double vmax = l.vm0 - 20 * l.row[1] / KV;
+    int modes[2] = { STUDY_AC_SCREEN, STUDY_AC_ALL };
+    for (int m = 0; m < 2; m++) {
+        double curt[2], p_acts, p50;
+        s_two_sites_ac(vmax, 2, modes[m], curt, &p_acts, &p50);
+        cr_assert_float_eq(curt[1], 15.0, 1e-6, "mode %d: %g", modes[m], curt[1]);
+        cr_assert_float_eq(curt[0], 5.0, 1e-6, "mode %d: %g", modes[m], curt[0]);
+        cr_assert_float_eq(p_acts, 1.0, 1e-12);
+    }
 }
