@@ -1275,11 +1275,16 @@ const study_constraint_result *study_constraint_result_get(const study *s, size_
     return c < s->def.nc ? &s->cres[c] : NULL;
 }
 
+double study_sens_in(const study *s, size_t state, size_t c, size_t i)
+{
+    if (state >= s->nst || c >= s->def.nc || i >= s->def.ns || !s->topo_last) return 0;
+    const double *sens = s->sens_sp ? s->sens_sp : s->ac_mode == STUDY_AC_SCREEN ? s->lin_sens : s->topo_last->sens;
+    return sens[(state * s->def.nc + c) * s->def.ns + i];
+}
+
 double study_sens(const study *s, size_t c, size_t i)
 {
-    if (c >= s->def.nc || i >= s->def.ns || !s->topo_last) return 0;
-    const double *sens = s->sens_sp ? s->sens_sp : s->ac_mode == STUDY_AC_SCREEN ? s->lin_sens : s->topo_last->sens;
-    return sens[c * s->def.ns + i];
+    return study_sens_in(s, 0, c, i);
 }
 
 pcf_rc study_set_members(study *s, size_t nmember, const double *mean, pcf_error *err)

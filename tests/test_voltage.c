@@ -148,6 +148,8 @@ static void s_two_sites_ac(double vmax, int threads, int ac, double curt[2], dou
         cr_assert_eq(study_site_result(s, (size_t)i, &r, &err), PCF_OK, "%s", err.msg);
         curt[i] = r.curtailed_mwh / 0.5;
         cr_assert_float_eq(study_sens(s, 0, (size_t)i), row[1], 1e-15, "a site's sensitivity is its bus's dV/dP");
+        cr_assert_eq(study_sens_in(s, 0, 0, (size_t)i), study_sens(s, 0, (size_t)i));
+        cr_assert_eq(study_sens_in(s, 1, 0, (size_t)i), 0, "no such state");
     }
     const study_constraint_result *cr = study_constraint_result_get(s, 0);
     *p_acts = cr->p_acts;
