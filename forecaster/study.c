@@ -597,6 +597,9 @@ static int s_ac_wanted(const study *s, const study_thread *th)
     int both = s->ac_mode == STUDY_AC_SCREEN;
     for (size_t c = 0; c < d->nc; c++) {
         const study_constraint *k = &d->constraints[c];
+        /* a linear (voltage) constraint's flow stays linear in an AC
+         * sample: solving it near that limit would change nothing there */
+        if (k->nbr == 0) continue;
         double trim = k->trim > 0 ? k->trim : 1;
         double load = k->one_way ? th->flow[c] : fabs(th->flow[c]);
         double lim = !k->one_way && th->flow[c] < 0 ? th->lim_r[c] : th->lim_f[c];
