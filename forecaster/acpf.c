@@ -41,6 +41,7 @@ struct pf_ac {
     klu_symbolic *sym;
     klu_numeric *num;
     klu_numeric *pin;       /* pf_ac_pin: a fixed Jacobian's factors */
+    klu_numeric *chord;     /* pf_ac_chord_point: factors never refactorised */
     /* scratch, sized once */
     double *vr, *vi, *ir, *ii, *f, *pspec, *qspec;
     double *vm_save, *va_save;
@@ -58,6 +59,8 @@ void pf_ac_destroy(pf_ac **acp)
         klu_free_numeric(&ac->num, &ac->common);
     if (ac->pin)
         klu_free_numeric(&ac->pin, &ac->common);
+    if (ac->chord)
+        klu_free_numeric(&ac->chord, &ac->common);
     if (ac->sym)
         klu_free_symbolic(&ac->sym, &ac->common);
     free(ac->yp); free(ac->yj); free(ac->yg); free(ac->yb); free(ac->ydiag);
@@ -549,6 +552,57 @@ pcf_rc pf_ac_solve_pinned(pf_ac *ac, const double *p, const double *q, double *v
     if (!st.converged)
         return pcf_error_set(err, PCF_ERR_NOCONV, "acpf: no convergence after %d iterations (max mismatch %.3g p.u.)",
                              it, worst);
+    return PCF_OK;
+}
+
+pcf_rc pf_ac_chord_point(pf_ac *ac, const double *vm, const double *va, pcf_error *err)
+{
+    if (ac->chord)
+        klu_free_numeric(&ac->chord, &ac->common);
+    if (ac->n == 0)
+        return PCF_OK;
+    s_set_v(ac, vm, va);
+    s_mismatch(ac, ac->pspec, ac->qspec);       /* the currents the Jacobian needs */
+    s_fill_jacobian(ac, vm);
+    int scale = ac->common.scale;
+    ac->common.scale = -1;
+    ac->chord = klu_factor(ac->jp, ac->ji, ac->jx, ac->sym, &ac->common);
+    ac->common.scale = scale;
+    if (!ac->chord || ac->common.status != KLU_OK) {
+        if (ac->chord)
+            klu_free_numeric(&ac->chord, &ac->common);
+        return pcf_error_set(err, PCF_ERR_SINGULAR, "acpf: Jacobian singular at the chord point (KLU status %d)",
+                             ac->common.status);
+    }
+    return PCF_OK;
+}
+
+pcf_rc pf_ac_solve_chord(pf_ac *ac, const double *p, const double *q, double *vm, double *va, int max_it, double tol,
+                         pf_ac_stats *stats, pcf_error *err)
+{
+    pf_ac_stats st = { 0 };
+    if (!ac->chord && ac->n > 0)
+        return pcf_error_set(err, PCF_ERR_INVALID, "acpf: no chord factorisation (pf_ac_chord_point)");
+    s_set_v(ac, vm, va);
+    double worst = s_mismatch(ac, p, q), prev = INFINITY;
+    int it = 0;
+    /* A chord step contracts the mismatch by a factor that grows with the
+     * distance from the factorised point; one that does not halve it means
+     * the point is too far for chords to pay. */
+    while (!(worst < tol) && it < max_it && isfinite(worst) && worst < 0.5 * prev) {
+        it++;
+        prev = worst;
+        worst = s_step(ac, ac->chord, p, q, vm, va);
+    }
+    st.iterations = it;
+    st.max_mismatch = worst;
+    st.converged = worst < tol;
+    s_polar(ac, vm, va);
+    if (stats)
+        *stats = st;
+    if (!st.converged)
+        return pcf_error_set(err, PCF_ERR_NOCONV, "acpf: chord steps stalled after %d (max mismatch %.3g p.u.)", it,
+                             worst);
     return PCF_OK;
 }
 

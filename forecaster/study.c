@@ -97,6 +97,7 @@ struct study {
     unsigned char *lin_ok;       /* [nst] */
     double *lin_p, *lin_q;       /* [nb] scratch: the expansion point's injections */
     size_t lin_fail;             /* states without an operating point, over every SP */
+    uint64_t lin_gen;            /* operating points' generation: one per SP run */
     study_constraint_result *cres;  /* [nc] */
     study_site_curt *cres_site;  /* [nc * ns] */
     /* the SP being run */
@@ -605,7 +606,8 @@ static pcf_rc s_ac_sample(study *s, study_thread *th, size_t j, int st, const an
     }
     int warm = s->ac_mode == STUDY_AC_SCREEN && s->lin_ok[st];
     return study_ac_sample(th->ac, t->id, (size_t)st, t->acase, t->ac_out[st], th->ac_p, th->ac_q, s->site_bus,
-                           warm ? &s->lin_vm[(size_t)st * nb] : NULL, warm ? &s->lin_va[(size_t)st * nb] : NULL,
+                           warm ? s->lin_gen : 0, warm ? &s->lin_vm[(size_t)st * nb] : NULL,
+                           warm ? &s->lin_va[(size_t)st * nb] : NULL,
                            th->a, in, res, th->ac_flow, used, err);
 }
 
@@ -1115,6 +1117,7 @@ static pcf_rc s_linearise(study *s, pcf_error *err)
     const study_topology *t = sp->topo;
     size_t S = s->S, nb = s->nb, nc = d->nc, ns = d->ns;
     double tanphi = tan(acos(STUDY_AC_DEMAND_PF));
+    s->lin_gen++;           /* new points: the threads' chord factors are stale */
     for (size_t st = 0; st < s->nst; st++) {
         double *rows = &s->lin_cptdf[st * nc * nb], *off = &s->lin_off[st * nc];
         const double *dc = &t->cptdf[st * nc * nb];

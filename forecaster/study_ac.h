@@ -86,9 +86,9 @@ void study_ac_destroy(study_ac **a);
  * untouched -- but the anm object was used, so the caller re-runs its DC
  * anm_solve.  Errors other than non-convergence are returned. */
 pcf_rc study_ac_sample(study_ac *a, uint64_t topo_id, size_t state, const mp_case *c, int out_row,
-                       const double *p_mw, const double *q_mvar, const int *site_bus, const double *vm0,
-                       const double *va0, anm *A, const anm_input *in, anm_result *res, double *flow_pre, int *used,
-                       pcf_error *err);
+                       const double *p_mw, const double *q_mvar, const int *site_bus, uint64_t point_id,
+                       const double *vm0, const double *va0, anm *A, const anm_input *in, anm_result *res,
+                       double *flow_pre, int *used, pcf_error *err);
 
 /* The operating point of state `state` for injections p_mw, q_mvar (as
  * study_ac_sample) and the constraint flows linearised there: f0 ([nc] MW)
