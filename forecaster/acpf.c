@@ -496,10 +496,13 @@ pcf_rc pf_ac_solve(pf_ac *ac, const double *p, const double *q, double *vm, doub
     return rc;
 }
 
-pcf_rc pf_ac_pin(pf_ac *ac, const double *vm, const double *va, pcf_error *err)
+/* *num (freed first) = fresh, unscaled factors of the Jacobian at (vm, va),
+ * whose pivot order depends on that point alone. */
+static pcf_rc s_factor_at(pf_ac *ac, const double *vm, const double *va, klu_numeric **num, const char *what,
+                          pcf_error *err)
 {
-    if (ac->pin)
-        klu_free_numeric(&ac->pin, &ac->common);
+    if (*num)
+        klu_free_numeric(num, &ac->common);
     if (ac->n == 0)
         return PCF_OK;
     s_set_v(ac, vm, va);
@@ -507,15 +510,20 @@ pcf_rc pf_ac_pin(pf_ac *ac, const double *vm, const double *va, pcf_error *err)
     s_fill_jacobian(ac, vm);
     int scale = ac->common.scale;
     ac->common.scale = -1;
-    ac->pin = klu_factor(ac->jp, ac->ji, ac->jx, ac->sym, &ac->common);
+    *num = klu_factor(ac->jp, ac->ji, ac->jx, ac->sym, &ac->common);
     ac->common.scale = scale;
-    if (!ac->pin || ac->common.status != KLU_OK) {
-        if (ac->pin)
-            klu_free_numeric(&ac->pin, &ac->common);
-        return pcf_error_set(err, PCF_ERR_SINGULAR, "acpf: Jacobian singular at the pinned point (KLU status %d)",
+    if (!*num || ac->common.status != KLU_OK) {
+        if (*num)
+            klu_free_numeric(num, &ac->common);
+        return pcf_error_set(err, PCF_ERR_SINGULAR, "acpf: Jacobian singular at the %s (KLU status %d)", what,
                              ac->common.status);
     }
     return PCF_OK;
+}
+
+pcf_rc pf_ac_pin(pf_ac *ac, const double *vm, const double *va, pcf_error *err)
+{
+    return s_factor_at(ac, vm, va, &ac->pin, "pinned point", err);
 }
 
 pcf_rc pf_ac_solve_pinned(pf_ac *ac, const double *p, const double *q, double *vm, double *va, int max_it,
@@ -557,24 +565,7 @@ pcf_rc pf_ac_solve_pinned(pf_ac *ac, const double *p, const double *q, double *v
 
 pcf_rc pf_ac_chord_point(pf_ac *ac, const double *vm, const double *va, pcf_error *err)
 {
-    if (ac->chord)
-        klu_free_numeric(&ac->chord, &ac->common);
-    if (ac->n == 0)
-        return PCF_OK;
-    s_set_v(ac, vm, va);
-    s_mismatch(ac, ac->pspec, ac->qspec);       /* the currents the Jacobian needs */
-    s_fill_jacobian(ac, vm);
-    int scale = ac->common.scale;
-    ac->common.scale = -1;
-    ac->chord = klu_factor(ac->jp, ac->ji, ac->jx, ac->sym, &ac->common);
-    ac->common.scale = scale;
-    if (!ac->chord || ac->common.status != KLU_OK) {
-        if (ac->chord)
-            klu_free_numeric(&ac->chord, &ac->common);
-        return pcf_error_set(err, PCF_ERR_SINGULAR, "acpf: Jacobian singular at the chord point (KLU status %d)",
-                             ac->common.status);
-    }
-    return PCF_OK;
+    return s_factor_at(ac, vm, va, &ac->chord, "chord point", err);
 }
 
 pcf_rc pf_ac_solve_chord(pf_ac *ac, const double *p, const double *q, double *vm, double *va, int max_it, double tol,
@@ -649,18 +640,11 @@ pcf_rc pf_ac_sens(pf_ac *ac, const double *vm, const double *va, size_t nw, cons
     if (n == 0 || nw == 0) return PCF_OK;
     double *g = calloc(n * nw, sizeof(double));
     if (!g) return pcf_error_set(err, PCF_ERR_NOMEM, "acpf: out of memory");
-    s_set_v(ac, vm, va);
-    s_mismatch(ac, ac->pspec, ac->qspec);       /* the currents the Jacobian needs */
-    s_fill_jacobian(ac, vm);
-    int scale = ac->common.scale;
-    ac->common.scale = -1;
-    klu_numeric *num = klu_factor(ac->jp, ac->ji, ac->jx, ac->sym, &ac->common);
-    ac->common.scale = scale;
-    if (!num || ac->common.status != KLU_OK) {
-        if (num) klu_free_numeric(&num, &ac->common);
+    klu_numeric *num = NULL;
+    pcf_rc rc = s_factor_at(ac, vm, va, &num, "linearisation point", err);
+    if (rc != PCF_OK) {
         free(g);
-        return pcf_error_set(err, PCF_ERR_SINGULAR, "acpf: Jacobian singular at the linearisation point (KLU status %d)",
-                             ac->common.status);
+        return rc;
     }
     /* df/dx of each row: P into an end of a branch is
      *   P_f = Re(|V_f|^2 conj(yff) + a), a = V_f conj(yft V_t),
