@@ -686,26 +686,38 @@ pcf_rc pf_ac_sens(pf_ac *ac, const double *vm, const double *va, size_t nw, cons
     return PCF_OK;
 }
 
-void pf_ac_flows(const pf_ac *ac, const double *vm, const double *va,
-                 double *pf, double *qf, double *pt, double *qt)
+/* MW/MVAr into each end of in-service branch l. */
+static void s_branch_flow(const pf_ac *ac, const double *vm, const double *va, size_t l, double *pf, double *qf,
+                          double *pt, double *qt)
 {
     const pf_net *n = ac->net;
     double base = n->base_mva;
-    for (size_t l = 0; l < n->nl; l++) {
-        int f = n->f[l], t = n->t[l];
-        double fr = vm[f] * cos(va[f]), fi = vm[f] * sin(va[f]);
-        double tr = vm[t] * cos(va[t]), ti = vm[t] * sin(va[t]);
-        const double *a = ac->yff + 2 * l, *b = ac->yft + 2 * l;
-        const double *c = ac->ytf + 2 * l, *d = ac->ytt + 2 * l;
-        double ifr = a[0] * fr - a[1] * fi + b[0] * tr - b[1] * ti;
-        double ifi = a[0] * fi + a[1] * fr + b[0] * ti + b[1] * tr;
-        double itr = c[0] * fr - c[1] * fi + d[0] * tr - d[1] * ti;
-        double iti = c[0] * fi + c[1] * fr + d[0] * ti + d[1] * tr;
-        if (pf) pf[l] = (fr * ifr + fi * ifi) * base;
-        if (qf) qf[l] = (fi * ifr - fr * ifi) * base;
-        if (pt) pt[l] = (tr * itr + ti * iti) * base;
-        if (qt) qt[l] = (ti * itr - tr * iti) * base;
-    }
+    int f = n->f[l], t = n->t[l];
+    double fr = vm[f] * cos(va[f]), fi = vm[f] * sin(va[f]);
+    double tr = vm[t] * cos(va[t]), ti = vm[t] * sin(va[t]);
+    const double *a = ac->yff + 2 * l, *b = ac->yft + 2 * l;
+    const double *c = ac->ytf + 2 * l, *d = ac->ytt + 2 * l;
+    double ifr = a[0] * fr - a[1] * fi + b[0] * tr - b[1] * ti;
+    double ifi = a[0] * fi + a[1] * fr + b[0] * ti + b[1] * tr;
+    double itr = c[0] * fr - c[1] * fi + d[0] * tr - d[1] * ti;
+    double iti = c[0] * fi + c[1] * fr + d[0] * ti + d[1] * tr;
+    if (pf) *pf = (fr * ifr + fi * ifi) * base;
+    if (qf) *qf = (fi * ifr - fr * ifi) * base;
+    if (pt) *pt = (tr * itr + ti * iti) * base;
+    if (qt) *qt = (ti * itr - tr * iti) * base;
+}
+
+void pf_ac_flows(const pf_ac *ac, const double *vm, const double *va,
+                 double *pf, double *qf, double *pt, double *qt)
+{
+    for (size_t l = 0; l < ac->net->nl; l++)
+        s_branch_flow(ac, vm, va, l, pf ? pf + l : NULL, qf ? qf + l : NULL, pt ? pt + l : NULL,
+                      qt ? qt + l : NULL);
+}
+
+void pf_ac_branch_p(const pf_ac *ac, const double *vm, const double *va, size_t l, double *pf, double *pt)
+{
+    s_branch_flow(ac, vm, va, l, pf, NULL, pt, NULL);
 }
 
 /* Injected complex power at bus i for voltages vm, va. */

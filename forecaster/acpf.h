@@ -137,6 +137,10 @@ pcf_rc pf_ac_sens(pf_ac *ac, const double *vm, const double *va, size_t nw, cons
 void pf_ac_flows(const pf_ac *ac, const double *vm, const double *va,
                  double *pf, double *qf, double *pt, double *qt);
 
+/* MW into the from and to end of in-service branch l alone (pf_ac_flows
+ * for the few branches a caller monitors). */
+void pf_ac_branch_p(const pf_ac *ac, const double *vm, const double *va, size_t l, double *pf, double *pt);
+
 /* Generator dispatch at a solution of the case's own injections, as
  * MATPOWER's pfsoln: the first generator at the reference bus takes the
  * slack P; generators at PV/reference buses share the bus's Q in proportion

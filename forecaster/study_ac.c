@@ -21,6 +21,9 @@
 
 #define STUDY_AC_PINNED_IT 10
 #define STUDY_AC_CHORD_IT 12
+/* 1e-6 p.u. is 0.1 kW on 100 MVA: far inside any ANM margin, and half the
+ * chord steps of Newton's 1e-8 */
+#define STUDY_AC_CHORD_TOL 1e-6
 
 typedef struct ac_slot {
     uint64_t topo_id;       /* 0: empty */
@@ -183,7 +186,7 @@ static int s_solve(study_ac *a, ac_slot *s, int chord, pcf_error *err)
      * factorisations from the same start.  Each depends on the sample
      * (and the operating point) alone. */
     int done = chord && s->chord_ok &&
-               pf_ac_solve_chord(s->ac, a->p, a->q, a->vm, a->va, STUDY_AC_CHORD_IT, o.tol, &st, err) == PCF_OK;
+               pf_ac_solve_chord(s->ac, a->p, a->q, a->vm, a->va, STUDY_AC_CHORD_IT, STUDY_AC_CHORD_TOL, &st, err) == PCF_OK;
     if (!done && chord && s->chord_ok) {
         memcpy(a->vm, a->vm0, nb * sizeof(double));
         memcpy(a->va, a->va0, nb * sizeof(double));
@@ -193,13 +196,13 @@ static int s_solve(study_ac *a, ac_slot *s, int chord, pcf_error *err)
         memcpy(a->va, a->va0, nb * sizeof(double));
         if (pf_ac_solve(s->ac, a->p, a->q, a->vm, a->va, &o, &st, err) != PCF_OK) return 0;
     }
-    pf_ac_flows(s->ac, a->vm, a->va, a->pf, NULL, a->pt, NULL);
     size_t k = 0;
     for (size_t c = 0; c < a->def.nc; c++) {
         double f = 0;
         for (size_t i = 0; i < a->nbr[c]; i++, k++) {
             int l = s->br[k];
             if (l < 0) continue;            /* out in this state: carries nothing */
+            pf_ac_branch_p(s->ac, a->vm, a->va, (size_t)l, &a->pf[l], &a->pt[l]);
             double from = a->pf[l], to = -a->pt[l];
             /* sending end: the larger-magnitude end, in the flow's direction */
             double send = from + to >= 0 ? fmax(from, to) : fmin(from, to);

@@ -55,7 +55,7 @@ enum { STUDY_AC_SCREEN = 0, STUDY_AC_OFF = 1, STUDY_AC_BAND = 2, STUDY_AC_ALL = 
 
 /* STUDY_AC_SCREEN: the full solve for samples whose linearised loading is
  * within this fraction of the acting level, either side (methodology R.8). */
-#define STUDY_AC_SCREEN_BAND 0.005
+#define STUDY_AC_SCREEN_BAND 0.0025
 
 #define STUDY_AC_DEMAND_PF 0.95
 #define STUDY_AC_ROUNDS 5
