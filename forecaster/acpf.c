@@ -41,6 +41,7 @@ struct pf_ac {
     klu_symbolic *sym;
     klu_numeric *num;
     klu_numeric *pin;       /* pf_ac_pin: a fixed Jacobian's factors */
+    klu_numeric *chord;     /* pf_ac_chord_point: factors never refactorised */
     /* scratch, sized once */
     double *vr, *vi, *ir, *ii, *f, *pspec, *qspec;
     double *vm_save, *va_save;
@@ -58,6 +59,8 @@ void pf_ac_destroy(pf_ac **acp)
         klu_free_numeric(&ac->num, &ac->common);
     if (ac->pin)
         klu_free_numeric(&ac->pin, &ac->common);
+    if (ac->chord)
+        klu_free_numeric(&ac->chord, &ac->common);
     if (ac->sym)
         klu_free_symbolic(&ac->sym, &ac->common);
     free(ac->yp); free(ac->yj); free(ac->yg); free(ac->yb); free(ac->ydiag);
@@ -493,10 +496,13 @@ pcf_rc pf_ac_solve(pf_ac *ac, const double *p, const double *q, double *vm, doub
     return rc;
 }
 
-pcf_rc pf_ac_pin(pf_ac *ac, const double *vm, const double *va, pcf_error *err)
+/* *num (freed first) = fresh, unscaled factors of the Jacobian at (vm, va),
+ * whose pivot order depends on that point alone. */
+static pcf_rc s_factor_at(pf_ac *ac, const double *vm, const double *va, klu_numeric **num, const char *what,
+                          pcf_error *err)
 {
-    if (ac->pin)
-        klu_free_numeric(&ac->pin, &ac->common);
+    if (*num)
+        klu_free_numeric(num, &ac->common);
     if (ac->n == 0)
         return PCF_OK;
     s_set_v(ac, vm, va);
@@ -504,15 +510,20 @@ pcf_rc pf_ac_pin(pf_ac *ac, const double *vm, const double *va, pcf_error *err)
     s_fill_jacobian(ac, vm);
     int scale = ac->common.scale;
     ac->common.scale = -1;
-    ac->pin = klu_factor(ac->jp, ac->ji, ac->jx, ac->sym, &ac->common);
+    *num = klu_factor(ac->jp, ac->ji, ac->jx, ac->sym, &ac->common);
     ac->common.scale = scale;
-    if (!ac->pin || ac->common.status != KLU_OK) {
-        if (ac->pin)
-            klu_free_numeric(&ac->pin, &ac->common);
-        return pcf_error_set(err, PCF_ERR_SINGULAR, "acpf: Jacobian singular at the pinned point (KLU status %d)",
+    if (!*num || ac->common.status != KLU_OK) {
+        if (*num)
+            klu_free_numeric(num, &ac->common);
+        return pcf_error_set(err, PCF_ERR_SINGULAR, "acpf: Jacobian singular at the %s (KLU status %d)", what,
                              ac->common.status);
     }
     return PCF_OK;
+}
+
+pcf_rc pf_ac_pin(pf_ac *ac, const double *vm, const double *va, pcf_error *err)
+{
+    return s_factor_at(ac, vm, va, &ac->pin, "pinned point", err);
 }
 
 pcf_rc pf_ac_solve_pinned(pf_ac *ac, const double *p, const double *q, double *vm, double *va, int max_it,
@@ -552,6 +563,40 @@ pcf_rc pf_ac_solve_pinned(pf_ac *ac, const double *p, const double *q, double *v
     return PCF_OK;
 }
 
+pcf_rc pf_ac_chord_point(pf_ac *ac, const double *vm, const double *va, pcf_error *err)
+{
+    return s_factor_at(ac, vm, va, &ac->chord, "chord point", err);
+}
+
+pcf_rc pf_ac_solve_chord(pf_ac *ac, const double *p, const double *q, double *vm, double *va, int max_it, double tol,
+                         pf_ac_stats *stats, pcf_error *err)
+{
+    pf_ac_stats st = { 0 };
+    if (!ac->chord && ac->n > 0)
+        return pcf_error_set(err, PCF_ERR_INVALID, "acpf: no chord factorisation (pf_ac_chord_point)");
+    s_set_v(ac, vm, va);
+    double worst = s_mismatch(ac, p, q), prev = INFINITY;
+    int it = 0;
+    /* A chord step contracts the mismatch by a factor that grows with the
+     * distance from the factorised point; one that does not halve it means
+     * the point is too far for chords to pay. */
+    while (!(worst < tol) && it < max_it && isfinite(worst) && worst < 0.5 * prev) {
+        it++;
+        prev = worst;
+        worst = s_step(ac, ac->chord, p, q, vm, va);
+    }
+    st.iterations = it;
+    st.max_mismatch = worst;
+    st.converged = worst < tol;
+    s_polar(ac, vm, va);
+    if (stats)
+        *stats = st;
+    if (!st.converged)
+        return pcf_error_set(err, PCF_ERR_NOCONV, "acpf: chord steps stalled after %d (max mismatch %.3g p.u.)", it,
+                             worst);
+    return PCF_OK;
+}
+
 pcf_rc pf_ac_solve_batch(pf_ac *ac, size_t nsamples, const double *p, const double *q,
                          const double *vm0, const double *va0, double *vm, double *va,
                          const pf_ac_opts *opts, pf_ac_stats *stats, pcf_error *err)
@@ -588,21 +633,12 @@ pcf_rc pf_ac_solve_batch(pf_ac *ac, size_t nsamples, const double *p, const doub
 /* Factorises the Newton Jacobian J at (vm, va) afresh (apart from the
  * solver's own factors, so the answer depends on the point alone) and
  * solves J^T y = g in place for the nrhs right-hand sides g ([nrhs * n]):
- * the adjoint both sensitivity functions need. */
+ * the adjoint both sensitivity functions need.  n > 0. */
 static pcf_rc s_adjoint(pf_ac *ac, const double *vm, const double *va, size_t nrhs, double *g, pcf_error *err)
 {
-    s_set_v(ac, vm, va);
-    s_mismatch(ac, ac->pspec, ac->qspec);       /* the currents the Jacobian needs */
-    s_fill_jacobian(ac, vm);
-    int scale = ac->common.scale;
-    ac->common.scale = -1;
-    klu_numeric *num = klu_factor(ac->jp, ac->ji, ac->jx, ac->sym, &ac->common);
-    ac->common.scale = scale;
-    if (!num || ac->common.status != KLU_OK) {
-        if (num) klu_free_numeric(&num, &ac->common);
-        return pcf_error_set(err, PCF_ERR_SINGULAR, "acpf: Jacobian singular at the linearisation point (KLU status %d)",
-                             ac->common.status);
-    }
+    klu_numeric *num = NULL;
+    pcf_rc rc = s_factor_at(ac, vm, va, &num, "linearisation point", err);
+    if (rc != PCF_OK) return rc;
     int ok = klu_tsolve(ac->sym, num, ac->n, (int)nrhs, g, &ac->common);
     klu_free_numeric(&num, &ac->common);
     if (!ok || ac->common.status != KLU_OK)
@@ -660,26 +696,38 @@ pcf_rc pf_ac_sens(pf_ac *ac, const double *vm, const double *va, size_t nw, cons
     return PCF_OK;
 }
 
-void pf_ac_flows(const pf_ac *ac, const double *vm, const double *va,
-                 double *pf, double *qf, double *pt, double *qt)
+/* MW/MVAr into each end of in-service branch l. */
+static void s_branch_flow(const pf_ac *ac, const double *vm, const double *va, size_t l, double *pf, double *qf,
+                          double *pt, double *qt)
 {
     const pf_net *n = ac->net;
     double base = n->base_mva;
-    for (size_t l = 0; l < n->nl; l++) {
-        int f = n->f[l], t = n->t[l];
-        double fr = vm[f] * cos(va[f]), fi = vm[f] * sin(va[f]);
-        double tr = vm[t] * cos(va[t]), ti = vm[t] * sin(va[t]);
-        const double *a = ac->yff + 2 * l, *b = ac->yft + 2 * l;
-        const double *c = ac->ytf + 2 * l, *d = ac->ytt + 2 * l;
-        double ifr = a[0] * fr - a[1] * fi + b[0] * tr - b[1] * ti;
-        double ifi = a[0] * fi + a[1] * fr + b[0] * ti + b[1] * tr;
-        double itr = c[0] * fr - c[1] * fi + d[0] * tr - d[1] * ti;
-        double iti = c[0] * fi + c[1] * fr + d[0] * ti + d[1] * tr;
-        if (pf) pf[l] = (fr * ifr + fi * ifi) * base;
-        if (qf) qf[l] = (fi * ifr - fr * ifi) * base;
-        if (pt) pt[l] = (tr * itr + ti * iti) * base;
-        if (qt) qt[l] = (ti * itr - tr * iti) * base;
-    }
+    int f = n->f[l], t = n->t[l];
+    double fr = vm[f] * cos(va[f]), fi = vm[f] * sin(va[f]);
+    double tr = vm[t] * cos(va[t]), ti = vm[t] * sin(va[t]);
+    const double *a = ac->yff + 2 * l, *b = ac->yft + 2 * l;
+    const double *c = ac->ytf + 2 * l, *d = ac->ytt + 2 * l;
+    double ifr = a[0] * fr - a[1] * fi + b[0] * tr - b[1] * ti;
+    double ifi = a[0] * fi + a[1] * fr + b[0] * ti + b[1] * tr;
+    double itr = c[0] * fr - c[1] * fi + d[0] * tr - d[1] * ti;
+    double iti = c[0] * fi + c[1] * fr + d[0] * ti + d[1] * tr;
+    if (pf) *pf = (fr * ifr + fi * ifi) * base;
+    if (qf) *qf = (fi * ifr - fr * ifi) * base;
+    if (pt) *pt = (tr * itr + ti * iti) * base;
+    if (qt) *qt = (ti * itr - tr * iti) * base;
+}
+
+void pf_ac_flows(const pf_ac *ac, const double *vm, const double *va,
+                 double *pf, double *qf, double *pt, double *qt)
+{
+    for (size_t l = 0; l < ac->net->nl; l++)
+        s_branch_flow(ac, vm, va, l, pf ? pf + l : NULL, qf ? qf + l : NULL, pt ? pt + l : NULL,
+                      qt ? qt + l : NULL);
+}
+
+void pf_ac_branch_p(const pf_ac *ac, const double *vm, const double *va, size_t l, double *pf, double *pt)
+{
+    s_branch_flow(ac, vm, va, l, pf, NULL, pt, NULL);
 }
 
 /* Injected complex power at bus i for voltages vm, va. */

@@ -55,7 +55,7 @@ static const char s_usage[] =
     "  --ac screened|all|off\n"
     "                   power flow: screened (the default) linearises each network state's AC\n"
     "                   flows at its operating point and solves AC Newton-Raphson only for\n"
-    "                   samples within 0.5 % of where the ANM acts; all: AC for every sample;\n"
+    "                   samples within 0.25 % of where the ANM acts; all: AC for every sample;\n"
     "                   off: DC only (docs/methodology.md R.8)\n"
     "  --ac-band PCT    AC for every sample whose DC flow is within PCT % of a limit (the\n"
     "                   older, slower selection; --ac all is its PCT 100)\n"

@@ -370,3 +370,56 @@ Test(voltage, demo_zone_linear_voltage_within_stated_error_of_ac)
     study_topology_destroy(&t);
     mp_case_destroy(&c);
 }
+
+Test(voltage, screened_mode_with_a_thermal_constraint_acting)
+{
+    /* The screened mode re-linearises the intact state where the ANM acts
+     * at the mean (its second tangent) and hands acting samples those
+     * rows: a voltage constraint must keep its own model there too, and
+     * take part in finding that point.  Line 2 -> 1 limited to 29 MW
+     * (acts at 30 MW exported) and the voltage needing 20 MW off: the
+     * voltage decides, as without AC. */
+    lin l;
+    s_linearise(30, &l);
+    double vmax = l.vm0 - 20 * l.row[1] / KV;
+    mp_case *c = s_line();
+    int brow = 0;
+    double sign = -1;
+    study_constraint k[2] = { { 1, &brow, &sign, KV, ANM_DANM, 1.0, 1.0, 0 }, { 0, NULL, NULL, KV, ANM_DANM, 1.0, 1.0, 1 } };
+    study_site site[2] = { { 2, 15 }, { 2, 15 } };
+    anm_tranche_def tr[2] = { { 0, 15, 0, 1, ANM_DANM }, { 1, 15, 0, 2, ANM_DANM } };
+    int modes[3] = { STUDY_AC_OFF, STUDY_AC_SCREEN, STUDY_AC_ALL };
+    for (int m = 0; m < 3; m++) {
+        study_def d = { c, 2, 2, 2, 0, k, site, tr, NULL, NULL, 256, 5, 2, NULL };
+        study_topology *t;
+        study *s;
+        pcf_error err;
+        cr_assert_eq(study_topology_new(&d, NULL, 0, &t, &err), PCF_OK, "%s", err.msg);
+        cr_assert_eq(study_new(&d, &s, &err), PCF_OK, "%s", err.msg);
+        cr_assert_eq(study_set_ac(s, modes[m], 0.005, &err), PCF_OK, "%s", err.msg);
+        int bus = 1;
+        double kv = KV;
+        voltage_def vd = { c, 1, &bus, &kv };
+        voltage *v;
+        cr_assert_eq(voltage_new(&vd, &v, &err), PCF_OK, "%s", err.msg);
+        double p[2] = { 0, 30 }, q[2] = { 0, 0 }, row[2], off, rev[2] = { 0, (1 - 0.94) * KV };
+        cr_assert_eq(voltage_linearise(v, t, p, q, row, &off, NULL, &err), PCF_OK, "%s", err.msg);
+        cr_assert_eq(study_set_linear(s, row, &off, rev, &err), PCF_OK, "%s", err.msg);
+        double mean[2] = { 15, 15 }, demand[2] = { 0, 0 }, lim[2] = { 29, (vmax - 1) * KV };
+        study_sp sp = { t, 0.5, mean, NULL, demand, NULL, NULL, lim, lim, NULL };
+        cr_assert_eq(study_run_sp(s, 1, &sp, &err), PCF_OK, "%s", err.msg);
+        double curt[2];
+        for (int i = 0; i < 2; i++) {
+            mcstat_pcf r;
+            cr_assert_eq(study_site_result(s, (size_t)i, &r, &err), PCF_OK, "%s", err.msg);
+            curt[i] = r.curtailed_mwh / 0.5;
+        }
+        cr_assert_float_eq(curt[1], 15.0, 1e-6, "mode %d: newest %g", modes[m], curt[1]);
+        cr_assert_float_eq(curt[0], 5.0, 1e-6, "mode %d: oldest %g", modes[m], curt[0]);
+        cr_assert_float_eq(study_constraint_result_get(s, 1)->p_acts, 1.0, 1e-12, "mode %d", modes[m]);
+        study_destroy(&s);
+        voltage_destroy(&v);
+        study_topology_destroy(&t);
+    }
+    mp_case_destroy(&c);
+}
