@@ -116,15 +116,21 @@ Test(voltage, linearisation_matches_ac_around_the_operating_point)
 }
 
 /* Two sites at bus 2 (A oldest, LIFO 1; B newest, LIFO 2), 15 MW each, exact
- * forecasts; the voltage constraint's limit vmax.  Returns each site's
- * curtailment (MW, from the expected MWh over the half-hour). */
-static void s_two_sites_ac(double vmax, int threads, int ac, double curt[2], double *p_acts, double *flow_p50)
+ * forecasts; the voltage constraint's limit vmax, and with thermal > 0 a
+ * thermal constraint on the line (export 2 -> 1) limited to it, listed
+ * first.  Returns each site's curtailment (MW, from the expected MWh over
+ * the half-hour) and the voltage constraint's P(acts) and flow P50. */
+static void s_two_sites_ac(double vmax, int threads, int ac, double thermal, double curt[2], double *p_acts,
+                           double *flow_p50)
 {
     mp_case *c = s_line();
-    study_constraint k = { 0, NULL, NULL, KV, ANM_DANM, 1.0, 1.0, 1 };
+    int brow = 0;
+    double sign = -1;
+    study_constraint k[2] = { { 1, &brow, &sign, KV, ANM_DANM, 1.0, 1.0, 0 }, { 0, NULL, NULL, KV, ANM_DANM, 1.0, 1.0, 1 } };
+    size_t nc = thermal > 0 ? 2 : 1, vc = nc - 1;
     study_site site[2] = { { 2, 15 }, { 2, 15 } };
     anm_tranche_def tr[2] = { { 0, 15, 0, 1, ANM_DANM }, { 1, 15, 0, 2, ANM_DANM } };
-    study_def d = { c, 1, 2, 2, 0, &k, site, tr, NULL, NULL, 256, 5, threads, NULL };
+    study_def d = { c, nc, 2, 2, 0, &k[2 - nc], site, tr, NULL, NULL, 256, 5, threads, NULL };
     study_topology *t;
     study *s;
     pcf_error err;
@@ -136,24 +142,26 @@ static void s_two_sites_ac(double vmax, int threads, int ac, double curt[2], dou
     voltage_def vd = { c, 1, &bus, &kv };
     voltage *v;
     cr_assert_eq(voltage_new(&vd, &v, &err), PCF_OK, "%s", err.msg);
-    double p[2] = { 0, 30 }, q[2] = { 0, 0 }, row[2], off, rev = (1 - 0.94) * KV;
+    double p[2] = { 0, 30 }, q[2] = { 0, 0 }, row[2], off, rev[2] = { 0, 0 };
+    rev[vc] = (1 - 0.94) * KV;
     cr_assert_eq(voltage_linearise(v, t, p, q, row, &off, NULL, &err), PCF_OK, "%s", err.msg);
-    double mean[2] = { 15, 15 }, demand[2] = { 0, 0 }, lim = (vmax - 1) * KV;
-    study_sp sp = { t, 0.5, mean, NULL, demand, NULL, NULL, &lim, &lim, NULL };
+    double mean[2] = { 15, 15 }, demand[2] = { 0, 0 }, lim[2] = { thermal, thermal };
+    lim[vc] = (vmax - 1) * KV;
+    study_sp sp = { t, 0.5, mean, NULL, demand, NULL, NULL, lim, lim, NULL };
     cr_assert_eq(study_run_sp(s, 1, &sp, &err), PCF_ERR_INVALID, "a linear constraint needs its model");
     double bad = NAN;
-    cr_assert_eq(study_set_linear(s, row, &bad, &rev, &err), PCF_ERR_INVALID, "a model must be finite");
-    cr_assert_eq(study_set_linear(s, row, &off, &rev, &err), PCF_OK, "%s", err.msg);
+    cr_assert_eq(study_set_linear(s, row, &bad, rev, &err), PCF_ERR_INVALID, "a model must be finite");
+    cr_assert_eq(study_set_linear(s, row, &off, rev, &err), PCF_OK, "%s", err.msg);
     cr_assert_eq(study_run_sp(s, 1, &sp, &err), PCF_OK, "%s", err.msg);
     for (int i = 0; i < 2; i++) {
         mcstat_pcf r;
         cr_assert_eq(study_site_result(s, (size_t)i, &r, &err), PCF_OK, "%s", err.msg);
         curt[i] = r.curtailed_mwh / 0.5;
-        cr_assert_float_eq(study_sens(s, 0, (size_t)i), row[1], 1e-15, "a site's sensitivity is its bus's dV/dP");
-        cr_assert_eq(study_sens_in(s, 0, 0, (size_t)i), study_sens(s, 0, (size_t)i));
-        cr_assert_eq(study_sens_in(s, 1, 0, (size_t)i), 0, "no such state");
+        cr_assert_float_eq(study_sens(s, vc, (size_t)i), row[1], 1e-15, "a site's sensitivity is its bus's dV/dP");
+        cr_assert_eq(study_sens_in(s, 0, vc, (size_t)i), study_sens(s, vc, (size_t)i));
+        cr_assert_eq(study_sens_in(s, 1, vc, (size_t)i), 0, "no such state");
     }
-    const study_constraint_result *cr = study_constraint_result_get(s, 0);
+    const study_constraint_result *cr = study_constraint_result_get(s, vc);
     *p_acts = cr->p_acts;
     *flow_p50 = cr->flow_p50;
     study_destroy(&s);
@@ -164,7 +172,7 @@ static void s_two_sites_ac(double vmax, int threads, int ac, double curt[2], dou
 
 static void s_two_sites(double vmax, int threads, double curt[2], double *p_acts, double *flow_p50)
 {
-    s_two_sites_ac(vmax, threads, STUDY_AC_OFF, curt, p_acts, flow_p50);
+    s_two_sites_ac(vmax, threads, STUDY_AC_OFF, 0, curt, p_acts, flow_p50);
 }
 
 Test(voltage, lifo_clears_an_overvoltage_by_exceedance_over_sensitivity)
@@ -262,18 +270,24 @@ Test(voltage, ac_modes_keep_the_linear_voltage)
      * every sample measure branch flows, not voltages: a voltage
      * constraint keeps its linear model there, so the curtailment is the
      * DC mode's, and its sensitivities are not replaced by the screened
-     * branch ones (which are 0 for a constraint without branches). */
+     * branch ones (which are 0 for a constraint without branches).  With a
+     * thermal constraint on the line limited to 29 MW (it acts at 30 MW
+     * exported), the screened mode re-linearises the intact state where the
+     * ANM acts at the mean (its second tangent) and hands acting samples
+     * those rows: the voltage constraint keeps its own there too, and takes
+     * part in finding that point.  The voltage needs 20 MW off and decides. */
     lin l;
     s_linearise(30, &l);
     double vmax = l.vm0 - 20 * l.row[1] / KV;
-    int modes[2] = { STUDY_AC_SCREEN, STUDY_AC_ALL };
-    for (int m = 0; m < 2; m++) {
-        double curt[2], p_acts, p50;
-        s_two_sites_ac(vmax, 2, modes[m], curt, &p_acts, &p50);
-        cr_assert_float_eq(curt[1], 15.0, 1e-6, "mode %d: %g", modes[m], curt[1]);
-        cr_assert_float_eq(curt[0], 5.0, 1e-6, "mode %d: %g", modes[m], curt[0]);
-        cr_assert_float_eq(p_acts, 1.0, 1e-12);
-    }
+    int modes[3] = { STUDY_AC_OFF, STUDY_AC_SCREEN, STUDY_AC_ALL };
+    for (int th = 0; th < 2; th++)
+        for (int m = 0; m < 3; m++) {
+            double curt[2], p_acts, p50;
+            s_two_sites_ac(vmax, 2, modes[m], th ? 29 : 0, curt, &p_acts, &p50);
+            cr_assert_float_eq(curt[1], 15.0, 1e-6, "mode %d thermal %d: newest %g", modes[m], th, curt[1]);
+            cr_assert_float_eq(curt[0], 5.0, 1e-6, "mode %d thermal %d: oldest %g", modes[m], th, curt[0]);
+            cr_assert_float_eq(p_acts, 1.0, 1e-12);
+        }
 }
 
 /* |V| at every bus from a full AC solve of case c with injections p, q (MW,
@@ -368,58 +382,5 @@ Test(voltage, demo_zone_linear_voltage_within_stated_error_of_ac)
     free(vm);
     voltage_destroy(&v);
     study_topology_destroy(&t);
-    mp_case_destroy(&c);
-}
-
-Test(voltage, screened_mode_with_a_thermal_constraint_acting)
-{
-    /* The screened mode re-linearises the intact state where the ANM acts
-     * at the mean (its second tangent) and hands acting samples those
-     * rows: a voltage constraint must keep its own model there too, and
-     * take part in finding that point.  Line 2 -> 1 limited to 29 MW
-     * (acts at 30 MW exported) and the voltage needing 20 MW off: the
-     * voltage decides, as without AC. */
-    lin l;
-    s_linearise(30, &l);
-    double vmax = l.vm0 - 20 * l.row[1] / KV;
-    mp_case *c = s_line();
-    int brow = 0;
-    double sign = -1;
-    study_constraint k[2] = { { 1, &brow, &sign, KV, ANM_DANM, 1.0, 1.0, 0 }, { 0, NULL, NULL, KV, ANM_DANM, 1.0, 1.0, 1 } };
-    study_site site[2] = { { 2, 15 }, { 2, 15 } };
-    anm_tranche_def tr[2] = { { 0, 15, 0, 1, ANM_DANM }, { 1, 15, 0, 2, ANM_DANM } };
-    int modes[3] = { STUDY_AC_OFF, STUDY_AC_SCREEN, STUDY_AC_ALL };
-    for (int m = 0; m < 3; m++) {
-        study_def d = { c, 2, 2, 2, 0, k, site, tr, NULL, NULL, 256, 5, 2, NULL };
-        study_topology *t;
-        study *s;
-        pcf_error err;
-        cr_assert_eq(study_topology_new(&d, NULL, 0, &t, &err), PCF_OK, "%s", err.msg);
-        cr_assert_eq(study_new(&d, &s, &err), PCF_OK, "%s", err.msg);
-        cr_assert_eq(study_set_ac(s, modes[m], 0.005, &err), PCF_OK, "%s", err.msg);
-        int bus = 1;
-        double kv = KV;
-        voltage_def vd = { c, 1, &bus, &kv };
-        voltage *v;
-        cr_assert_eq(voltage_new(&vd, &v, &err), PCF_OK, "%s", err.msg);
-        double p[2] = { 0, 30 }, q[2] = { 0, 0 }, row[2], off, rev[2] = { 0, (1 - 0.94) * KV };
-        cr_assert_eq(voltage_linearise(v, t, p, q, row, &off, NULL, &err), PCF_OK, "%s", err.msg);
-        cr_assert_eq(study_set_linear(s, row, &off, rev, &err), PCF_OK, "%s", err.msg);
-        double mean[2] = { 15, 15 }, demand[2] = { 0, 0 }, lim[2] = { 29, (vmax - 1) * KV };
-        study_sp sp = { t, 0.5, mean, NULL, demand, NULL, NULL, lim, lim, NULL };
-        cr_assert_eq(study_run_sp(s, 1, &sp, &err), PCF_OK, "%s", err.msg);
-        double curt[2];
-        for (int i = 0; i < 2; i++) {
-            mcstat_pcf r;
-            cr_assert_eq(study_site_result(s, (size_t)i, &r, &err), PCF_OK, "%s", err.msg);
-            curt[i] = r.curtailed_mwh / 0.5;
-        }
-        cr_assert_float_eq(curt[1], 15.0, 1e-6, "mode %d: newest %g", modes[m], curt[1]);
-        cr_assert_float_eq(curt[0], 5.0, 1e-6, "mode %d: oldest %g", modes[m], curt[0]);
-        cr_assert_float_eq(study_constraint_result_get(s, 1)->p_acts, 1.0, 1e-12, "mode %d", modes[m]);
-        study_destroy(&s);
-        voltage_destroy(&v);
-        study_topology_destroy(&t);
-    }
     mp_case_destroy(&c);
 }
