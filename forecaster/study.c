@@ -1415,7 +1415,7 @@ const study_constraint_result *study_constraint_result_get(const study *s, size_
 double study_sens_in(const study *s, size_t state, size_t c, size_t i)
 {
     if (state >= s->nst || c >= s->def.nc || i >= s->def.ns || !s->topo_last) return 0;
-    const double *sens = s->sens_sp ? s->sens_sp : s->ac_mode == STUDY_AC_SCREEN ? s->lin_sens : s->topo_last->sens;
+    const double *sens = s->lin_of[c] >= 0 ? s->sens_sp : s->topo_last->sens;
     return sens[(state * s->def.nc + c) * s->def.ns + i];
 }
 

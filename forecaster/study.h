@@ -174,10 +174,10 @@ pcf_rc study_run_sp(study *s, uint32_t sp_index, const study_sp *sp, pcf_error *
 pcf_rc study_site_result(study *s, size_t site, mcstat_pcf *out, pcf_error *err);
 const study_constraint_result *study_constraint_result_get(const study *s, size_t c);
 /* Sensitivity of constraint c to site i in network state `state` (0
- * intact, 1 + k fault k) of the last SP: what its ANM used (the screened AC
- * rows or the topology's DC ones; the SP's linear model for a linear
- * constraint, which the topology's rows know nothing of); study_sens is
- * the intact state's. */
+ * intact, 1 + k fault k) of the last SP, as statements publish it: the
+ * topology's DC factor (PTDF-derived, as before the AC modes), or for a
+ * linear constraint the SP's own model, which the topology knows nothing
+ * of; study_sens is the intact state's. */
 double study_sens_in(const study *s, size_t state, size_t c, size_t i);
 double study_sens(const study *s, size_t c, size_t i);
 /* q_p of v[n] exactly as mcstat_quantile defines it, found by selection
