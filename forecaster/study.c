@@ -598,26 +598,32 @@ pcf_rc study_new(const study_def *def, study **out, pcf_error *err)
 
 /* ---- sampling (phase 1) and ANM (phase 2), per block ------------------------ */
 
-/* 1 when the sample's DC flow in its state is within the AC band of the
- * level where the ANM acts on some constraint. */
+/* Loading of constraint c in th->flow over the level where the ANM acts
+ * on it (trim x the limit in the flow's direction). */
+static double s_ac_ratio(const study *s, const study_thread *th, size_t c)
+{
+    const study_constraint *k = &s->def.constraints[c];
+    double trim = k->trim > 0 ? k->trim : 1;
+    double load = k->one_way ? th->flow[c] : fabs(th->flow[c]);
+    double lim = !k->one_way && th->flow[c] < 0 ? th->lim_r[c] : th->lim_f[c];
+    return load / (trim * lim);
+}
+
+/* 1 when the sample's flow in its state is within the AC band of the level
+ * where the ANM acts on some constraint: at or above 1 - band (band mode),
+ * within band either side (screened: the flows are linearised AC, close to
+ * the full solve, and only where the ANM's decision could go either way
+ * within the linearisation's error does the full solve decide). */
 static int s_ac_wanted(const study *s, const study_thread *th)
 {
-    const study_def *d = &s->def;
     if (s->ac_mode == STUDY_AC_ALL) return 1;
-    /* screened: the flows are linearised AC, close to the full solve near
-     * the operating point; only where the ANM's decision could go either
-     * way within the linearisation's error does the full solve decide */
     int both = s->ac_mode == STUDY_AC_SCREEN;
-    for (size_t c = 0; c < d->nc; c++) {
-        const study_constraint *k = &d->constraints[c];
+    for (size_t c = 0; c < s->def.nc; c++) {
         /* a linear (voltage) constraint's flow stays linear in an AC
          * sample: solving it near that limit would change nothing there */
-        if (k->nbr == 0) continue;
-        double trim = k->trim > 0 ? k->trim : 1;
-        double load = k->one_way ? th->flow[c] : fabs(th->flow[c]);
-        double lim = !k->one_way && th->flow[c] < 0 ? th->lim_r[c] : th->lim_f[c];
-        double act = trim * lim;
-        if (load >= (1 - s->ac_band) * act && (!both || load <= (1 + s->ac_band) * act)) return 1;
+        if (s->def.constraints[c].nbr == 0) continue;
+        double r = s_ac_ratio(s, th, c);
+        if (r >= 1 - s->ac_band && (!both || r <= 1 + s->ac_band)) return 1;
     }
     return 0;
 }
@@ -625,13 +631,8 @@ static int s_ac_wanted(const study *s, const study_thread *th)
 /* 1 when some constraint's flow in th->flow is above where the ANM acts. */
 static int s_ac_acts(const study *s, const study_thread *th)
 {
-    for (size_t c = 0; c < s->def.nc; c++) {
-        const study_constraint *k = &s->def.constraints[c];
-        double trim = k->trim > 0 ? k->trim : 1;
-        double load = k->one_way ? th->flow[c] : fabs(th->flow[c]);
-        double lim = !k->one_way && th->flow[c] < 0 ? th->lim_r[c] : th->lim_f[c];
-        if (load > trim * lim) return 1;
-    }
+    for (size_t c = 0; c < s->def.nc; c++)
+        if (s_ac_ratio(s, th, c) > 1) return 1;
     return 0;
 }
 

@@ -211,10 +211,13 @@ pcf_rc study_set_members(study *s, size_t nmember, const double *mean, pcf_error
  * every state. */
 pcf_rc study_set_linear(study *s, const double *row, const double *off, const double *rev, pcf_error *err);
 
-/* AC power flow for some samples (study_ac.h): mode STUDY_AC_OFF (DC only,
- * what study_new sets up), STUDY_AC_BAND (samples whose DC flow is within
- * band, a fraction, of where the ANM acts) or STUDY_AC_ALL.  Applies to
- * the SPs run after it. */
+/* The power flow of the samples (study_ac.h; methodology R.8): mode
+ * STUDY_AC_OFF (DC only, what study_new sets up), STUDY_AC_SCREEN (every
+ * state's flows linearised at its AC operating point, full AC for samples
+ * whose loading is within band, a fraction, of where the ANM acts, either
+ * side: the engine's default with STUDY_AC_SCREEN_BAND), STUDY_AC_BAND (AC
+ * for samples whose DC flow is within band below where the ANM acts) or
+ * STUDY_AC_ALL.  Applies to the SPs run after it. */
 pcf_rc study_set_ac(study *s, int mode, double band, pcf_error *err);
 
 /* Samples re-solved with AC (study_def.ac) and, of those, the ones left on
