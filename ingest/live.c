@@ -234,7 +234,7 @@ static pcf_rc s_load_pending(live_feed *f, PGconn *c, worker_log_fn log, void *l
     pcf_error why[LIVE_GROUP];      /* a refused batch's reason */
     pcf_rc rc = db_exec(c, "BEGIN", err);
     for (size_t i = 0; i < f->npending && rc == PCF_OK; i++) {
-        brc[i] = load_scada_batch(c, f->pending[i], f->pending_len[i], &rep[i], &info[i], &why[i]);
+        brc[i] = load_scada_batch(c, true, f->pending[i], f->pending_len[i], &rep[i], &info[i], &why[i]);
         if (brc[i] == PCF_ERR_DB && s_batch_error(c))
             continue;                   /* this batch's alone: settled after the COMMIT */
         if (brc[i] == PCF_ERR_DB || brc[i] == PCF_ERR_NOMEM || brc[i] == PCF_ERR_IO) {

@@ -11,9 +11,10 @@
  * quarantine entries.  s_finish() then writes the batch, the data and the
  * quarantine and commits -- or, on any error, s_abort() rolls back.
  * SCADA files try the bulk path first (sorted chunks binary-COPYed into the
- * partitions, see its section); the staging path is its fallback.  A load
- * called inside the caller's transaction (live groups) uses a savepoint
- * instead of BEGIN/COMMIT (s_load.nested).
+ * partitions, see its section); the staging path is its fallback.  A live
+ * batch loaded inside the caller's transaction (live groups; the caller
+ * says so, load_scada_batch's nested) uses a savepoint instead of
+ * BEGIN/COMMIT (s_load.nested).
  */
 #include "load.h"
 
@@ -912,9 +913,11 @@ static pcf_rc s_live_reject(void *ctx, const feed_reject *r, pcf_error *err)
     return s_reject_cb(((s_live *)ctx)->L, r, err);
 }
 
-pcf_rc load_scada_batch(PGconn *c, const void *buf, size_t len, load_report *rep, scada_pb_info *info,
-                        pcf_error *err)
+pcf_rc load_scada_batch(PGconn *c, bool nested, const void *buf, size_t len, load_report *rep,
+                        scada_pb_info *info, pcf_error *err)
 {
+    if (!nested && PQtransactionStatus(c) != PQTRANS_IDLE)
+        return pcf_error_set(err, PCF_ERR_INTERNAL, "load_scada_batch: a transaction is open but nested is false");
     /* First decode only for the identity (gateway, sequence) of the batch. */
     scada_pb_sink none = {NULL, NULL, NULL};
     pcf_rc rc = scada_pb_parse(buf, len, &none, info, err);
@@ -928,8 +931,7 @@ pcf_rc load_scada_batch(PGconn *c, const void *buf, size_t len, load_report *rep
     snprintf(source, sizeof source, "zmq:%s", info->gateway_id);
     int n = snprintf(ident, sizeof ident, "scada-zmq%c%s%c%llu", 0, info->gateway_id, 0,
                      (unsigned long long)info->batch_sequence);
-    s_load L = {.c = c, .feed = "scada", .source = source, .rep = rep,
-                .nested = PQtransactionStatus(c) == PQTRANS_INTRANS};
+    s_load L = {.c = c, .feed = "scada", .source = source, .rep = rep, .nested = nested};
     load_hash_hex(ident, (size_t)n, L.hash);
     if ((rc = s_begin(&L, err)) != PCF_OK || rep->already_loaded)
         return rc;

@@ -76,11 +76,14 @@ struct scada_pb_info;
  * are quarantined with source "zmq:<gateway_id>" and line = batch_sequence;
  * the rest loads.  A (gateway_id, batch_sequence) already committed is
  * skipped (already_loaded).  *info receives the batch identity.
- * Called inside an open transaction (the live feed groups batches), it
- * runs under a savepoint of that transaction and commits nothing: a refused
- * batch is rolled back to the savepoint, and after a database error the
- * caller must roll the whole transaction back. */
-pcf_rc load_scada_batch(PGconn *c, const void *buf, size_t len, load_report *rep,
+ * nested false: the load is its own transaction (BEGIN ... COMMIT), and no
+ * transaction may be open on c (PCF_ERR_INTERNAL: it would commit the
+ * caller's).  nested true: the caller has a transaction open (the live feed
+ * groups batches); the load runs under a savepoint of it and commits
+ * nothing: on an error of the batch's own (the savepoint rolled back, the
+ * transaction still usable) the caller decides, after a lost connection or
+ * transaction it must roll the whole transaction back. */
+pcf_rc load_scada_batch(PGconn *c, bool nested, const void *buf, size_t len, load_report *rep,
                         struct scada_pb_info *info, pcf_error *err);
 
 typedef struct load_weather_opts {

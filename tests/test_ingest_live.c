@@ -168,7 +168,7 @@ Test(ingest_live, load_per_record_and_dedupe)
     load_report rep;
     scada_pb_info info;
     pcf_error e;
-    cr_assert_eq(load_scada_batch(c, buf, len, &rep, &info, &e), PCF_OK, "%s", e.msg);
+    cr_assert_eq(load_scada_batch(c, false, buf, len, &rep, &info, &e), PCF_OK, "%s", e.msg);
     cr_assert_eq(rep.stored, 3);
     cr_assert_eq(rep.quarantined, 2);
     cr_assert_eq(s_num(c, "SELECT count(*) FROM quarantine WHERE source = 'zmq:gw-a' AND line = 1"), 2);
@@ -177,12 +177,12 @@ Test(ingest_live, load_per_record_and_dedupe)
     cr_assert_eq(s_num(c, "SELECT count(*) FROM measurement WHERE point_id = 'P_KW' AND value = 2.5 "
                           "AND quality = 'substituted'"), 1);
     /* The same batch again (a gateway resend): nothing changes. */
-    cr_assert_eq(load_scada_batch(c, buf, len, &rep, &info, &e), PCF_OK);
+    cr_assert_eq(load_scada_batch(c, false, buf, len, &rep, &info, &e), PCF_OK);
     cr_assert(rep.already_loaded);
     free(buf);
     /* Same measurements under a new sequence: stored rows are not rewritten. */
     len = s_pack("gw-a", 2, 1, m, 1, &buf);
-    cr_assert_eq(load_scada_batch(c, buf, len, &rep, &info, &e), PCF_OK);
+    cr_assert_eq(load_scada_batch(c, false, buf, len, &rep, &info, &e), PCF_OK);
     cr_assert_eq(rep.stored, 0);
     free(buf);
     cr_assert_eq(s_num(c, "SELECT count(*) FROM measurement"), 3);
@@ -206,12 +206,16 @@ Test(ingest_live, batch_nested_in_an_older_transaction)
     pcf_error e;
     testdb_exec(c, "BEGIN");
     testdb_exec(c, "SELECT pg_sleep(1.1)");
-    cr_assert_eq(load_scada_batch(c, buf, len, &rep, &info, &e), PCF_OK, "%s", e.msg);
+    /* nesting is said, not guessed: a plain load inside the caller's
+     * transaction would COMMIT it */
+    cr_assert_eq(load_scada_batch(c, false, buf, len, &rep, &info, &e), PCF_ERR_INTERNAL);
+    cr_assert_eq(PQtransactionStatus(c), PQTRANS_INTRANS);
+    cr_assert_eq(load_scada_batch(c, true, buf, len, &rep, &info, &e), PCF_OK, "%s", e.msg);
     cr_assert_eq(rep.stored, 1);
     cr_assert_eq(PQtransactionStatus(c), PQTRANS_INTRANS, "nested: the caller's transaction stays open");
     testdb_exec(c, "ROLLBACK");
     cr_assert_eq(s_num(c, "SELECT count(*) FROM measurement"), 0, "nothing committed by the nested load");
-    cr_assert_eq(load_scada_batch(c, buf, len, &rep, &info, &e), PCF_OK, "%s", e.msg);
+    cr_assert_eq(load_scada_batch(c, false, buf, len, &rep, &info, &e), PCF_OK, "%s", e.msg);
     cr_assert(!rep.already_loaded);
     cr_assert_eq(s_num(c, "SELECT count(*) FROM quarantine"), 1);
     free(buf);
