@@ -13,14 +13,21 @@
  * each batch under its own savepoint (load_scada_batch nests).  Nothing is
  * counted, logged or forgotten before the COMMIT: a failure of the
  * connection or the transaction rolls the whole group back and keeps it
- * pending.  An SQL error of one batch (a trigger refusing a point deleted
- * meanwhile) is rolled back to that batch's savepoint and the others commit;
- * the batch stays pending and is tried again at every poll until it loads:
- * a deadlock or a lock timeout passes, a refusal lasts until an operator
- * removes its cause (logged at the first failure and every 100th).  It is
- * never dropped: the worker cannot tell a passing error from a lasting one
- * without the SQLSTATE, and a lost batch is worse than a stuck one.  An idle feed
- * is not delayed: a group never waits for batches that have not arrived.
+ * pending.  An SQL error of one batch is rolled back to that batch's
+ * savepoint and the others commit; what happens to the batch depends on the
+ * error's SQLSTATE (pcf_error.sqlstate, s_lasting):
+ *   class 22 (data exception) or 23 (integrity violation, e.g. 23503 when
+ *     sql/005's check finds a point deleted meanwhile): trying again will
+ *     not help, so the batch is recorded, in the same transaction, as a
+ *     'rejected' ingest_batch with every row in the quarantine
+ *     (load_scada_batch_refused) and counted as refused;
+ *   anything else (serialization failure, deadlock, resources, operator
+ *     intervention, a trigger's own exception): it may pass, so the batch
+ *     stays pending and is tried again at every poll until it loads (logged
+ *     at the first failure and every 100th).
+ * Either way no row is lost: a batch leaves the pending group only once it
+ * or its quarantine rows are committed.  An idle feed is not delayed: a
+ * group never waits for batches that have not arrived.
  */
 #include "live.h"
 
@@ -223,6 +230,49 @@ static bool s_batch_error(PGconn *c)
     return PQstatus(c) == CONNECTION_OK && PQtransactionStatus(c) == PQTRANS_INTRANS;
 }
 
+/* An error of the batch's own that trying again will not mend: a data
+ * exception (class 22) or an integrity constraint violation (class 23,
+ * e.g. 23503 from sql/005's point check).  Anything else -- serialization
+ * failure, deadlock (40001, 40P01), insufficient resources (53), operator
+ * intervention (57), an error without SQLSTATE -- may pass. */
+static bool s_lasting(const pcf_error *e)
+{
+    return strncmp(e->sqlstate, "22", 2) == 0 || strncmp(e->sqlstate, "23", 2) == 0;
+}
+
+/* What became of a pending batch in its group's transaction. */
+enum { S_LOADED, S_QUARANTINED, S_REFUSED, S_PENDING };
+
+/* Loads batch i under its savepoint; a lasting error of its own records it
+ * in the quarantine instead.  Returns PCF_OK with *fate set, or the error
+ * that lost the connection or the transaction. */
+static pcf_rc s_load_one(live_feed *f, PGconn *c, size_t i, load_report *rep, scada_pb_info *info,
+                         pcf_error *why, int *fate, pcf_error *err)
+{
+    pcf_rc rc = load_scada_batch(c, true, f->pending[i], f->pending_len[i], rep, info, why);
+    if (rc == PCF_OK || rc == PCF_ERR_PARSE || rc == PCF_ERR_LIMIT || rc == PCF_ERR_INVALID) {
+        *fate = rc == PCF_OK ? S_LOADED : S_REFUSED;
+        return PCF_OK;
+    }
+    if (rc != PCF_ERR_DB || !s_batch_error(c)) {
+        *err = *why;
+        return rc;
+    }
+    *fate = S_PENDING;
+    if (!s_lasting(why))
+        return PCF_OK;
+    pcf_error qerr;
+    rc = load_scada_batch_refused(c, true, f->pending[i], f->pending_len[i], why, rep, info, &qerr);
+    if (rc == PCF_OK) {
+        *fate = rep->already_loaded ? S_LOADED : S_QUARANTINED;
+        return PCF_OK;
+    }
+    if (rc == PCF_ERR_DB && s_batch_error(c))
+        return PCF_OK;                  /* could not even record it: kept pending, never dropped */
+    *err = qerr;
+    return rc;
+}
+
 /* Loads the pending group in one transaction; on a connection or
  * transaction failure rolls it back and keeps every batch pending. */
 static pcf_rc s_load_pending(live_feed *f, PGconn *c, worker_log_fn log, void *lctx, worker_result *res,
@@ -230,18 +280,11 @@ static pcf_rc s_load_pending(live_feed *f, PGconn *c, worker_log_fn log, void *l
 {
     load_report rep[LIVE_GROUP];
     scada_pb_info info[LIVE_GROUP];
-    pcf_rc brc[LIVE_GROUP];
-    pcf_error why[LIVE_GROUP];      /* a refused batch's reason */
+    int fate[LIVE_GROUP];
+    pcf_error why[LIVE_GROUP];      /* a batch's own error */
     pcf_rc rc = db_exec(c, "BEGIN", err);
-    for (size_t i = 0; i < f->npending && rc == PCF_OK; i++) {
-        brc[i] = load_scada_batch(c, true, f->pending[i], f->pending_len[i], &rep[i], &info[i], &why[i]);
-        if (brc[i] == PCF_ERR_DB && s_batch_error(c))
-            continue;                   /* this batch's alone: settled after the COMMIT */
-        if (brc[i] == PCF_ERR_DB || brc[i] == PCF_ERR_NOMEM || brc[i] == PCF_ERR_IO) {
-            *err = why[i];
-            rc = brc[i];
-        }
-    }
+    for (size_t i = 0; i < f->npending && rc == PCF_OK; i++)
+        rc = s_load_one(f, c, i, &rep[i], &info[i], &why[i], &fate[i], err);
     if (rc == PCF_OK)
         rc = db_exec(c, "COMMIT", err);
     if (rc != PCF_OK) {
@@ -250,7 +293,7 @@ static pcf_rc s_load_pending(live_feed *f, PGconn *c, worker_log_fn log, void *l
     }
     size_t keep = 0;
     for (size_t i = 0; i < f->npending; i++) {
-        if (brc[i] == PCF_ERR_DB) {
+        if (fate[i] == S_PENDING) {
             if (f->failed[i]++ % 100 == 0)
                 s_log(log, lctx, "live: batch kept pending after %u failure(s): %s", f->failed[i], why[i].msg);
             f->pending[keep] = f->pending[i];
@@ -258,7 +301,7 @@ static pcf_rc s_load_pending(live_feed *f, PGconn *c, worker_log_fn log, void *l
             f->failed[keep++] = f->failed[i];
             continue;
         }
-        if (brc[i] == PCF_OK) {
+        if (fate[i] == S_LOADED) {
             s_note_sequence(f, &info[i], log, lctx);
             if (rep[i].already_loaded)
                 res->already++;
@@ -269,6 +312,12 @@ static pcf_rc s_load_pending(live_feed *f, PGconn *c, worker_log_fn log, void *l
             s_log(log, lctx, "live: gateway %s batch %llu: %s, %ld rows stored, %ld quarantined", info[i].gateway_id,
                   (unsigned long long)info[i].batch_sequence, rep[i].already_loaded ? "already loaded" : "loaded",
                   rep[i].stored, rep[i].quarantined);
+        } else if (fate[i] == S_QUARANTINED) {
+            s_note_sequence(f, &info[i], log, lctx);
+            res->refused++;
+            res->quarantined += rep[i].quarantined;
+            s_log(log, lctx, "live: gateway %s batch %llu quarantined (%ld rows): %s", info[i].gateway_id,
+                  (unsigned long long)info[i].batch_sequence, rep[i].quarantined, why[i].msg);
         } else {
             res->refused++;
             s_log(log, lctx, "live: dropped a batch: %s", why[i].msg);

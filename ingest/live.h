@@ -9,7 +9,10 @@
  * transaction per group, each batch under its own savepoint
  * (load_scada_batch); a batch whose (gateway_id,
  * batch_sequence) is already committed is skipped, and a jump in a gateway's
- * sequence is logged as a gap.
+ * sequence is logged as a gap.  A batch the database refuses with a data or
+ * integrity error (SQLSTATE class 22 or 23) is quarantined whole and counted
+ * as refused; one refused with any other error stays pending and is tried
+ * again at the next poll (live.c explains).
  *
  * No loss on database failure: a received batch is kept until its
  * group's transaction commits, and counted and logged only then.  When

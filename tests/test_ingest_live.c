@@ -3,6 +3,7 @@
  * socket with framing errors and gaps, and no loss when PostgreSQL fails. */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -466,17 +467,20 @@ Test(ingest_live, curve_admits_only_allowlisted_gateways)
 
 /* Regression: one batch's SQL error (here a trigger) rolled back and retried
  * the whole group every poll, for ever.  Now the batch is rolled back to its
- * savepoint and the others commit; it stays pending, never dropped: an error
- * that passes loads at the next poll, one that lasts loads once its cause is
- * removed. */
+ * savepoint and the others commit; an error outside SQLSTATE classes 22/23
+ * keeps it pending, never dropped: one that passes (40001) loads at the next
+ * poll, one that lasts (P0001, a trigger's exception) loads once its cause
+ * is removed. */
 Test(ingest_live, sql_error_of_one_batch_does_not_sink_the_group)
 {
     testdb db;
     PGconn *c = s_live_db(&db, "live_sqlerr");
     testdb_exec(c, "CREATE SEQUENCE t_once;"
                    "CREATE FUNCTION t_refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-                   "IF NEW.source = 'zmq:gw-bad' OR (NEW.source = 'zmq:gw-once' AND nextval('t_once') = 1) THEN "
-                   "RAISE EXCEPTION 'refused by test trigger'; END IF; RETURN NEW; END $$;"
+                   "IF NEW.source = 'zmq:gw-once' AND nextval('t_once') = 1 THEN "
+                   "RAISE EXCEPTION 'serialization failure' USING ERRCODE = '40001'; END IF; "
+                   "IF NEW.source = 'zmq:gw-bad' THEN RAISE EXCEPTION 'refused by test trigger'; END IF; "
+                   "RETURN NEW; END $$;"
                    "CREATE TRIGGER t_refuse BEFORE INSERT ON ingest_batch FOR EACH ROW EXECUTE FUNCTION t_refuse()");
     pcf_error e;
     void *zctx, *push;
@@ -515,6 +519,98 @@ Test(ingest_live, sql_error_of_one_batch_does_not_sink_the_group)
     /* nothing left pending: a further poll has nothing to do */
     cr_assert_eq(live_poll(f, c, 0, s_live_log, &logs, &res, &e), PCF_OK, "%s", e.msg);
     cr_assert_eq(res.loaded + res.refused, 0);
+    zmq_close(push);
+    zmq_ctx_term(zctx);
+    live_destroy(&f);
+    PQfinish(c);
+    testdb_drop(&db);
+}
+
+typedef struct {
+    live_feed *f;
+    PGconn *c;
+    s_logs logs;
+    worker_result res;
+    pcf_rc rc;
+    pcf_error e;
+} s_poller;
+
+static void *s_poll_thread(void *arg)
+{
+    s_poller *p = arg;
+    p->rc = live_poll(p->f, p->c, 100, s_live_log, &p->logs, &p->res, &p->e);
+    return NULL;
+}
+
+/* Regression (review of issue 4/7): a batch whose SQL error was its own and
+ * lasting (SQLSTATE 23503: sql/005's check finds a point deleted while the
+ * batch loads) stayed pending and was retried at every poll for ever.  Now
+ * it is quarantined whole -- every row, with the reason and SQLSTATE -- in
+ * the group's transaction, counted as refused, and the rest commit.  The
+ * race is played for real: the point's delete is uncommitted when the load
+ * checks and joins it, and commits while sql/005's trigger waits on its
+ * row lock. */
+Test(ingest_live, lasting_data_error_quarantines_the_batch)
+{
+    testdb db;
+    PGconn *c = s_live_db(&db, "live_lasting");
+    testdb_exec(c, "INSERT INTO measurement_point (point_id, zone_id, quantity, element, bus_i, scale)"
+                   " VALUES ('GONE', 'z1', 'v_kv', 'bus', 1, 1);"
+                   /* the month's partition exists, or its CREATE would wait on the delete instead */
+                   "SELECT feed_ensure_partitions('measurement', '2026-01-01', '2026-01-02')");
+    void *zctx, *push;
+    live_feed *f = s_feed_pair("lasting", &zctx, &push);
+    s_meas ok1[] = {{"GT1_P", 1767225600000, 1, 1}}, ok2[] = {{"GT1_P", 1767225660000, 2, 1}};
+    s_meas gone[] = {{"GONE", 1767225600000, 11, 1}, {"BUS1_V", 1767225600000, 33, 1},
+                     {"GONE", 1767225600000, NAN, 1}};
+    uint8_t *b;
+    size_t l = s_pack("gw-ok", 1, 1, ok1, 1, &b);
+    s_send(push, "pcf.v1.ScadaBatch", b, l);
+    free(b);
+    l = s_pack("gw-gone", 5, 1, gone, 3, &b);
+    s_send(push, "pcf.v1.ScadaBatch", b, l);
+    free(b);
+    l = s_pack("gw-ok", 2, 1, ok2, 1, &b);
+    s_send(push, "pcf.v1.ScadaBatch", b, l);
+    free(b);
+    usleep(200 * 1000);     /* one group */
+    /* the point is being deleted: not yet committed */
+    PGconn *del = testdb_connect(&db);
+    testdb_exec(del, "BEGIN; DELETE FROM measurement_point WHERE point_id = 'GONE'");
+    s_poller p = {.f = f, .c = c};
+    int pid = PQbackendPID(c);
+    pthread_t tid;
+    cr_assert_eq(pthread_create(&tid, NULL, s_poll_thread, &p), 0);
+    PGconn *watch = testdb_connect(&db);
+    char q[160];
+    snprintf(q, sizeof q, "SELECT count(*) FROM pg_stat_activity WHERE pid = %d AND wait_event_type = 'Lock'", pid);
+    int waiting = 0;
+    for (int i = 0; i < 200 && !waiting; i++) {
+        usleep(20000);
+        waiting = testdb_long(watch, q) > 0;
+    }
+    testdb_exec(del, "COMMIT");
+    pthread_join(tid, NULL);
+    cr_assert(waiting, "the load never waited on the deleted point's lock");
+    cr_assert_eq(p.rc, PCF_OK, "%s", p.e.msg);
+    cr_assert_eq(p.res.loaded, 2, "the rest of the group commits: loaded %ld refused %ld quarantined %ld", p.res.loaded, p.res.refused, p.res.quarantined);
+    cr_assert_eq(p.res.refused, 1);
+    cr_assert_eq(p.res.quarantined, 3);
+    cr_assert_eq(s_num(c, "SELECT count(*) FROM measurement"), 2);
+    cr_assert_eq(s_num(c, "SELECT count(*) FROM ingest_batch WHERE source = 'zmq:gw-gone' AND status = 'rejected'"
+                          " AND rows_quarantined = 3 AND rows_loaded = 0"), 1);
+    /* every row kept: the two good ones with the database's reason, the NaN with its own */
+    cr_assert_eq(s_num(c, "SELECT count(*) FROM quarantine q JOIN ingest_batch b USING (batch_id)"
+                          " WHERE b.source = 'zmq:gw-gone' AND q.line = 5 AND q.reason LIKE '%SQLSTATE 23503%'"
+                          " AND q.raw IN ('GONE,1767225600000,11,good', 'BUS1_V,1767225600000,33,good')"), 2);
+    cr_assert_eq(s_num(c, "SELECT count(*) FROM quarantine WHERE source = 'zmq:gw-gone' AND field = 'value'"), 1);
+    /* settled: a further poll has nothing to do */
+    worker_result res;
+    pcf_error e;
+    cr_assert_eq(live_poll(f, c, 0, s_live_log, &p.logs, &res, &e), PCF_OK, "%s", e.msg);
+    cr_assert_eq(res.loaded + res.refused, 0);
+    PQfinish(watch);
+    PQfinish(del);
     zmq_close(push);
     zmq_ctx_term(zctx);
     live_destroy(&f);
