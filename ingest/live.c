@@ -57,6 +57,7 @@ struct live_feed {
     size_t pending_len[LIVE_GROUP];
     unsigned failed[LIVE_GROUP];            /* SQL errors of the batch so far */
     size_t npending;
+    const ingest_source *src;   /* for worker_report; NULL: no events */
     char gw[LIVE_MAX_GATEWAYS][65];
     unsigned long long last_seq[LIVE_MAX_GATEWAYS];
     size_t ngw;
@@ -132,6 +133,11 @@ live_feed *live_new_curve(const char *endpoint, const char *secret_key_path, con
         return NULL;
     }
     return f;
+}
+
+void live_set_source(live_feed *f, const ingest_source *src)
+{
+    f->src = src;
 }
 
 void live_destroy(live_feed **fp)
@@ -273,6 +279,29 @@ static pcf_rc s_load_one(live_feed *f, PGconn *c, size_t i, load_report *rep, sc
     return rc;
 }
 
+static double s_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* One settled batch to the worker's event hook (metrics: outcome, rows,
+ * load time), named "<gateway_id>#<batch_sequence>". */
+static void s_report(const live_feed *f, const scada_pb_info *info, const load_report *rep, int fate,
+                     double seconds)
+{
+    if (!f->src)
+        return;
+    char input[96] = "(undecodable)";
+    if (info->gateway_id[0])
+        snprintf(input, sizeof input, "%.64s#%llu", info->gateway_id, (unsigned long long)info->batch_sequence);
+    worker_event ev = {f->src, input,
+                       fate == S_LOADED ? (rep->already_loaded ? "already_loaded" : "loaded") : "refused",
+                       fate == S_LOADED ? rep->stored : 0, rep->quarantined, seconds};
+    worker_report(&ev);
+}
+
 /* Loads the pending group in one transaction; on a connection or
  * transaction failure rolls it back and keeps every batch pending. */
 static pcf_rc s_load_pending(live_feed *f, PGconn *c, worker_log_fn log, void *lctx, worker_result *res,
@@ -282,11 +311,18 @@ static pcf_rc s_load_pending(live_feed *f, PGconn *c, worker_log_fn log, void *l
     scada_pb_info info[LIVE_GROUP];
     int fate[LIVE_GROUP];
     pcf_error why[LIVE_GROUP];      /* a batch's own error */
+    double took[LIVE_GROUP];        /* each batch's load, seconds */
+    memset(info, 0, sizeof info);
     pcf_rc rc = db_exec(c, "BEGIN", err);
-    for (size_t i = 0; i < f->npending && rc == PCF_OK; i++)
+    for (size_t i = 0; i < f->npending && rc == PCF_OK; i++) {
+        double t0 = s_seconds();
         rc = s_load_one(f, c, i, &rep[i], &info[i], &why[i], &fate[i], err);
+        took[i] = s_seconds() - t0;
+    }
+    double t0 = s_seconds();
     if (rc == PCF_OK)
         rc = db_exec(c, "COMMIT", err);
+    double commit = s_seconds() - t0;
     if (rc != PCF_OK) {
         db_rollback(c);
         return rc;                      /* the group stays pending */
@@ -322,6 +358,7 @@ static pcf_rc s_load_pending(live_feed *f, PGconn *c, worker_log_fn log, void *l
             res->refused++;
             s_log(log, lctx, "live: dropped a batch: %s", why[i].msg);
         }
+        s_report(f, &info[i], &rep[i], fate[i], took[i] + commit);
         free(f->pending[i]);
         f->pending[i] = NULL;
     }

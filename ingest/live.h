@@ -44,6 +44,13 @@ live_feed *live_new(const char *endpoint, pcf_error *err);
 live_feed *live_new_curve(const char *endpoint, const char *secret_key_path, const char *allowlist_path,
                           pcf_error *err);
 
+/* Names the configured source the feed's batches belong to: from then on
+ * each batch, once settled (committed, quarantined or dropped), is reported
+ * to the worker's event hook (worker_report: outcome, rows and load time,
+ * the batch's own load plus its group's COMMIT), as the file sources'
+ * inputs are.  src must outlive the feed. */
+void live_set_source(live_feed *f, const ingest_source *src);
+
 /* Closes the socket and frees; *fp becomes NULL.  Pending batches are lost. */
 void live_destroy(live_feed **fp);
 

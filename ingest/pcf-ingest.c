@@ -69,7 +69,8 @@ static void s_metrics_init(metrics *m, ingest_metrics *im)
                                    "Passes over a source that stopped on an error (database, I/O, fetch).",
                                    "source,kind");
     im->seconds = metrics_histogram(m, "pcf_ingest_load_seconds",
-                                    "Time to load one input (file or fetched body) into PostgreSQL.", b,
+                                    "Time to load one input (file, fetched body, live batch with its group's COMMIT) into "
+                                    "PostgreSQL.", b,
                                     sizeof b / sizeof b[0], "source,kind");
     im->reconnects = metrics_counter(m, "pcf_ingest_db_reconnects_total",
                                      "Database connections made after the first one.", NULL);
@@ -212,6 +213,7 @@ static int s_daemon(const ingest_config *cfg)
                 live_destroy(&feeds[k]);
             return EXIT_FAIL;
         }
+        live_set_source(feeds[i], src);     /* batches reach the load-time histogram */
     }
     PGconn *c = NULL;
     int backoff = 1, connects = 0;

@@ -47,6 +47,12 @@ void worker_set_event_hook(worker_event_fn fn, void *ctx)
     g_event_ctx = ctx;
 }
 
+void worker_report(const worker_event *ev)
+{
+    if (g_event)
+        g_event(g_event_ctx, ev);
+}
+
 static double s_now(void)
 {
     struct timespec t;
@@ -84,10 +90,8 @@ static void s_outcome(const ingest_source *src, const char *input, const load_re
                 "kind", ingest_kind_name(src->kind), "input", input, "rows", PCF_LOG_I(rep->stored), "quarantined",
                 PCF_LOG_I(rep->quarantined), "missing", PCF_LOG_I(rep->missing), "batch", PCF_LOG_I(rep->batch_id),
                 "seconds", PCF_LOG_F(seconds), NULL);
-    if (g_event) {
-        worker_event ev = {src, input, outcome, refusal ? 0 : rep->stored, rep->quarantined, seconds};
-        g_event(g_event_ctx, &ev);
-    }
+    worker_event ev = {src, input, outcome, refusal ? 0 : rep->stored, rep->quarantined, seconds};
+    worker_report(&ev);
 }
 
 static bool s_ends_with(const char *s, const char *suffix)
@@ -288,6 +292,7 @@ static pcf_rc s_run_live(PGconn *c, const ingest_source *src, worker_log_fn log,
                    : live_new(src->endpoint, err);
     if (!f)
         return err->code;
+    live_set_source(f, src);
     time_t end = time(NULL) + src->poll_seconds;
     pcf_rc rc = PCF_OK;
     while (rc == PCF_OK && time(NULL) < end) {

@@ -59,8 +59,12 @@ typedef struct worker_event {
 typedef void (*worker_event_fn)(void *ctx, const worker_event *ev);
 
 /* Sets the process's event hook (NULL: none).  Set once by the daemon's
- * main before the first pass; passes then call it after every input. */
+ * main before the first pass; passes then call it after every input, and
+ * live feeds after every batch settled (live_set_source). */
 void worker_set_event_hook(worker_event_fn fn, void *ctx);
+
+/* Tells the hook (if any) about one input. */
+void worker_report(const worker_event *ev);
 
 /* Runs one pass.  PCF_OK when every input was dealt with (including
  * refusals, counted in res); for an openmeteo source a refused body or a

@@ -231,6 +231,15 @@ static void s_send(void *push, const char *type, const uint8_t *body, size_t len
         cr_assert_geq(zmq_send(push, body, len, 0), 0);
 }
 
+/* Packs and sends one ScadaBatch. */
+static void s_send_batch(void *push, const char *gw, uint64_t seq, const s_meas *m, size_t n)
+{
+    uint8_t *b;
+    size_t l = s_pack(gw, seq, 1, m, n, &b);
+    s_send(push, "pcf.v1.ScadaBatch", b, l);
+    free(b);
+}
+
 typedef struct {
     int gaps, dropped;
 } s_logs;
@@ -256,6 +265,26 @@ static live_feed *s_feed_pair(const char *name, void **zctx, void **push)
     *push = zmq_socket(*zctx, ZMQ_PUSH);
     cr_assert_eq(zmq_connect(*push, ep), 0);
     return f;
+}
+
+/* Closes what s_feed_pair and s_live_db opened. */
+static void s_feed_done(void *push, void *zctx, live_feed **f, PGconn *c, testdb *db)
+{
+    zmq_close(push);
+    zmq_ctx_term(zctx);
+    live_destroy(f);
+    cr_assert_null(*f);
+    PQfinish(c);
+    testdb_drop(db);
+}
+
+/* Polls once more: nothing may be left pending. */
+static void s_nothing_pending(live_feed *f, PGconn *c)
+{
+    worker_result res;
+    pcf_error e;
+    cr_assert_eq(live_poll(f, c, 0, NULL, NULL, &res, &e), PCF_OK, "%s", e.msg);
+    cr_assert_eq(res.loaded + res.refused + res.already, 0, "a batch was left pending");
 }
 
 Test(ingest_live, zmq_pull_socket)
@@ -312,12 +341,7 @@ Test(ingest_live, zmq_pull_socket)
     free(b1);
     free(b3);
     free(b4);
-    zmq_close(push);
-    zmq_ctx_term(zctx);
-    live_destroy(&f);
-    cr_assert_null(f);
-    PQfinish(c);
-    testdb_drop(&db);
+    s_feed_done(push, zctx, &f, c, &db);
 }
 
 /* Batches already queued share a transaction (at most 64 per group), a
@@ -333,10 +357,7 @@ Test(ingest_live, queued_batches_are_grouped_per_transaction)
     enum { N = 150 };
     for (int i = 0; i < N; i++) {
         s_meas m[] = {{"GT1_P", 1767225600000 + i * 1000LL, i, 1}, {"NOPE", 1767225600000, 1, 1}};
-        uint8_t *b;
-        size_t l = s_pack("gw-g", (uint64_t)i + 1, 1, m, 2, &b);
-        s_send(push, "pcf.v1.ScadaBatch", b, l);
-        free(b);
+        s_send_batch(push, "gw-g", (uint64_t)i + 1, m, 2);
         if (i == 70)
             s_send(push, "pcf.v1.ScadaBatch", (const uint8_t *)"\xff\xff\xff", 3);   /* undecodable */
     }
@@ -368,11 +389,7 @@ Test(ingest_live, queued_batches_are_grouped_per_transaction)
      * be the savepoint's own xid). */
     long txns = s_num(c, "SELECT count(DISTINCT finished_at) FROM ingest_batch");
     cr_assert(txns >= (N + 63) / 64 && txns <= 20, "%ld transactions for %d queued batches", txns, N);
-    zmq_close(push);
-    zmq_ctx_term(zctx);
-    live_destroy(&f);
-    PQfinish(c);
-    testdb_drop(&db);
+    s_feed_done(push, zctx, &f, c, &db);
 }
 
 static void *s_curve_push(void *zctx, const char *ep, const char *server_pub, const char *keyfile)
@@ -488,10 +505,7 @@ Test(ingest_live, sql_error_of_one_batch_does_not_sink_the_group)
     const char *gw[4] = {"gw-ok", "gw-bad", "gw-once", "gw-ok"};
     for (int i = 0; i < 4; i++) {
         s_meas m[] = {{"GT1_P", 1767225600000 + i * 1000LL, i, 1}};
-        uint8_t *b;
-        size_t l = s_pack(gw[i], (uint64_t)i + 1, 1, m, 1, &b);
-        s_send(push, "pcf.v1.ScadaBatch", b, l);
-        free(b);
+        s_send_batch(push, gw[i], (uint64_t)i + 1, m, 1);
     }
     usleep(200 * 1000);     /* one group */
     s_logs logs = {0};
@@ -516,14 +530,8 @@ Test(ingest_live, sql_error_of_one_batch_does_not_sink_the_group)
     cr_assert_eq(res.loaded, 1);
     cr_assert_eq(s_num(c, "SELECT count(*) FROM measurement"), 4);
     cr_assert_eq(s_num(c, "SELECT count(*) FROM ingest_batch WHERE source = 'zmq:gw-bad'"), 1);
-    /* nothing left pending: a further poll has nothing to do */
-    cr_assert_eq(live_poll(f, c, 0, s_live_log, &logs, &res, &e), PCF_OK, "%s", e.msg);
-    cr_assert_eq(res.loaded + res.refused, 0);
-    zmq_close(push);
-    zmq_ctx_term(zctx);
-    live_destroy(&f);
-    PQfinish(c);
-    testdb_drop(&db);
+    s_nothing_pending(f, c);   /* the kept batch loaded and left */
+    s_feed_done(push, zctx, &f, c, &db);
 }
 
 typedef struct {
@@ -563,16 +571,9 @@ Test(ingest_live, lasting_data_error_quarantines_the_batch)
     s_meas ok1[] = {{"GT1_P", 1767225600000, 1, 1}}, ok2[] = {{"GT1_P", 1767225660000, 2, 1}};
     s_meas gone[] = {{"GONE", 1767225600000, 11, 1}, {"BUS1_V", 1767225600000, 33, 1},
                      {"GONE", 1767225600000, NAN, 1}};
-    uint8_t *b;
-    size_t l = s_pack("gw-ok", 1, 1, ok1, 1, &b);
-    s_send(push, "pcf.v1.ScadaBatch", b, l);
-    free(b);
-    l = s_pack("gw-gone", 5, 1, gone, 3, &b);
-    s_send(push, "pcf.v1.ScadaBatch", b, l);
-    free(b);
-    l = s_pack("gw-ok", 2, 1, ok2, 1, &b);
-    s_send(push, "pcf.v1.ScadaBatch", b, l);
-    free(b);
+    s_send_batch(push, "gw-ok", 1, ok1, 1);
+    s_send_batch(push, "gw-gone", 5, gone, 3);
+    s_send_batch(push, "gw-ok", 2, ok2, 1);
     usleep(200 * 1000);     /* one group */
     /* the point is being deleted: not yet committed */
     PGconn *del = testdb_connect(&db);
@@ -604,16 +605,59 @@ Test(ingest_live, lasting_data_error_quarantines_the_batch)
                           " WHERE b.source = 'zmq:gw-gone' AND q.line = 5 AND q.reason LIKE '%SQLSTATE 23503%'"
                           " AND q.raw IN ('GONE,1767225600000,11,good', 'BUS1_V,1767225600000,33,good')"), 2);
     cr_assert_eq(s_num(c, "SELECT count(*) FROM quarantine WHERE source = 'zmq:gw-gone' AND field = 'value'"), 1);
-    /* settled: a further poll has nothing to do */
-    worker_result res;
-    pcf_error e;
-    cr_assert_eq(live_poll(f, c, 0, s_live_log, &p.logs, &res, &e), PCF_OK, "%s", e.msg);
-    cr_assert_eq(res.loaded + res.refused, 0);
+    s_nothing_pending(f, c);   /* settled, not retried */
     PQfinish(watch);
     PQfinish(del);
-    zmq_close(push);
-    zmq_ctx_term(zctx);
-    live_destroy(&f);
-    PQfinish(c);
-    testdb_drop(&db);
+    s_feed_done(push, zctx, &f, c, &db);
+}
+
+typedef struct {
+    int n, loaded, refused;
+    double seconds;
+    char input[8][96];
+} s_events;
+
+static void s_on_event(void *ctx, const worker_event *ev)
+{
+    s_events *e = ctx;
+    cr_assert_str_eq(ev->src->name, "live");
+    if (e->n < 8)
+        snprintf(e->input[e->n], sizeof e->input[0], "%s", ev->input);
+    e->n++;
+    e->loaded += strcmp(ev->outcome, "loaded") == 0;
+    e->refused += strcmp(ev->outcome, "refused") == 0;
+    cr_assert_gt(ev->seconds, 0);
+    e->seconds += ev->seconds;
+}
+
+/* Regression (review of issue 4/7): live batches never reached the worker's
+ * per-input events, so pcf_ingest_load_seconds had no live observations.
+ * Each settled batch is one event now, named gateway#sequence. */
+Test(ingest_live, settled_batches_reach_the_event_hook)
+{
+    testdb db;
+    PGconn *c = s_live_db(&db, "live_events");
+    void *zctx, *push;
+    live_feed *f = s_feed_pair("events", &zctx, &push);
+    ingest_source src = {.name = "live", .kind = INGEST_SCADA_ZMQ};
+    live_set_source(f, &src);
+    s_events ev = {0};
+    worker_set_event_hook(s_on_event, &ev);
+    s_meas m1[] = {{"GT1_P", 1767225600000, 1, 1}}, m2[] = {{"GT1_P", 1767225660000, 2, 1}};
+    s_send_batch(push, "gw-e", 1, m1, 1);
+    s_send_batch(push, "gw-e", 2, m2, 1);
+    s_send(push, "pcf.v1.ScadaBatch", (const uint8_t *)"\xff\xff\xff", 3);   /* refused, no identity */
+    s_send(push, "pcf.v1.Nonsense", (const uint8_t *)"x", 1);                   /* not even received */
+    worker_result res;
+    pcf_error e;
+    for (int i = 0; i < 50 && ev.n < 3; i++)
+        cr_assert_eq(live_poll(f, c, 100, NULL, NULL, &res, &e), PCF_OK, "%s", e.msg);
+    worker_set_event_hook(NULL, NULL);
+    cr_assert_eq(ev.loaded, 2);
+    cr_assert_eq(ev.refused, 1);
+    cr_assert_eq(ev.n, 3, "a message dropped on receipt is no input");
+    cr_assert_str_eq(ev.input[0], "gw-e#1");
+    cr_assert_str_eq(ev.input[1], "gw-e#2");
+    cr_assert_str_eq(ev.input[2], "(undecodable)");
+    s_feed_done(push, zctx, &f, c, &db);
 }
