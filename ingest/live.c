@@ -31,7 +31,6 @@
  */
 #include "live.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,17 +62,12 @@ struct live_feed {
     size_t ngw;
 };
 
-static void s_log(worker_log_fn log, void *ctx, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void s_log(worker_log_fn log, void *ctx, const char *fmt, ...)
+/* A batch sequence as a log field (uint64: PCF_LOG_I would wrap it). */
+#define S_SEQ(v) s_seq((char[24]){0}, (v))
+static const char *s_seq(char *buf, uint64_t v)
 {
-    if (!log)
-        return;
-    char line[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    log(ctx, line);
+    snprintf(buf, 24, "%llu", (unsigned long long)v);
+    return buf;
 }
 
 live_feed *live_new(const char *endpoint, pcf_error *err)
@@ -173,7 +167,8 @@ static int s_receive(live_feed *f, int flags, worker_log_fn log, void *lctx)
     bool ok = zmq_msg_size(&type) == strlen(LIVE_TYPE) && memcmp(zmq_msg_data(&type), LIVE_TYPE, strlen(LIVE_TYPE)) == 0;
     zmq_msg_close(&type);
     if (!more) {
-        s_log(log, lctx, "live: dropped a one-frame message (expected [type][ScadaBatch])");
+        ingest_note_send(log, lctx, PCF_LOG_WARN, "live message dropped", NULL, "reason",
+                         "one frame, expected [type][ScadaBatch]", NULL);
         return 0;
     }
     zmq_msg_init(&body);
@@ -194,7 +189,8 @@ static int s_receive(live_feed *f, int flags, worker_log_fn log, void *lctx)
     }
     if (!ok) {
         zmq_msg_close(&body);
-        s_log(log, lctx, "live: dropped a message with the wrong type frame or frame count");
+        ingest_note_send(log, lctx, PCF_LOG_WARN, "live message dropped", NULL, "reason",
+                         "wrong type frame or frame count", NULL);
         return 0;
     }
     size_t n = zmq_msg_size(&body);
@@ -221,8 +217,9 @@ static void s_note_sequence(live_feed *f, const scada_pb_info *info, worker_log_
             return;
         snprintf(f->gw[f->ngw++], sizeof f->gw[0], "%.64s", info->gateway_id);
     } else if (info->batch_sequence > f->last_seq[i] + 1) {
-        s_log(log, lctx, "live: gateway %s: gap, batches %llu..%llu missing", info->gateway_id,
-              f->last_seq[i] + 1, (unsigned long long)info->batch_sequence - 1);
+        ingest_note_send(log, lctx, PCF_LOG_WARN, "live gateway sequence gap", NULL, "gateway", info->gateway_id,
+                         "first_missing", S_SEQ(f->last_seq[i] + 1), "last_missing",
+                         S_SEQ(info->batch_sequence - 1), NULL);
     }
     if (info->batch_sequence > f->last_seq[i])
         f->last_seq[i] = info->batch_sequence;
@@ -331,7 +328,9 @@ static pcf_rc s_load_pending(live_feed *f, PGconn *c, worker_log_fn log, void *l
     for (size_t i = 0; i < f->npending; i++) {
         if (fate[i] == S_PENDING) {
             if (f->failed[i]++ % 100 == 0)
-                s_log(log, lctx, "live: batch kept pending after %u failure(s): %s", f->failed[i], why[i].msg);
+                ingest_note_send(log, lctx, PCF_LOG_WARN, "live batch kept pending", &why[i], "gateway",
+                                 info[i].gateway_id, "batch", S_SEQ(info[i].batch_sequence), "sqlstate",
+                                 why[i].sqlstate, "failures", PCF_LOG_I(f->failed[i]), NULL);
             f->pending[keep] = f->pending[i];
             f->pending_len[keep] = f->pending_len[i];
             f->failed[keep++] = f->failed[i];
@@ -345,18 +344,22 @@ static pcf_rc s_load_pending(live_feed *f, PGconn *c, worker_log_fn log, void *l
                 res->loaded++;
             res->rows += rep[i].stored;
             res->quarantined += rep[i].quarantined;
-            s_log(log, lctx, "live: gateway %s batch %llu: %s, %ld rows stored, %ld quarantined", info[i].gateway_id,
-                  (unsigned long long)info[i].batch_sequence, rep[i].already_loaded ? "already loaded" : "loaded",
-                  rep[i].stored, rep[i].quarantined);
+            ingest_note_send(log, lctx, PCF_LOG_INFO, rep[i].already_loaded ? "live batch already loaded"
+                                                                            : "live batch loaded",
+                             NULL, "gateway", info[i].gateway_id, "batch", S_SEQ(info[i].batch_sequence), "rows",
+                             PCF_LOG_I(rep[i].stored), "quarantined", PCF_LOG_I(rep[i].quarantined), "batch_id",
+                             PCF_LOG_I(rep[i].batch_id), NULL);
         } else if (fate[i] == S_QUARANTINED) {
             s_note_sequence(f, &info[i], log, lctx);
             res->refused++;
             res->quarantined += rep[i].quarantined;
-            s_log(log, lctx, "live: gateway %s batch %llu quarantined (%ld rows): %s", info[i].gateway_id,
-                  (unsigned long long)info[i].batch_sequence, rep[i].quarantined, why[i].msg);
+            ingest_note_send(log, lctx, PCF_LOG_WARN, "live batch quarantined", &why[i], "gateway",
+                             info[i].gateway_id, "batch", S_SEQ(info[i].batch_sequence), "sqlstate", why[i].sqlstate,
+                             "quarantined", PCF_LOG_I(rep[i].quarantined), "batch_id", PCF_LOG_I(rep[i].batch_id),
+                             NULL);
         } else {
             res->refused++;
-            s_log(log, lctx, "live: dropped a batch: %s", why[i].msg);
+            ingest_note_send(log, lctx, PCF_LOG_WARN, "live batch dropped", &why[i], NULL);
         }
         s_report(f, &info[i], &rep[i], fate[i], took[i] + commit);
         free(f->pending[i]);
@@ -392,10 +395,10 @@ static pcf_rc s_wait(live_feed *f, int timeout_ms, worker_log_fn log, void *lctx
             char client[PUBLISH_KEY_Z85_LEN + 1];
             pcf_error zerr;
             if (publish_auth_zap(f->zap, f->allow, &admitted, client, &zerr) != PCF_OK)
-                s_log(log, lctx, "live: %s", zerr.msg);
+                ingest_note_send(log, lctx, PCF_LOG_WARN, "live handshake failed", &zerr, NULL);
             else if (!admitted)
-                s_log(log, lctx, "live: refused a gateway handshake (key %s not in the allowlist)",
-                      client[0] ? client : "(none)");
+                ingest_note_send(log, lctx, PCF_LOG_WARN, "live gateway refused", NULL, "reason",
+                                 "key not in the allowlist", "key", client[0] ? client : "(none)", NULL);
         }
         if ((it[0].revents & ZMQ_POLLIN) || left <= 0)
             return PCF_OK;

@@ -43,11 +43,12 @@ static void s_on_signal(int sig)
     g_stop = 1;
 }
 
-/* Notes from the fetcher and the live feeds (free text), as log lines. */
-static void s_log(void *ctx, const char *line)
+/* Notes from the fetcher and the live feeds (note.h), as log lines with
+ * the source's name (ctx). */
+static void s_log(void *ctx, const ingest_note *n)
 {
     const char *source = ctx;
-    pcf_log(PCF_LOG_INFO, line, source ? "source" : NULL, source, NULL);
+    ingest_note_log(n, source ? "source" : NULL, source);
 }
 
 /* The daemon's metric families (docs/operations.md, "Monitoring"). */

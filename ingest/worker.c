@@ -11,7 +11,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,19 +23,6 @@
 #include "load.h"
 #include "log.h"
 #include "openmeteo.h"
-
-static void s_log(worker_log_fn log, void *ctx, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void s_log(worker_log_fn log, void *ctx, const char *fmt, ...)
-{
-    if (!log)
-        return;
-    char line[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    log(ctx, line);
-}
 
 static worker_event_fn g_event;     /* set once by main, before any pass */
 static void *g_event_ctx;
@@ -244,26 +230,13 @@ static pcf_rc s_run_dir(PGconn *c, const ingest_source *src, worker_result *res,
     return rc;
 }
 
-typedef struct {
-    worker_log_fn log;
-    void *ctx;
-    const char *name;
-} s_fetch_log;
-
-static void s_fetch_logger(void *ctx, const char *line)
-{
-    s_fetch_log *l = ctx;
-    s_log(l->log, l->ctx, "%s: %s", l->name, line);
-}
-
 static pcf_rc s_run_openmeteo(PGconn *c, const ingest_source *src, worker_log_fn log, void *lctx,
                               worker_result *res, pcf_error *err)
 {
     fetch_opts fo = {src->timeout_seconds, src->retries, src->backoff_ms, OPENMETEO_MAX_BYTES};
-    s_fetch_log fl = {log, lctx, src->name};
     char *body = NULL;
     size_t len = 0;
-    pcf_rc rc = fetch_url(src->url, &fo, s_fetch_logger, &fl, &body, &len, err);
+    pcf_rc rc = fetch_url(src->url, &fo, log, lctx, &body, &len, err);
     if (rc != PCF_OK)
         return rc;
     const char *ids[INGEST_MAX_LOCATIONS];

@@ -26,8 +26,8 @@
  *
  * Each input's outcome is logged as a structured line (log.h) with the
  * source, kind, input and counts; a refusal keeps its file and line as
- * fields.  The log callback only receives fetch retries and live-feed
- * notes.
+ * fields.  The log callback only receives the fetch retries' and the live
+ * feeds' notes (note.h).
  */
 #ifndef PCF_WORKER_H
 #define PCF_WORKER_H
@@ -36,8 +36,10 @@
 
 #include "error.h"
 #include "ingest_config.h"
+#include "note.h"
 
-typedef void (*worker_log_fn)(void *ctx, const char *line);
+/* Notes of the fetcher and the live feeds (note.h). */
+typedef ingest_note_fn worker_log_fn;
 
 typedef struct worker_result {
     long loaded;            /* inputs committed */

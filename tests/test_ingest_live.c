@@ -12,6 +12,8 @@
 
 #include "db.h"
 #include "live.h"
+#include "log.h"
+#include "note.h"
 #include "load.h"
 #include "publish_auth.h"
 #include "migrate.h"
@@ -242,14 +244,19 @@ static void s_send_batch(void *push, const char *gw, uint64_t seq, const s_meas 
 
 typedef struct {
     int gaps, dropped;
+    char gap_gateway[65], gap_first[24], gap_last[24];
 } s_logs;
 
-static void s_live_log(void *ctx, const char *line)
+static void s_live_log(void *ctx, const ingest_note *n)
 {
     s_logs *l = ctx;
-    if (strstr(line, "gap"))
+    if (strcmp(n->msg, "live gateway sequence gap") == 0) {
         l->gaps++;
-    if (strstr(line, "dropped"))
+        snprintf(l->gap_gateway, sizeof l->gap_gateway, "%s", ingest_note_get(n, "gateway"));
+        snprintf(l->gap_first, sizeof l->gap_first, "%s", ingest_note_get(n, "first_missing"));
+        snprintf(l->gap_last, sizeof l->gap_last, "%s", ingest_note_get(n, "last_missing"));
+    }
+    if (strcmp(n->msg, "live message dropped") == 0 || strcmp(n->msg, "live batch dropped") == 0)
         l->dropped++;
 }
 
@@ -316,6 +323,9 @@ Test(ingest_live, zmq_pull_socket)
     cr_assert_eq(total.already, 1);
     cr_assert_eq(total.refused, 1);
     cr_assert_eq(logs.gaps, 1);
+    cr_assert_str_eq(logs.gap_gateway, "gw-z");
+    cr_assert_str_eq(logs.gap_first, "2");
+    cr_assert_str_eq(logs.gap_last, "2");
     cr_assert_eq(logs.dropped, 3);
     cr_assert_eq(s_num(c, "SELECT count(*) FROM measurement"), 2);
 
@@ -660,4 +670,29 @@ Test(ingest_live, settled_batches_reach_the_event_hook)
     cr_assert_str_eq(ev.input[1], "gw-e#2");
     cr_assert_str_eq(ev.input[2], "(undecodable)");
     s_feed_done(push, zctx, &f, c, &db);
+}
+
+/* A note logged by the daemon is one logfmt line: the constant phrase as
+ * msg, the source in front, then the note's fields and its error's. */
+Test(ingest_live, notes_log_as_logfmt_fields)
+{
+    int fd[2];
+    cr_assert_eq(pipe(fd), 0);
+    pcf_log_init("ingest");
+    pcf_log_set_fd(fd[1]);
+    pcf_error why;
+    pcf_error_set(&why, PCF_ERR_DB, "database: query: ERROR:  canceling statement");
+    snprintf(why.sqlstate, sizeof why.sqlstate, "57014");
+    ingest_note n = {PCF_LOG_WARN, "live batch kept pending", &why, {"gateway", "gw 1", "batch", "7", NULL}};
+    ingest_note_log(&n, "source", "live");
+    pcf_log_set_fd(2);
+    char line[1024] = "";
+    ssize_t k = read(fd[0], line, sizeof line - 1);
+    cr_assert_gt(k, 0);
+    line[k] = '\0';
+    close(fd[0]);
+    close(fd[1]);
+    cr_assert_not_null(strstr(line, " level=warn component=ingest msg=\"live batch kept pending\" error=\"database:"
+                                    " query: ERROR:  canceling statement\" rc=\"database error\" source=live"
+                                    " gateway=\"gw 1\" batch=7\n"), "%s", line);
 }
