@@ -24,6 +24,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "log.h"
 #include "publish.h"
 #include "publish_auth.h"
 #include "subscriber.h"
@@ -1590,4 +1591,39 @@ Test(publish, publisher_restart_is_a_new_epoch_and_subscribers_resync)
     free(r);
     PQfinish(c);
     testdb_drop(&db);
+}
+
+static void s_log_on(void *ctx, int level, const char *msg)
+{
+    (void)ctx;
+    (void)level;
+    (void)msg;
+}
+
+/* Review of issue 4/7: the publisher's log lines carried their details in
+ * msg ("CurveZMQ on; 3 client key(s) allowed from ..."); msg is now a fixed
+ * phrase and the details are logfmt fields. */
+Test(publish, log_lines_keep_details_in_fields)
+{
+    int fd[2];
+    cr_assert_eq(pipe(fd), 0);
+    pcf_log_init("publish");
+    pcf_log_set_fd(fd[1]);
+    publish_config cfg;
+    s_cfg_default(&cfg);
+    cfg.log = s_log_on;
+    pcf_error e;
+    publish *p = publish_new(&cfg, &e);
+    cr_assert_not_null(p, "%s", e.msg);
+    publish_destroy(&p);
+    pcf_log_set_fd(2);
+    char line[2048] = "";
+    ssize_t k = read(fd[0], line, sizeof line - 1);
+    cr_assert_gt(k, 0);
+    line[k] = '\0';
+    close(fd[0]);
+    close(fd[1]);
+    cr_assert_not_null(strstr(line, " level=warn component=publish msg=\"no CurveZMQ keys configured\" risk=\"feeds"
+                                    " and requests travel in plain text to anyone who connects\" advice=\"bind to"
+                                    " 127.0.0.1 or ipc:// only\"\n"), "%s", line);
 }
