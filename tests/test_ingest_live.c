@@ -20,6 +20,7 @@
 #include "pcf.pb-c.h"
 #include "scada_pb.h"
 #include "testdb.h"
+#include "testlog.h"
 
 typedef struct {
     const char *point;
@@ -677,21 +678,15 @@ Test(ingest_live, settled_batches_reach_the_event_hook)
 Test(ingest_live, notes_log_as_logfmt_fields)
 {
     int fd[2];
-    cr_assert_eq(pipe(fd), 0);
     pcf_log_init("ingest");
-    pcf_log_set_fd(fd[1]);
+    testlog_capture(fd);
     pcf_error why;
     pcf_error_set(&why, PCF_ERR_DB, "database: query: ERROR:  canceling statement");
     snprintf(why.sqlstate, sizeof why.sqlstate, "57014");
     ingest_note n = {PCF_LOG_WARN, "live batch kept pending", &why, {"gateway", "gw 1", "batch", "7", NULL}};
     ingest_note_log(&n, "source", "live");
-    pcf_log_set_fd(2);
-    char line[1024] = "";
-    ssize_t k = read(fd[0], line, sizeof line - 1);
-    cr_assert_gt(k, 0);
-    line[k] = '\0';
-    close(fd[0]);
-    close(fd[1]);
+    char line[1024];
+    testlog_drain(fd, line, sizeof line);
     cr_assert_not_null(strstr(line, " level=warn component=ingest msg=\"live batch kept pending\" error=\"database:"
                                     " query: ERROR:  canceling statement\" rc=\"database error\" source=live"
                                     " gateway=\"gw 1\" batch=7\n"), "%s", line);

@@ -29,6 +29,7 @@
 #include "publish_auth.h"
 #include "subscriber.h"
 #include "testdb.h"
+#include "testlog.h"
 
 #define OUT 65536
 #define RID "(SELECT max(run_id) FROM run)"
@@ -1606,9 +1607,8 @@ static void s_log_on(void *ctx, int level, const char *msg)
 Test(publish, log_lines_keep_details_in_fields)
 {
     int fd[2];
-    cr_assert_eq(pipe(fd), 0);
     pcf_log_init("publish");
-    pcf_log_set_fd(fd[1]);
+    testlog_capture(fd);
     publish_config cfg;
     s_cfg_default(&cfg);
     cfg.log = s_log_on;
@@ -1616,13 +1616,8 @@ Test(publish, log_lines_keep_details_in_fields)
     publish *p = publish_new(&cfg, &e);
     cr_assert_not_null(p, "%s", e.msg);
     publish_destroy(&p);
-    pcf_log_set_fd(2);
-    char line[2048] = "";
-    ssize_t k = read(fd[0], line, sizeof line - 1);
-    cr_assert_gt(k, 0);
-    line[k] = '\0';
-    close(fd[0]);
-    close(fd[1]);
+    char line[2048];
+    testlog_drain(fd, line, sizeof line);
     cr_assert_not_null(strstr(line, " level=warn component=publish msg=\"no CurveZMQ keys configured\" risk=\"feeds"
                                     " and requests travel in plain text to anyone who connects\" advice=\"bind to"
                                     " 127.0.0.1 or ipc:// only\"\n"), "%s", line);
