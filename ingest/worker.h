@@ -49,8 +49,10 @@ typedef struct worker_result {
     long quarantined;       /* records quarantined */
 } worker_result;
 
-/* One input dealt with (a file, a fetched body), for metrics: outcome is
- * "loaded", "already_loaded" or "refused"; seconds is the load's wall time. */
+/* One input dealt with (a file, a fetched body, a live batch), for
+ * metrics: outcome is "loaded", "already_loaded" or "refused"; seconds is
+ * the load's wall time (a live batch: its own load plus its group's
+ * COMMIT). */
 typedef struct worker_event {
     const ingest_source *src;
     const char *input;
