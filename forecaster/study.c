@@ -88,6 +88,8 @@ struct study {
     size_t ac_samples, ac_fallbacks;   /* over every SP run so far */
     study_constraint_result *cres;  /* [nc] */
     study_site_curt *cres_site;  /* [nc * ns] */
+    const unsigned char *fl_want;    /* [nc] study_set_fault_loading; NULL: off */
+    study_fault_loading *fl;     /* [nc * nf] */
     /* the SP being run */
     const study_sp *sp;
     uint32_t sp_index;
@@ -333,6 +335,11 @@ double study_topology_sens(const study_topology *t, size_t c, size_t s)
     return t->sens[c * t->ns + s];
 }
 
+double study_topology_sens_in(const study_topology *t, size_t state, size_t c, size_t s)
+{
+    return t->sens[(state * t->nc + c) * t->ns + s];
+}
+
 /* ---- the study ------------------------------------------------------------ */
 
 void study_destroy(study **sp)
@@ -375,6 +382,7 @@ void study_destroy(study **sp)
     free(s->blk_binding);
     free(s->cres);
     free(s->cres_site);
+    free(s->fl);
     free(s);
     *sp = NULL;
 }
@@ -953,6 +961,33 @@ static void s_binding(const study *s, size_t *fault_acts, size_t c, study_constr
     s_proportion(best, S, &r->p_binding, &r->p_binding_se);
 }
 
+/* Loading quantiles of constraint c under each credible fault in force in
+ * every sample (study_fault_loading): rows 1 + f of the flow matrix hold
+ * them for all samples whatever state each drew.  buf: [S] scratch. */
+static void s_fault_loading(const study *s, size_t c, double *buf)
+{
+    size_t S = s->S, nc = s->def.nc, nf = s->def.nf;
+    const study_constraint *k = &s->def.constraints[c];
+    size_t rank[STUDY_NLEVELS];
+    for (int l = 0; l < STUDY_NLEVELS; l++) rank[l] = mcstat_quantile_index(S, study_levels[l]);
+    for (size_t f = 0; f < nf; f++) {
+        study_fault_loading *o = &s->fl[c * nf + f];
+        if (!s->sp->topo->valid[1 + f]) {
+            for (int l = 0; l < STUDY_NLEVELS; l++) o->q[l] = NAN;
+            o->dir = 1;
+            continue;
+        }
+        const double *fl = &s->flow[((1 + f) * nc + c) * S];
+        double sum = 0;
+        for (size_t j = 0; j < S; j++) {
+            sum += fl[j];
+            buf[j] = s_loading(k, fl[j]);
+        }
+        o->dir = k->one_way || sum >= 0 ? 1 : -1;
+        s_ranks(buf, S, 0, rank, STUDY_NLEVELS, o->q);
+    }
+}
+
 /* The figures of constraint c from its sample arrays.  Each constraint
  * reads its own rows and writes its own result with the same arithmetic in
  * the same order wherever it runs, so the worker threads share them out
@@ -1008,6 +1043,7 @@ static void s_aggregate_constraint(study *s, size_t c, double *buf, size_t *faul
         r->fault_se[0] = r->fault_se[1] = r->fault_se[2] = NAN;
     }
     s_binding(s, fault_acts, c, r);
+    if (s->fl_want && s->fl_want[c]) s_fault_loading(s, c, buf);
     /* one pass: P(acts), the moments, and the positive curtailments
      * gathered for their quantiles (the rest are +0.0: the per-sample sum
      * starts at +0.0, and x + -0.0 is x) */
@@ -1145,6 +1181,20 @@ pcf_rc study_set_ac(study *s, int mode, double band, pcf_error *err)
     s->ac_mode = mode;
     s->ac_band = band;
     return PCF_OK;
+}
+
+pcf_rc study_set_fault_loading(study *s, const unsigned char *want, pcf_error *err)
+{
+    size_t n = s->def.nc * s->def.nf;
+    if (want && !s->fl && !(s->fl = calloc(n + 1, sizeof *s->fl)))
+        return pcf_error_set(err, PCF_ERR_NOMEM, "study: out of memory");
+    s->fl_want = want;
+    return PCF_OK;
+}
+
+const study_fault_loading *study_fault_loading_get(const study *s, size_t c)
+{
+    return c < s->def.nc && s->fl_want && s->fl_want[c] ? &s->fl[c * s->def.nf] : NULL;
 }
 
 void study_ac_counts(const study *s, size_t *samples, size_t *fallbacks)

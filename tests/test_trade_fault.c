@@ -1,0 +1,235 @@
+/*
+ * test_trade_fault.c -- trade checks judged under every credible fault, not
+ * the intact network alone (trade.h; docs/methodology.md T.2).
+ *
+ * Two levels.  The study's deterministic N-1 view (study_fault_loading) on
+ * two parallel lines, against a closed form and across thread counts; then
+ * engine_trade_check on the case9 zone of tests/test_trade.c, where the
+ * margins are worked by hand:
+ *
+ *   case9 has demand 90 + 100 + 125 = 315 MW at buses 5, 7, 9 and firm plant
+ *   of 163 MW at bus 2 and 85 MW at bus 3; bus 1 is the grid, joined to the
+ *   rest only through GT1 (branch 1, 1-4).  With two weeks of SCADA flat at
+ *   90 % of export, S1, S2, S3 are forecast at 18, 27 and 9 MW (S4, the CHP
+ *   without SCADA, at 0) with a spread of a few kW.  So GT1 imports
+ *     intact:                        315 - 163 - 85 - 54 = 13 MW,
+ *     after a fault of branch 4 (3-6, which islands bus 3 and its 85 MW):
+ *                                    315 - 163 - 54      = 98 MW,
+ *   and a change of d MW to S3's export capacity moves its output by
+ *   0.9 d (the forecast scales with capacity), GT1's import by -0.9 d.
+ *
+ * And over real sockets: the demo zone (deploy/demo/zone) through
+ * pcf-publish's ROUTER and `pcf-sub trade`, whose table names the fault
+ * that binds each check.
+ */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "publish.h"
+#include "rng.h"
+#include "study.h"
+#include "test_trade.h"
+#include "testdb.h"
+#include "testnet.h"
+#include "trade.h"
+
+
+/* ---- the study: loading with each fault in force --------------------------------------- */
+
+/* Two parallel lines to a site N(15, 2) MW; the constraint is line 0.  Fault
+ * 0 (line 0 itself) leaves it carrying nothing, fault 1 (the other line)
+ * puts the whole output on it: q_p = 15 + 2 z_p, twice the intact q_p, in
+ * the same samples.  The fault probabilities are 0: the N-1 view judges a
+ * fault whatever its probability. */
+static void s_parallel(int threads, study_fault_loading *fl, double *intact_q95)
+{
+    testnet_parallel net;
+    testnet_parallel_init(&net, 20000, 7);
+    net.d.threads = threads;
+    study_topology *topo;
+    pcf_error err;
+    cr_assert_eq(study_topology_new(&net.d, NULL, 0, &topo, &err), PCF_OK, "%s", err.msg);
+    cr_assert_float_eq(study_topology_sens_in(topo, 2, 0, 0), 1.0, 1e-12, "after the other line's fault: all of it");
+    cr_assert_float_eq(study_topology_sens_in(topo, 1, 0, 0), 0.0, 1e-12, "after its own fault: none");
+    cr_assert_float_eq(study_topology_sens_in(topo, 0, 0, 0), study_topology_sens(topo, 0, 0), 0);
+    study *s;
+    cr_assert_eq(study_new(&net.d, &s, &err), PCF_OK, "%s", err.msg);
+    cr_assert_null(study_fault_loading_get(s, 0), "off unless asked for");
+    unsigned char want = 1;
+    cr_assert_eq(study_set_fault_loading(s, &want, &err), PCF_OK);
+    double cov = 4, mean = 15, demand[2] = { 0, 0 }, lim_i = 100, lim_f = 100, prob[2] = { 0, 0 };
+    rng_mvn *mvn;
+    cr_assert_eq(rng_mvn_new(1, NULL, &cov, &mvn, &err), PCF_OK, "%s", err.msg);
+    study_sp sp = { topo, 0.5, &mean, mvn, demand, NULL, NULL, &lim_i, &lim_f, prob };
+    cr_assert_eq(study_run_sp(s, 3, &sp, &err), PCF_OK, "%s", err.msg);
+    const study_fault_loading *f = study_fault_loading_get(s, 0);
+    cr_assert(f);
+    memcpy(fl, f, 2 * sizeof *fl);
+    *intact_q95 = 100 - study_constraint_result_get(s, 0)->headroom_mw[3];
+    rng_mvn_destroy(&mvn);
+    study_destroy(&s);
+    study_topology_destroy(&topo);
+    testnet_parallel_destroy(&net);
+}
+
+Test(trade_fault, study_loading_with_each_fault_in_force)
+{
+    study_fault_loading a[2], b[2];
+    double q95, q95b;
+    s_parallel(1, a, &q95);
+    s_parallel(2, b, &q95b);
+    cr_assert_eq(memcmp(a, b, sizeof a), 0, "bit-identical for 1 and 2 threads");
+    cr_assert_eq(q95, q95b);
+    static const double z[STUDY_NLEVELS] = { 0, 0.8416212335729143, 1.2815515655446004, 1.6448536269514722,
+                                             2.3263478740408408 };
+    for (int l = 0; l < STUDY_NLEVELS; l++) {
+        cr_assert_float_eq(a[0].q[l], 0, 1e-12, "its own fault: the line carries nothing");
+        /* order-statistic SE of q_p for N(15, 2), 20000 samples: below 0.03 MW at 0.99 */
+        cr_assert(fabs(a[1].q[l] - (15 + 2 * z[l])) < 0.1, "level %d: %g vs %g", l, a[1].q[l], 15 + 2 * z[l]);
+    }
+    cr_assert_float_eq(a[1].q[3], 2 * q95, 1e-9, "the same samples: twice the intact loading");
+    cr_assert_eq(a[1].dir, 1);
+}
+
+/* A fault whose branch is already out for planned work cannot happen: its
+ * figures are NaN, and a trade check skips it. */
+Test(trade_fault, fault_of_a_branch_already_out_is_not_judged)
+{
+    testnet_parallel net;
+    testnet_parallel_init(&net, 1000, 7);
+    int out = 1;
+    study_topology *topo;
+    pcf_error err;
+    cr_assert_eq(study_topology_new(&net.d, &out, 1, &topo, &err), PCF_OK, "%s", err.msg);
+    study *s;
+    cr_assert_eq(study_new(&net.d, &s, &err), PCF_OK, "%s", err.msg);
+    unsigned char want = 1;
+    cr_assert_eq(study_set_fault_loading(s, &want, &err), PCF_OK);
+    double mean = 15, demand[2] = { 0, 0 }, lim = 100, prob[2] = { 0.01, 0.01 };
+    study_sp sp = { topo, 0.5, &mean, NULL, demand, NULL, NULL, &lim, &lim, prob };
+    cr_assert_eq(study_run_sp(s, 1, &sp, &err), PCF_OK, "%s", err.msg);
+    const study_fault_loading *f = study_fault_loading_get(s, 0);
+    cr_assert(isnan(f[1].q[0]) && isnan(f[1].q[4]), "branch 1 is out: its fault cannot happen");
+    cr_assert_float_eq(f[0].q[3], 0, 1e-12, "losing the only line left islands the site");
+    cr_assert_eq(study_set_fault_loading(s, NULL, &err), PCF_OK);
+    cr_assert_null(study_fault_loading_get(s, 0));
+    study_destroy(&s);
+    study_topology_destroy(&topo);
+    testnet_parallel_destroy(&net);
+}
+
+/* ---- engine_trade_check on case9, worked by hand -------------------------------------- */
+
+/* The case9 zone with GT1's summer limits set: continuous rating and PEL
+ * (the intact limit) 90 MVA, post-fault rating `post` MVA. */
+static void s_zone(testdb *db, const char *tag, double post)
+{
+    char q[512];
+    snprintf(q, sizeof q, "UPDATE branch_rating SET continuous_mva = 90, pel_mva = 90, post_fault_mva = %g"
+                          " WHERE season = 'summer' AND branch_id = (SELECT branch_id FROM branch"
+                          " WHERE zone_id = 'T' AND name = 'GT1')", post);
+    const char *sql[1] = { q };
+    trade_test_zone(db, tag, sql, 1);
+}
+
+static trade_result *s_check(PGconn *c, trade_kind kind, const trade_change *ch, size_t n)
+{
+    trade_request rq = { "T", kind, 2026, 6, 1, 25, 26, 0, ch, n, 0, 400, 0 };
+    trade_result *r = NULL;
+    pcf_error e;
+    cr_assert_eq(engine_trade_check(c, &rq, &r, &e), PCF_OK, "%s", e.msg);
+    return r;
+}
+
+static const trade_check_row *s_row(const trade_result *r, const char *cid, int sp)
+{
+    for (size_t i = 0; i < r->ncheck; i++)
+        if (strcmp(r->check[i].constraint_id, cid) == 0 && r->check[i].sp == sp) return &r->check[i];
+    cr_assert_fail("no check of %s SP %d", cid, sp);
+    return NULL;
+}
+
+/* An accepted bid that turns S3 down by 5 MW: fine on the intact network
+ * (GT1 imports 17.5 of its 90 MW), but after a fault of branch 4 GT1 would
+ * import 102.5 MW against a post-fault rating of 100. */
+Test(trade_fault, intact_passes_but_a_credible_fault_fails, .timeout = 120)
+{
+    testdb db;
+    s_zone(&db, "trfault", 100);
+    PGconn *c = testdb_connect(&db);
+    trade_change ch[1] = { { "S3", -5 } };
+    trade_result *r = s_check(c, TRADE_BID_OFFER_ACCEPTANCE, ch, 1);
+    cr_assert_eq(r->pass, 0, "%s", r->reason);
+    for (int sp = 25; sp <= 26; sp++) {
+        const trade_check_row *t = s_row(r, "C_GT1", sp);
+        cr_assert_eq(t->pass, 0);
+        cr_assert_eq(t->nfault, 3, "GT1, L45 and branch 4");
+        cr_assert_str_eq(t->binding_fault_id, "4", "branch 4 (3-6, unnamed) is named by its index");
+        cr_assert_float_eq(t->limit_mw, 100, 1e-9, "judged against the post-fault rating");
+        cr_assert_float_eq(t->margin_intact_before_mw, 90 - 13, 0.01, "%g", t->margin_intact_before_mw);
+        cr_assert_float_eq(t->margin_intact_after_mw, 90 - 17.5, 0.01, "%g", t->margin_intact_after_mw);
+        cr_assert_float_eq(t->margin_before_mw, 100 - 98, 0.01, "%g", t->margin_before_mw);
+        cr_assert_float_eq(t->margin_after_mw, 100 - 102.5, 0.01, "%g", t->margin_after_mw);
+        /* C_GT1 counts 4 -> 1 positive, so S3's sensitivity is +1 intact
+         * and after the fault (GT1 is radial): -5 MW of constraint flow */
+        cr_assert_float_eq(t->flow_change_mw, -5, 1e-9);
+        cr_assert_float_eq(t->accepted_volume_mw, 0, 1e-12, "no buyer: nothing to accept");
+    }
+    cr_assert(strstr(r->reason, "FAIL") && strstr(r->reason, "C_GT1") && strstr(r->reason, "after a fault of 4"),
+              "%s", r->reason);
+    trade_result_destroy(&r);
+
+    /* the intact view alone would have passed it: the same bid against a
+     * post-fault rating that holds (130 MVA) passes, bound by the fault */
+    PQfinish(c);
+    testdb_drop(&db);
+    s_zone(&db, "trfault2", 130);
+    c = testdb_connect(&db);
+    r = s_check(c, TRADE_BID_OFFER_ACCEPTANCE, ch, 1);
+    cr_assert_eq(r->pass, 1, "%s", r->reason);
+    const trade_check_row *t = s_row(r, "C_GT1", 25);
+    cr_assert_float_eq(t->margin_after_mw, 130 - 102.5, 0.01, "%g", t->margin_after_mw);
+    cr_assert_str_eq(t->binding_fault_id, "4");
+    trade_result_destroy(&r);
+    PQfinish(c);
+    testdb_drop(&db);
+}
+
+/* GT1's post-fault rating of 95 MVA is exceeded before any trade (98 MW
+ * after a fault of branch 4).  An offer that turns S3 up by 5 MW relieves
+ * it (93.5 MW): it passes with the fault's margin going from -3 to +1.5. */
+Test(trade_fault, a_trade_that_relieves_a_post_fault_overload_passes, .timeout = 120)
+{
+    testdb db;
+    s_zone(&db, "trrelief", 95);
+    PGconn *c = testdb_connect(&db);
+    trade_change up[1] = { { "S3", 5 } };
+    trade_result *r = s_check(c, TRADE_BID_OFFER_ACCEPTANCE, up, 1);
+    cr_assert_eq(r->pass, 1, "%s", r->reason);
+    const trade_check_row *t = s_row(r, "C_GT1", 25);
+    cr_assert(t->pass);
+    cr_assert_str_eq(t->binding_fault_id, "4");
+    cr_assert_float_eq(t->margin_before_mw, 95 - 98, 0.01, "%g", t->margin_before_mw);
+    cr_assert_float_eq(t->margin_after_mw, 95 - 93.5, 0.01, "%g", t->margin_after_mw);
+    cr_assert_float_eq(t->margin_intact_after_mw, 90 - 8.5, 0.01, "%g", t->margin_intact_after_mw);
+    cr_assert_float_eq(t->flow_change_mw, 5, 1e-9);
+    cr_assert_float_eq(r->accepted_volume_mw, 5, 1e-12);
+    cr_assert_float_eq(r->adjusted_mw[0], 5, 1e-12);
+    trade_result_destroy(&r);
+
+    /* the reverse worsens the exceedance the fault already causes: FAIL */
+    trade_change down[1] = { { "S3", -5 } };
+    r = s_check(c, TRADE_BID_OFFER_ACCEPTANCE, down, 1);
+    cr_assert_eq(r->pass, 0, "%s", r->reason);
+    t = s_row(r, "C_GT1", 26);
+    cr_assert_float_eq(t->margin_after_mw, 95 - 102.5, 0.01, "%g", t->margin_after_mw);
+    cr_assert_str_eq(t->binding_fault_id, "4");
+    trade_result_destroy(&r);
+    PQfinish(c);
+    testdb_drop(&db);
+}
