@@ -208,24 +208,6 @@ Test(trade, before_figures_are_the_runs, .timeout = 120)
 
 /* ---- over ZeroMQ: pcf-publish's ROUTER, asked by pcf-sub trade -------------------------- */
 
-typedef struct trade_srv {
-    publish *p;
-    atomic_int stop, reload;
-    pthread_t th;
-    char conninfo[512];
-    pcf_rc rc;
-} trade_srv;
-
-static void *s_trade_srv_main(void *arg)
-{
-    trade_srv *s = arg;
-    publish_serve_opts o = {.conninfo = s->conninfo, .stop = &s->stop, .reload = &s->reload,
-                            .backoff_min_ms = 50, .backoff_max_ms = 400};
-    pcf_error e;
-    s->rc = publish_serve(s->p, &o, &e);
-    return NULL;
-}
-
 Test(trade, over_zeromq_the_answer_is_the_librarys, .timeout = 180)
 {
     testdb db;
@@ -238,16 +220,7 @@ Test(trade, over_zeromq_the_answer_is_the_librarys, .timeout = 180)
     cr_assert_eq(rc, PCF_OK, "%s", e.msg);
 
     trade_srv s;
-    memset(&s, 0, sizeof s);
-    publish_config cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.pub_endpoint = "tcp://127.0.0.1:*";
-    cfg.router_endpoint = "tcp://127.0.0.1:*";
-    cfg.trade_samples = 400;     /* as s_check, so the answers must agree */
-    s.p = publish_new(&cfg, &e);
-    cr_assert(s.p, "publish_new: %s", e.msg);
-    snprintf(s.conninfo, sizeof s.conninfo, "%s", db.conninfo);
-    cr_assert_eq(pthread_create(&s.th, NULL, s_trade_srv_main, &s), 0);
+    trade_srv_start(&s, &db, 400);     /* samples as s_check, so the answers must agree */
 
     static char out[65536];
     char cmd[1024];
@@ -261,13 +234,12 @@ Test(trade, over_zeromq_the_answer_is_the_librarys, .timeout = 180)
                               " --change S3:-5 --change S9:+5", testdb_bindir(), publish_router_endpoint(s.p));
     cr_assert_neq(testdb_run(&db, cmd, bad, sizeof bad), 0);
     cr_assert(strstr(bad, "INVALID_ARGUMENT") && strstr(bad, "S9"), "%s", bad);
-    atomic_store(&s.stop, 1);
-    pthread_join(s.th, NULL);
+    trade_srv_stop(&s);
     cr_expect_eq(s.rc, PCF_OK);
-    publish_destroy(&s.p);
 
     /* every library check appears, with the same figures (printed to 1e-6) */
     cr_assert(strstr(out, "kind,constraint_id,sp,sp_start,verdict,"), "%s", out);
+    cr_assert(strstr(out, ",p_anm_acts_after,binding_fault_id\n"), "%s", out);
     for (size_t i = 0; i < lib->ncheck; i++) {
         const trade_check_row *t = &lib->check[i];
         char key[128];
@@ -289,6 +261,9 @@ Test(trade, over_zeromq_the_answer_is_the_librarys, .timeout = 180)
             cr_assert_float_eq(v, want[f], 2e-6, "%s SP %d field %d: %g vs %g", t->constraint_id, t->sp, f, v, want[f]);
             l = end + 1;
         }
+        size_t nb = strlen(t->binding_fault_id);
+        cr_assert(strncmp(l, t->binding_fault_id, nb) == 0 && l[nb] == '\n', "%s SP %d: binding fault %s: %.40s",
+                  t->constraint_id, t->sp, t->binding_fault_id, l);
     }
     cr_assert(strstr(out, "volume,S3,-5.000000,-5.000000"), "%s", out);
     cr_assert(strstr(out, "volume,S1,5.000000,0.000000"), "%s", out);

@@ -233,3 +233,58 @@ Test(trade_fault, a_trade_that_relieves_a_post_fault_overload_passes, .timeout =
     PQfinish(c);
     testdb_drop(&db);
 }
+
+/* ---- the demo zone over real sockets ----------------------------------------------------- */
+
+/* Kestrel Cross (deploy/demo/zone) without SCADA: demand alone loads the
+ * grid transformers, and GT1 and GT2 are in parallel, so after a fault of
+ * one the other carries both loads.  pcf-sub's table names, per check, the
+ * fault that binds it, as the library computed it. */
+Test(trade_fault, demo_zone_over_zeromq_shows_binding_faults, .timeout = 240)
+{
+    testdb db;
+    trade_test_import(&db, "trdemo", "demo", "deploy/demo/zone/kestrel_cross.m", "deploy/demo/zone");
+    char cmd[1024];
+    PGconn *c = testdb_connect(&db);
+    trade_change ch[2] = { { "B01", -5 }, { "W01", 5 } };
+    trade_request rq = { "demo", TRADE_MEC, 2026, 11, 24, 34, 35, 0, ch, 2, 0, 200, 0 };
+    trade_result *lib = NULL;
+    pcf_error e;
+    cr_assert_eq(engine_trade_check(c, &rq, &lib, &e), PCF_OK, "%s", e.msg);
+    size_t bound = 0;
+    for (size_t i = 0; i < lib->ncheck; i++) {
+        const trade_check_row *t = &lib->check[i];
+        bound += t->binding_fault_id[0] != 0;
+        cr_assert_gt(t->nfault, 0, "%s: the demo zone's monitored branches are credible faults", t->constraint_id);
+        cr_assert_leq(t->margin_before_mw, t->margin_intact_before_mw);
+        cr_assert_leq(t->margin_after_mw, t->margin_intact_after_mw);
+    }
+    cr_assert_gt(bound, 0, "some check of the demo zone is bound by a fault: %s", lib->reason);
+
+    trade_srv s;
+    trade_srv_start(&s, &db, 200);
+    static char table[65536];
+    snprintf(cmd, sizeof cmd, "%s/pcf-sub --router %s trade --zone demo --date 2026-11-24 --sp 34-35"
+                              " --change B01:-5 --change W01:+5", testdb_bindir(), publish_router_endpoint(s.p));
+    int rc = testdb_run(&db, cmd, table, sizeof table);
+    trade_srv_stop(&s);
+    cr_assert_eq(rc, 0, "%s", table);
+    cr_assert_eq(s.rc, PCF_OK);
+    cr_assert(strstr(table, " binding\n"), "a binding column: %s", table);
+    for (size_t i = 0; i < lib->ncheck; i++) {
+        const trade_check_row *t = &lib->check[i];
+        char key[160];
+        snprintf(key, sizeof key, "\n%-16s %4d ", t->constraint_id, t->sp);
+        const char *l = strstr(table, key);
+        cr_assert(l, "no row %s in %s", key + 1, table);
+        const char *eol = strchr(l + 1, '\n');
+        cr_assert(eol);
+        const char *want = t->binding_fault_id[0] ? t->binding_fault_id : "intact";
+        size_t n = strlen(want);
+        cr_assert(eol - l > (long)n + 2 && strncmp(eol - n, want, n) == 0 && eol[-(long)n - 1] == ' ',
+                  "%s SP %d: binding %s in %.*s", t->constraint_id, t->sp, want, (int)(eol - l - 1), l + 1);
+    }
+    trade_result_destroy(&lib);
+    PQfinish(c);
+    testdb_drop(&db);
+}

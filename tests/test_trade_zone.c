@@ -5,19 +5,26 @@
 
 #include <criterion/criterion.h>
 #include <stdio.h>
+#include <string.h>
+
+void trade_test_import(testdb *db, const char *tag, const char *zone, const char *matpower, const char *registry)
+{
+    char out[16384], cmd[1024];
+    testdb_create(db, tag);
+    snprintf(cmd, sizeof cmd, "%s/pcf-db migrate", testdb_bindir());
+    cr_assert_eq(testdb_run(db, cmd, out, sizeof out), 0, "%s: %s", cmd, out);
+    snprintf(cmd, sizeof cmd, "%s/pcf-db import-matpower --zone %s %s", testdb_bindir(), zone, matpower);
+    cr_assert_eq(testdb_run(db, cmd, out, sizeof out), 0, "%s: %s", cmd, out);
+    static const char *const what[2] = { "import-der", "import-anm" };
+    for (int i = 0; i < 2; i++) {
+        snprintf(cmd, sizeof cmd, "%s/pcf-db %s --zone %s %s", testdb_bindir(), what[i], zone, registry);
+        cr_assert_eq(testdb_run(db, cmd, out, sizeof out), 0, "%s: %s", cmd, out);
+    }
+}
 
 void trade_test_zone(testdb *db, const char *tag, const char *const *sql, size_t nsql)
 {
-    char out[16384], cmd[1024];
-    const char *b = testdb_bindir();
-    const char *steps[] = { "pcf-db migrate", "pcf-db import-matpower --zone T tests/data/matpower/cases/case9.m",
-                            "pcf-db import-der --zone T tests/data/registry/case9",
-                            "pcf-db import-anm --zone T tests/data/registry/case9" };
-    testdb_create(db, tag);
-    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
-        snprintf(cmd, sizeof cmd, "%s/%s", b, steps[i]);
-        cr_assert_eq(testdb_run(db, cmd, out, sizeof out), 0, "%s: %s", cmd, out);
-    }
+    trade_test_import(db, tag, "T", "tests/data/matpower/cases/case9.m", "tests/data/registry/case9");
     PGconn *c = testdb_connect(db);
     for (size_t i = 0; i < nsql; i++) testdb_exec(c, sql[i]);
     testdb_exec(c, "INSERT INTO measurement_point (point_id, zone_id, quantity, element, site_id)"
@@ -29,4 +36,36 @@ void trade_test_zone(testdb *db, const char *tag, const char *const *sql, size_t
                    " FROM measurement_point p JOIN der_site s USING (site_id),"
                    " generate_series('2026-05-18T00:00Z'::timestamptz, '2026-05-31T22:30Z', '30 min') ts");
     PQfinish(c);
+}
+
+static void *s_srv_main(void *arg)
+{
+    trade_srv *s = arg;
+    publish_serve_opts o = {.conninfo = s->conninfo, .stop = &s->stop, .reload = &s->reload,
+                            .backoff_min_ms = 50, .backoff_max_ms = 400};
+    pcf_error e;
+    s->rc = publish_serve(s->p, &o, &e);
+    return NULL;
+}
+
+void trade_srv_start(trade_srv *s, const testdb *db, size_t trade_samples)
+{
+    memset(s, 0, sizeof *s);
+    publish_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.pub_endpoint = "tcp://127.0.0.1:*";
+    cfg.router_endpoint = "tcp://127.0.0.1:*";
+    cfg.trade_samples = trade_samples;
+    pcf_error e;
+    s->p = publish_new(&cfg, &e);
+    cr_assert(s->p, "publish_new: %s", e.msg);
+    snprintf(s->conninfo, sizeof s->conninfo, "%s", db->conninfo);
+    cr_assert_eq(pthread_create(&s->th, NULL, s_srv_main, s), 0);
+}
+
+void trade_srv_stop(trade_srv *s)
+{
+    atomic_store(&s->stop, 1);
+    pthread_join(s->th, NULL);
+    publish_destroy(&s->p);
 }
