@@ -87,6 +87,7 @@ typedef struct run_ctx {
      * (study_fault_loading), [(c * nsp + k) * nf + f], and its sensitivity
      * to every site then, [((c * nsp + k) * nf + f) * ns + s] */
     unsigned char *fl_want;         /* [ncs] */
+    double fl_level;                /* study_set_fault_loading's p */
     study_fault_loading *fl;
     double *fl_sens;
 } run_ctx;
@@ -502,7 +503,7 @@ static pcf_rc s_study(run_ctx *x, pcf_error *err)
         x->fl_sens = calloc(nzc * nsp * nf * ns + 1, sizeof(double));
         if (!x->fl_want || !x->fl || !x->fl_sens) rc = pcf_error_set(err, PCF_ERR_NOMEM, "engine: out of memory");
         for (size_t c = 0; rc == PCF_OK && c < nzc; c++) x->fl_want[c] = 1;
-        if (rc == PCF_OK) rc = study_set_fault_loading(st, x->fl_want, err);
+        if (rc == PCF_OK) rc = study_set_fault_loading(st, x->fl_want, x->fl_level, err);
     }
     size_t k_to = x->k_to ? x->k_to : nsp;
     for (size_t k = x->k_from; k < k_to && rc == PCF_OK; k++) {
@@ -1044,6 +1045,7 @@ pcf_rc engine_whatif_run(PGconn *conn, const engine_opts *o, const engine_whatif
     x.k_from = (size_t)a - 1;
     x.k_to = (size_t)b;
     x.shadow = 1;
+    x.fl_level = w->confidence;
     r->nc = nc;
     r->nsp = (size_t)(b - a + 1);
     r->nchange = w->nchange;

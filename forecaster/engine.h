@@ -102,6 +102,7 @@ typedef struct engine_whatif {
     const char *const *site_id;      /* [nchange] sites of the zone, distinct */
     const double *delta_mw;          /* [nchange] finite, non-zero */
     int first_sp, last_sp;           /* positions in the horizon, 1-based; 0, 0 = all */
+    double confidence;               /* the level qf_* are read at (the others may be NaN); 0 = all */
 } engine_whatif;
 
 typedef struct engine_whatif_result {

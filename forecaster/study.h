@@ -194,14 +194,17 @@ void study_ac_counts(const study *s, size_t *samples, size_t *fallbacks);
  * changes no other figure. */
 typedef struct study_fault_loading {
     double q[STUDY_NLEVELS];     /* loading quantiles at study_levels, MW; NaN: the
-                                    fault cannot happen in the SP (its branch is out) */
+                                    fault cannot happen in the SP (its branch is out);
+                                    may be NaN at a level not asked for */
     double dir;                  /* d loading / d flow: +1, or -1 when the mean flow
                                     under the fault runs against a two-way limit */
 } study_fault_loading;
 
 /* want: [nc] 1 for the constraints to summarise so (the caller's, read by
- * every study_run_sp until the next call); NULL turns it off, the default. */
-pcf_rc study_set_fault_loading(study *s, const unsigned char *want, pcf_error *err);
+ * every study_run_sp until the next call); NULL turns it off, the default.
+ * p: the level the caller will read: only the block levels at or next to
+ * it are selected (one or two, not five: a trade check's cost); 0 = all. */
+pcf_rc study_set_fault_loading(study *s, const unsigned char *want, double p, pcf_error *err);
 /* [nf] of the last SP for constraint c; NULL unless c is wanted. */
 const study_fault_loading *study_fault_loading_get(const study *s, size_t c);
 /* Sensitivity of constraint c to site s in state `state` (0 intact, 1 + k

@@ -109,7 +109,7 @@ pcf_rc engine_trade_check(PGconn *conn, const trade_request *rq, trade_result **
     o.samples = rq->samples ? rq->samples : TRADE_DEFAULT_SAMPLES;
     o.seed = rq->seed;
     o.threads = 1;   /* results do not depend on it; the publisher shares the machine */
-    engine_whatif w = { rq->nchange, ids, delta, rq->first_sp, rq->last_sp };
+    engine_whatif w = { rq->nchange, ids, delta, rq->first_sp, rq->last_sp, conf };
     engine_whatif_result *wr = NULL;
     pcf_rc rc = engine_whatif_run(conn, &o, &w, &wr, err);
     if (rc != PCF_OK) return rc;
@@ -159,7 +159,8 @@ pcf_rc engine_trade_check(PGconn *conn, const trade_request *rq, trade_result **
             size_t judged = 0;
             for (size_t f = 0; f < nf; f++) {
                 size_t of = o_ * nf + f;
-                if (isnan(wr->qf_before[of * L])) continue;   /* its branch is out: not credible */
+                /* NaN: its branch is out, so the fault cannot happen */
+                if (isnan(s_quantile_at(&wr->qf_before[of * L], conf))) continue;
                 s_state st;
                 s_judge(&wr->sens_fault[of * n], delta, n, wr->limit_fault[o_], &wr->qf_before[of * L],
                         &wr->qf_after[of * L], wr->dir_fault[of], conf, &st);

@@ -46,7 +46,7 @@
  * puts the whole output on it: q_p = 15 + 2 z_p, twice the intact q_p, in
  * the same samples.  The fault probabilities are 0: the N-1 view judges a
  * fault whatever its probability. */
-static void s_parallel(int threads, study_fault_loading *fl, double *intact_q95)
+static void s_parallel(int threads, double level, study_fault_loading *fl, double *intact_q95)
 {
     testnet_parallel net;
     testnet_parallel_init(&net, 20000, 7);
@@ -61,7 +61,7 @@ static void s_parallel(int threads, study_fault_loading *fl, double *intact_q95)
     cr_assert_eq(study_new(&net.d, &s, &err), PCF_OK, "%s", err.msg);
     cr_assert_null(study_fault_loading_get(s, 0), "off unless asked for");
     unsigned char want = 1;
-    cr_assert_eq(study_set_fault_loading(s, &want, &err), PCF_OK);
+    cr_assert_eq(study_set_fault_loading(s, &want, level, &err), PCF_OK);
     double cov = 4, mean = 15, demand[2] = { 0, 0 }, lim_i = 100, lim_f = 100, prob[2] = { 0, 0 };
     rng_mvn *mvn;
     cr_assert_eq(rng_mvn_new(1, NULL, &cov, &mvn, &err), PCF_OK, "%s", err.msg);
@@ -81,8 +81,8 @@ Test(trade_fault, study_loading_with_each_fault_in_force)
 {
     study_fault_loading a[2], b[2];
     double q95, q95b;
-    s_parallel(1, a, &q95);
-    s_parallel(2, b, &q95b);
+    s_parallel(1, 0, a, &q95);
+    s_parallel(2, 0, b, &q95b);
     cr_assert_eq(memcmp(a, b, sizeof a), 0, "bit-identical for 1 and 2 threads");
     cr_assert_eq(q95, q95b);
     static const double z[STUDY_NLEVELS] = { 0, 0.8416212335729143, 1.2815515655446004, 1.6448536269514722,
@@ -94,6 +94,64 @@ Test(trade_fault, study_loading_with_each_fault_in_force)
     }
     cr_assert_float_eq(a[1].q[3], 2 * q95, 1e-9, "the same samples: twice the intact loading");
     cr_assert_eq(a[1].dir, 1);
+
+    /* asked for one level, or one between two, only those are selected
+     * (a trade check's cost), with the same values */
+    study_fault_loading c[2];
+    s_parallel(2, 0.95, c, &q95b);
+    for (int l = 0; l < STUDY_NLEVELS; l++)
+        cr_assert(l == 3 ? c[1].q[l] == a[1].q[l] : isnan(c[1].q[l]), "0.95: level %d %g", l, c[1].q[l]);
+    s_parallel(1, 0.92, c, &q95b);
+    for (int l = 0; l < STUDY_NLEVELS; l++)
+        cr_assert(l == 2 || l == 3 ? c[1].q[l] == a[1].q[l] : isnan(c[1].q[l]), "0.92: level %d %g", l, c[1].q[l]);
+    testnet_parallel net;
+    testnet_parallel_init(&net, 100, 7);
+    study *s;
+    pcf_error err;
+    cr_assert_eq(study_new(&net.d, &s, &err), PCF_OK, "%s", err.msg);
+    unsigned char want = 1;
+    cr_assert_eq(study_set_fault_loading(s, &want, 0.995, &err), PCF_ERR_INVALID, "no level to read 0.995 from");
+    study_destroy(&s);
+    testnet_parallel_destroy(&net);
+}
+
+/* A fault that leaves the constraint's flow factors as they are (one of two
+ * parallel lines 2-3 beyond the radial line 1-2 it monitors) leaves every
+ * sample's loading as it is: the intact quantiles, and the fault of a line
+ * in series with it, which islands the site, leaves it carrying nothing. */
+Test(trade_fault, a_fault_that_does_not_move_the_flow_keeps_the_intact_loading)
+{
+    static const int br[4][2] = { { 1, 2 }, { 2, 3 }, { 2, 3 }, { 3, 4 } };
+    mp_case *net = testnet_lines(4, 4, br);
+    int row = 0, fault_row[2] = { 1, 3 };
+    double sign = -1;
+    study_constraint k = { 1, &row, &sign, 33, ANM_DANM, 1.0, 1.0, 0 };
+    study_site site = { 4, 100 };
+    anm_tranche_def tr = { 0, 100, 0, 1, ANM_DANM };
+    study_def d = { net, 1, 1, 1, 2, &k, &site, &tr, NULL, fault_row, 5000, 11, 2, NULL };
+    study_topology *topo;
+    pcf_error err;
+    cr_assert_eq(study_topology_new(&d, NULL, 0, &topo, &err), PCF_OK, "%s", err.msg);
+    study *s;
+    cr_assert_eq(study_new(&d, &s, &err), PCF_OK, "%s", err.msg);
+    unsigned char want = 1;
+    cr_assert_eq(study_set_fault_loading(s, &want, 0, &err), PCF_OK);
+    double cov = 4, mean = 15, demand[4] = { 0, 0, 0, 0 }, lim = 100, prob[2] = { 0.001, 0.001 };
+    rng_mvn *mvn;
+    cr_assert_eq(rng_mvn_new(1, NULL, &cov, &mvn, &err), PCF_OK, "%s", err.msg);
+    study_sp sp = { topo, 0.5, &mean, mvn, demand, NULL, NULL, &lim, &lim, prob };
+    cr_assert_eq(study_run_sp(s, 2, &sp, &err), PCF_OK, "%s", err.msg);
+    const study_fault_loading *f = study_fault_loading_get(s, 0);
+    const study_constraint_result *r = study_constraint_result_get(s, 0);
+    for (int l = 0; l < STUDY_NLEVELS; l++) {
+        cr_assert_float_eq(f[0].q[l], 100 - r->headroom_mw[l], 1e-9, "level %d: the intact loading", l);
+        cr_assert_eq(f[1].q[l], 0, "level %d: the site is islanded", l);
+    }
+    cr_assert(fabs(f[0].q[3] - (15 + 2 * 1.6448536269514722)) < 0.15, "%g", f[0].q[3]);
+    rng_mvn_destroy(&mvn);
+    study_destroy(&s);
+    study_topology_destroy(&topo);
+    mp_case_destroy(&net);
 }
 
 /* A fault whose branch is already out for planned work cannot happen: its
@@ -109,14 +167,14 @@ Test(trade_fault, fault_of_a_branch_already_out_is_not_judged)
     study *s;
     cr_assert_eq(study_new(&net.d, &s, &err), PCF_OK, "%s", err.msg);
     unsigned char want = 1;
-    cr_assert_eq(study_set_fault_loading(s, &want, &err), PCF_OK);
+    cr_assert_eq(study_set_fault_loading(s, &want, 0, &err), PCF_OK);
     double mean = 15, demand[2] = { 0, 0 }, lim = 100, prob[2] = { 0.01, 0.01 };
     study_sp sp = { topo, 0.5, &mean, NULL, demand, NULL, NULL, &lim, &lim, prob };
     cr_assert_eq(study_run_sp(s, 1, &sp, &err), PCF_OK, "%s", err.msg);
     const study_fault_loading *f = study_fault_loading_get(s, 0);
     cr_assert(isnan(f[1].q[0]) && isnan(f[1].q[4]), "branch 1 is out: its fault cannot happen");
     cr_assert_float_eq(f[0].q[3], 0, 1e-12, "losing the only line left islands the site");
-    cr_assert_eq(study_set_fault_loading(s, NULL, &err), PCF_OK);
+    cr_assert_eq(study_set_fault_loading(s, NULL, 0, &err), PCF_OK);
     cr_assert_null(study_fault_loading_get(s, 0));
     study_destroy(&s);
     study_topology_destroy(&topo);
@@ -137,9 +195,9 @@ static void s_zone(testdb *db, const char *tag, double post)
     trade_test_zone(db, tag, sql, 1);
 }
 
-static trade_result *s_check(PGconn *c, trade_kind kind, const trade_change *ch, size_t n)
+static trade_result *s_check(PGconn *c, trade_kind kind, const trade_change *ch, size_t n, double conf)
 {
-    trade_request rq = { "T", kind, 2026, 6, 1, 25, 26, 0, ch, n, 0, 400, 0 };
+    trade_request rq = { "T", kind, 2026, 6, 1, 25, 26, 0, ch, n, conf, 400, 0 };
     trade_result *r = NULL;
     pcf_error e;
     cr_assert_eq(engine_trade_check(c, &rq, &r, &e), PCF_OK, "%s", e.msg);
@@ -163,7 +221,7 @@ Test(trade_fault, intact_passes_but_a_credible_fault_fails, .timeout = 120)
     s_zone(&db, "trfault", 100);
     PGconn *c = testdb_connect(&db);
     trade_change ch[1] = { { "S3", -5 } };
-    trade_result *r = s_check(c, TRADE_BID_OFFER_ACCEPTANCE, ch, 1);
+    trade_result *r = s_check(c, TRADE_BID_OFFER_ACCEPTANCE, ch, 1, 0);
     cr_assert_eq(r->pass, 0, "%s", r->reason);
     for (int sp = 25; sp <= 26; sp++) {
         const trade_check_row *t = s_row(r, "C_GT1", sp);
@@ -190,7 +248,7 @@ Test(trade_fault, intact_passes_but_a_credible_fault_fails, .timeout = 120)
     testdb_drop(&db);
     s_zone(&db, "trfault2", 130);
     c = testdb_connect(&db);
-    r = s_check(c, TRADE_BID_OFFER_ACCEPTANCE, ch, 1);
+    r = s_check(c, TRADE_BID_OFFER_ACCEPTANCE, ch, 1, 0);
     cr_assert_eq(r->pass, 1, "%s", r->reason);
     const trade_check_row *t = s_row(r, "C_GT1", 25);
     cr_assert_float_eq(t->margin_after_mw, 130 - 102.5, 0.01, "%g", t->margin_after_mw);
@@ -209,7 +267,7 @@ Test(trade_fault, a_trade_that_relieves_a_post_fault_overload_passes, .timeout =
     s_zone(&db, "trrelief", 95);
     PGconn *c = testdb_connect(&db);
     trade_change up[1] = { { "S3", 5 } };
-    trade_result *r = s_check(c, TRADE_BID_OFFER_ACCEPTANCE, up, 1);
+    trade_result *r = s_check(c, TRADE_BID_OFFER_ACCEPTANCE, up, 1, 0);
     cr_assert_eq(r->pass, 1, "%s", r->reason);
     const trade_check_row *t = s_row(r, "C_GT1", 25);
     cr_assert(t->pass);
@@ -222,9 +280,10 @@ Test(trade_fault, a_trade_that_relieves_a_post_fault_overload_passes, .timeout =
     cr_assert_float_eq(r->adjusted_mw[0], 5, 1e-12);
     trade_result_destroy(&r);
 
-    /* the reverse worsens the exceedance the fault already causes: FAIL */
+    /* the reverse worsens the exceedance the fault already causes: FAIL,
+     * at a confidence between two block levels too (the flows hardly vary) */
     trade_change down[1] = { { "S3", -5 } };
-    r = s_check(c, TRADE_BID_OFFER_ACCEPTANCE, down, 1);
+    r = s_check(c, TRADE_BID_OFFER_ACCEPTANCE, down, 1, 0.92);
     cr_assert_eq(r->pass, 0, "%s", r->reason);
     t = s_row(r, "C_GT1", 26);
     cr_assert_float_eq(t->margin_after_mw, 95 - 102.5, 0.01, "%g", t->margin_after_mw);
