@@ -857,6 +857,7 @@ static void s_trade_answer(publish *p, s_req *q, PGconn *db, const Pcf__V1__Trad
         cc[i].accepted_volume_mw = t->accepted_volume_mw;
         cc[i].p_anm_acts_before = t->p_acts_before;
         cc[i].p_anm_acts_after = t->p_acts_after;
+        cc[i].binding_fault_id = (char *)t->binding_fault_id;
         ccp[i] = &cc[i];
     }
     for (size_t i = 0; i < r->nchange; i++) {

@@ -88,6 +88,9 @@ struct study {
     size_t ac_samples, ac_fallbacks;   /* over every SP run so far */
     study_constraint_result *cres;  /* [nc] */
     study_site_curt *cres_site;  /* [nc * ns] */
+    const unsigned char *fl_want;    /* [nc] study_set_fault_loading; NULL: off */
+    unsigned char fl_level[STUDY_NLEVELS];   /* 1: the level is selected */
+    study_fault_loading *fl;     /* [nc * nf] */
     /* the SP being run */
     const study_sp *sp;
     uint32_t sp_index;
@@ -333,6 +336,11 @@ double study_topology_sens(const study_topology *t, size_t c, size_t s)
     return t->sens[c * t->ns + s];
 }
 
+double study_topology_sens_in(const study_topology *t, size_t state, size_t c, size_t s)
+{
+    return t->sens[(state * t->nc + c) * t->ns + s];
+}
+
 /* ---- the study ------------------------------------------------------------ */
 
 void study_destroy(study **sp)
@@ -375,6 +383,7 @@ void study_destroy(study **sp)
     free(s->blk_binding);
     free(s->cres);
     free(s->cres_site);
+    free(s->fl);
     free(s);
     *sp = NULL;
 }
@@ -953,6 +962,49 @@ static void s_binding(const study *s, size_t *fault_acts, size_t c, study_constr
     s_proportion(best, S, &r->p_binding, &r->p_binding_se);
 }
 
+/* Loading quantiles of constraint c under each credible fault in force in
+ * every sample (study_fault_loading): rows 1 + f of the flow matrix hold
+ * them for all samples whatever state each drew.  A fault that leaves the
+ * constraint's row of flow factors as it is intact (a branch far away, or
+ * on another radial spur: most faults for most constraints) leaves every
+ * sample's loading as it is too, so the intact quantiles lq (NULL: not
+ * known, e.g. replaced by AC flows) stand for its selection.  buf: [S]. */
+static void s_fault_loading(const study *s, size_t c, const double *lq, double *buf)
+{
+    size_t S = s->S, nc = s->def.nc, nf = s->def.nf, nb = s->nb;
+    const double *row0 = &s->sp->topo->cptdf[c * nb];
+    const study_constraint *k = &s->def.constraints[c];
+    size_t rank[STUDY_NLEVELS], nr = 0;
+    int lev[STUDY_NLEVELS];
+    for (int l = 0; l < STUDY_NLEVELS; l++)
+        if (s->fl_level[l]) {
+            lev[nr] = l;
+            rank[nr++] = mcstat_quantile_index(S, study_levels[l]);
+        }
+    for (size_t f = 0; f < nf; f++) {
+        study_fault_loading *o = &s->fl[c * nf + f];
+        if (!s->sp->topo->valid[1 + f]) {
+            for (int l = 0; l < STUDY_NLEVELS; l++) o->q[l] = NAN;
+            o->dir = 1;
+            continue;
+        }
+        const double *fl = &s->flow[((1 + f) * nc + c) * S];
+        int same = lq && memcmp(&s->sp->topo->cptdf[((1 + f) * nc + c) * nb], row0, nb * sizeof(double)) == 0;
+        double sum = 0;
+        for (size_t j = 0; j < S; j++) sum += fl[j];
+        o->dir = k->one_way || sum >= 0 ? 1 : -1;
+        if (same) {
+            memcpy(o->q, lq, sizeof o->q);
+            continue;
+        }
+        for (size_t j = 0; j < S; j++) buf[j] = s_loading(k, fl[j]);
+        double q[STUDY_NLEVELS];
+        s_ranks(buf, S, 0, rank, nr, q);
+        for (int l = 0; l < STUDY_NLEVELS; l++) o->q[l] = NAN;
+        for (size_t i = 0; i < nr; i++) o->q[lev[i]] = q[i];
+    }
+}
+
 /* The figures of constraint c from its sample arrays.  Each constraint
  * reads its own rows and writes its own result with the same arithmetic in
  * the same order wherever it runs, so the worker threads share them out
@@ -1008,6 +1060,7 @@ static void s_aggregate_constraint(study *s, size_t c, double *buf, size_t *faul
         r->fault_se[0] = r->fault_se[1] = r->fault_se[2] = NAN;
     }
     s_binding(s, fault_acts, c, r);
+    if (s->fl_want && s->fl_want[c]) s_fault_loading(s, c, s->ac_mode == STUDY_AC_OFF ? lq : NULL, buf);
     /* one pass: P(acts), the moments, and the positive curtailments
      * gathered for their quantiles (the rest are +0.0: the per-sample sum
      * starts at +0.0, and x + -0.0 is x) */
@@ -1145,6 +1198,30 @@ pcf_rc study_set_ac(study *s, int mode, double band, pcf_error *err)
     s->ac_mode = mode;
     s->ac_band = band;
     return PCF_OK;
+}
+
+pcf_rc study_set_fault_loading(study *s, const unsigned char *want, double p, pcf_error *err)
+{
+    size_t n = s->def.nc * s->def.nf;
+    if (!(p == 0 || (p >= study_levels[0] && p <= study_levels[STUDY_NLEVELS - 1])))
+        return pcf_error_set(err, PCF_ERR_INVALID, "study: fault loading level %g outside %g..%g", p,
+                             study_levels[0], study_levels[STUDY_NLEVELS - 1]);
+    if (want && !s->fl && !(s->fl = calloc(n + 1, sizeof *s->fl)))
+        return pcf_error_set(err, PCF_ERR_NOMEM, "study: out of memory");
+    /* the level itself when it is one, else the two around it (trade.c
+     * interpolates between them) */
+    for (int l = 0; l < STUDY_NLEVELS; l++) {
+        const double *v = study_levels;
+        s->fl_level[l] = p == 0 || fabs(p - v[l]) < 1e-12 || (l > 0 && p > v[l - 1] && p < v[l]) ||
+                         (l + 1 < STUDY_NLEVELS && p > v[l] && p < v[l + 1]);
+    }
+    s->fl_want = want;
+    return PCF_OK;
+}
+
+const study_fault_loading *study_fault_loading_get(const study *s, size_t c)
+{
+    return c < s->def.nc && s->fl_want && s->fl_want[c] ? &s->fl[c * s->def.nf] : NULL;
 }
 
 void study_ac_counts(const study *s, size_t *samples, size_t *fallbacks)

@@ -186,4 +186,29 @@ pcf_rc study_set_ac(study *s, int mode, double band, pcf_error *err);
  * their DC result because AC did not converge, over every SP run so far. */
 void study_ac_counts(const study *s, size_t *samples, size_t *fallbacks);
 
+/* Deterministic N-1 view of a constraint (trade checks, trade.h): its
+ * loading before the ANM with credible fault k in force in every sample,
+ * whatever state the sample drew, i.e. the forecast uncertainty given the
+ * fault.  The flows are the study's own (row 1 + k of the dgemm), so this
+ * adds one multi-rank selection per constraint and fault to an SP and
+ * changes no other figure. */
+typedef struct study_fault_loading {
+    double q[STUDY_NLEVELS];     /* loading quantiles at study_levels, MW; NaN: the
+                                    fault cannot happen in the SP (its branch is out);
+                                    may be NaN at a level not asked for */
+    double dir;                  /* d loading / d flow: +1, or -1 when the mean flow
+                                    under the fault runs against a two-way limit */
+} study_fault_loading;
+
+/* want: [nc] 1 for the constraints to summarise so (the caller's, read by
+ * every study_run_sp until the next call); NULL turns it off, the default.
+ * p: the level the caller will read: only the block levels at or next to
+ * it are selected (one or two, not five: a trade check's cost); 0 = all. */
+pcf_rc study_set_fault_loading(study *s, const unsigned char *want, double p, pcf_error *err);
+/* [nf] of the last SP for constraint c; NULL unless c is wanted. */
+const study_fault_loading *study_fault_loading_get(const study *s, size_t c);
+/* Sensitivity of constraint c to site s in state `state` (0 intact, 1 + k
+ * after fault k: PTDF + LODF), MW per MW. */
+double study_topology_sens_in(const study_topology *t, size_t state, size_t c, size_t s);
+
 #endif
