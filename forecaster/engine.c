@@ -99,6 +99,12 @@ static double s_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+/* The band the study is given: screened runs default to STUDY_AC_SCREEN_BAND. */
+static double s_ac_band(const engine_opts *o)
+{
+    return o->ac == STUDY_AC_SCREEN && o->ac_band == 0 ? STUDY_AC_SCREEN_BAND : o->ac_band;
+}
+
 static uint64_t s_hash(const char *s, uint64_t h)
 {
     for (; *s; s++) {
@@ -493,7 +499,7 @@ static pcf_rc s_study(run_ctx *x, pcf_error *err)
         if (row >= 0 && MP_AT(&mc->bus, (size_t)row, MP_BUS_TYPE) != MP_REF) fixed[row] += MP_AT(&mc->gen, g, MP_PG);
     }
     if (rc == PCF_OK) rc = study_new(&d, &st, err);
-    if (rc == PCF_OK) rc = study_set_ac(st, x->o->ac, x->o->ac_band, err);
+    if (rc == PCF_OK) rc = study_set_ac(st, x->o->ac, s_ac_band(x->o), err);
     size_t nzc = x->z->nconstraint;
     if (rc == PCF_OK && x->shadow) {
         /* trade checks judge every credible fault (deterministic N-1): the
@@ -561,7 +567,10 @@ static pcf_rc s_study(run_ctx *x, pcf_error *err)
         double u = study_unresolved_share(st);
         if (u > x->rep->unresolved_share) x->rep->unresolved_share = u;
     }
-    if (st) study_ac_counts(st, &x->rep->ac_samples, &x->rep->ac_fallbacks);
+    if (st) {
+        study_ac_counts(st, &x->rep->ac_samples, &x->rep->ac_fallbacks);
+        x->rep->ac_lin_failures = study_ac_lin_failures(st);
+    }
 done:
     study_destroy(&st);
     for (size_t t = 0; t < ntopo; t++) study_topology_destroy(&topo[t]);
@@ -753,12 +762,15 @@ static pcf_rc s_write(PGconn *c, run_ctx *x, pcf_error *err)
     /* The power-flow method changes the results; the run table has no
      * column for it, so it goes with the software version. */
     char ver[160];
+    const char *v0 = o->version ? o->version : "unknown";
     if (o->ac == STUDY_AC_OFF)
-        snprintf(ver, sizeof ver, "%s", o->version ? o->version : "unknown");
+        snprintf(ver, sizeof ver, "%s (ac off)", v0);
     else if (o->ac == STUDY_AC_ALL)
-        snprintf(ver, sizeof ver, "%s (ac all)", o->version ? o->version : "unknown");
+        snprintf(ver, sizeof ver, "%s (ac all)", v0);
+    else if (o->ac == STUDY_AC_SCREEN)
+        snprintf(ver, sizeof ver, "%s (ac screened %g%%)", v0, 100 * s_ac_band(o));
     else
-        snprintf(ver, sizeof ver, "%s (ac band %g%%)", o->version ? o->version : "unknown", 100 * o->ac_band);
+        snprintf(ver, sizeof ver, "%s (ac band %g%%)", v0, 100 * o->ac_band);
     const char *pv[12];
     memcpy(pv, p, sizeof p);
     pv[11] = ver;

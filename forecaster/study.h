@@ -185,6 +185,9 @@ pcf_rc study_set_ac(study *s, int mode, double band, pcf_error *err);
 /* Samples re-solved with AC (study_def.ac) and, of those, the ones left on
  * their DC result because AC did not converge, over every SP run so far. */
 void study_ac_counts(const study *s, size_t *samples, size_t *fallbacks);
+/* STUDY_AC_SCREEN: network states (of every SP run so far) whose operating
+ * point did not converge, so their samples were screened with DC rows. */
+size_t study_ac_lin_failures(const study *s);
 
 /* Deterministic N-1 view of a constraint (trade checks, trade.h): its
  * loading before the ANM with credible fault k in force in every sample,
