@@ -750,3 +750,46 @@ void pf_ac_gen(const pf_ac *ac, const double *vm, const double *va, double *pg, 
     }
     free(qtot); free(qmn); free(qmx); free(cnt);
 }
+
+pcf_rc pf_ac_vm_sens(pf_ac *ac, const double *vm, const double *va, size_t nmon, const int *bus, double *dvdp,
+                     pcf_error *err)
+{
+    size_t nb = ac->nb;
+    for (size_t k = 0; k < nmon; k++)
+        if (bus[k] < 0 || (size_t)bus[k] >= nb)
+            return pcf_error_set(err, PCF_ERR_INVALID, "acpf: sensitivity of bus %d: no such bus", bus[k]);
+    memset(dvdp, 0, nmon * nb * sizeof(double));
+    if (ac->n == 0)
+        return PCF_OK;
+    /* The Jacobian at (vm, va) (s_mismatch computes the currents it needs;
+     * its mismatch is not used), factorised apart from the solver's own
+     * factors so this leaves pf_ac_solve's state as it was. */
+    s_set_v(ac, vm, va);
+    s_mismatch(ac, ac->pspec, ac->qspec);
+    s_fill_jacobian(ac, vm);
+    klu_numeric *num = klu_factor(ac->jp, ac->ji, ac->jx, ac->sym, &ac->common);
+    if (!num || ac->common.status != KLU_OK) {
+        if (num)
+            klu_free_numeric(&num, &ac->common);
+        return pcf_error_set(err, PCF_ERR_SINGULAR, "acpf: Jacobian singular at the sensitivity point (KLU status %d)",
+                             ac->common.status);
+    }
+    /* Row jm[b] of J^-1 is the solution y of J^T y = e_jm[b]; its entry at
+     * ja[i] is dVm_b / dP_i.  ac->f is free scratch between solves. */
+    pcf_rc rc = PCF_OK;
+    for (size_t k = 0; k < nmon && rc == PCF_OK; k++) {
+        int m = ac->jm[bus[k]];
+        if (m < 0)
+            continue;                       /* magnitude held: PV or reference bus */
+        memset(ac->f, 0, (size_t)ac->n * sizeof(double));
+        ac->f[m] = 1.0;
+        if (!klu_tsolve(ac->sym, num, ac->n, 1, ac->f, &ac->common))
+            rc = pcf_error_set(err, PCF_ERR_SINGULAR, "acpf: transposed solve failed (KLU status %d)",
+                               ac->common.status);
+        for (size_t i = 0; i < nb && rc == PCF_OK; i++)
+            if (ac->ja[i] >= 0)
+                dvdp[k * nb + i] = ac->f[ac->ja[i]];
+    }
+    klu_free_numeric(&num, &ac->common);
+    return rc;
+}

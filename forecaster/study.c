@@ -102,8 +102,17 @@ struct study {
     const unsigned char *fl_want;    /* [nc] study_set_fault_loading; NULL: off */
     unsigned char fl_level[STUDY_NLEVELS];   /* 1: the level is selected */
     study_fault_loading *fl;     /* [nc * nf] */
+    /* linear constraints (nbr 0, study_set_linear): their index among
+     * them, -1 for the others; the SP's sensitivities of every state
+     * (the topology's with the linear rows replaced); a row's scratch */
+    size_t nlin;
+    long *lin_of;                /* [nc] */
+    double *sens_sp;             /* [nst * nc * ns], NULL without linear constraints */
+    double *lin_buf;             /* [nb] */
+    const double *lin_row, *vlin_off, *lin_rev;  /* study_set_linear */
     /* the SP being run */
     const study_sp *sp;
+    const study_topology *topo_last;    /* of the last SP run (study_sens) */
     uint32_t sp_index;
     int phase;                   /* 1 sampling, 2 ANM, 3 summaries: set before threads start */
     int site_ok;                 /* site_res holds the last SP's summaries */
@@ -351,6 +360,11 @@ double study_topology_sens_in(const study_topology *t, size_t state, size_t c, s
 {
     return t->sens[(state * t->nc + c) * t->ns + s];
 }
+size_t study_topology_states(const study_topology *t) { return t->nst; }
+uint64_t study_topology_id(const study_topology *t) { return t->id; }
+const mp_case *study_topology_case(const study_topology *t) { return t->acase; }
+int study_topology_fault_row(const study_topology *t, size_t state) { return state < t->nst ? t->ac_out[state] : -1; }
+int study_topology_valid(const study_topology *t, size_t state) { return state < t->nst && t->valid[state]; }
 
 /* ---- the study ------------------------------------------------------------ */
 
@@ -404,6 +418,9 @@ void study_destroy(study **sp)
     free(s->lin_ok);
     free(s->lin_p);
     free(s->lin_q);
+    free(s->lin_of);
+    free(s->sens_sp);
+    free(s->lin_buf);
     free(s);
     *sp = NULL;
 }
@@ -418,7 +435,7 @@ static pcf_rc s_check_def(const study_def *d, pcf_error *err)
         return pcf_error_set(err, PCF_ERR_INVALID, "study: %d threads (1..%d)", d->threads, STUDY_MAX_THREADS);
     for (size_t c = 0; c < d->nc; c++) {
         const study_constraint *k = &d->constraints[c];
-        if (k->nbr == 0) return pcf_error_set(err, PCF_ERR_INVALID, "study: constraint %zu monitors no branch", c);
+
         for (size_t i = 0; i < k->nbr; i++)
             if (k->branch_row[i] < 0 || (size_t)k->branch_row[i] >= d->net->branch.rows ||
                 (k->sign[i] != 1 && k->sign[i] != -1))
@@ -501,7 +518,14 @@ pcf_rc study_new(const study_def *def, study **out, pcf_error *err)
     s->site_res = calloc(ns + 1, sizeof *s->site_res);
     s->cres = calloc(nc + 1, sizeof *s->cres);
     s->cres_site = calloc(nc * ns + 1, sizeof *s->cres_site);
-    if (!s->site_bus || !s->site_cap || !s->inj || !s->avail || !s->flow || !s->state || !s->flow_intact ||
+    s->lin_of = malloc((nc + 1) * sizeof(long));
+    for (size_t c = 0; s->lin_of && c < nc; c++) s->lin_of[c] = def->constraints[c].nbr == 0 ? (long)s->nlin++ : -1;
+    if (s->nlin) {
+        s->sens_sp = malloc((s->nst * nc * ns + 1) * sizeof(double));
+        s->lin_buf = malloc((nb + 1) * sizeof(double));
+    }
+    if (!s->lin_of || (s->nlin && (!s->sens_sp || !s->lin_buf)) ||
+        !s->site_bus || !s->site_cap || !s->inj || !s->avail || !s->flow || !s->state || !s->flow_intact ||
         !s->flow_fault || !s->curt_c || !s->acted || !s->unresolved || !s->blk_site_curt ||
         !s->blk_site_curt2 || !s->blk_site_n || !s->blk_binding ||
         !s->cres || !s->cres_site || !s->site_res) {
@@ -732,12 +756,13 @@ static pcf_rc s_anm_block(study *s, study_thread *th, size_t blk, pcf_error *err
             th->flow[c] = s->flow[((size_t)st * nc + c) * S + j];
             double lim = st == 0 ? sp->limit_intact[c] : sp->limit_fault[c];
             th->lim_f[c] = lim;
-            th->lim_r[c] = d->constraints[c].one_way ? STUDY_NO_LIMIT : lim;
+            th->lim_r[c] = s->lin_rev && s->lin_rev[c] > 0 ? s->lin_rev[c]
+                           : d->constraints[c].one_way ? STUDY_NO_LIMIT : lim;
         }
         for (size_t i = 0; i < ns; i++)
             th->avail[i] = dead[s->net->bus_row[s->site_bus[i]]] ? 0 : s->avail[i * S + j];
-        const double *sens = screen ? &s->lin_sens[(size_t)st * nc * ns] : &t->sens[(size_t)st * nc * ns];
-        anm_input in = { th->flow, th->lim_f, th->lim_r, sens, th->avail };
+        const double *sens = s->sens_sp ? s->sens_sp : screen ? s->lin_sens : t->sens;
+        anm_input in = { th->flow, th->lim_f, th->lim_r, &sens[(size_t)st * nc * ns], th->avail };
         anm_result res;
         pcf_rc rc = PCF_OK;
         int ac_used = 0;
@@ -1211,6 +1236,30 @@ static pcf_rc s_linearise(study *s, pcf_error *err)
     return PCF_OK;
 }
 
+/* Flows of the linear constraints in every state (their cptdf rows are 0,
+ * so the dgemm left 0 there) and the SP's sensitivities of every state. */
+static void s_linear(study *s, const study_sp *sp)
+{
+    const study_def *d = &s->def;
+    const study_topology *t = sp->topo;
+    size_t nc = d->nc, ns = d->ns, nb = s->nb, S = s->S;
+    /* screened AC: the thermal rows are the linearised ones */
+    memcpy(s->sens_sp, s->ac_mode == STUDY_AC_SCREEN ? s->lin_sens : t->sens, s->nst * nc * ns * sizeof(double));
+    for (size_t st = 0; st < s->nst; st++) {
+        const unsigned char *dead = &t->dead[st * t->nbus_case];
+        for (size_t c = 0; c < nc; c++) {
+            if (s->lin_of[c] < 0) continue;
+            size_t i = st * s->nlin + (size_t)s->lin_of[c];
+            const double *row = &s->lin_row[i * nb];
+            for (size_t b = 0; b < nb; b++) s->lin_buf[b] = dead[s->net->bus_row[b]] ? 0 : row[b];
+            double *f = &s->flow[(st * nc + c) * S];
+            cblas_dgemv(CblasRowMajor, CblasTrans, (int)nb, (int)S, 1.0, s->inj, (int)S, s->lin_buf, 1, 0.0, f, 1);
+            for (size_t j = 0; j < S; j++) f[j] += s->vlin_off[i];
+            for (size_t k = 0; k < ns; k++) s->sens_sp[(st * nc + c) * ns + k] = s->lin_buf[s->site_bus[k]];
+        }
+    }
+}
+
 pcf_rc study_run_sp(study *s, uint32_t sp_index, const study_sp *sp, pcf_error *err)
 {
     const study_def *d = &s->def;
@@ -1235,8 +1284,12 @@ pcf_rc study_run_sp(study *s, uint32_t sp_index, const study_sp *sp, pcf_error *
     for (size_t i = 0; i < d->ns; i++)
         if (!isfinite(sp->site_mean[i]))
             return pcf_error_set(err, PCF_ERR_INVALID, "study: SP %u: site %zu forecast is not finite", sp_index, i);
+    if (s->nlin && !s->lin_row)
+        return pcf_error_set(err, PCF_ERR_INVALID, "study: SP %u: no linear model for %zu constraints (study_set_linear)",
+                             sp_index, s->nlin);
 
     s->sp = sp;
+    s->topo_last = sp->topo;
     s->sp_index = sp_index;
     s->site_ok = 0;
     mcstat_reset(s->stats);
@@ -1251,6 +1304,7 @@ pcf_rc study_run_sp(study *s, uint32_t sp_index, const study_sp *sp, pcf_error *
     if (rows)
         cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)s->S, (int)s->nb, 1.0,
                     cptdf, (int)s->nb, s->inj, (int)s->S, 0.0, s->flow, (int)s->S);
+    if (s->nlin) s_linear(s, sp);
     if ((rc = s_parallel(s, 2, err)) != PCF_OK) return rc;
     if ((rc = s_parallel(s, 3, err)) != PCF_OK) return rc;
     s->site_ok = 1;
@@ -1270,6 +1324,14 @@ const study_constraint_result *study_constraint_result_get(const study *s, size_
     return c < s->def.nc ? &s->cres[c] : NULL;
 }
 
+double study_sens(const study *s, size_t c, size_t i)
+{
+    if (c >= s->def.nc || i >= s->def.ns || !s->topo_last) return 0;
+    /* screened AC: the intact state's linearised rows of the last SP */
+    const double *sens = s->sens_sp ? s->sens_sp : s->ac_mode == STUDY_AC_SCREEN ? s->lin_sens : s->topo_last->sens;
+    return sens[c * s->def.ns + i];
+}
+
 pcf_rc study_set_members(study *s, size_t nmember, const double *mean, pcf_error *err)
 {
     if (nmember && !mean) return pcf_error_set(err, PCF_ERR_INVALID, "study: %zu members without values", nmember);
@@ -1279,6 +1341,24 @@ pcf_rc study_set_members(study *s, size_t nmember, const double *mean, pcf_error
                                  i / s->def.ns, i % s->def.ns);
     s->nmember = nmember;
     s->member_mean = nmember ? mean : NULL;
+    return PCF_OK;
+}
+
+pcf_rc study_set_linear(study *s, const double *row, const double *off, const double *rev, pcf_error *err)
+{
+    size_t nrow = s->nst * s->nlin * s->nb, noff = s->nst * s->nlin;
+    if (s->nlin && (!row || !off))
+        return pcf_error_set(err, PCF_ERR_INVALID, "study: %zu linear constraints without a model", s->nlin);
+    for (size_t i = 0; i < nrow + noff; i++) {
+        double v = i < nrow ? row[i] : off[i - nrow];
+        if (!isfinite(v)) return pcf_error_set(err, PCF_ERR_INVALID, "study: linear model entry %zu is not finite", i);
+    }
+    for (size_t c = 0; rev && c < s->def.nc; c++)
+        if (!(rev[c] >= 0) || !isfinite(rev[c]))
+            return pcf_error_set(err, PCF_ERR_INVALID, "study: constraint %zu: reverse limit %g", c, rev[c]);
+    s->lin_row = s->nlin ? row : NULL;
+    s->vlin_off = s->nlin ? off : NULL;
+    s->lin_rev = rev;
     return PCF_OK;
 }
 

@@ -1483,8 +1483,10 @@ Test(publish, daemon_and_pcf_sub_end_to_end)
              testdb_bindir(), pub, router);
     cr_assert_eq(testdb_run(&db, cmd, out, sizeof out), 0, "%s", out);
     cr_expect(strstr(out, ",sites,post_fault_limit_mw,flow_intact_p90_mw_se,p_anm_acts_se,"
-                          "expected_curtailment_mwh_se,p_binding_fault,p_binding_fault_se\n"), "%.500s", out);
-    snprintf(want, sizeof want, ",C_L45,2,2026-11-24T00:30Z,100.667,22,32,0.0392157,1,L45,2,122,0.3,0.02,0.05,0.0196078,0.01\n");
+                          "expected_curtailment_mwh_se,p_binding_fault,p_binding_fault_se,unit,lower_limit,"
+                          "vmax_pu,vmin_pu,monitored_bus\n"), "%.500s", out);
+    snprintf(want, sizeof want, ",C_L45,2,2026-11-24T00:30Z,100.667,22,32,0.0392157,1,L45,2,122,0.3,0.02,0.05,0.0196078,0.01,"
+                                "MW,0,0,0,0\n");
     cr_expect(strstr(out, want), "no C_L45 SP 2 row %s in:\n%.3000s", want, out);
     /* day-ahead statement by request, table, and an error exit */
     snprintf(cmd, sizeof cmd, "%s/pcf-sub --router %s statement --zone T --date 2026-11-24 --blocks", testdb_bindir(),
