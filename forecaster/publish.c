@@ -825,7 +825,7 @@ static void s_trade_answer(publish *p, s_req *q, PGconn *db, const Pcf__V1__Trad
     int y = (d[0] - '0') * 1000 + (d[1] - '0') * 100 + (d[2] - '0') * 10 + (d[3] - '0');
     int mo = (d[5] - '0') * 10 + (d[6] - '0'), dd = (d[8] - '0') * 10 + (d[9] - '0');
     trade_request tr = { rq->zone, (trade_kind)rq->kind, y, mo, dd, (int)rq->first_sp, (int)rq->last_sp, 0,
-                         ch, rq->n_changes, rq->confidence, p->trade_samples, 0 };
+                         ch, rq->n_changes, rq->confidence, p->trade_samples, 0, 0 };
     trade_result *r = NULL;
     pcf_error e;
     pcf_rc rc = engine_trade_check(db, &tr, &r, &e);
