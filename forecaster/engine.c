@@ -87,6 +87,13 @@ typedef struct run_ctx {
     const double *ratio;            /* [ns] scale of each site's capacity and output; NULL = as-is */
     int shadow;                     /* 1: a shadow copy of every constraint follows the zone's */
     size_t k_from, k_to;            /* SPs studied: [k_from, k_to); k_to 0 = all */
+    /* with shadow: each zone constraint under each credible fault in force
+     * (study_fault_loading), [(c * nsp + k) * nf + f], and its sensitivity
+     * to every site then, [((c * nsp + k) * nf + f) * ns + s] */
+    unsigned char *fl_want;         /* [ncs] */
+    double fl_level;                /* study_set_fault_loading's p */
+    study_fault_loading *fl;
+    double *fl_sens;
 } run_ctx;
 
 static double s_now(void)
@@ -585,6 +592,17 @@ static pcf_rc s_study(run_ctx *x, pcf_error *err)
     if (rc == PCF_OK) rc = study_new(&d, &st, err);
     if (rc == PCF_OK) rc = s_volt_new(x, &d, &ev, err);
     if (rc == PCF_OK) rc = study_set_ac(st, x->o->ac, s_ac_band(x->o), err);
+    size_t nzc = x->z->nconstraint;
+    if (rc == PCF_OK && x->shadow) {
+        /* trade checks judge every credible fault (deterministic N-1): the
+         * zone's constraints only, their shadows carry the same flows */
+        x->fl_want = calloc(nc + 1, 1);
+        x->fl = calloc(nzc * nsp * nf + 1, sizeof *x->fl);
+        x->fl_sens = calloc(nzc * nsp * nf * ns + 1, sizeof(double));
+        if (!x->fl_want || !x->fl || !x->fl_sens) rc = pcf_error_set(err, PCF_ERR_NOMEM, "engine: out of memory");
+        for (size_t c = 0; rc == PCF_OK && c < nzc; c++) x->fl_want[c] = 1;
+        if (rc == PCF_OK) rc = study_set_fault_loading(st, x->fl_want, x->fl_level, err);
+    }
     size_t k_to = x->k_to ? x->k_to : nsp;
     for (size_t k = x->k_from; k < k_to && rc == PCF_OK; k++) {
         const forecast *f = x->fc;
@@ -633,6 +651,15 @@ static pcf_rc s_study(run_ctx *x, pcf_error *err)
             x->cres[c * nsp + k].site = &x->cres_site[(c * nsp + k) * ns];
             for (size_t s = 0; s < ns; s++)
                 x->sens[(c * nsp + k) * ns + s] = study_sens(st, c, s);
+            if (!x->fl || c >= nzc) continue;
+            memcpy(&x->fl[(c * nsp + k) * nf], study_fault_loading_get(st, c), nf * sizeof *x->fl);
+            /* a voltage constraint's factors are the SP's own model, which
+             * the topology's rows know nothing of */
+            int volt = x->z->constraint[c].kind == ZONE_C_VOLTAGE;
+            for (size_t f = 0; f < nf; f++)
+                for (size_t s = 0; s < ns; s++)
+                    x->fl_sens[((c * nsp + k) * nf + f) * ns + s] =
+                        volt ? study_sens_in(st, 1 + f, c, s) : study_topology_sens_in(topo[topo_of[k]], 1 + f, c, s);
         }
         double u = study_unresolved_share(st);
         if (u > x->rep->unresolved_share) x->rep->unresolved_share = u;
@@ -918,6 +945,12 @@ static void s_free_study(run_ctx *x)
     free(x->limit_post);
     free(x->limit_kind);
     free(x->season);
+    free(x->fl_want);
+    free(x->fl);
+    free(x->fl_sens);
+    x->fl_want = NULL;
+    x->fl = NULL;
+    x->fl_sens = NULL;
     x->sc = NULL;
     x->sc_rows = x->fault_row = NULL;
     x->sc_sign = x->sens = x->limit_post = NULL;
@@ -995,6 +1028,12 @@ void engine_whatif_result_destroy(engine_whatif_result **rp)
     free(r->sens);
     free(r->dir);
     free(r->export_before);
+    free(r->fault_id);
+    free(r->limit_fault);
+    free(r->qf_before);
+    free(r->qf_after);
+    free(r->dir_fault);
+    free(r->sens_fault);
     free(r);
     *rp = NULL;
 }
@@ -1012,15 +1051,47 @@ static void s_whatif_take(const run_ctx *x, const size_t *site, engine_whatif_re
             double *q = after ? &r->q_after[o * STUDY_NLEVELS] : &r->q_before[o * STUDY_NLEVELS];
             /* the shadow's headroom is ENGINE_SHADOW_LIMIT * trim - loading quantile */
             for (int l = 0; l < STUDY_NLEVELS; l++) q[l] = ENGINE_SHADOW_LIMIT * trim - sh->headroom_mw[l];
+            for (size_t f = 0; f < r->nf; f++) {
+                const study_fault_loading *fl = &x->fl[(c * nsp + kk) * r->nf + f];
+                double *qf = after ? r->qf_after : r->qf_before;
+                memcpy(&qf[(o * r->nf + f) * STUDY_NLEVELS], fl->q, sizeof fl->q);
+                if (after) continue;
+                r->dir_fault[o * r->nf + f] = fl->dir;
+                for (size_t i = 0; i < r->nchange; i++)
+                    r->sens_fault[(o * r->nf + f) * r->nchange + i] = x->fl_sens[((c * nsp + kk) * r->nf + f) * ns + site[i]];
+            }
             if (after) {
                 r->p_after[o] = cr->p_acts;
                 continue;
             }
+            r->limit_fault[o] = cr->limit_fault_mw;
             r->limit[o] = cr->limit_mw;
             r->dir[o] = x->sc[c].one_way || cr->flow_p50 >= 0 ? 1 : -1;
             r->p_before[o] = cr->p_acts;
             for (size_t i = 0; i < r->nchange; i++) r->sens[o * r->nchange + i] = x->sens[(c * nsp + kk) * ns + site[i]];
         }
+}
+
+/* Sizes r's per-fault arrays for the credible faults of the study just made
+ * and names the faults as the statements do. */
+static pcf_rc s_whatif_faults(const run_ctx *x, engine_whatif_result *r, pcf_error *err)
+{
+    size_t nf = x->nf, m = r->nc * r->nsp;
+    r->nf = nf;
+    r->fault_id = calloc(nf + 1, sizeof *r->fault_id);
+    r->limit_fault = calloc(m + 1, sizeof(double));
+    r->qf_before = calloc(m * nf * STUDY_NLEVELS + 1, sizeof(double));
+    r->qf_after = calloc(m * nf * STUDY_NLEVELS + 1, sizeof(double));
+    r->dir_fault = calloc(m * nf + 1, sizeof(double));
+    r->sens_fault = calloc(m * nf * r->nchange + 1, sizeof(double));
+    if (!r->fault_id || !r->limit_fault || !r->qf_before || !r->qf_after || !r->dir_fault || !r->sens_fault)
+        return pcf_error_set(err, PCF_ERR_NOMEM, "what-if: out of memory");
+    for (size_t f = 0; f < nf; f++) {
+        const zone_branch *b = &x->z->branch[x->fault_row[f]];
+        if (b->name[0]) snprintf(r->fault_id[f], sizeof r->fault_id[f], "%s", b->name);
+        else snprintf(r->fault_id[f], sizeof r->fault_id[f], "%d", x->fault_row[f] + 1);
+    }
+    return PCF_OK;
 }
 
 pcf_rc engine_whatif_run(PGconn *conn, const engine_opts *o, const engine_whatif *w, engine_whatif_result **out,
@@ -1092,6 +1163,7 @@ pcf_rc engine_whatif_run(PGconn *conn, const engine_opts *o, const engine_whatif
     x.k_from = (size_t)a - 1;
     x.k_to = (size_t)b;
     x.shadow = 1;
+    x.fl_level = w->confidence;
     r->nc = nc;
     r->nsp = (size_t)(b - a + 1);
     r->nchange = w->nchange;
@@ -1127,6 +1199,7 @@ pcf_rc engine_whatif_run(PGconn *conn, const engine_opts *o, const engine_whatif
     for (size_t i = 0; i < w->nchange; i++) r->export_before[i] = x.z->site[site[i]].export_mw;
     /* before: as-is; after: the same inputs and streams with the trade */
     rc = s_study(&x, err);
+    if (rc == PCF_OK) rc = s_whatif_faults(&x, r, err);
     if (rc == PCF_OK) s_whatif_take(&x, site, r, 0);
     s_free_study(&x);
     if (rc == PCF_OK) {

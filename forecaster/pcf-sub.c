@@ -472,11 +472,11 @@ static int s_trade(subscriber *s, app *a, int argc, char **argv)
             if (a->format == F_TABLE) {
                 printf("trade %s: %s; requested %.3f MW, accepted %.3f MW\n%s\n", r->trade_id, pass ? "PASS" : "FAIL",
                        r->requested_volume_mw, r->accepted_volume_mw, r->reason);
-                printf("%-16s %4s %-17s %-4s %12s %12s %12s %12s %8s %8s\n", "constraint", "sp", "sp_start", "ok",
-                       "margin_bef", "margin_aft", "flow_chg", "accepted", "p_bef", "p_aft");
+                printf("%-16s %4s %-17s %-4s %12s %12s %12s %12s %8s %8s  %s\n", "constraint", "sp", "sp_start", "ok",
+                       "margin_bef", "margin_aft", "flow_chg", "accepted", "p_bef", "p_aft", "binding");
             } else {
                 puts("kind,constraint_id,sp,sp_start,verdict,margin_before_mw,margin_after_mw,flow_change_mw,"
-                     "accepted_volume_mw,p_anm_acts_before,p_anm_acts_after");
+                     "accepted_volume_mw,p_anm_acts_before,p_anm_acts_after,binding_fault_id");
             }
             for (size_t i = 0; i < r->n_checks; i++) {
                 const Pcf__V1__ConstraintCheck *c = r->checks[i];
@@ -484,13 +484,14 @@ static int s_trade(subscriber *s, app *a, int argc, char **argv)
                 s_time(c->sp_start_ms, t, sizeof t);
                 int ok = c->verdict == PCF__V1__TRADE_VERDICT__TRADE_VERDICT_PASS;
                 if (a->format == F_TABLE)
-                    printf("%-16s %4u %-17s %-4s %12.3f %12.3f %12.3f %12.3f %8.4f %8.4f\n", c->constraint_id, c->sp, t,
-                           ok ? "pass" : "FAIL", c->margin_before_mw, c->margin_after_mw, c->flow_change_mw,
-                           c->accepted_volume_mw, c->p_anm_acts_before, c->p_anm_acts_after);
+                    printf("%-16s %4u %-17s %-4s %12.3f %12.3f %12.3f %12.3f %8.4f %8.4f  %s\n", c->constraint_id, c->sp,
+                           t, ok ? "pass" : "FAIL", c->margin_before_mw, c->margin_after_mw, c->flow_change_mw,
+                           c->accepted_volume_mw, c->p_anm_acts_before, c->p_anm_acts_after,
+                           c->binding_fault_id[0] ? c->binding_fault_id : "intact");
                 else
-                    printf("check,%s,%u,%s,%s,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f\n", c->constraint_id, c->sp, t,
+                    printf("check,%s,%u,%s,%s,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%s\n", c->constraint_id, c->sp, t,
                            ok ? "pass" : "fail", c->margin_before_mw, c->margin_after_mw, c->flow_change_mw,
-                           c->accepted_volume_mw, c->p_anm_acts_before, c->p_anm_acts_after);
+                           c->accepted_volume_mw, c->p_anm_acts_before, c->p_anm_acts_after, c->binding_fault_id);
             }
             for (size_t i = 0; i < r->n_volumes; i++)
                 printf(a->format == F_TABLE ? "site %s: requested %+.3f MW, adjusted %+.3f MW\n"

@@ -106,6 +106,9 @@ struct study {
     uint64_t lin_gen;            /* operating points' generation: one per SP run */
     study_constraint_result *cres;  /* [nc] */
     study_site_curt *cres_site;  /* [nc * ns] */
+    const unsigned char *fl_want;    /* [nc] study_set_fault_loading; NULL: off */
+    unsigned char fl_level[STUDY_NLEVELS];   /* 1: the level is selected */
+    study_fault_loading *fl;     /* [nc * nf] */
     /* linear constraints (nbr 0, study_set_linear): their index among
      * them, -1 for the others; the SP's sensitivities of every state
      * (the topology's with the linear rows replaced); a row's scratch */
@@ -113,7 +116,7 @@ struct study {
     long *lin_of;                /* [nc] */
     double *sens_sp;             /* [nst * nc * ns], NULL without linear constraints */
     double *lin_buf;             /* [nb] */
-    const double *lm_row, *lm_off, *lm_rev;     /* study_set_linear */
+    const double *lin_row, *vlin_off, *lin_rev;  /* study_set_linear */
     /* the SP being run */
     const study_sp *sp;
     const study_topology *topo_last;    /* of the last SP run (study_sens) */
@@ -360,6 +363,10 @@ double study_topology_sens(const study_topology *t, size_t c, size_t s)
     return t->sens[c * t->ns + s];
 }
 
+double study_topology_sens_in(const study_topology *t, size_t state, size_t c, size_t s)
+{
+    return t->sens[(state * t->nc + c) * t->ns + s];
+}
 size_t study_topology_states(const study_topology *t) { return t->nst; }
 uint64_t study_topology_id(const study_topology *t) { return t->id; }
 const mp_case *study_topology_case(const study_topology *t) { return t->acase; }
@@ -411,6 +418,7 @@ void study_destroy(study **sp)
     free(s->lin_of);
     free(s->sens_sp);
     free(s->lin_buf);
+    free(s->fl);
     study_ac_destroy(&s->ac_lin);
     free(s->lin_cptdf);
     free(s->lin_off);
@@ -640,7 +648,7 @@ static int s_ac_acts(const study *s, const study_thread *th)
  * study_set_linear gave, else lim both ways, or none one-way. */
 static double s_rev_limit(const study *s, size_t c, double lim)
 {
-    if (s->lm_rev && s->lm_rev[c] > 0) return s->lm_rev[c];
+    if (s->lin_rev && s->lin_rev[c] > 0) return s->lin_rev[c];
     return s->def.constraints[c].one_way ? STUDY_NO_LIMIT : lim;
 }
 
@@ -1078,6 +1086,49 @@ static void s_binding(const study *s, size_t *fault_acts, size_t c, study_constr
     s_proportion(best, S, &r->p_binding, &r->p_binding_se);
 }
 
+/* Loading quantiles of constraint c under each credible fault in force in
+ * every sample (study_fault_loading): rows 1 + f of the flow matrix hold
+ * them for all samples whatever state each drew.  A fault that leaves the
+ * constraint's row of flow factors as it is intact (a branch far away, or
+ * on another radial spur: most faults for most constraints) leaves every
+ * sample's loading as it is too, so the intact quantiles lq (NULL: not
+ * known, e.g. replaced by AC flows) stand for its selection.  buf: [S]. */
+static void s_fault_loading(const study *s, size_t c, const double *lq, double *buf)
+{
+    size_t S = s->S, nc = s->def.nc, nf = s->def.nf, nb = s->nb;
+    const double *row0 = &s->sp->topo->cptdf[c * nb];
+    const study_constraint *k = &s->def.constraints[c];
+    size_t rank[STUDY_NLEVELS], nr = 0;
+    int lev[STUDY_NLEVELS];
+    for (int l = 0; l < STUDY_NLEVELS; l++)
+        if (s->fl_level[l]) {
+            lev[nr] = l;
+            rank[nr++] = mcstat_quantile_index(S, study_levels[l]);
+        }
+    for (size_t f = 0; f < nf; f++) {
+        study_fault_loading *o = &s->fl[c * nf + f];
+        if (!s->sp->topo->valid[1 + f]) {
+            for (int l = 0; l < STUDY_NLEVELS; l++) o->q[l] = NAN;
+            o->dir = 1;
+            continue;
+        }
+        const double *fl = &s->flow[((1 + f) * nc + c) * S];
+        int same = lq && memcmp(&s->sp->topo->cptdf[((1 + f) * nc + c) * nb], row0, nb * sizeof(double)) == 0;
+        double sum = 0;
+        for (size_t j = 0; j < S; j++) sum += fl[j];
+        o->dir = k->one_way || sum >= 0 ? 1 : -1;
+        if (same) {
+            memcpy(o->q, lq, sizeof o->q);
+            continue;
+        }
+        for (size_t j = 0; j < S; j++) buf[j] = s_loading(k, fl[j]);
+        double q[STUDY_NLEVELS];
+        s_ranks(buf, S, 0, rank, nr, q);
+        for (int l = 0; l < STUDY_NLEVELS; l++) o->q[l] = NAN;
+        for (size_t i = 0; i < nr; i++) o->q[lev[i]] = q[i];
+    }
+}
+
 /* The figures of constraint c from its sample arrays.  Each constraint
  * reads its own rows and writes its own result with the same arithmetic in
  * the same order wherever it runs, so the worker threads share them out
@@ -1133,6 +1184,7 @@ static void s_aggregate_constraint(study *s, size_t c, double *buf, size_t *faul
         r->fault_se[0] = r->fault_se[1] = r->fault_se[2] = NAN;
     }
     s_binding(s, fault_acts, c, r);
+    if (s->fl_want && s->fl_want[c]) s_fault_loading(s, c, s->ac_mode == STUDY_AC_OFF ? lq : NULL, buf);
     /* one pass: P(acts), the moments, and the positive curtailments
      * gathered for their quantiles (the rest are +0.0: the per-sample sum
      * starts at +0.0, and x + -0.0 is x) */
@@ -1205,11 +1257,11 @@ static void s_linear(study *s, const study_sp *sp)
         for (size_t c = 0; c < nc; c++) {
             if (s->lin_of[c] < 0) continue;
             size_t i = st * s->nlin + (size_t)s->lin_of[c];
-            const double *row = &s->lm_row[i * nb];
+            const double *row = &s->lin_row[i * nb];
             for (size_t b = 0; b < nb; b++) s->lin_buf[b] = dead[s->net->bus_row[b]] ? 0 : row[b];
             double *f = &s->flow[(st * nc + c) * S];
             cblas_dgemv(CblasRowMajor, CblasTrans, (int)nb, (int)S, 1.0, s->inj, (int)S, s->lin_buf, 1, 0.0, f, 1);
-            for (size_t j = 0; j < S; j++) f[j] += s->lm_off[i];
+            for (size_t j = 0; j < S; j++) f[j] += s->vlin_off[i];
             for (size_t k = 0; k < ns; k++) s->sens_sp[(st * nc + c) * ns + k] = s->lin_buf[s->site_bus[k]];
             /* the screened mode's second tangent (intact) takes them too */
             if (st == 0 && s->ac_mode == STUDY_AC_SCREEN && s->lin2_ok)
@@ -1245,9 +1297,9 @@ static pcf_rc s_linearise_curtailed(study *s, pcf_error *err)
     for (size_t c = 0; c < nc; c++) {
         double f = s->lin_off[c];
         for (size_t b = 0; b < nb; b++) f += s->lin_cptdf[c * nb + b] * s->lin_pm[b];
-        if (s->lin_of[c] >= 0 && s->lm_row) {
-            const double *row = &s->lm_row[(size_t)s->lin_of[c] * nb];
-            f = s->lm_off[s->lin_of[c]];
+        if (s->lin_of[c] >= 0 && s->lin_row) {
+            const double *row = &s->lin_row[(size_t)s->lin_of[c] * nb];
+            f = s->vlin_off[s->lin_of[c]];
             for (size_t b = 0; b < nb; b++) f += dead[s->net->bus_row[b]] ? 0 : row[b] * s->lin_pm[b];
             for (size_t i = 0; i < ns; i++)
                 s->lin2_sens[c * ns + i] = dead[s->net->bus_row[s->site_bus[i]]] ? 0 : row[s->site_bus[i]];
@@ -1373,7 +1425,7 @@ pcf_rc study_run_sp(study *s, uint32_t sp_index, const study_sp *sp, pcf_error *
     for (size_t i = 0; i < d->ns; i++)
         if (!isfinite(sp->site_mean[i]))
             return pcf_error_set(err, PCF_ERR_INVALID, "study: SP %u: site %zu forecast is not finite", sp_index, i);
-    if (s->nlin && !s->lm_row)
+    if (s->nlin && !s->lin_row)
         return pcf_error_set(err, PCF_ERR_INVALID, "study: SP %u: no linear model for %zu constraints (study_set_linear)",
                              sp_index, s->nlin);
 
@@ -1416,7 +1468,8 @@ const study_constraint_result *study_constraint_result_get(const study *s, size_
 double study_sens_in(const study *s, size_t state, size_t c, size_t i)
 {
     if (state >= s->nst || c >= s->def.nc || i >= s->def.ns || !s->topo_last) return 0;
-    const double *sens = s->lin_of[c] >= 0 ? s->sens_sp : s->topo_last->sens;
+    /* screened AC: the linearised rows of the last SP */
+    const double *sens = s->sens_sp ? s->sens_sp : s->ac_mode == STUDY_AC_SCREEN ? s->lin_sens : s->topo_last->sens;
     return sens[(state * s->def.nc + c) * s->def.ns + i];
 }
 
@@ -1449,9 +1502,9 @@ pcf_rc study_set_linear(study *s, const double *row, const double *off, const do
     for (size_t c = 0; rev && c < s->def.nc; c++)
         if (!(rev[c] >= 0) || !isfinite(rev[c]))
             return pcf_error_set(err, PCF_ERR_INVALID, "study: constraint %zu: reverse limit %g", c, rev[c]);
-    s->lm_row = s->nlin ? row : NULL;
-    s->lm_off = s->nlin ? off : NULL;
-    s->lm_rev = rev;
+    s->lin_row = s->nlin ? row : NULL;
+    s->vlin_off = s->nlin ? off : NULL;
+    s->lin_rev = rev;
     return PCF_OK;
 }
 
@@ -1497,6 +1550,30 @@ pcf_rc study_set_ac(study *s, int mode, double band, pcf_error *err)
     s->ac_mode = mode;
     s->ac_band = band;
     return PCF_OK;
+}
+
+pcf_rc study_set_fault_loading(study *s, const unsigned char *want, double p, pcf_error *err)
+{
+    size_t n = s->def.nc * s->def.nf;
+    if (!(p == 0 || (p >= study_levels[0] && p <= study_levels[STUDY_NLEVELS - 1])))
+        return pcf_error_set(err, PCF_ERR_INVALID, "study: fault loading level %g outside %g..%g", p,
+                             study_levels[0], study_levels[STUDY_NLEVELS - 1]);
+    if (want && !s->fl && !(s->fl = calloc(n + 1, sizeof *s->fl)))
+        return pcf_error_set(err, PCF_ERR_NOMEM, "study: out of memory");
+    /* the level itself when it is one, else the two around it (trade.c
+     * interpolates between them) */
+    for (int l = 0; l < STUDY_NLEVELS; l++) {
+        const double *v = study_levels;
+        s->fl_level[l] = p == 0 || fabs(p - v[l]) < 1e-12 || (l > 0 && p > v[l - 1] && p < v[l]) ||
+                         (l + 1 < STUDY_NLEVELS && p > v[l] && p < v[l + 1]);
+    }
+    s->fl_want = want;
+    return PCF_OK;
+}
+
+const study_fault_loading *study_fault_loading_get(const study *s, size_t c)
+{
+    return c < s->def.nc && s->fl_want && s->fl_want[c] ? &s->fl[c * s->def.nf] : NULL;
 }
 
 void study_ac_counts(const study *s, size_t *samples, size_t *fallbacks)

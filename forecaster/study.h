@@ -174,10 +174,10 @@ pcf_rc study_run_sp(study *s, uint32_t sp_index, const study_sp *sp, pcf_error *
 pcf_rc study_site_result(study *s, size_t site, mcstat_pcf *out, pcf_error *err);
 const study_constraint_result *study_constraint_result_get(const study *s, size_t c);
 /* Sensitivity of constraint c to site i in network state `state` (0
- * intact, 1 + k fault k) of the last SP, as statements publish it: the
- * topology's DC factor (PTDF-derived, as before the AC modes), or for a
- * linear constraint the SP's own model, which the topology knows nothing
- * of; study_sens is the intact state's. */
+ * intact, 1 + k fault k) of the last SP, as its ANM used it: the screened
+ * AC rows or the topology's DC ones, and for a linear constraint the SP's
+ * own model, which the topology knows nothing of; study_sens is the intact
+ * state's. */
 double study_sens_in(const study *s, size_t state, size_t c, size_t i);
 double study_sens(const study *s, size_t c, size_t i);
 /* q_p of v[n] exactly as mcstat_quantile defines it, found by selection
@@ -226,5 +226,30 @@ void study_ac_counts(const study *s, size_t *samples, size_t *fallbacks);
 /* STUDY_AC_SCREEN: network states (of every SP run so far) whose operating
  * point did not converge, so their samples were screened with DC rows. */
 size_t study_ac_lin_failures(const study *s);
+
+/* Deterministic N-1 view of a constraint (trade checks, trade.h): its
+ * loading before the ANM with credible fault k in force in every sample,
+ * whatever state the sample drew, i.e. the forecast uncertainty given the
+ * fault.  The flows are the study's own (row 1 + k of the dgemm), so this
+ * adds one multi-rank selection per constraint and fault to an SP and
+ * changes no other figure. */
+typedef struct study_fault_loading {
+    double q[STUDY_NLEVELS];     /* loading quantiles at study_levels, MW; NaN: the
+                                    fault cannot happen in the SP (its branch is out);
+                                    may be NaN at a level not asked for */
+    double dir;                  /* d loading / d flow: +1, or -1 when the mean flow
+                                    under the fault runs against a two-way limit */
+} study_fault_loading;
+
+/* want: [nc] 1 for the constraints to summarise so (the caller's, read by
+ * every study_run_sp until the next call); NULL turns it off, the default.
+ * p: the level the caller will read: only the block levels at or next to
+ * it are selected (one or two, not five: a trade check's cost); 0 = all. */
+pcf_rc study_set_fault_loading(study *s, const unsigned char *want, double p, pcf_error *err);
+/* [nf] of the last SP for constraint c; NULL unless c is wanted. */
+const study_fault_loading *study_fault_loading_get(const study *s, size_t c);
+/* Sensitivity of constraint c to site s in state `state` (0 intact, 1 + k
+ * after fault k: PTDF + LODF), MW per MW. */
+double study_topology_sens_in(const study_topology *t, size_t state, size_t c, size_t s);
 
 #endif
