@@ -597,7 +597,7 @@ Test(ingest_live, lasting_data_error_quarantines_the_batch)
     char q[160];
     snprintf(q, sizeof q, "SELECT count(*) FROM pg_stat_activity WHERE pid = %d AND wait_event_type = 'Lock'", pid);
     int waiting = 0;
-    for (int i = 0; i < 200 && !waiting; i++) {
+    for (int i = 0; i < 750 && !waiting; i++) {
         usleep(20000);
         waiting = testdb_long(watch, q) > 0;
     }
