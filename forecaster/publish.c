@@ -825,7 +825,7 @@ static void s_trade_answer(publish *p, s_req *q, PGconn *db, const Pcf__V1__Trad
     int y = (d[0] - '0') * 1000 + (d[1] - '0') * 100 + (d[2] - '0') * 10 + (d[3] - '0');
     int mo = (d[5] - '0') * 10 + (d[6] - '0'), dd = (d[8] - '0') * 10 + (d[9] - '0');
     trade_request tr = { rq->zone, (trade_kind)rq->kind, y, mo, dd, (int)rq->first_sp, (int)rq->last_sp, 0,
-                         ch, rq->n_changes, rq->confidence, p->trade_samples, 0 };
+                         ch, rq->n_changes, rq->confidence, p->trade_samples, 0, 0 };
     trade_result *r = NULL;
     pcf_error e;
     pcf_rc rc = engine_trade_check(db, &tr, &r, &e);
@@ -857,6 +857,7 @@ static void s_trade_answer(publish *p, s_req *q, PGconn *db, const Pcf__V1__Trad
         cc[i].accepted_volume_mw = t->accepted_volume_mw;
         cc[i].p_anm_acts_before = t->p_acts_before;
         cc[i].p_anm_acts_after = t->p_acts_after;
+        cc[i].binding_fault_id = (char *)t->binding_fault_id;
         ccp[i] = &cc[i];
     }
     for (size_t i = 0; i < r->nchange; i++) {

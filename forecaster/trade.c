@@ -42,6 +42,42 @@ static double s_quantile_at(const double *q, double p)
     return q[STUDY_NLEVELS - 1];
 }
 
+/* One network state of a check (intact, or a credible fault in force). */
+typedef struct s_state {
+    double limit, before, after;        /* limit and margins, MW */
+    double flow;                        /* flow change, MW */
+    double accept;                      /* share of the buyers' increase it accepts, 0..1 */
+    int pass;
+} s_state;
+
+/* Judges one state from its sensitivities to the changes, its limit, its
+ * loading quantiles before and after and the direction d loading / d flow. */
+static void s_judge(const double *sens, const double *delta, size_t n, double limit, const double *qb,
+                    const double *qa, double dir, double conf, s_state *o)
+{
+    double flow = 0, fbuy = 0;
+    for (size_t i = 0; i < n; i++) {
+        double f = sens[i] * delta[i];
+        flow += f;
+        if (delta[i] > 0) fbuy += f;
+    }
+    o->limit = limit;
+    o->flow = flow;
+    o->before = limit - s_quantile_at(qb, conf);
+    o->after = limit - s_quantile_at(qa, conf);
+    /* the same random streams before and after: a difference below a
+     * microwatt is rounding, not the trade */
+    o->pass = !(o->after < 0 && o->after < o->before - 1e-6);
+    o->accept = 1;
+    if (!o->pass) {
+        /* linear model: removing a share (1 - a) of the buyers' increase
+         * lowers the loading by (1 - a) * dir * fbuy */
+        double lb = dir * fbuy;
+        double a = lb > 0 ? 1 + o->after / lb : 0;
+        o->accept = a < 0 ? 0 : (a > 1 ? 1 : a);
+    }
+}
+
 pcf_rc engine_trade_check(PGconn *conn, const trade_request *rq, trade_result **out, pcf_error *err)
 {
     *out = NULL;
@@ -72,8 +108,9 @@ pcf_rc engine_trade_check(PGconn *conn, const trade_request *rq, trade_result **
     o.rt_periods = rq->rt_periods;
     o.samples = rq->samples ? rq->samples : TRADE_DEFAULT_SAMPLES;
     o.seed = rq->seed;
+    o.ac = rq->ac;
     o.threads = 1;   /* results do not depend on it; the publisher shares the machine */
-    engine_whatif w = { rq->nchange, ids, delta, rq->first_sp, rq->last_sp };
+    engine_whatif w = { rq->nchange, ids, delta, rq->first_sp, rq->last_sp, conf };
     engine_whatif_result *wr = NULL;
     pcf_rc rc = engine_whatif_run(conn, &o, &w, &wr, err);
     if (rc != PCF_OK) return rc;
@@ -106,43 +143,56 @@ pcf_rc engine_trade_check(PGconn *conn, const trade_request *rq, trade_result **
     r->pass = 1;
     double accept = buy;       /* the minimum over checks */
     const trade_check_row *worst = NULL;
+    size_t L = STUDY_NLEVELS, nf = wr->nf;
     for (size_t c = 0; c < nc; c++) {
-        /* a constraint is touched when the trade moves its flow or one of
-         * its own sites is traded */
-        int touched = 0;
-        for (size_t i = 0; i < n; i++) touched |= wr->member[c * n + i];
+        /* a constraint is touched when one of its own sites is traded or
+         * the trade moves its flow in some state */
+        int member = 0;
+        for (size_t i = 0; i < n; i++) member |= wr->member[c * n + i];
         for (size_t k = 0; k < nsp; k++) {
             size_t o_ = c * nsp + k;
-            double flow = 0, fbuy = 0;
-            for (size_t i = 0; i < n; i++) {
-                double f = wr->sens[o_ * n + i] * delta[i];
-                flow += f;
-                if (delta[i] > 0) fbuy += f;
+            s_state in;
+            s_judge(&wr->sens[o_ * n], delta, n, wr->limit[o_], &wr->q_before[o_ * L], &wr->q_after[o_ * L],
+                    wr->dir[o_], conf, &in);
+            s_state bind = in;
+            int touched = member || fabs(in.flow) >= 1e-6, pass = in.pass, bf = -1;
+            double before = in.before, a = in.accept;
+            size_t judged = 0;
+            for (size_t f = 0; f < nf; f++) {
+                size_t of = o_ * nf + f;
+                /* NaN: its branch is out, so the fault cannot happen */
+                if (isnan(s_quantile_at(&wr->qf_before[of * L], conf))) continue;
+                s_state st;
+                s_judge(&wr->sens_fault[of * n], delta, n, wr->limit_fault[o_], &wr->qf_before[of * L],
+                        &wr->qf_after[of * L], wr->dir_fault[of], conf, &st);
+                judged++;
+                touched |= fabs(st.flow) >= 1e-6;
+                if (st.before < before) before = st.before;
+                if (st.after < bind.after) {
+                    bind = st;
+                    bf = (int)f;
+                }
+                pass &= st.pass;
+                if (st.accept < a) a = st.accept;
             }
-            if (!touched && fabs(flow) < 1e-6) continue;
+            if (!touched) continue;
             trade_check_row *t = &r->check[r->ncheck++];
             snprintf(t->constraint_id, sizeof t->constraint_id, "%s", wr->constraint_id[c]);
             t->sp = wr->sp[k];
             t->sp_start = wr->sp_start[k];
-            t->limit_mw = wr->limit[o_];
-            t->margin_before_mw = wr->limit[o_] - s_quantile_at(&wr->q_before[o_ * STUDY_NLEVELS], conf);
-            t->margin_after_mw = wr->limit[o_] - s_quantile_at(&wr->q_after[o_ * STUDY_NLEVELS], conf);
-            t->flow_change_mw = flow;
+            t->limit_mw = bind.limit;
+            t->margin_before_mw = before;
+            t->margin_after_mw = bind.after;
+            t->margin_intact_before_mw = in.before;
+            t->margin_intact_after_mw = in.after;
+            t->flow_change_mw = bind.flow;
+            if (bf >= 0) snprintf(t->binding_fault_id, sizeof t->binding_fault_id, "%s", wr->fault_id[bf]);
+            t->nfault = judged;
             t->p_acts_before = wr->p_before[o_];
             t->p_acts_after = wr->p_after[o_];
-            /* the same random streams before and after: a difference below
-             * a microwatt is rounding, not the trade */
-            t->pass = !(t->margin_after_mw < 0 && t->margin_after_mw < t->margin_before_mw - 1e-6);
-            t->accepted_volume_mw = buy;
-            if (!t->pass) {
-                /* linear model: removing a share (1 - a) of the buyers'
-                 * increase lowers the loading by (1 - a) * dir * fbuy */
-                double lb = wr->dir[o_] * fbuy;
-                double a = lb > 0 ? 1 + t->margin_after_mw / lb : 0;
-                a = a < 0 ? 0 : (a > 1 ? 1 : a);
-                t->accepted_volume_mw = a * buy;
-                r->pass = 0;
-            }
+            t->pass = pass;
+            t->accepted_volume_mw = pass ? buy : a * buy;
+            if (!pass) r->pass = 0;
             if (t->accepted_volume_mw < accept) accept = t->accepted_volume_mw;
             if (!worst || t->margin_after_mw - (t->pass ? 0 : 1e12) < worst->margin_after_mw - (worst->pass ? 0 : 1e12))
                 worst = t;
@@ -153,8 +203,10 @@ pcf_rc engine_trade_check(PGconn *conn, const trade_request *rq, trade_result **
     if (!worst)
         snprintf(r->reason, sizeof r->reason, "PASS: the trade changes no constraint's flow");
     else
-        snprintf(r->reason, sizeof r->reason, "%s: worst %s SP %d margin %.3f MW at %.2f (before %.3f MW), flow %+.3f MW",
+        snprintf(r->reason, sizeof r->reason,
+                 "%s: worst %s SP %d margin %.3f MW at %.2f %s%.64s (before %.3f MW), flow %+.3f MW",
                  r->pass ? "PASS" : "FAIL", worst->constraint_id, worst->sp, worst->margin_after_mw, conf,
+                 worst->binding_fault_id[0] ? "after a fault of " : "intact", worst->binding_fault_id,
                  worst->margin_before_mw, worst->flow_change_mw);
     engine_whatif_result_destroy(&wr);
     *out = r;
