@@ -2,7 +2,8 @@
  * trade.c -- trade checks; see trade.h for what is computed.
  *
  * The Monte-Carlo work is engine_whatif_run's (engine.c): this file turns
- * its before/after figures into verdicts.  Margins at a confidence between
+ * its before/after figures, intact and under each credible fault, into
+ * verdicts (s_judge one state, s_check_one a constraint and SP in all).  Margins at a confidence between
  * two of the study's block levels (0.5 0.8 0.9 0.95 0.99) are interpolated
  * linearly between the quantiles at those levels; at a block level (0.95 by
  * default) they are the exact sample quantile.  Levels outside 0.5..0.99 are
@@ -71,11 +72,69 @@ static void s_judge(const double *sens, const double *delta, size_t n, double li
     o->accept = 1;
     if (!o->pass) {
         /* linear model: removing a share (1 - a) of the buyers' increase
-         * lowers the loading by (1 - a) * dir * fbuy */
-        double lb = dir * fbuy;
+         * lowers the loading by (1 - a) * dir * fbuy * kappa, where kappa
+         * is the margin the trade moved per MW of capacity-weighted flow
+         * it moved (a site's output is its forecast's share of capacity,
+         * not all of it: in capacity alone the buyers would be let through
+         * by that share too far) */
+        double lf = dir * flow, kappa = 1;
+        if (fabs(flow) >= 1e-6 && (o->before - o->after) / lf > 0) kappa = (o->before - o->after) / lf;
+        double lb = dir * fbuy * kappa;
         double a = lb > 0 ? 1 + o->after / lb : 0;
         o->accept = a < 0 ? 0 : (a > 1 ? 1 : a);
     }
+}
+
+/* Judges constraint c in SP k (position in the range) in every state:
+ * intact, then each credible fault that can happen.  Fills t, with the
+ * accepted share (0..1) in accepted_volume_mw; 0 when the trade touches
+ * neither the constraint's sites nor its flow in any state (no check). */
+static int s_check_one(const engine_whatif_result *wr, size_t c, size_t k, const double *delta, double conf,
+                       int member, trade_check_row *t)
+{
+    size_t n = wr->nchange, nf = wr->nf, L = STUDY_NLEVELS, o = c * wr->nsp + k;
+    s_state in;
+    s_judge(&wr->sens[o * n], delta, n, wr->limit[o], &wr->q_before[o * L], &wr->q_after[o * L], wr->dir[o], conf,
+            &in);
+    s_state bind = in;
+    int touched = member || fabs(in.flow) >= 1e-6, pass = in.pass, bf = -1;
+    double before = in.before, a = in.accept;
+    size_t judged = 0;
+    for (size_t f = 0; f < nf; f++) {
+        size_t of = o * nf + f;
+        /* NaN: its branch is out, so the fault cannot happen */
+        if (isnan(s_quantile_at(&wr->qf_before[of * L], conf))) continue;
+        s_state st;
+        s_judge(&wr->sens_fault[of * n], delta, n, wr->limit_fault[o], &wr->qf_before[of * L], &wr->qf_after[of * L],
+                wr->dir_fault[of], conf, &st);
+        judged++;
+        touched |= fabs(st.flow) >= 1e-6;
+        if (st.before < before) before = st.before;
+        if (st.after < bind.after) {    /* ties: intact, then the first fault */
+            bind = st;
+            bf = (int)f;
+        }
+        pass &= st.pass;
+        if (st.accept < a) a = st.accept;
+    }
+    if (!touched) return 0;
+    memset(t, 0, sizeof *t);
+    snprintf(t->constraint_id, sizeof t->constraint_id, "%s", wr->constraint_id[c]);
+    t->sp = wr->sp[k];
+    t->sp_start = wr->sp_start[k];
+    t->limit_mw = bind.limit;
+    t->margin_before_mw = before;
+    t->margin_after_mw = bind.after;
+    t->margin_intact_before_mw = in.before;
+    t->margin_intact_after_mw = in.after;
+    t->flow_change_mw = bind.flow;
+    if (bf >= 0) snprintf(t->binding_fault_id, sizeof t->binding_fault_id, "%s", wr->fault_id[bf]);
+    t->nfault = judged;
+    t->p_acts_before = wr->p_before[o];
+    t->p_acts_after = wr->p_after[o];
+    t->pass = pass;
+    t->accepted_volume_mw = pass ? 1 : a;
+    return 1;
 }
 
 pcf_rc engine_trade_check(PGconn *conn, const trade_request *rq, trade_result **out, pcf_error *err)
@@ -142,56 +201,17 @@ pcf_rc engine_trade_check(PGconn *conn, const trade_request *rq, trade_result **
     r->pass = 1;
     double accept = buy;       /* the minimum over checks */
     const trade_check_row *worst = NULL;
-    size_t L = STUDY_NLEVELS, nf = wr->nf;
     for (size_t c = 0; c < nc; c++) {
         /* a constraint is touched when one of its own sites is traded or
          * the trade moves its flow in some state */
         int member = 0;
         for (size_t i = 0; i < n; i++) member |= wr->member[c * n + i];
         for (size_t k = 0; k < nsp; k++) {
-            size_t o_ = c * nsp + k;
-            s_state in;
-            s_judge(&wr->sens[o_ * n], delta, n, wr->limit[o_], &wr->q_before[o_ * L], &wr->q_after[o_ * L],
-                    wr->dir[o_], conf, &in);
-            s_state bind = in;
-            int touched = member || fabs(in.flow) >= 1e-6, pass = in.pass, bf = -1;
-            double before = in.before, a = in.accept;
-            size_t judged = 0;
-            for (size_t f = 0; f < nf; f++) {
-                size_t of = o_ * nf + f;
-                /* NaN: its branch is out, so the fault cannot happen */
-                if (isnan(s_quantile_at(&wr->qf_before[of * L], conf))) continue;
-                s_state st;
-                s_judge(&wr->sens_fault[of * n], delta, n, wr->limit_fault[o_], &wr->qf_before[of * L],
-                        &wr->qf_after[of * L], wr->dir_fault[of], conf, &st);
-                judged++;
-                touched |= fabs(st.flow) >= 1e-6;
-                if (st.before < before) before = st.before;
-                if (st.after < bind.after) {
-                    bind = st;
-                    bf = (int)f;
-                }
-                pass &= st.pass;
-                if (st.accept < a) a = st.accept;
-            }
-            if (!touched) continue;
-            trade_check_row *t = &r->check[r->ncheck++];
-            snprintf(t->constraint_id, sizeof t->constraint_id, "%s", wr->constraint_id[c]);
-            t->sp = wr->sp[k];
-            t->sp_start = wr->sp_start[k];
-            t->limit_mw = bind.limit;
-            t->margin_before_mw = before;
-            t->margin_after_mw = bind.after;
-            t->margin_intact_before_mw = in.before;
-            t->margin_intact_after_mw = in.after;
-            t->flow_change_mw = bind.flow;
-            if (bf >= 0) snprintf(t->binding_fault_id, sizeof t->binding_fault_id, "%s", wr->fault_id[bf]);
-            t->nfault = judged;
-            t->p_acts_before = wr->p_before[o_];
-            t->p_acts_after = wr->p_after[o_];
-            t->pass = pass;
-            t->accepted_volume_mw = pass ? buy : a * buy;
-            if (!pass) r->pass = 0;
+            trade_check_row *t = &r->check[r->ncheck];
+            if (!s_check_one(wr, c, k, delta, conf, member, t)) continue;
+            r->ncheck++;
+            t->accepted_volume_mw *= buy;
+            if (!t->pass) r->pass = 0;
             if (t->accepted_volume_mw < accept) accept = t->accepted_volume_mw;
             if (!worst || t->margin_after_mw - (t->pass ? 0 : 1e12) < worst->margin_after_mw - (worst->pass ? 0 : 1e12))
                 worst = t;

@@ -293,6 +293,62 @@ Test(trade_fault, a_trade_that_relieves_a_post_fault_overload_passes, .timeout =
     testdb_drop(&db);
 }
 
+/* A circuit the fault re-routes a buyer onto.  With bus 3's generator off
+ * (so little flows round the ring intact), S1 (bus 5) exporting 150 MW is
+ * forecast at 135 MW against 90 MW of demand at bus 5.  Line 5-6 (C_L56,
+ * 40 MVA continuous, 50 post-fault) carries a few MW intact, but after a
+ * fault of L45 bus 5 hangs on 5-6 alone: it carries 135 - 90 = 45 MW, and
+ * S1's sensitivity to it goes from about 0.14 (PTDF) to 1 (PTDF + LODF).
+ * S1 buying 10 MW more makes it 45 + 9 = 54 MW: margin 5 -> -4 MW.  The
+ * share of the 10 MW that fits is 5 / 9 (the margin moves 0.9 MW per MW
+ * of capacity, the forecast's share): 5.556 MW, which re-checked leaves a
+ * margin of 0. */
+Test(trade_fault, a_buyer_rerouted_by_a_fault_is_cut_back_with_post_fault_sensitivities, .timeout = 120)
+{
+    static const char *const sql[] = {
+        "UPDATE der_site SET export_capacity_mw = 150 WHERE site_id = 'S1'",
+        "UPDATE der_enquiry SET capacity_mw = 150 WHERE enquiry_id = 'E1'",
+        "UPDATE gen SET pg = 0 WHERE zone_id = 'T' AND bus_i = 3",
+        "INSERT INTO anm_constraint (constraint_id, scheme_id, zone_id, description, kind, anm_type, voltage_kv)"
+        " VALUES ('C_L56', 'ANM1', 'T', 'Line 5-6', 'branch', 'DANM', 345)",
+        "INSERT INTO anm_constraint_branch (constraint_id, zone_id, branch_id, sign)"
+        " SELECT 'C_L56', 'T', branch_id, 1 FROM branch WHERE zone_id = 'T' AND idx = 3",
+        "INSERT INTO anm_constraint_site (constraint_id, zone_id, site_id) VALUES ('C_L56', 'T', 'S1')",
+        "INSERT INTO branch_rating (branch_id, season, continuous_mva, post_fault_mva)"
+        " SELECT branch_id, s, 40, 50 FROM branch, unnest(ARRAY['winter', 'spring', 'summer', 'autumn']) s"
+        " WHERE zone_id = 'T' AND idx = 3"
+    };
+    testdb db;
+    trade_test_zone(&db, "trreroute", sql, sizeof sql / sizeof sql[0]);
+    PGconn *c = testdb_connect(&db);
+    trade_change ch[1] = { { "S1", 10 } };
+    trade_result *r = s_check(c, TRADE_MEC, ch, 1, 0);
+    cr_assert_eq(r->pass, 0, "%s", r->reason);
+    const trade_check_row *t = s_row(r, "C_L56", 25);
+    cr_assert_eq(t->pass, 0);
+    cr_assert_str_eq(t->binding_fault_id, "L45");
+    cr_assert_float_eq(t->limit_mw, 50, 1e-9);
+    cr_assert_float_eq(t->margin_before_mw, 50 - 45, 0.01, "%g", t->margin_before_mw);
+    cr_assert_float_eq(t->margin_after_mw, 50 - 54, 0.01, "%g", t->margin_after_mw);
+    cr_assert_gt(t->margin_intact_after_mw, t->margin_intact_before_mw, "intact, S1's export relieves the line");
+    cr_assert_gt(t->margin_intact_after_mw, 30);
+    cr_assert_float_eq(t->flow_change_mw, 10, 1e-6, "the post-fault sensitivity is 1 (intact: about 0.14)");
+    cr_assert_float_eq(t->accepted_volume_mw, 10 * 5.0 / 9.0, 0.01, "%g", t->accepted_volume_mw);
+    cr_assert_float_eq(r->adjusted_mw[0], t->accepted_volume_mw, 1e-12);
+    double acc = r->accepted_volume_mw;
+    trade_result_destroy(&r);
+
+    /* the accepted volume, re-checked, just fits */
+    ch[0].delta_mw = acc;
+    r = s_check(c, TRADE_MEC, ch, 1, 0);
+    t = s_row(r, "C_L56", 25);
+    cr_assert_float_eq(t->margin_after_mw, 0, 0.01, "%g", t->margin_after_mw);
+    cr_assert_str_eq(t->binding_fault_id, "L45");
+    trade_result_destroy(&r);
+    PQfinish(c);
+    testdb_drop(&db);
+}
+
 /* ---- the demo zone over real sockets ----------------------------------------------------- */
 
 /* Kestrel Cross (deploy/demo/zone) without SCADA: demand alone loads the
