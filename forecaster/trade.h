@@ -25,7 +25,9 @@
  *   accepted volume = the part of the buyers' increase the constraint takes:
  *             all of it when the check passes, else the smallest over the
  *             failing states of the share that brings that state's margin
- *             back to 0 on its linear sensitivity model.
+ *             back to 0 on its linear sensitivity model, scaled by the
+ *             margin the trade moved per MW of flow it moved (methodology
+ *             T.2: output is the forecast's share of capacity).
  * The trade passes only if every check passes.  Nothing is written to
  * PostgreSQL: a trade check is a question, not a forecast.
  */
