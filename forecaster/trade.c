@@ -137,6 +137,16 @@ static int s_check_one(const engine_whatif_result *wr, size_t c, size_t k, const
     return 1;
 }
 
+/* The request's confidence, or PCF_ERR_INVALID: 0 is the default. */
+static pcf_rc s_confidence(const trade_request *rq, double *conf, pcf_error *err)
+{
+    *conf = rq->confidence == 0 ? TRADE_DEFAULT_CONFIDENCE : rq->confidence;
+    if (!(*conf >= TRADE_MIN_CONFIDENCE && *conf <= TRADE_MAX_CONFIDENCE))
+        return pcf_error_set(err, PCF_ERR_INVALID, "trade: confidence %g outside %g..%g", *conf, TRADE_MIN_CONFIDENCE,
+                             TRADE_MAX_CONFIDENCE);
+    return PCF_OK;
+}
+
 pcf_rc engine_trade_check(PGconn *conn, const trade_request *rq, trade_result **out, pcf_error *err)
 {
     *out = NULL;
@@ -147,10 +157,9 @@ pcf_rc engine_trade_check(PGconn *conn, const trade_request *rq, trade_result **
     if (rq->nchange == 0 || !rq->changes) return pcf_error_set(err, PCF_ERR_INVALID, "trade: no capacity change");
     if (rq->nchange > TRADE_MAX_CHANGES)
         return pcf_error_set(err, PCF_ERR_INVALID, "trade: %zu changes, at most %d", rq->nchange, TRADE_MAX_CHANGES);
-    double conf = rq->confidence == 0 ? TRADE_DEFAULT_CONFIDENCE : rq->confidence;
-    if (!(conf >= TRADE_MIN_CONFIDENCE && conf <= TRADE_MAX_CONFIDENCE))
-        return pcf_error_set(err, PCF_ERR_INVALID, "trade: confidence %g outside %g..%g", conf, TRADE_MIN_CONFIDENCE,
-                             TRADE_MAX_CONFIDENCE);
+    double conf;
+    pcf_rc rc = s_confidence(rq, &conf, err);
+    if (rc != PCF_OK) return rc;
     const char *ids[TRADE_MAX_CHANGES];
     double delta[TRADE_MAX_CHANGES];
     for (size_t i = 0; i < rq->nchange; i++) {
@@ -170,9 +179,27 @@ pcf_rc engine_trade_check(PGconn *conn, const trade_request *rq, trade_result **
     o.threads = 1;   /* results do not depend on it; the publisher shares the machine */
     engine_whatif w = { rq->nchange, ids, delta, rq->first_sp, rq->last_sp, conf };
     engine_whatif_result *wr = NULL;
-    pcf_rc rc = engine_whatif_run(conn, &o, &w, &wr, err);
-    if (rc != PCF_OK) return rc;
+    if ((rc = engine_whatif_run(conn, &o, &w, &wr, err)) != PCF_OK) return rc;
+    rc = trade_judge(wr, rq, out, err);
+    if (rc == PCF_OK) {
+        (*out)->seconds = wr->t_total;
+        (*out)->samples = wr->samples;
+        (*out)->seed = wr->seed;
+    }
+    engine_whatif_result_destroy(&wr);
+    return rc;
+}
 
+pcf_rc trade_judge(const engine_whatif_result *wr, const trade_request *rq, trade_result **out, pcf_error *err)
+{
+    *out = NULL;
+    if (!wr || !rq || !rq->changes || rq->nchange != wr->nchange || rq->nchange == 0 || rq->nchange > TRADE_MAX_CHANGES)
+        return pcf_error_set(err, PCF_ERR_INVALID, "trade: the changes are not the study's");
+    double conf;
+    pcf_rc rc = s_confidence(rq, &conf, err);
+    if (rc != PCF_OK) return rc;
+    double delta[TRADE_MAX_CHANGES];
+    for (size_t i = 0; i < rq->nchange; i++) delta[i] = rq->changes[i].delta_mw;
     trade_result *r = calloc(1, sizeof *r);
     size_t n = rq->nchange, nc = wr->nc, nsp = wr->nsp;
     if (r) {
@@ -183,21 +210,17 @@ pcf_rc engine_trade_check(PGconn *conn, const trade_request *rq, trade_result **
     }
     if (!r || !r->check || !r->site_id || !r->requested_mw || !r->adjusted_mw) {
         trade_result_destroy(&r);
-        engine_whatif_result_destroy(&wr);
         return pcf_error_set(err, PCF_ERR_NOMEM, "trade: out of memory");
     }
     double buy = 0;
     for (size_t i = 0; i < n; i++) {
-        snprintf(r->site_id[i], sizeof r->site_id[i], "%s", ids[i]);
+        snprintf(r->site_id[i], sizeof r->site_id[i], "%s", rq->changes[i].site_id ? rq->changes[i].site_id : "");
         r->requested_mw[i] = delta[i];
         if (delta[i] > 0) buy += delta[i];
     }
     r->requested_volume_mw = buy;
     r->nchange = n;
-    r->seconds = wr->t_total;
     r->confidence = conf;
-    r->samples = wr->samples;
-    r->seed = wr->seed;
     r->pass = 1;
     double accept = buy;       /* the minimum over checks */
     const trade_check_row *worst = NULL;
@@ -227,7 +250,6 @@ pcf_rc engine_trade_check(PGconn *conn, const trade_request *rq, trade_result **
                  r->pass ? "PASS" : "FAIL", worst->constraint_id, worst->sp, worst->margin_after_mw, conf,
                  worst->binding_fault_id[0] ? "after a fault of " : "intact", worst->binding_fault_id,
                  worst->margin_before_mw, worst->flow_change_mw);
-    engine_whatif_result_destroy(&wr);
     *out = r;
     return PCF_OK;
 }

@@ -108,4 +108,11 @@ typedef struct trade_result {
 pcf_rc engine_trade_check(PGconn *conn, const trade_request *rq, trade_result **out, pcf_error *err);
 void trade_result_destroy(trade_result **r);
 
+/* The judgement alone: what engine_trade_check makes of a what-if study's
+ * figures (engine.h), every rule above, no I/O.  rq supplies the changes
+ * (the study's, in its order: site ids, delta_mw) and the confidence;
+ * samples, seed and seconds are left 0.  PCF_ERR_INVALID when the changes
+ * are not the study's or the confidence is out of range. */
+pcf_rc trade_judge(const engine_whatif_result *wr, const trade_request *rq, trade_result **out, pcf_error *err);
+
 #endif
