@@ -159,32 +159,41 @@ static double s_max_dp(PGconn *c, int64_t a, int64_t b)
     return v;
 }
 
-/* The DC fast path against AC near limits (band 10 %) and, with
- * PCF_BENCH_AC_ALL set, AC for every sample: cost and PCF difference. */
-static int s_ac_compare(PGconn *c, const engine_report *dc, anm_options *anm)
+/* The three power-flow modes on the same day, seed and samples: DC only
+ * (--ac off), the default (screened: flows linearised at each state's AC
+ * operating point, full AC near the acting level) and AC for every sample
+ * (--ac all, the reference).  Cost, the share of samples given the full AC
+ * solve, and the PCF differences against --ac all.  The default's best-of-3
+ * total is `engine_day_ahead_48x10000` above; `dflt` is one of those runs.
+ * PCF_BENCH_SCREEN_BAND (a fraction) overrides the screening band. */
+static int s_ac_compare(PGconn *c, const engine_report *dflt, anm_options *anm)
 {
     pcf_error err;
-    engine_report ac;
+    engine_report off, all;
     engine_opts o = { .zone = "kestrel", .kind = ENGINE_DAY_AHEAD, .year = 2025, .month = 6, .day = 7,
-                      .samples = 10000, .threads = 2, .anm = anm, .version = "bench",
-                      .ac = STUDY_AC_BAND, .ac_band = 0.10 };
-    for (int pass = 0; pass < 2; pass++) {
-        if (pass == 1) {
-            if (!getenv("PCF_BENCH_AC_ALL")) break;
-            o.ac = STUDY_AC_ALL;
-        }
-        const char *name = pass ? "all" : "band10";
-        if (engine_run(c, &o, &ac, &err) != PCF_OK) {
-            fprintf(stderr, "bench_engine: day-ahead with AC: %s\n", err.msg);
-            return 1;
-        }
-        printf("BENCH engine_day_ahead_ac_%s_total %.3f s\n", name, ac.t_total);
-        printf("BENCH engine_day_ahead_ac_%s_cost %.2f x\n", name, ac.t_total / dc->t_total);
-        printf("# AC %s: %zu of %zu samples re-solved with AC (%zu fell back to DC); zone-day expected "
-               "curtailment DC %.1f MWh, AC %.1f MWh; max |dP(curtailed)| per site and SP %.3f\n",
-               name, ac.ac_samples, ac.sp_count * ac.samples, ac.ac_fallbacks, s_zone_mwh(c, dc->run_id),
-               s_zone_mwh(c, ac.run_id), s_max_dp(c, dc->run_id, ac.run_id));
+                      .samples = 10000, .threads = 2, .anm = anm, .version = "bench", .ac = STUDY_AC_OFF };
+    if (engine_run(c, &o, &off, &err) != PCF_OK) {
+        fprintf(stderr, "bench_engine: day-ahead, DC only: %s\n", err.msg);
+        return 1;
     }
+    o.ac = STUDY_AC_ALL;
+    if (engine_run(c, &o, &all, &err) != PCF_OK) {
+        fprintf(stderr, "bench_engine: day-ahead, AC for every sample: %s\n", err.msg);
+        return 1;
+    }
+    size_t n = dflt->sp_count * dflt->samples;
+    printf("BENCH engine_day_ahead_ac_off_total %.3f s\n", off.t_total);
+    printf("BENCH engine_day_ahead_ac_screened_total %.3f s\n", dflt->t_total);
+    printf("BENCH engine_day_ahead_ac_all_total %.3f s\n", all.t_total);
+    printf("BENCH engine_day_ahead_ac_screened_resolved_share %.4f\n", (double)dflt->ac_samples / (double)n);
+    printf("BENCH engine_day_ahead_ac_screened_max_dp_vs_all %.4f\n", s_max_dp(c, dflt->run_id, all.run_id));
+    printf("BENCH engine_day_ahead_ac_off_max_dp_vs_all %.4f\n", s_max_dp(c, off.run_id, all.run_id));
+    printf("# day-ahead power flow: off %.2f s, screened %.2f s (%.2fx), all %.2f s (%.2fx); screened re-solved %zu of "
+           "%zu samples with full AC (%zu fell back to DC; %zu network states without an operating point); --ac all: "
+           "%zu fell back; zone-day expected curtailment off %.1f MWh, screened %.1f MWh, all %.1f MWh\n",
+           off.t_total, dflt->t_total, dflt->t_total / off.t_total, all.t_total, all.t_total / off.t_total,
+           dflt->ac_samples, n, dflt->ac_fallbacks, dflt->ac_lin_failures, all.ac_fallbacks, s_zone_mwh(c, off.run_id),
+           s_zone_mwh(c, dflt->run_id), s_zone_mwh(c, all.run_id));
     return 0;
 }
 
@@ -220,14 +229,28 @@ int main(void)
      * without statistics the history queries plan badly, 0.26 s -> 1.05 s. */
     db_exec(c, "ANALYZE", &err);
 
-    /* Day-ahead: best of three (the machine is shared). */
+    double screen_band = getenv("PCF_BENCH_SCREEN_BAND") ? atof(getenv("PCF_BENCH_SCREEN_BAND")) : 0;
+    if (getenv("PCF_BENCH_AC_ONLY")) {
+        /* the power-flow modes alone, for tuning the screening band */
+        anm_options a0;
+        anm_options_default(&a0);
+        engine_opts o = { .zone = "kestrel", .kind = ENGINE_DAY_AHEAD, .year = 2025, .month = 6, .day = 7,
+                          .samples = 10000, .threads = 2, .anm = &a0, .version = "bench", .ac_band = screen_band };
+        engine_report r;
+        if (engine_run(c, &o, &r, &err) != PCF_OK || s_ac_compare(c, &r, &a0)) return 1;
+        PQfinish(c);
+        s_sh("rm -rf %s", gen);
+        return 0;
+    }
+    /* Day-ahead, the default power flow (screened AC): best of three (the
+     * machine is shared). */
     engine_report best = { 0 }, rep;
     double cpu[3];
     anm_options anm;
     anm_options_default(&anm);
     for (int i = 0; i < 3; i++) {
         engine_opts o = { .zone = "kestrel", .kind = ENGINE_DAY_AHEAD, .year = 2025, .month = 6, .day = 7,
-                          .samples = 10000, .threads = 2, .anm = &anm, .version = "bench" };
+                          .samples = 10000, .threads = 2, .anm = &anm, .version = "bench", .ac_band = screen_band };
         double cpu0 = s_cpu();
         if (engine_run(c, &o, &rep, &err) != PCF_OK) {
             fprintf(stderr, "bench_engine: day-ahead: %s\n", err.msg);
@@ -243,7 +266,7 @@ int main(void)
      * below adds the queue, the claim and the NOTIFYs). */
     for (int i = 0; i < 3; i++) {
         engine_opts o = { .zone = "kestrel", .kind = ENGINE_REAL_TIME, .samples = 10000, .threads = 2, .anm = &anm,
-                          .version = "bench" };
+                          .version = "bench", .ac_band = screen_band };
         double cpu0 = s_cpu();
         if (engine_run(c, &o, &rep, &err) != PCF_OK) {
             fprintf(stderr, "bench_engine: real-time: %s\n", err.msg);
@@ -260,7 +283,7 @@ int main(void)
     if (engine_cache_new(&cache, &err) != PCF_OK) return 1;
     for (int i = 0; i < 4; i++) {
         engine_opts o = { .zone = "kestrel", .kind = ENGINE_REAL_TIME, .samples = 10000, .threads = 2, .anm = &anm,
-                          .version = "bench", .cache = cache };
+                          .version = "bench", .cache = cache, .ac_band = screen_band };
         if (engine_run(c, &o, &rep, &err) != PCF_OK) {
             fprintf(stderr, "bench_engine: real-time (cached): %s\n", err.msg);
             return 1;

@@ -87,7 +87,7 @@ int main(int argc, char **argv)
         size_t checks = 0, judged = 0;
         int n = quick ? 1 : range[g].reps;
         for (int i = 0; i < n && rc == 0; i++) {
-            trade_request rq = { "demo", TRADE_MEC, 2026, 11, 24, range[g].first, range[g].last, 0, ch, 2, 0, 0, 0 };
+            trade_request rq = { "demo", TRADE_MEC, 2026, 11, 24, range[g].first, range[g].last, 0, ch, 2, 0, 0, 0, 0 };
             trade_result *r = NULL;
             pcf_error e;
             double t0, c0, t1, c1;

@@ -585,6 +585,69 @@ pcf_rc pf_ac_solve_batch(pf_ac *ac, size_t nsamples, const double *p, const doub
     return PCF_OK;
 }
 
+pcf_rc pf_ac_sens(pf_ac *ac, const double *vm, const double *va, size_t nw, const double *w, double *sp,
+                  double *sq, pcf_error *err)
+{
+    const pf_net *net = ac->net;
+    size_t nb = ac->nb, nl = net->nl, n = (size_t)ac->n;
+    memset(sp, 0, nw * nb * sizeof(double));
+    if (sq) memset(sq, 0, nw * nb * sizeof(double));
+    if (n == 0 || nw == 0) return PCF_OK;
+    double *g = calloc(n * nw, sizeof(double));
+    if (!g) return pcf_error_set(err, PCF_ERR_NOMEM, "acpf: out of memory");
+    s_set_v(ac, vm, va);
+    s_mismatch(ac, ac->pspec, ac->qspec);       /* the currents the Jacobian needs */
+    s_fill_jacobian(ac, vm);
+    int scale = ac->common.scale;
+    ac->common.scale = -1;
+    klu_numeric *num = klu_factor(ac->jp, ac->ji, ac->jx, ac->sym, &ac->common);
+    ac->common.scale = scale;
+    if (!num || ac->common.status != KLU_OK) {
+        if (num) klu_free_numeric(&num, &ac->common);
+        free(g);
+        return pcf_error_set(err, PCF_ERR_SINGULAR, "acpf: Jacobian singular at the linearisation point (KLU status %d)",
+                             ac->common.status);
+    }
+    /* df/dx of each row: P into an end of a branch is
+     *   P_f = Re(|V_f|^2 conj(yff) + a), a = V_f conj(yft V_t),
+     * so dP_f/dVa_f = -Im a, dP_f/dVa_t = Im a, dP_f/dVm_f = 2 |V_f| Re yff
+     * + Re a / |V_f|, dP_f/dVm_t = Re a / |V_t|; the to end likewise with
+     * b = V_t conj(ytf V_f). */
+    for (size_t r = 0; r < nw; r++) {
+        double *gr = g + r * n;
+        const double *wr = w + r * 2 * nl;
+        for (size_t l = 0; l < nl; l++) {
+            for (int end = 0; end < 2; end++) {
+                double wt = wr[(size_t)end * nl + l];
+                if (wt == 0) continue;
+                int i = end == 0 ? net->f[l] : net->t[l], k = end == 0 ? net->t[l] : net->f[l];
+                const double *yii = end == 0 ? ac->yff + 2 * l : ac->ytt + 2 * l;
+                const double *yik = end == 0 ? ac->yft + 2 * l : ac->ytf + 2 * l;
+                double cr = yik[0] * ac->vr[k] - yik[1] * ac->vi[k];        /* conj(y V_k) */
+                double ci = -(yik[0] * ac->vi[k] + yik[1] * ac->vr[k]);
+                double ar = ac->vr[i] * cr - ac->vi[i] * ci, ai = ac->vr[i] * ci + ac->vi[i] * cr;
+                if (ac->ja[i] >= 0) gr[ac->ja[i]] += wt * -ai;
+                if (ac->ja[k] >= 0) gr[ac->ja[k]] += wt * ai;
+                if (ac->jm[i] >= 0) gr[ac->jm[i]] += wt * (2 * vm[i] * yii[0] + ar / vm[i]);
+                if (ac->jm[k] >= 0) gr[ac->jm[k]] += wt * (ar / vm[k]);
+            }
+        }
+    }
+    int ok = klu_tsolve(ac->sym, num, (int)n, (int)nw, g, &ac->common);
+    klu_free_numeric(&num, &ac->common);
+    if (!ok || ac->common.status != KLU_OK) {
+        free(g);
+        return pcf_error_set(err, PCF_ERR_SINGULAR, "acpf: transposed solve failed (KLU status %d)", ac->common.status);
+    }
+    for (size_t r = 0; r < nw; r++)
+        for (size_t b = 0; b < nb; b++) {
+            if (ac->ja[b] >= 0) sp[r * nb + b] = g[r * n + (size_t)ac->ja[b]];
+            if (sq && ac->jm[b] >= 0) sq[r * nb + b] = g[r * n + (size_t)ac->jm[b]];
+        }
+    free(g);
+    return PCF_OK;
+}
+
 void pf_ac_flows(const pf_ac *ac, const double *vm, const double *va,
                  double *pf, double *qf, double *pt, double *qt)
 {
@@ -686,4 +749,47 @@ void pf_ac_gen(const pf_ac *ac, const double *vm, const double *va, double *pg, 
         pg[first] = P * base + n->pd[n->ref] * base - others;
     }
     free(qtot); free(qmn); free(qmx); free(cnt);
+}
+
+pcf_rc pf_ac_vm_sens(pf_ac *ac, const double *vm, const double *va, size_t nmon, const int *bus, double *dvdp,
+                     pcf_error *err)
+{
+    size_t nb = ac->nb;
+    for (size_t k = 0; k < nmon; k++)
+        if (bus[k] < 0 || (size_t)bus[k] >= nb)
+            return pcf_error_set(err, PCF_ERR_INVALID, "acpf: sensitivity of bus %d: no such bus", bus[k]);
+    memset(dvdp, 0, nmon * nb * sizeof(double));
+    if (ac->n == 0)
+        return PCF_OK;
+    /* The Jacobian at (vm, va) (s_mismatch computes the currents it needs;
+     * its mismatch is not used), factorised apart from the solver's own
+     * factors so this leaves pf_ac_solve's state as it was. */
+    s_set_v(ac, vm, va);
+    s_mismatch(ac, ac->pspec, ac->qspec);
+    s_fill_jacobian(ac, vm);
+    klu_numeric *num = klu_factor(ac->jp, ac->ji, ac->jx, ac->sym, &ac->common);
+    if (!num || ac->common.status != KLU_OK) {
+        if (num)
+            klu_free_numeric(&num, &ac->common);
+        return pcf_error_set(err, PCF_ERR_SINGULAR, "acpf: Jacobian singular at the sensitivity point (KLU status %d)",
+                             ac->common.status);
+    }
+    /* Row jm[b] of J^-1 is the solution y of J^T y = e_jm[b]; its entry at
+     * ja[i] is dVm_b / dP_i.  ac->f is free scratch between solves. */
+    pcf_rc rc = PCF_OK;
+    for (size_t k = 0; k < nmon && rc == PCF_OK; k++) {
+        int m = ac->jm[bus[k]];
+        if (m < 0)
+            continue;                       /* magnitude held: PV or reference bus */
+        memset(ac->f, 0, (size_t)ac->n * sizeof(double));
+        ac->f[m] = 1.0;
+        if (!klu_tsolve(ac->sym, num, ac->n, 1, ac->f, &ac->common))
+            rc = pcf_error_set(err, PCF_ERR_SINGULAR, "acpf: transposed solve failed (KLU status %d)",
+                               ac->common.status);
+        for (size_t i = 0; i < nb && rc == PCF_OK; i++)
+            if (ac->ja[i] >= 0)
+                dvdp[k * nb + i] = ac->f[ac->ja[i]];
+    }
+    klu_free_numeric(&num, &ac->common);
+    return rc;
 }

@@ -106,6 +106,19 @@ pcf_rc pf_ac_solve_batch(pf_ac *ac, size_t nsamples, const double *p, const doub
                          const double *vm0, const double *va0, double *vm, double *va,
                          const pf_ac_opts *opts, pf_ac_stats *stats, pcf_error *err);
 
+/* Sensitivities of weighted sums of branch flows to the bus injections at
+ * a solution (vm, va), the AC counterpart of a PTDF row with the losses and
+ * the reactive flows of that operating point in it.  Row r of w ([nw x 2nl])
+ * weighs the MW into the from end of branch l (w[r*2nl + l]) and into the
+ * to end (w[r*2nl + nl + l]); the row's flow is f = sum w * P.  sp[r*nb + b]
+ * (and sq, if not NULL) is df/dP_b (df/dQ_b), MW per MW (MVAr) injected at
+ * bus b and taken at the reference bus: the adjoint J^T lambda = df/dx with
+ * the Newton Jacobian at the point, factorised afresh (the answer depends
+ * on the point alone).  The reference bus's column is 0, and so is sq at
+ * PV buses (their Q is not specified).  PCF_ERR_SINGULAR if J is. */
+pcf_rc pf_ac_sens(pf_ac *ac, const double *vm, const double *va, size_t nw, const double *w, double *sp,
+                  double *sq, pcf_error *err);
+
 /* Branch flows at a solution, MW/MVAr, into each end ([nl], in-service
  * branch order). */
 void pf_ac_flows(const pf_ac *ac, const double *vm, const double *va,
@@ -116,6 +129,18 @@ void pf_ac_flows(const pf_ac *ac, const double *vm, const double *va,
  * slack P; generators at PV/reference buses share the bus's Q in proportion
  * to their reactive ranges.  pg, qg: [ng] MW/MVAr. */
 void pf_ac_gen(const pf_ac *ac, const double *vm, const double *va, double *pg, double *qg);
+
+/* Sensitivity of voltage magnitudes to real power at a solution (vm, va),
+ * from the Newton Jacobian J there (the linearised power-flow equations):
+ * dvdp[k * nb + i] = dVm(bus[k]) / dP(i), p.u. per p.u. of base_mva, with
+ * every reactive injection held and the reference bus taking the balance
+ * (row jm of J^-1, one transposed KLU solve per monitored bus).  0 for the
+ * reference bus's own injection and for a monitored bus whose magnitude a
+ * generator holds.  Factorises afresh (allocates) and leaves the solver's
+ * factors alone, so the answer depends on (vm, va) only.  bus: [nmon]
+ * internal indices; dvdp: [nmon * nb]. */
+pcf_rc pf_ac_vm_sens(pf_ac *ac, const double *vm, const double *va, size_t nmon, const int *bus, double *dvdp,
+                     pcf_error *err);
 
 /* Size of the Newton system (npv + 2 npq) and nonzeros of its Jacobian. */
 size_t pf_ac_jac_dim(const pf_ac *ac);

@@ -14,6 +14,9 @@
  *     docs/methodology.md), PEL when one is set for the intact network, the
  *     post-fault rating after a fault; a boundary constraint has its MW
  *     limit in both states and binds in its positive direction only;
+ *   - a voltage constraint's "flow" is its bus's deviation from nominal in
+ *     kV, linear per SP and state (voltage.h, s_volt_sp), against (vmax -
+ *     1) * base kV above and (1 - vmin) * base kV below, in every state;
  *   - credible faults are the N-1 outages of every branch any constraint
  *     monitors, each with zone_fault_probability over the SP;
  *   - planned outages: the current revision of every outage in status
@@ -34,6 +37,7 @@
 #include "parse.h"
 #include "sptime.h"
 #include "study.h"
+#include "voltage.h"
 #include "zone.h"
 
 #define HISTORY_DAYS 56             /* eight weeks of SCADA to learn from */
@@ -99,6 +103,12 @@ static double s_now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* The band the study is given: screened runs default to STUDY_AC_SCREEN_BAND. */
+static double s_ac_band(const engine_opts *o)
+{
+    return o->ac == STUDY_AC_SCREEN && o->ac_band == 0 ? STUDY_AC_SCREEN_BAND : o->ac_band;
 }
 
 static uint64_t s_hash(const char *s, uint64_t h)
@@ -312,7 +322,7 @@ static pcf_rc s_describe(run_ctx *x, study_def *d, pcf_error *err)
         sc->kind = zc->anm == ZONE_TANM ? ANM_TANM : ANM_DANM;
         sc->trim = zc->trim_pct / 100.0;
         sc->release = zc->release_pct / 100.0;
-        sc->one_way = zc->kind == ZONE_C_BOUNDARY;
+        sc->one_way = zc->kind == ZONE_C_BOUNDARY || zc->kind == ZONE_C_VOLTAGE;
         for (size_t i = 0; i < zc->nsite; i++) x->member[c * ns + zc->site[i]] = 1;
     }
     /* shadows: the same branches, no site to curtail (member stays 0) */
@@ -370,6 +380,11 @@ static void s_limits(run_ctx *x, size_t c, size_t k, double *intact, double *pos
     if (zc->kind == ZONE_C_BOUNDARY) {
         *intact = *post = zc->limit_mw;
         *kind = "boundary";
+        return;
+    }
+    if (zc->kind == ZONE_C_VOLTAGE) {     /* kV above nominal; statutory limits hold in every state */
+        *intact = *post = (zc->vmax_pu - 1) * zc->voltage_kv;
+        *kind = "voltage";
         return;
     }
     double li = 0, lp = 0;
@@ -438,6 +453,84 @@ static void s_member_means(const run_ctx *x, size_t k, double *mean)
     }
 }
 
+/* The voltage constraints of a study (linear ones, shadows included) and
+ * the scratch of their per-SP models. */
+typedef struct eng_volt {
+    voltage *v;
+    size_t nv;
+    double *row, *off, *p, *q, *rev;    /* rev: [nc] reverse limits, 0 = default */
+} eng_volt;
+
+static void s_volt_free(eng_volt *ev)
+{
+    voltage_destroy(&ev->v);
+    free(ev->row);
+    free(ev->off);
+    free(ev->p);
+    free(ev->q);
+    free(ev->rev);
+    memset(ev, 0, sizeof *ev);
+}
+
+static pcf_rc s_volt_new(const run_ctx *x, const study_def *d, eng_volt *ev, pcf_error *err)
+{
+    memset(ev, 0, sizeof *ev);
+    const zone *z = x->z;
+    size_t nz = z->nconstraint, nbus = z->mpc->bus.rows;
+    int *bus = calloc(d->nc + 1, sizeof(int));
+    double *kv = calloc(d->nc + 1, sizeof(double));
+    ev->rev = calloc(d->nc + 1, sizeof(double));
+    if (!bus || !kv || !ev->rev) {
+        free(bus);
+        free(kv);
+        return pcf_error_set(err, PCF_ERR_NOMEM, "engine: out of memory");
+    }
+    for (size_t c = 0; c < d->nc; c++) {
+        if (d->constraints[c].nbr) continue;
+        const zone_constraint *zc = &z->constraint[c < nz ? c : c - nz];     /* shadows follow */
+        bus[ev->nv] = (int)zc->bus_row;
+        kv[ev->nv++] = zc->voltage_kv;
+        if (c < nz) ev->rev[c] = (1 - zc->vmin_pu) * zc->voltage_kv;
+    }
+    pcf_rc rc = PCF_OK;
+    if (ev->nv) {
+        voltage_def vd = { d->net, ev->nv, bus, kv };
+        rc = voltage_new(&vd, &ev->v, err);
+    }
+    free(bus);
+    free(kv);
+    if (rc != PCF_OK || ev->nv == 0) return rc;
+    size_t nst = 1 + d->nf, nb = voltage_nb(ev->v);
+    ev->row = malloc((nst * ev->nv * nb + 1) * sizeof(double));
+    ev->off = malloc((nst * ev->nv + 1) * sizeof(double));
+    ev->p = malloc((nbus + 1) * sizeof(double));
+    ev->q = malloc((nbus + 1) * sizeof(double));
+    if (!ev->row || !ev->off || !ev->p || !ev->q) return pcf_error_set(err, PCF_ERR_NOMEM, "engine: out of memory");
+    return PCF_OK;
+}
+
+/* The SP's voltage models, set on the study: linearised at the expected injections,
+ * sites at their forecast mean capped at export capacity (unity power
+ * factor), demand drawing reactive power at STUDY_AC_DEMAND_PF, firm plant
+ * at its schedule. */
+static pcf_rc s_volt_sp(eng_volt *ev, const run_ctx *x, study *st, const study_topology *t, const double *mean,
+                        const double *dem, const double *fixed, pcf_error *err)
+{
+    if (!ev->v) return PCF_OK;
+    const zone *z = x->z;
+    double tanphi = tan(acos(STUDY_AC_DEMAND_PF));
+    for (size_t b = 0; b < z->mpc->bus.rows; b++) {
+        ev->p[b] = fixed[b] - dem[b];
+        ev->q[b] = -fabs(dem[b]) * tanphi;
+    }
+    for (size_t s = 0; s < z->nsite; s++) {
+        double cap = x->ss[s].export_mw, a = mean[s] < 0 ? 0 : mean[s] > cap ? cap : mean[s];
+        ev->p[z->site[s].bus_row] += a;
+    }
+    pcf_rc rc = voltage_linearise(ev->v, t, ev->p, ev->q, ev->row, ev->off, NULL, err);
+    return rc == PCF_OK ? study_set_linear(st, ev->row, ev->off, ev->rev, err) : rc;
+}
+
 static pcf_rc s_study(run_ctx *x, pcf_error *err)
 {
     study_def d;
@@ -446,6 +539,7 @@ static pcf_rc s_study(run_ctx *x, pcf_error *err)
     if (rc != PCF_OK) return rc;
     size_t nc = d.nc, ns = d.ns, nsp = x->nsp, nbus = x->z->mpc->bus.rows, nf = d.nf;
     study *st = NULL;
+    eng_volt ev = { 0 };
     study_topology *topo[MAX_TOPOLOGIES] = { 0 };
     size_t ntopo = 0, topo_of[50];
     double *lim_i = calloc(nc + 1, sizeof(double)), *lim_f = calloc(nc + 1, sizeof(double));
@@ -495,7 +589,8 @@ static pcf_rc s_study(run_ctx *x, pcf_error *err)
         if (row >= 0 && MP_AT(&mc->bus, (size_t)row, MP_BUS_TYPE) != MP_REF) fixed[row] += MP_AT(&mc->gen, g, MP_PG);
     }
     if (rc == PCF_OK) rc = study_new(&d, &st, err);
-    if (rc == PCF_OK) rc = study_set_ac(st, x->o->ac, x->o->ac_band, err);
+    if (rc == PCF_OK) rc = s_volt_new(x, &d, &ev, err);
+    if (rc == PCF_OK) rc = study_set_ac(st, x->o->ac, s_ac_band(x->o), err);
     size_t nzc = x->z->nconstraint;
     if (rc == PCF_OK && x->shadow) {
         /* trade checks judge every credible fault (deterministic N-1): the
@@ -544,7 +639,8 @@ static pcf_rc s_study(run_ctx *x, pcf_error *err)
             break;
         }
         study_sp sp = { topo[topo_of[k]], 0.5, mean, mvn, dem, dsd, fixed, lim_i, lim_f, prob };
-        rc = study_run_sp(st, (uint32_t)k, &sp, err);
+        rc = s_volt_sp(&ev, x, st, sp.topo, mean, dem, fixed, err);
+        if (rc == PCF_OK) rc = study_run_sp(st, (uint32_t)k, &sp, err);
         rng_mvn_destroy(&mvn);
         if (rc != PCF_OK) break;
         for (size_t s = 0; s < ns && rc == PCF_OK; s++) rc = study_site_result(st, s, &x->pcf[s * nsp + k], err);
@@ -553,7 +649,7 @@ static pcf_rc s_study(run_ctx *x, pcf_error *err)
             memcpy(&x->cres_site[(c * nsp + k) * ns], x->cres[c * nsp + k].site, ns * sizeof *x->cres_site);
             x->cres[c * nsp + k].site = &x->cres_site[(c * nsp + k) * ns];
             for (size_t s = 0; s < ns; s++)
-                x->sens[(c * nsp + k) * ns + s] = study_topology_sens(topo[topo_of[k]], c, s);
+                x->sens[(c * nsp + k) * ns + s] = study_sens(st, c, s);
             if (!x->fl || c >= nzc) continue;
             memcpy(&x->fl[(c * nsp + k) * nf], study_fault_loading_get(st, c), nf * sizeof *x->fl);
             for (size_t f = 0; f < nf; f++)
@@ -564,9 +660,14 @@ static pcf_rc s_study(run_ctx *x, pcf_error *err)
         double u = study_unresolved_share(st);
         if (u > x->rep->unresolved_share) x->rep->unresolved_share = u;
     }
-    if (st) study_ac_counts(st, &x->rep->ac_samples, &x->rep->ac_fallbacks);
+    if (st) {
+        study_ac_counts(st, &x->rep->ac_samples, &x->rep->ac_fallbacks);
+        x->rep->ac_lin_failures = study_ac_lin_failures(st);
+    }
+    if (ev.v) x->rep->voltage_fallbacks = voltage_fallbacks(ev.v);
 done:
     study_destroy(&st);
+    s_volt_free(&ev);
     for (size_t t = 0; t < ntopo; t++) study_topology_destroy(&topo[t]);
     free(lim_i);
     free(lim_f);
@@ -635,7 +736,7 @@ static pcf_rc s_write_statements(PGconn *c, run_ctx *x, const char *run_id, pcf_
                                  " binding_fault_branch_id, post_fault_limit_mw, p_binding_fault,"
                                  " p_binding_fault_se, flow_intact_p10_se_mw, flow_intact_p50_se_mw,"
                                  " flow_intact_p90_se_mw, flow_fault_p10_se_mw, flow_fault_p50_se_mw,"
-                                 " flow_fault_p90_se_mw)", err);
+                                 " flow_fault_p90_se_mw, unit, limit_low)", err);
     if (!cp) return PCF_ERR_DB;
     pcf_rc rc = PCF_OK;
     for (size_t c = 0; c < z->nconstraint && rc == PCF_OK; c++)
@@ -674,6 +775,10 @@ static pcf_rc s_write_statements(PGconn *c, run_ctx *x, const char *run_id, pcf_
                 if (r->has_fault_flow) db_copy_double(cp, r->fault_se[q]);
                 else db_copy_null(cp);
             }
+            const zone_constraint *zc = &z->constraint[c];
+            db_copy_text(cp, zc->kind == ZONE_C_VOLTAGE ? "kV" : "MW");
+            if (zc->kind == ZONE_C_VOLTAGE) db_copy_double(cp, (1 - zc->vmin_pu) * zc->voltage_kv);
+            else db_copy_null(cp);
             rc = db_copy_end_row(cp, err);
         }
     if (rc == PCF_OK) rc = db_copy_finish(cp, err);
@@ -682,7 +787,7 @@ static pcf_rc s_write_statements(PGconn *c, run_ctx *x, const char *run_id, pcf_
 
     cp = db_copy_new(c, "constraint_statement_site (run_id, constraint_id, sp, site_id, lifo_position,"
                         " sensitivity, expected_curtailment_mwh, expected_curtailment_se, p_curtailed,"
-                        " p_curtailed_se)", err);
+                        " p_curtailed_se, unit)", err);
     if (!cp) return PCF_ERR_DB;
     for (size_t c = 0; c < z->nconstraint && rc == PCF_OK; c++) {
         const zone_constraint *zc = &z->constraint[c];
@@ -690,9 +795,10 @@ static pcf_rc s_write_statements(PGconn *c, run_ctx *x, const char *run_id, pcf_
             for (size_t i = 0; i < zc->nsite && rc == PCF_OK; i++) {
                 size_t s = zc->site[i];
                 if (z->site[s].firm || z->site[s].lifo_position < 1) continue;
-                /* a signed sum over a cut set stays within [-1, 1]; clamp the rounding */
+                /* a signed sum over a cut set stays within [-1, 1]; clamp the
+                 * rounding (a voltage constraint's is kV per MW: unbounded) */
                 double sens = x->sens[(c * nsp + k) * ns + s];
-                sens = sens > 1 ? 1 : (sens < -1 ? -1 : sens);
+                if (zc->kind != ZONE_C_VOLTAGE) sens = sens > 1 ? 1 : (sens < -1 ? -1 : sens);
                 db_copy_text(cp, run_id);
                 db_copy_text(cp, zc->id);
                 db_copy_int(cp, x->sp_number[k]);
@@ -704,6 +810,7 @@ static pcf_rc s_write_statements(PGconn *c, run_ctx *x, const char *run_id, pcf_
                 db_copy_double(cp, sc->mwh_se);
                 db_copy_double(cp, sc->p);
                 db_copy_double(cp, sc->p_se);
+                db_copy_text(cp, zc->kind == ZONE_C_VOLTAGE ? "kV" : "MW");
                 rc = db_copy_end_row(cp, err);
             }
     }
@@ -756,12 +863,15 @@ static pcf_rc s_write(PGconn *c, run_ctx *x, pcf_error *err)
     /* The power-flow method changes the results; the run table has no
      * column for it, so it goes with the software version. */
     char ver[160];
+    const char *v0 = o->version ? o->version : "unknown";
     if (o->ac == STUDY_AC_OFF)
-        snprintf(ver, sizeof ver, "%s", o->version ? o->version : "unknown");
+        snprintf(ver, sizeof ver, "%s (ac off)", v0);
     else if (o->ac == STUDY_AC_ALL)
-        snprintf(ver, sizeof ver, "%s (ac all)", o->version ? o->version : "unknown");
+        snprintf(ver, sizeof ver, "%s (ac all)", v0);
+    else if (o->ac == STUDY_AC_SCREEN)
+        snprintf(ver, sizeof ver, "%s (ac screened %g%%)", v0, 100 * s_ac_band(o));
     else
-        snprintf(ver, sizeof ver, "%s (ac band %g%%)", o->version ? o->version : "unknown", 100 * o->ac_band);
+        snprintf(ver, sizeof ver, "%s (ac band %g%%)", v0, 100 * o->ac_band);
     const char *pv[12];
     memcpy(pv, p, sizeof p);
     pv[11] = ver;

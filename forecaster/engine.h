@@ -44,9 +44,12 @@ typedef struct engine_opts {
     uint64_t seed;               /* 0 = derived from zone, kind and horizon */
     int threads;                 /* 0 = 2 */
     const anm_options *anm;      /* NULL = NGED defaults */
-    int ac;                      /* STUDY_AC_OFF (0: DC only, the default), STUDY_AC_BAND or
-                                  * STUDY_AC_ALL (study_ac.h): samples re-solved with AC */
-    double ac_band;              /* STUDY_AC_BAND: fraction of the acting level, e.g. 0.10 */
+    int ac;                      /* STUDY_AC_SCREEN (0, the default: flows linearised at each
+                                  * state's AC operating point, full AC near the acting level),
+                                  * STUDY_AC_OFF (DC only), STUDY_AC_BAND or STUDY_AC_ALL
+                                  * (study_ac.h) */
+    double ac_band;              /* STUDY_AC_BAND: fraction of the acting level, e.g. 0.10;
+                                  * STUDY_AC_SCREEN: 0 = STUDY_AC_SCREEN_BAND */
     const char *version;         /* software version recorded with the run */
     long long job_id;            /* run_queue job this run answers, 0 = none: see below */
     const char *worker;          /* the engine that claimed job_id */
@@ -62,6 +65,9 @@ typedef struct engine_report {
     double unresolved_share;     /* max over SPs: samples the ANM could not clear */
     size_t ac_samples;           /* samples re-solved with AC (engine_opts.ac) */
     size_t ac_fallbacks;         /* of those, left on DC because AC did not converge */
+    size_t ac_lin_failures;      /* STUDY_AC_SCREEN: network states (x SPs) without an AC
+                                  * operating point, screened with DC rows */
+    size_t voltage_fallbacks;    /* fault states whose voltage model is the intact one (voltage.h) */
     size_t members;              /* weather ensemble members sampled per scenario (0: none) */
 } engine_report;
 

@@ -52,9 +52,13 @@ static const char s_usage[] =
     "  --seed S         random seed (default: derived from zone, kind and horizon)\n"
     "  --threads T      worker threads (default 2); results do not depend on it\n"
     "  --use-release    curtail down to the release margin instead of the trim limit\n"
-    "  --ac-band PCT    re-solve with AC power flow every sample whose DC flow is within PCT %\n"
-    "                   of a limit (default: off, DC only; see docs/methodology.md for the cost)\n"
-    "  --ac all|off     AC power flow for every sample, or none (the default)\n"
+    "  --ac screened|all|off\n"
+    "                   power flow: screened (the default) linearises each network state's AC\n"
+    "                   flows at its operating point and solves AC Newton-Raphson only for\n"
+    "                   samples within 0.5 % of where the ANM acts; all: AC for every sample;\n"
+    "                   off: DC only (docs/methodology.md R.8)\n"
+    "  --ac-band PCT    AC for every sample whose DC flow is within PCT % of a limit (the\n"
+    "                   older, slower selection; --ac all is its PCT 100)\n"
     "\n"
     "CONNINFO is a libpq connection string; without --db PCF_DB is used, else libpq's\n"
     "PG* variables.  Results are written in one transaction and announced with\n"
@@ -286,11 +290,12 @@ int main(int argc, char **argv)
             a.ac_band /= 100;
             break;
         case 'C':
-            if (strcmp(optarg, "all") != 0 && strcmp(optarg, "off") != 0) {
-                fprintf(stderr, "pcf-forecaster: --ac: '%s' is not 'all' or 'off'\n", optarg);
+            if (strcmp(optarg, "all") != 0 && strcmp(optarg, "off") != 0 && strcmp(optarg, "screened") != 0) {
+                fprintf(stderr, "pcf-forecaster: --ac: '%s' is not 'screened', 'all' or 'off'\n", optarg);
                 return 2;
             }
-            a.ac = strcmp(optarg, "all") == 0 ? STUDY_AC_ALL : STUDY_AC_OFF;
+            a.ac = strcmp(optarg, "all") == 0 ? STUDY_AC_ALL : strcmp(optarg, "off") == 0 ? STUDY_AC_OFF : STUDY_AC_SCREEN;
+            a.ac_band = 0;
             break;
         case 'h': fputs(s_usage, stdout); return 0;
         default: fputs(s_usage, stderr); return 2;

@@ -86,13 +86,33 @@ struct study {
     int ac_mode;                 /* study_set_ac */
     double ac_band;
     size_t ac_samples, ac_fallbacks;   /* over every SP run so far */
+    /* STUDY_AC_SCREEN, per SP (s_linearise): every state's constraint flows
+     * linearised at its AC operating point, flow = lin_cptdf * inj + lin_off;
+     * states without an operating point keep their DC rows (lin_ok 0) */
+    study_ac *ac_lin;
+    double *lin_cptdf;           /* [nst * nc * nb] */
+    double *lin_off;             /* [nst * nc] MW */
+    double *lin_sens;            /* [nst * nc * ns] */
+    double *lin_vm, *lin_va;     /* [nst * nb] operating points */
+    unsigned char *lin_ok;       /* [nst] */
+    double *lin_p, *lin_q;       /* [nb] scratch: the expansion point's injections */
+    size_t lin_fail;             /* states without an operating point, over every SP */
     study_constraint_result *cres;  /* [nc] */
     study_site_curt *cres_site;  /* [nc * ns] */
     const unsigned char *fl_want;    /* [nc] study_set_fault_loading; NULL: off */
     unsigned char fl_level[STUDY_NLEVELS];   /* 1: the level is selected */
     study_fault_loading *fl;     /* [nc * nf] */
+    /* linear constraints (nbr 0, study_set_linear): their index among
+     * them, -1 for the others; the SP's sensitivities of every state
+     * (the topology's with the linear rows replaced); a row's scratch */
+    size_t nlin;
+    long *lin_of;                /* [nc] */
+    double *sens_sp;             /* [nst * nc * ns], NULL without linear constraints */
+    double *lin_buf;             /* [nb] */
+    const double *lin_row, *vlin_off, *lin_rev;  /* study_set_linear */
     /* the SP being run */
     const study_sp *sp;
+    const study_topology *topo_last;    /* of the last SP run (study_sens) */
     uint32_t sp_index;
     int phase;                   /* 1 sampling, 2 ANM, 3 summaries: set before threads start */
     int site_ok;                 /* site_res holds the last SP's summaries */
@@ -340,6 +360,11 @@ double study_topology_sens_in(const study_topology *t, size_t state, size_t c, s
 {
     return t->sens[(state * t->nc + c) * t->ns + s];
 }
+size_t study_topology_states(const study_topology *t) { return t->nst; }
+uint64_t study_topology_id(const study_topology *t) { return t->id; }
+const mp_case *study_topology_case(const study_topology *t) { return t->acase; }
+int study_topology_fault_row(const study_topology *t, size_t state) { return state < t->nst ? t->ac_out[state] : -1; }
+int study_topology_valid(const study_topology *t, size_t state) { return state < t->nst && t->valid[state]; }
 
 /* ---- the study ------------------------------------------------------------ */
 
@@ -384,6 +409,18 @@ void study_destroy(study **sp)
     free(s->cres);
     free(s->cres_site);
     free(s->fl);
+    study_ac_destroy(&s->ac_lin);
+    free(s->lin_cptdf);
+    free(s->lin_off);
+    free(s->lin_sens);
+    free(s->lin_vm);
+    free(s->lin_va);
+    free(s->lin_ok);
+    free(s->lin_p);
+    free(s->lin_q);
+    free(s->lin_of);
+    free(s->sens_sp);
+    free(s->lin_buf);
     free(s);
     *sp = NULL;
 }
@@ -398,7 +435,7 @@ static pcf_rc s_check_def(const study_def *d, pcf_error *err)
         return pcf_error_set(err, PCF_ERR_INVALID, "study: %d threads (1..%d)", d->threads, STUDY_MAX_THREADS);
     for (size_t c = 0; c < d->nc; c++) {
         const study_constraint *k = &d->constraints[c];
-        if (k->nbr == 0) return pcf_error_set(err, PCF_ERR_INVALID, "study: constraint %zu monitors no branch", c);
+
         for (size_t i = 0; i < k->nbr; i++)
             if (k->branch_row[i] < 0 || (size_t)k->branch_row[i] >= d->net->branch.rows ||
                 (k->sign[i] != 1 && k->sign[i] != -1))
@@ -453,6 +490,7 @@ pcf_rc study_new(const study_def *def, study **out, pcf_error *err)
     study *s = calloc(1, sizeof *s);
     if (!s) return pcf_error_set(err, PCF_ERR_NOMEM, "study: out of memory");
     s->def = *def;
+    s->ac_mode = STUDY_AC_OFF;   /* a study is DC until told otherwise */
     if ((rc = pf_net_new(def->net, &s->net, err)) != PCF_OK) {
         study_destroy(&s);
         return rc;
@@ -480,7 +518,14 @@ pcf_rc study_new(const study_def *def, study **out, pcf_error *err)
     s->site_res = calloc(ns + 1, sizeof *s->site_res);
     s->cres = calloc(nc + 1, sizeof *s->cres);
     s->cres_site = calloc(nc * ns + 1, sizeof *s->cres_site);
-    if (!s->site_bus || !s->site_cap || !s->inj || !s->avail || !s->flow || !s->state || !s->flow_intact ||
+    s->lin_of = malloc((nc + 1) * sizeof(long));
+    for (size_t c = 0; s->lin_of && c < nc; c++) s->lin_of[c] = def->constraints[c].nbr == 0 ? (long)s->nlin++ : -1;
+    if (s->nlin) {
+        s->sens_sp = malloc((s->nst * nc * ns + 1) * sizeof(double));
+        s->lin_buf = malloc((nb + 1) * sizeof(double));
+    }
+    if (!s->lin_of || (s->nlin && (!s->sens_sp || !s->lin_buf)) ||
+        !s->site_bus || !s->site_cap || !s->inj || !s->avail || !s->flow || !s->state || !s->flow_intact ||
         !s->flow_fault || !s->curt_c || !s->acted || !s->unresolved || !s->blk_site_curt ||
         !s->blk_site_curt2 || !s->blk_site_n || !s->blk_binding ||
         !s->cres || !s->cres_site || !s->site_res) {
@@ -554,12 +599,17 @@ static int s_ac_wanted(const study *s, const study_thread *th)
 {
     const study_def *d = &s->def;
     if (s->ac_mode == STUDY_AC_ALL) return 1;
+    /* screened: the flows are linearised AC, close to the full solve near
+     * the operating point; only where the ANM's decision could go either
+     * way within the linearisation's error does the full solve decide */
+    int both = s->ac_mode == STUDY_AC_SCREEN;
     for (size_t c = 0; c < d->nc; c++) {
         const study_constraint *k = &d->constraints[c];
         double trim = k->trim > 0 ? k->trim : 1;
         double load = k->one_way ? th->flow[c] : fabs(th->flow[c]);
         double lim = !k->one_way && th->flow[c] < 0 ? th->lim_r[c] : th->lim_f[c];
-        if (load >= (1 - s->ac_band) * trim * lim) return 1;
+        double act = trim * lim;
+        if (load >= (1 - s->ac_band) * act && (!both || load <= (1 + s->ac_band) * act)) return 1;
     }
     return 0;
 }
@@ -586,7 +636,9 @@ static pcf_rc s_ac_sample(study *s, study_thread *th, size_t j, int st, const an
         th->ac_p[b] = off ? 0 : inj;
         th->ac_q[b] = off ? 0 : -fabs(dem) * tanphi;
     }
+    int warm = s->ac_mode == STUDY_AC_SCREEN && s->lin_ok[st];
     return study_ac_sample(th->ac, t->id, (size_t)st, t->acase, t->ac_out[st], th->ac_p, th->ac_q, s->site_bus,
+                           warm ? &s->lin_vm[(size_t)st * nb] : NULL, warm ? &s->lin_va[(size_t)st * nb] : NULL,
                            th->a, in, res, th->ac_flow, used, err);
 }
 
@@ -661,6 +713,12 @@ static pcf_rc s_anm_block(study *s, study_thread *th, size_t blk, pcf_error *err
     memset(bsc2, 0, nc * ns * sizeof(double));
     memset(bsn, 0, nc * ns * sizeof(int));
     memset(bbind, 0, nc * nf * sizeof(int));
+    int screen = s->ac_mode == STUDY_AC_SCREEN;
+    if (screen)             /* the linearisation's constant term */
+        for (size_t r = 0; r < s->nst * nc; r++) {
+            double o = s->lin_off[r], *fr = &s->flow[r * S];
+            for (size_t j = j0; j < j1; j++) fr[j] += o;
+        }
     /* Intact flows, and the worst credible fault of each constraint before
      * the ANM, row by row over the block: the flow rows are read in order
      * instead of a stride of S per fault and sample.  Each (c, j) still
@@ -698,15 +756,20 @@ static pcf_rc s_anm_block(study *s, study_thread *th, size_t blk, pcf_error *err
             th->flow[c] = s->flow[((size_t)st * nc + c) * S + j];
             double lim = st == 0 ? sp->limit_intact[c] : sp->limit_fault[c];
             th->lim_f[c] = lim;
-            th->lim_r[c] = d->constraints[c].one_way ? STUDY_NO_LIMIT : lim;
+            th->lim_r[c] = s->lin_rev && s->lin_rev[c] > 0 ? s->lin_rev[c]
+                           : d->constraints[c].one_way ? STUDY_NO_LIMIT : lim;
         }
         for (size_t i = 0; i < ns; i++)
             th->avail[i] = dead[s->net->bus_row[s->site_bus[i]]] ? 0 : s->avail[i * S + j];
-        anm_input in = { th->flow, th->lim_f, th->lim_r, &t->sens[(size_t)st * nc * ns], th->avail };
+        const double *sens = s->sens_sp ? s->sens_sp : screen ? s->lin_sens : t->sens;
+        anm_input in = { th->flow, th->lim_f, th->lim_r, &sens[(size_t)st * nc * ns], th->avail };
         anm_result res;
         pcf_rc rc = PCF_OK;
         int ac_used = 0;
-        if (s->ac_mode != STUDY_AC_OFF && s_ac_wanted(s, th)) {
+        /* screened: a state without an operating point (its mean injection
+         * has no AC solution) is drawn rarely; its samples all get the full
+         * solve rather than DC flows */
+        if (s->ac_mode != STUDY_AC_OFF && (s_ac_wanted(s, th) || (screen && !s->lin_ok[st]))) {
             th->ac_samples++;
             if ((rc = s_ac_sample(s, th, j, st, &in, &res, &ac_used, err)) != PCF_OK) return rc;
             th->ac_fallbacks += !ac_used;
@@ -1118,6 +1181,85 @@ static void s_aggregate_constraint(study *s, size_t c, double *buf, size_t *faul
     r->site = site;
 }
 
+/* STUDY_AC_SCREEN: per state, the AC operating point at the SP's mean
+ * injections (the samples' mean, summed in sample order: the same for any
+ * thread count) and the constraint flows linearised there.  Dead buses
+ * inject nothing and their columns stay zero, as in the DC rows; a state
+ * that cannot be solved keeps its DC rows. */
+static pcf_rc s_linearise(study *s, pcf_error *err)
+{
+    const study_def *d = &s->def;
+    const study_sp *sp = s->sp;
+    const study_topology *t = sp->topo;
+    size_t S = s->S, nb = s->nb, nc = d->nc, ns = d->ns;
+    double tanphi = tan(acos(STUDY_AC_DEMAND_PF));
+    for (size_t st = 0; st < s->nst; st++) {
+        double *rows = &s->lin_cptdf[st * nc * nb], *off = &s->lin_off[st * nc];
+        const double *dc = &t->cptdf[st * nc * nb];
+        s->lin_ok[st] = 0;
+        memcpy(rows, dc, nc * nb * sizeof(double));
+        memset(off, 0, nc * sizeof(double));
+        if (!t->valid[st]) continue;
+        const unsigned char *dead = &t->dead[st * t->nbus_case];
+        for (size_t b = 0; b < nb; b++) {
+            int row = s->net->bus_row[b];
+            double sum = 0;
+            const double *x = &s->inj[b * S];
+            for (size_t j = 0; j < S; j++) sum += x[j];
+            double dem = sp->bus_demand ? sp->bus_demand[row] : 0;
+            s->lin_p[b] = dead[row] ? 0 : sum / (double)S;
+            s->lin_q[b] = dead[row] ? 0 : -fabs(dem) * tanphi;
+        }
+        int ok = 0;
+        pcf_rc rc = study_ac_linearise(s->ac_lin, t->id, st, t->acase, t->ac_out[st], s->lin_p, s->lin_q, rows,
+                                       off, &s->lin_vm[st * nb], &s->lin_va[st * nb], &ok, err);
+        if (rc != PCF_OK) return rc;
+        if (!ok) {
+            memcpy(rows, dc, nc * nb * sizeof(double));
+            s->lin_fail++;
+            continue;
+        }
+        s->lin_ok[st] = 1;
+        for (size_t c = 0; c < nc; c++) {
+            double *r = &rows[c * nb], f = off[c];
+            for (size_t b = 0; b < nb; b++) {
+                if (dead[s->net->bus_row[b]]) r[b] = 0;
+                f -= r[b] * s->lin_p[b];
+            }
+            off[c] = f;     /* flow = r . inj + off, exact at the point */
+            for (size_t i = 0; i < ns; i++) s->lin_sens[(st * nc + c) * ns + i] = r[t->site_bus[i]];
+        }
+    }
+    for (size_t st = 0; st < s->nst; st++)
+        if (!s->lin_ok[st])
+            memcpy(&s->lin_sens[st * nc * ns], &t->sens[st * nc * ns], nc * ns * sizeof(double));
+    return PCF_OK;
+}
+
+/* Flows of the linear constraints in every state (their cptdf rows are 0,
+ * so the dgemm left 0 there) and the SP's sensitivities of every state. */
+static void s_linear(study *s, const study_sp *sp)
+{
+    const study_def *d = &s->def;
+    const study_topology *t = sp->topo;
+    size_t nc = d->nc, ns = d->ns, nb = s->nb, S = s->S;
+    /* screened AC: the thermal rows are the linearised ones */
+    memcpy(s->sens_sp, s->ac_mode == STUDY_AC_SCREEN ? s->lin_sens : t->sens, s->nst * nc * ns * sizeof(double));
+    for (size_t st = 0; st < s->nst; st++) {
+        const unsigned char *dead = &t->dead[st * t->nbus_case];
+        for (size_t c = 0; c < nc; c++) {
+            if (s->lin_of[c] < 0) continue;
+            size_t i = st * s->nlin + (size_t)s->lin_of[c];
+            const double *row = &s->lin_row[i * nb];
+            for (size_t b = 0; b < nb; b++) s->lin_buf[b] = dead[s->net->bus_row[b]] ? 0 : row[b];
+            double *f = &s->flow[(st * nc + c) * S];
+            cblas_dgemv(CblasRowMajor, CblasTrans, (int)nb, (int)S, 1.0, s->inj, (int)S, s->lin_buf, 1, 0.0, f, 1);
+            for (size_t j = 0; j < S; j++) f[j] += s->vlin_off[i];
+            for (size_t k = 0; k < ns; k++) s->sens_sp[(st * nc + c) * ns + k] = s->lin_buf[s->site_bus[k]];
+        }
+    }
+}
+
 pcf_rc study_run_sp(study *s, uint32_t sp_index, const study_sp *sp, pcf_error *err)
 {
     const study_def *d = &s->def;
@@ -1142,17 +1284,27 @@ pcf_rc study_run_sp(study *s, uint32_t sp_index, const study_sp *sp, pcf_error *
     for (size_t i = 0; i < d->ns; i++)
         if (!isfinite(sp->site_mean[i]))
             return pcf_error_set(err, PCF_ERR_INVALID, "study: SP %u: site %zu forecast is not finite", sp_index, i);
+    if (s->nlin && !s->lin_row)
+        return pcf_error_set(err, PCF_ERR_INVALID, "study: SP %u: no linear model for %zu constraints (study_set_linear)",
+                             sp_index, s->nlin);
 
     s->sp = sp;
+    s->topo_last = sp->topo;
     s->sp_index = sp_index;
     s->site_ok = 0;
     mcstat_reset(s->stats);
     pcf_rc rc = s_parallel(s, 1, err);
     if (rc != PCF_OK) return rc;
     size_t rows = s->nst * d->nc;
+    const double *cptdf = sp->topo->cptdf;
+    if (s->ac_mode == STUDY_AC_SCREEN) {
+        if ((rc = s_linearise(s, err)) != PCF_OK) return rc;
+        cptdf = s->lin_cptdf;
+    }
     if (rows)
         cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)s->S, (int)s->nb, 1.0,
-                    sp->topo->cptdf, (int)s->nb, s->inj, (int)s->S, 0.0, s->flow, (int)s->S);
+                    cptdf, (int)s->nb, s->inj, (int)s->S, 0.0, s->flow, (int)s->S);
+    if (s->nlin) s_linear(s, sp);
     if ((rc = s_parallel(s, 2, err)) != PCF_OK) return rc;
     if ((rc = s_parallel(s, 3, err)) != PCF_OK) return rc;
     s->site_ok = 1;
@@ -1172,6 +1324,14 @@ const study_constraint_result *study_constraint_result_get(const study *s, size_
     return c < s->def.nc ? &s->cres[c] : NULL;
 }
 
+double study_sens(const study *s, size_t c, size_t i)
+{
+    if (c >= s->def.nc || i >= s->def.ns || !s->topo_last) return 0;
+    /* screened AC: the intact state's linearised rows of the last SP */
+    const double *sens = s->sens_sp ? s->sens_sp : s->ac_mode == STUDY_AC_SCREEN ? s->lin_sens : s->topo_last->sens;
+    return sens[c * s->def.ns + i];
+}
+
 pcf_rc study_set_members(study *s, size_t nmember, const double *mean, pcf_error *err)
 {
     if (nmember && !mean) return pcf_error_set(err, PCF_ERR_INVALID, "study: %zu members without values", nmember);
@@ -1184,12 +1344,52 @@ pcf_rc study_set_members(study *s, size_t nmember, const double *mean, pcf_error
     return PCF_OK;
 }
 
+pcf_rc study_set_linear(study *s, const double *row, const double *off, const double *rev, pcf_error *err)
+{
+    size_t nrow = s->nst * s->nlin * s->nb, noff = s->nst * s->nlin;
+    if (s->nlin && (!row || !off))
+        return pcf_error_set(err, PCF_ERR_INVALID, "study: %zu linear constraints without a model", s->nlin);
+    for (size_t i = 0; i < nrow + noff; i++) {
+        double v = i < nrow ? row[i] : off[i - nrow];
+        if (!isfinite(v)) return pcf_error_set(err, PCF_ERR_INVALID, "study: linear model entry %zu is not finite", i);
+    }
+    for (size_t c = 0; rev && c < s->def.nc; c++)
+        if (!(rev[c] >= 0) || !isfinite(rev[c]))
+            return pcf_error_set(err, PCF_ERR_INVALID, "study: constraint %zu: reverse limit %g", c, rev[c]);
+    s->lin_row = s->nlin ? row : NULL;
+    s->vlin_off = s->nlin ? off : NULL;
+    s->lin_rev = rev;
+    return PCF_OK;
+}
+
 pcf_rc study_set_ac(study *s, int mode, double band, pcf_error *err)
 {
-    if (mode != STUDY_AC_OFF && mode != STUDY_AC_BAND && mode != STUDY_AC_ALL)
+    if (mode != STUDY_AC_OFF && mode != STUDY_AC_BAND && mode != STUDY_AC_ALL && mode != STUDY_AC_SCREEN)
         return pcf_error_set(err, PCF_ERR_INVALID, "study: AC mode %d", mode);
-    if (mode == STUDY_AC_BAND && !(band >= 0 && band <= 1))
+    if ((mode == STUDY_AC_BAND || mode == STUDY_AC_SCREEN) && !(band >= 0 && band <= 1))
         return pcf_error_set(err, PCF_ERR_INVALID, "study: AC band %g is not a fraction 0..1", band);
+    if (mode == STUDY_AC_SCREEN && !s->ac_lin) {
+        size_t nc = s->def.nc, nb = s->nb, nst = s->nst, ns = s->def.ns;
+        s->lin_cptdf = malloc((nst * nc * nb + 1) * sizeof(double));
+        s->lin_off = malloc((nst * nc + 1) * sizeof(double));
+        s->lin_sens = malloc((nst * nc * ns + 1) * sizeof(double));
+        s->lin_vm = malloc((nst * nb + 1) * sizeof(double));
+        s->lin_va = malloc((nst * nb + 1) * sizeof(double));
+        s->lin_ok = calloc(nst + 1, 1);
+        s->lin_p = malloc((nb + 1) * sizeof(double));
+        s->lin_q = malloc((nb + 1) * sizeof(double));
+        if (!s->lin_cptdf || !s->lin_off || !s->lin_sens || !s->lin_vm || !s->lin_va || !s->lin_ok || !s->lin_p ||
+            !s->lin_q)
+            return pcf_error_set(err, PCF_ERR_NOMEM, "study: out of memory");
+        study_thread tmp;
+        memset(&tmp, 0, sizeof tmp);
+        pcf_rc rc = s_ac_thread(s, &tmp, err);
+        s->ac_lin = tmp.ac;
+        free(tmp.ac_p);
+        free(tmp.ac_q);
+        free(tmp.ac_flow);
+        if (rc != PCF_OK) return rc;
+    }
     for (int i = 0; mode != STUDY_AC_OFF && i < s->def.threads; i++)
         if (!s->th[i].ac) {
             pcf_rc rc = s_ac_thread(s, &s->th[i], err);
@@ -1228,6 +1428,11 @@ void study_ac_counts(const study *s, size_t *samples, size_t *fallbacks)
 {
     *samples = s->ac_samples;
     *fallbacks = s->ac_fallbacks;
+}
+
+size_t study_ac_lin_failures(const study *s)
+{
+    return s->lin_fail;
 }
 
 double study_unresolved_share(const study *s)

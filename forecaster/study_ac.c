@@ -199,9 +199,74 @@ static int s_solve(study_ac *a, ac_slot *s, pcf_error *err)
     return 1;
 }
 
+/* a->p, a->q from MW/MVAr; a->vm, a->va: vm0, va0 if given, else the flat
+ * start's magnitudes and the DC angles of the same injections.  0: the DC
+ * solve failed. */
+static int s_start(study_ac *a, ac_slot *s, const double *p_mw, const double *q_mvar, const double *vm0,
+                   const double *va0)
+{
+    size_t nb = s->net->nb;
+    double base = s->net->base_mva;
+    for (size_t b = 0; b < nb; b++) {
+        a->p[b] = p_mw[b] / base;
+        a->q[b] = q_mvar[b] / base;
+    }
+    if (vm0 && va0) {
+        memcpy(a->vm, vm0, nb * sizeof(double));
+        memcpy(a->va, va0, nb * sizeof(double));
+        return 1;
+    }
+    pf_ac_start(s->ac, 1, a->vm, a->va);
+    pcf_error e2;
+    return pf_dc_solve(s->dc, a->p, NULL, a->va, NULL, NULL, &e2) == PCF_OK;
+}
+
+pcf_rc study_ac_linearise(study_ac *a, uint64_t topo_id, size_t state, const mp_case *c, int out_row,
+                          const double *p_mw, const double *q_mvar, double *rows, double *f0, double *vm,
+                          double *va, int *ok, pcf_error *err)
+{
+    *ok = 0;
+    if (state >= a->def.nst) return pcf_error_set(err, PCF_ERR_INVALID, "study_ac: state %zu out of range", state);
+    ac_slot *s;
+    pcf_rc rc = s_slot(a, topo_id, state, c, out_row, &s, err);
+    if (rc != PCF_OK || !s->ok) return rc;
+    pcf_error e2;
+    if (!s_start(a, s, p_mw, q_mvar, NULL, NULL) || !s_solve(a, s, &e2)) return PCF_OK;
+    size_t nb = s->net->nb, nl = s->net->nl, nc = a->def.nc;
+    /* Each constraint branch is weighed at the end s_solve measures at
+     * this point (the sending end); near the point that end stays the
+     * sending end, and far from it the full solve takes over. */
+    double *w = calloc(nc * 2 * nl + 1, sizeof(double));
+    if (!w) return pcf_error_set(err, PCF_ERR_NOMEM, "study_ac: out of memory");
+    size_t k = 0;
+    for (size_t ci = 0; ci < nc; ci++)
+        for (size_t i = 0; i < a->nbr[ci]; i++, k++) {
+            int l = s->br[k];
+            if (l < 0) continue;
+            double from = a->pf[l], to = -a->pt[l];
+            int use_from = from + to >= 0 ? from >= to : from <= to;
+            /* to: the MW out of the to end is minus the MW into it */
+            if (use_from) w[ci * 2 * nl + (size_t)l] += a->signs[k];
+            else w[ci * 2 * nl + nl + (size_t)l] -= a->signs[k];
+        }
+    rc = pf_ac_sens(s->ac, a->vm, a->va, nc, w, rows, NULL, &e2);
+    free(w);
+    if (rc == PCF_ERR_NOMEM) {
+        *err = e2;
+        return rc;
+    }
+    if (rc != PCF_OK) return PCF_OK;
+    memcpy(f0, a->f_ac, nc * sizeof(double));
+    memcpy(vm, a->vm, nb * sizeof(double));
+    memcpy(va, a->va, nb * sizeof(double));
+    *ok = 1;
+    return PCF_OK;
+}
+
 pcf_rc study_ac_sample(study_ac *a, uint64_t topo_id, size_t state, const mp_case *c, int out_row,
-                       const double *p_mw, const double *q_mvar, const int *site_bus, anm *A,
-                       const anm_input *in, anm_result *res, double *flow_pre, int *used, pcf_error *err)
+                       const double *p_mw, const double *q_mvar, const int *site_bus, const double *vm0,
+                       const double *va0, anm *A, const anm_input *in, anm_result *res, double *flow_pre, int *used,
+                       pcf_error *err)
 {
     *used = 0;
     if (state >= a->def.nst) return pcf_error_set(err, PCF_ERR_INVALID, "study_ac: state %zu out of range", state);
@@ -210,24 +275,35 @@ pcf_rc study_ac_sample(study_ac *a, uint64_t topo_id, size_t state, const mp_cas
     if (rc != PCF_OK || !s->ok) return rc;
     size_t nb = s->net->nb, nc = a->def.nc, ns = a->def.ns;
     double base = s->net->base_mva;
-    for (size_t b = 0; b < nb; b++) {
-        a->p[b] = p_mw[b] / base;
-        a->q[b] = q_mvar[b] / base;
-    }
-    /* Start: DC angles of the same injections, magnitudes of the flat start. */
-    pf_ac_start(s->ac, 1, a->vm, a->va);
     pcf_error e2;
-    if (pf_dc_solve(s->dc, a->p, NULL, a->va, NULL, NULL, &e2) != PCF_OK) return PCF_OK;
-    if (!s_solve(a, s, &e2)) return PCF_OK;
-    memcpy(flow_pre, a->f_ac, nc * sizeof(double));
+    if (!s_start(a, s, p_mw, q_mvar, vm0, va0)) return PCF_OK;
+    /* No AC solution before the ANM acts: the injections ask more of the
+     * network than it can carry (past the nose of its P-V curve; on the
+     * demo zone, midday export with the Marsh Lane 132 kV circuit or GT3
+     * out).  The ANM acts on what it measures as the flow climbs, so the
+     * state that exists is the curtailed one: take the curtailment of the
+     * linear flows the caller gave (in->flow, which also stand as the
+     * flows before the ANM) and solve from there. */
+    int cold = !s_solve(a, s, &e2);
+    memcpy(flow_pre, cold ? in->flow : a->f_ac, nc * sizeof(double));
+    /* A constraint without branches (a voltage constraint, voltage.h) keeps
+     * the caller's linear flow: the AC solve does not measure it. */
+    for (size_t k = 0; k < nc; k++)
+        if (a->nbr[k] == 0) flow_pre[k] = in->flow[k];
     anm_input ai = *in;
     ai.flow = flow_pre;
     anm_result r;
     if ((rc = anm_solve(A, &ai, &r, err)) != PCF_OK) return rc;
+    if (cold && !(r.total_curt_mw > 0)) return PCF_OK;     /* nothing to solve: DC */
     memcpy(a->curt, r.site_curt, ns * sizeof(double));
     for (int round = 0; round < STUDY_AC_ROUNDS && r.total_curt_mw > 0; round++) {
         for (size_t b = 0; b < nb; b++) a->p[b] = p_mw[b] / base;
         for (size_t i = 0; i < ns; i++) a->p[site_bus[i]] -= a->curt[i] / base;
+        if (cold) {     /* start as s_start does, from the curtailed injections */
+            pf_ac_start(s->ac, 1, a->vm, a->va);
+            if (pf_dc_solve(s->dc, a->p, NULL, a->va, NULL, NULL, &e2) != PCF_OK) return PCF_OK;
+            cold = 0;
+        }
         if (!s_solve(a, s, &e2)) return PCF_OK;     /* warm: the last solution */
         /* What the linear model would have said after this curtailment is
          * flow_pre - sens * curt; the AC flow differs by the change in
@@ -236,7 +312,7 @@ pcf_rc study_ac_sample(study_ac *a, uint64_t topo_id, size_t state, const mp_cas
         for (size_t k = 0; k < nc; k++) {
             double d = 0;
             for (size_t i = 0; i < ns; i++) d += in->sens[k * ns + i] * a->curt[i];
-            a->f_in[k] = a->f_ac[k] + d;
+            a->f_in[k] = a->nbr[k] == 0 ? in->flow[k] : a->f_ac[k] + d;
         }
         ai.flow = a->f_in;
         if ((rc = anm_solve(A, &ai, &r, err)) != PCF_OK) return rc;

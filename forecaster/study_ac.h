@@ -49,7 +49,13 @@
 #include "error.h"
 #include "mpcase.h"
 
-enum { STUDY_AC_OFF = 0, STUDY_AC_BAND = 1, STUDY_AC_ALL = 2 };
+/* STUDY_AC_SCREEN is 0 so that zeroed engine options (engine.h) get it;
+ * study_new itself starts at STUDY_AC_OFF. */
+enum { STUDY_AC_SCREEN = 0, STUDY_AC_OFF = 1, STUDY_AC_BAND = 2, STUDY_AC_ALL = 3 };
+
+/* STUDY_AC_SCREEN: the full solve for samples whose linearised loading is
+ * within this fraction of the acting level, either side (methodology R.8). */
+#define STUDY_AC_SCREEN_BAND 0.005
 
 #define STUDY_AC_DEMAND_PF 0.95
 #define STUDY_AC_ROUNDS 5
@@ -74,13 +80,27 @@ void study_ac_destroy(study_ac **a);
  * p_mw: [nb] net injection per internal bus with every site at its
  * available output; q_mvar: [nb] likewise; site_bus: [ns] internal bus of
  * each site.  in: the DC ANM input (limits, sensitivities, avail; its flow
- * is not read).  On success (*used = 1) res is the ANM's answer on AC
- * flows and flow_pre ([nc]) the AC constraint flows before curtailment.
+ * is read only for constraints without branches, voltage constraints
+ * (voltage.h), which keep their linear flow).  On success (*used = 1) res
+ * is the ANM's answer on AC flows and flow_pre ([nc]) the AC constraint
+ * flows before curtailment.
  * *used = 0: the AC solve failed or the state cannot be solved; res is
  * untouched -- but the anm object was used, so the caller re-runs its DC
  * anm_solve.  Errors other than non-convergence are returned. */
 pcf_rc study_ac_sample(study_ac *a, uint64_t topo_id, size_t state, const mp_case *c, int out_row,
-                       const double *p_mw, const double *q_mvar, const int *site_bus, anm *A,
-                       const anm_input *in, anm_result *res, double *flow_pre, int *used, pcf_error *err);
+                       const double *p_mw, const double *q_mvar, const int *site_bus, const double *vm0,
+                       const double *va0, anm *A, const anm_input *in, anm_result *res, double *flow_pre, int *used,
+                       pcf_error *err);
+
+/* The operating point of state `state` for injections p_mw, q_mvar (as
+ * study_ac_sample) and the constraint flows linearised there: f0 ([nc] MW)
+ * the AC constraint flows at the point, rows ([nc x nb]) their sensitivity
+ * to the P injected at every internal bus (pf_ac_sens: the "AC PTDF" of the
+ * point, losses and reactive flows in it), vm, va ([nb]) the point itself,
+ * for warm starts.  *ok = 0 when the state cannot be solved with AC or the
+ * point does not converge; the outputs are then untouched. */
+pcf_rc study_ac_linearise(study_ac *a, uint64_t topo_id, size_t state, const mp_case *c, int out_row,
+                          const double *p_mw, const double *q_mvar, double *rows, double *f0, double *vm,
+                          double *va, int *ok, pcf_error *err);
 
 #endif

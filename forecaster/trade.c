@@ -176,6 +176,7 @@ pcf_rc engine_trade_check(PGconn *conn, const trade_request *rq, trade_result **
     o.rt_periods = rq->rt_periods;
     o.samples = rq->samples ? rq->samples : TRADE_DEFAULT_SAMPLES;
     o.seed = rq->seed;
+    o.ac = rq->ac;
     o.threads = 1;   /* results do not depend on it; the publisher shares the machine */
     engine_whatif w = { rq->nchange, ids, delta, rq->first_sp, rq->last_sp, conf };
     engine_whatif_result *wr = NULL;

@@ -71,6 +71,8 @@ typedef struct trade_request {
     double confidence;                  /* 0 = TRADE_DEFAULT_CONFIDENCE; else 0.5..0.99 */
     size_t samples;                     /* 0 = TRADE_DEFAULT_SAMPLES */
     uint64_t seed;                      /* 0 = derived as for a run */
+    int ac;                             /* engine_opts.ac: 0 = screened AC, as a run; tests
+                                         * worked by hand in DC set STUDY_AC_OFF */
 } trade_request;
 
 typedef struct trade_check_row {

@@ -1,8 +1,8 @@
 /*
  * test_engine_ac.c -- the AC options of bin/pcf-forecaster run end to end:
  * --ac all re-solves every sample and says so in the run log and in the
- * run's recorded software version; the default stays DC; bad values are
- * refused; the daemon hands them to every run it claims.
+ * run's recorded software version; the default is the screened mode and
+ * --ac off is DC only, each recorded too; bad values are refused; the daemon hands them to every run it claims.
  */
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -37,14 +37,17 @@ Test(engine_ac, ac_all_re_solves_every_sample_and_is_recorded, .timeout = 120)
     char out[OUT], v[256];
     s_case9(&db, "engac", out);
     s_run(&db, "pcf-forecaster run --zone T --day-ahead 2026-06-01 --samples 100", 0, out);
-    cr_assert(strstr(out, " ac=0 ac_fallbacks=0 "), "DC is the default: %s", out);
+    cr_assert(!strstr(out, " ac=4800 "), "the default re-solves only samples near the acting level: %s", out);
+    s_run(&db, "pcf-forecaster run --zone T --day-ahead 2026-06-01 --samples 100 --ac off", 0, out);
+    cr_assert(strstr(out, " ac=0 ac_fallbacks=0 "), "--ac off is DC only: %s", out);
     s_run(&db, "pcf-forecaster run --zone T --day-ahead 2026-06-01 --samples 100 --ac all", 0, out);
     cr_assert(strstr(out, " ac=4800 ac_fallbacks=0 "), "48 SPs x 100 samples re-solved: %s", out);
     s_run(&db, "pcf-forecaster run --zone T --day-ahead 2026-06-01 --samples 100 --ac-band 10", 0, out);
     PGconn *c = testdb_connect(&db);
     testdb_scalar(c, "SELECT string_agg(software_version, '|' ORDER BY run_id) FROM run", v, sizeof v);
-    cr_assert(strstr(v, "(ac all)|") && strstr(v, "(ac band 10%)") && !strstr(strtok(v, "|"), "(ac"),
-              "software versions: %s", v);
+    char *a = strstr(v, "(ac screened 0.5%)|"), *b = strstr(v, "(ac off)|"), *d = strstr(v, "(ac all)|"),
+         *e = strstr(v, "(ac band 10%)");
+    cr_assert(a && b && d && e && a < b && b < d && d < e, "software versions: %s", v);
     s_run(&db, "pcf-forecaster run --zone T --day-ahead 2026-06-01 --ac some", 2, out);
     s_run(&db, "pcf-forecaster run --zone T --day-ahead 2026-06-01 --ac-band 101", 2, out);
     PQfinish(c);

@@ -18,6 +18,7 @@
 #include "publish.h"
 #include "test_trade.h"
 #include "testdb.h"
+#include "study_ac.h"
 #include "trade.h"
 
 
@@ -39,7 +40,7 @@ static void s_trade_zone(testdb *db, const char *tag)
 
 static trade_result *s_check(PGconn *c, const trade_change *ch, size_t n, pcf_error *e, pcf_rc *rc)
 {
-    trade_request rq = { "T", TRADE_MEC, 2026, 6, 1, 25, 28, 0, ch, n, 0, 400, 0 };
+    trade_request rq = { "T", TRADE_MEC, 2026, 6, 1, 25, 28, 0, ch, n, 0, 400, 0, 0 };
     trade_result *r = NULL;
     *rc = engine_trade_check(c, &rq, &r, e);
     return r;
@@ -77,10 +78,12 @@ Test(trade, moving_capacity_off_a_congested_line_passes, .timeout = 120)
         cr_assert_lt(t->flow_change_mw, 20);
         cr_assert_gt(t->p_acts_before, 0.5);
         cr_assert_lt(t->p_acts_after, t->p_acts_before);
-        /* the grid transformer and boundary see every site alike: unchanged */
+        /* the grid transformer and boundary see every site alike: unchanged
+         * in DC; the screened AC model (the default) sees only the change in
+         * the losses between the two buses, well under 5 % of the 20 MW */
         const trade_check_row *g = s_row(r, "C_GT1", sp);
         cr_assert(g && g->pass);
-        cr_assert_float_eq(g->flow_change_mw, 0, 1e-6);
+        cr_assert_lt(fabs(g->flow_change_mw), 1.0, "%g", g->flow_change_mw);
     }
     cr_assert_float_eq(r->requested_volume_mw, 20, 1e-12);
     cr_assert_float_eq(r->accepted_volume_mw, 20, 1e-12);
@@ -142,7 +145,7 @@ Test(trade, empty_and_unknown_site_trades_are_refused, .timeout = 120)
     trade_change nan[1] = { { "S1", NAN } };
     r = s_check(c, nan, 1, &e, &rc);
     cr_assert_eq(rc, PCF_ERR_INVALID);
-    trade_request rq = { "T", TRADE_MEC, 2026, 6, 1, 25, 28, 0, bad, 1, 0.3, 400, 0 };
+    trade_request rq = { "T", TRADE_MEC, 2026, 6, 1, 25, 28, 0, bad, 1, 0.3, 400, 0, 0 };
     cr_assert_eq(engine_trade_check(c, &rq, &r, &e), PCF_ERR_INVALID);
     cr_assert(strstr(e.msg, "confidence"), "%s", e.msg);
     rq.confidence = 0;

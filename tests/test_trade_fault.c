@@ -36,6 +36,7 @@
 #include "test_trade.h"
 #include "testdb.h"
 #include "testnet.h"
+#include "study_ac.h"
 #include "trade.h"
 
 
@@ -197,7 +198,7 @@ static void s_zone(testdb *db, const char *tag, double post)
 
 static trade_result *s_check(PGconn *c, trade_kind kind, const trade_change *ch, size_t n, double conf)
 {
-    trade_request rq = { "T", kind, 2026, 6, 1, 25, 26, 0, ch, n, conf, 400, 0 };
+    trade_request rq = { "T", kind, 2026, 6, 1, 25, 26, 0, ch, n, conf, 400, 0, STUDY_AC_OFF };
     trade_result *r = NULL;
     pcf_error e;
     cr_assert_eq(engine_trade_check(c, &rq, &r, &e), PCF_OK, "%s", e.msg);
@@ -362,7 +363,7 @@ Test(trade_fault, demo_zone_over_zeromq_shows_binding_faults, .timeout = 240)
     char cmd[1024];
     PGconn *c = testdb_connect(&db);
     trade_change ch[2] = { { "B01", -5 }, { "W01", 5 } };
-    trade_request rq = { "demo", TRADE_MEC, 2026, 11, 24, 34, 35, 0, ch, 2, 0, 200, 0 };
+    trade_request rq = { "demo", TRADE_MEC, 2026, 11, 24, 34, 35, 0, ch, 2, 0, 200, 0, 0 };
     trade_result *lib = NULL;
     pcf_error e;
     cr_assert_eq(engine_trade_check(c, &rq, &lib, &e), PCF_OK, "%s", e.msg);

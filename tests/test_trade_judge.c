@@ -79,7 +79,7 @@ static void s_fixture(fixture *x, size_t nchange)
 
 static trade_result *s_judge(const fixture *x, const trade_change *ch, size_t n, double conf)
 {
-    trade_request rq = { "Z", TRADE_MEC, 2026, 6, 1, 30, 30, 0, ch, n, conf, 0, 0 };
+    trade_request rq = { "Z", TRADE_MEC, 2026, 6, 1, 30, 30, 0, ch, n, conf, 0, 0, 0 };
     trade_result *r = NULL;
     pcf_error e;
     cr_assert_eq(trade_judge(&x->wr, &rq, &r, &e), PCF_OK, "%s", e.msg);
@@ -172,7 +172,7 @@ Test(trade_judge, a_constraint_is_checked_when_a_fault_moves_its_flow)
     fixture x;
     s_fixture(&x, 1);
     trade_change ch[1] = { { "S", 3 } };
-    trade_request rq = { "Z", TRADE_MEC, 2026, 6, 1, 30, 30, 0, ch, 1, 0, 0, 0 };
+    trade_request rq = { "Z", TRADE_MEC, 2026, 6, 1, 30, 30, 0, ch, 1, 0, 0, 0, 0 };
     trade_result *r = NULL;
     pcf_error e;
     cr_assert_eq(trade_judge(&x.wr, &rq, &r, &e), PCF_OK, "%s", e.msg);
@@ -238,7 +238,7 @@ Test(trade_judge, figures_of_another_trade_are_refused)
     fixture x;
     s_fixture(&x, 2);
     trade_change ch[1] = { { "S", 1 } };
-    trade_request rq = { "Z", TRADE_MEC, 2026, 6, 1, 30, 30, 0, ch, 1, 0, 0, 0 };
+    trade_request rq = { "Z", TRADE_MEC, 2026, 6, 1, 30, 30, 0, ch, 1, 0, 0, 0, 0 };
     trade_result *r = NULL;
     pcf_error e;
     cr_assert_eq(trade_judge(&x.wr, &rq, &r, &e), PCF_ERR_INVALID);
