@@ -655,7 +655,7 @@ static pcf_rc s_study(run_ctx *x, pcf_error *err)
             for (size_t f = 0; f < nf; f++)
                 for (size_t i = 0; i < x->fl_nsite; i++)
                     x->fl_sens[((c * nsp + k) * nf + f) * x->fl_nsite + i] =
-                        study_topology_sens_in(topo[topo_of[k]], 1 + f, c, x->fl_site[i]);
+                        study_sens_in(st, 1 + f, c, x->fl_site[i]);
         }
         double u = study_unresolved_share(st);
         if (u > x->rep->unresolved_share) x->rep->unresolved_share = u;
