@@ -356,10 +356,6 @@ double study_topology_sens(const study_topology *t, size_t c, size_t s)
     return t->sens[c * t->ns + s];
 }
 
-double study_topology_sens_in(const study_topology *t, size_t state, size_t c, size_t s)
-{
-    return t->sens[(state * t->nc + c) * t->ns + s];
-}
 size_t study_topology_states(const study_topology *t) { return t->nst; }
 uint64_t study_topology_id(const study_topology *t) { return t->id; }
 const mp_case *study_topology_case(const study_topology *t) { return t->acase; }
@@ -1052,7 +1048,8 @@ static void s_fault_loading(const study *s, size_t c, const double *lq, double *
             continue;
         }
         const double *fl = &s->flow[((1 + f) * nc + c) * S];
-        int same = lq && memcmp(&s->sp->topo->cptdf[((1 + f) * nc + c) * nb], row0, nb * sizeof(double)) == 0;
+        int same = lq && s->lin_of[c] < 0 &&
+                   memcmp(&s->sp->topo->cptdf[((1 + f) * nc + c) * nb], row0, nb * sizeof(double)) == 0;
         double sum = 0;
         for (size_t j = 0; j < S; j++) sum += fl[j];
         o->dir = k->one_way || sum >= 0 ? 1 : -1;
@@ -1326,10 +1323,15 @@ const study_constraint_result *study_constraint_result_get(const study *s, size_
 
 double study_sens(const study *s, size_t c, size_t i)
 {
-    if (c >= s->def.nc || i >= s->def.ns || !s->topo_last) return 0;
-    /* screened AC: the intact state's linearised rows of the last SP */
+    return study_sens_in(s, 0, c, i);
+}
+
+double study_sens_in(const study *s, size_t state, size_t c, size_t i)
+{
+    if (state >= s->nst || c >= s->def.nc || i >= s->def.ns || !s->topo_last) return 0;
+    /* screened AC: the state's linearised rows of the last SP */
     const double *sens = s->sens_sp ? s->sens_sp : s->ac_mode == STUDY_AC_SCREEN ? s->lin_sens : s->topo_last->sens;
-    return sens[c * s->def.ns + i];
+    return sens[(state * s->def.nc + c) * s->def.ns + i];
 }
 
 pcf_rc study_set_members(study *s, size_t nmember, const double *mean, pcf_error *err)

@@ -176,6 +176,9 @@ const study_constraint_result *study_constraint_result_get(const study *s, size_
 /* Sensitivity of constraint c to site i in the intact state of the last SP
  * (the topology's, or the SP's linear model for a linear constraint). */
 double study_sens(const study *s, size_t c, size_t i);
+/* The same in state `state` (0 intact, 1 + k after fault k: PTDF + LODF,
+ * or the state's own linearisation under screened AC), MW per MW. */
+double study_sens_in(const study *s, size_t state, size_t c, size_t i);
 /* q_p of v[n] exactly as mcstat_quantile defines it, found by selection
  * (v is reordered; n >= 1, 0 < p < 1). */
 double study_quantile(double *v, size_t n, double p);
@@ -241,8 +244,5 @@ typedef struct study_fault_loading {
 pcf_rc study_set_fault_loading(study *s, const unsigned char *want, double p, pcf_error *err);
 /* [nf] of the last SP for constraint c; NULL unless c is wanted. */
 const study_fault_loading *study_fault_loading_get(const study *s, size_t c);
-/* Sensitivity of constraint c to site s in state `state` (0 intact, 1 + k
- * after fault k: PTDF + LODF), MW per MW. */
-double study_topology_sens_in(const study_topology *t, size_t state, size_t c, size_t s);
 
 #endif
