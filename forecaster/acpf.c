@@ -41,6 +41,7 @@ struct pf_ac {
     klu_symbolic *sym;
     klu_numeric *num;
     klu_numeric *pin;       /* pf_ac_pin: a fixed Jacobian's factors */
+    klu_numeric *chord;     /* pf_ac_chord_point: factors never refactorised */
     /* scratch, sized once */
     double *vr, *vi, *ir, *ii, *f, *pspec, *qspec;
     double *vm_save, *va_save;
@@ -58,6 +59,8 @@ void pf_ac_destroy(pf_ac **acp)
         klu_free_numeric(&ac->num, &ac->common);
     if (ac->pin)
         klu_free_numeric(&ac->pin, &ac->common);
+    if (ac->chord)
+        klu_free_numeric(&ac->chord, &ac->common);
     if (ac->sym)
         klu_free_symbolic(&ac->sym, &ac->common);
     free(ac->yp); free(ac->yj); free(ac->yg); free(ac->yb); free(ac->ydiag);
@@ -493,10 +496,13 @@ pcf_rc pf_ac_solve(pf_ac *ac, const double *p, const double *q, double *vm, doub
     return rc;
 }
 
-pcf_rc pf_ac_pin(pf_ac *ac, const double *vm, const double *va, pcf_error *err)
+/* *num (freed first) = fresh, unscaled factors of the Jacobian at (vm, va),
+ * whose pivot order depends on that point alone. */
+static pcf_rc s_factor_at(pf_ac *ac, const double *vm, const double *va, klu_numeric **num, const char *what,
+                          pcf_error *err)
 {
-    if (ac->pin)
-        klu_free_numeric(&ac->pin, &ac->common);
+    if (*num)
+        klu_free_numeric(num, &ac->common);
     if (ac->n == 0)
         return PCF_OK;
     s_set_v(ac, vm, va);
@@ -504,15 +510,20 @@ pcf_rc pf_ac_pin(pf_ac *ac, const double *vm, const double *va, pcf_error *err)
     s_fill_jacobian(ac, vm);
     int scale = ac->common.scale;
     ac->common.scale = -1;
-    ac->pin = klu_factor(ac->jp, ac->ji, ac->jx, ac->sym, &ac->common);
+    *num = klu_factor(ac->jp, ac->ji, ac->jx, ac->sym, &ac->common);
     ac->common.scale = scale;
-    if (!ac->pin || ac->common.status != KLU_OK) {
-        if (ac->pin)
-            klu_free_numeric(&ac->pin, &ac->common);
-        return pcf_error_set(err, PCF_ERR_SINGULAR, "acpf: Jacobian singular at the pinned point (KLU status %d)",
+    if (!*num || ac->common.status != KLU_OK) {
+        if (*num)
+            klu_free_numeric(num, &ac->common);
+        return pcf_error_set(err, PCF_ERR_SINGULAR, "acpf: Jacobian singular at the %s (KLU status %d)", what,
                              ac->common.status);
     }
     return PCF_OK;
+}
+
+pcf_rc pf_ac_pin(pf_ac *ac, const double *vm, const double *va, pcf_error *err)
+{
+    return s_factor_at(ac, vm, va, &ac->pin, "pinned point", err);
 }
 
 pcf_rc pf_ac_solve_pinned(pf_ac *ac, const double *p, const double *q, double *vm, double *va, int max_it,
@@ -552,6 +563,40 @@ pcf_rc pf_ac_solve_pinned(pf_ac *ac, const double *p, const double *q, double *v
     return PCF_OK;
 }
 
+pcf_rc pf_ac_chord_point(pf_ac *ac, const double *vm, const double *va, pcf_error *err)
+{
+    return s_factor_at(ac, vm, va, &ac->chord, "chord point", err);
+}
+
+pcf_rc pf_ac_solve_chord(pf_ac *ac, const double *p, const double *q, double *vm, double *va, int max_it, double tol,
+                         pf_ac_stats *stats, pcf_error *err)
+{
+    pf_ac_stats st = { 0 };
+    if (!ac->chord && ac->n > 0)
+        return pcf_error_set(err, PCF_ERR_INVALID, "acpf: no chord factorisation (pf_ac_chord_point)");
+    s_set_v(ac, vm, va);
+    double worst = s_mismatch(ac, p, q), prev = INFINITY;
+    int it = 0;
+    /* A chord step contracts the mismatch by a factor that grows with the
+     * distance from the factorised point; one that does not halve it means
+     * the point is too far for chords to pay. */
+    while (!(worst < tol) && it < max_it && isfinite(worst) && worst < 0.5 * prev) {
+        it++;
+        prev = worst;
+        worst = s_step(ac, ac->chord, p, q, vm, va);
+    }
+    st.iterations = it;
+    st.max_mismatch = worst;
+    st.converged = worst < tol;
+    s_polar(ac, vm, va);
+    if (stats)
+        *stats = st;
+    if (!st.converged)
+        return pcf_error_set(err, PCF_ERR_NOCONV, "acpf: chord steps stalled after %d (max mismatch %.3g p.u.)", it,
+                             worst);
+    return PCF_OK;
+}
+
 pcf_rc pf_ac_solve_batch(pf_ac *ac, size_t nsamples, const double *p, const double *q,
                          const double *vm0, const double *va0, double *vm, double *va,
                          const pf_ac_opts *opts, pf_ac_stats *stats, pcf_error *err)
@@ -585,6 +630,22 @@ pcf_rc pf_ac_solve_batch(pf_ac *ac, size_t nsamples, const double *p, const doub
     return PCF_OK;
 }
 
+/* Factorises the Newton Jacobian J at (vm, va) afresh (apart from the
+ * solver's own factors, so the answer depends on the point alone) and
+ * solves J^T y = g in place for the nrhs right-hand sides g ([nrhs * n]):
+ * the adjoint both sensitivity functions need.  n > 0. */
+static pcf_rc s_adjoint(pf_ac *ac, const double *vm, const double *va, size_t nrhs, double *g, pcf_error *err)
+{
+    klu_numeric *num = NULL;
+    pcf_rc rc = s_factor_at(ac, vm, va, &num, "linearisation point", err);
+    if (rc != PCF_OK) return rc;
+    int ok = klu_tsolve(ac->sym, num, ac->n, (int)nrhs, g, &ac->common);
+    klu_free_numeric(&num, &ac->common);
+    if (!ok || ac->common.status != KLU_OK)
+        return pcf_error_set(err, PCF_ERR_SINGULAR, "acpf: transposed solve failed (KLU status %d)", ac->common.status);
+    return PCF_OK;
+}
+
 pcf_rc pf_ac_sens(pf_ac *ac, const double *vm, const double *va, size_t nw, const double *w, double *sp,
                   double *sq, pcf_error *err)
 {
@@ -595,19 +656,7 @@ pcf_rc pf_ac_sens(pf_ac *ac, const double *vm, const double *va, size_t nw, cons
     if (n == 0 || nw == 0) return PCF_OK;
     double *g = calloc(n * nw, sizeof(double));
     if (!g) return pcf_error_set(err, PCF_ERR_NOMEM, "acpf: out of memory");
-    s_set_v(ac, vm, va);
-    s_mismatch(ac, ac->pspec, ac->qspec);       /* the currents the Jacobian needs */
-    s_fill_jacobian(ac, vm);
-    int scale = ac->common.scale;
-    ac->common.scale = -1;
-    klu_numeric *num = klu_factor(ac->jp, ac->ji, ac->jx, ac->sym, &ac->common);
-    ac->common.scale = scale;
-    if (!num || ac->common.status != KLU_OK) {
-        if (num) klu_free_numeric(&num, &ac->common);
-        free(g);
-        return pcf_error_set(err, PCF_ERR_SINGULAR, "acpf: Jacobian singular at the linearisation point (KLU status %d)",
-                             ac->common.status);
-    }
+    s_set_v(ac, vm, va);                        /* the voltages df/dx is taken at */
     /* df/dx of each row: P into an end of a branch is
      *   P_f = Re(|V_f|^2 conj(yff) + a), a = V_f conj(yft V_t),
      * so dP_f/dVa_f = -Im a, dP_f/dVa_t = Im a, dP_f/dVm_f = 2 |V_f| Re yff
@@ -633,11 +682,10 @@ pcf_rc pf_ac_sens(pf_ac *ac, const double *vm, const double *va, size_t nw, cons
             }
         }
     }
-    int ok = klu_tsolve(ac->sym, num, (int)n, (int)nw, g, &ac->common);
-    klu_free_numeric(&num, &ac->common);
-    if (!ok || ac->common.status != KLU_OK) {
+    pcf_rc rc = s_adjoint(ac, vm, va, nw, g, err);
+    if (rc != PCF_OK) {
         free(g);
-        return pcf_error_set(err, PCF_ERR_SINGULAR, "acpf: transposed solve failed (KLU status %d)", ac->common.status);
+        return rc;
     }
     for (size_t r = 0; r < nw; r++)
         for (size_t b = 0; b < nb; b++) {
@@ -648,26 +696,38 @@ pcf_rc pf_ac_sens(pf_ac *ac, const double *vm, const double *va, size_t nw, cons
     return PCF_OK;
 }
 
-void pf_ac_flows(const pf_ac *ac, const double *vm, const double *va,
-                 double *pf, double *qf, double *pt, double *qt)
+/* MW/MVAr into each end of in-service branch l. */
+static void s_branch_flow(const pf_ac *ac, const double *vm, const double *va, size_t l, double *pf, double *qf,
+                          double *pt, double *qt)
 {
     const pf_net *n = ac->net;
     double base = n->base_mva;
-    for (size_t l = 0; l < n->nl; l++) {
-        int f = n->f[l], t = n->t[l];
-        double fr = vm[f] * cos(va[f]), fi = vm[f] * sin(va[f]);
-        double tr = vm[t] * cos(va[t]), ti = vm[t] * sin(va[t]);
-        const double *a = ac->yff + 2 * l, *b = ac->yft + 2 * l;
-        const double *c = ac->ytf + 2 * l, *d = ac->ytt + 2 * l;
-        double ifr = a[0] * fr - a[1] * fi + b[0] * tr - b[1] * ti;
-        double ifi = a[0] * fi + a[1] * fr + b[0] * ti + b[1] * tr;
-        double itr = c[0] * fr - c[1] * fi + d[0] * tr - d[1] * ti;
-        double iti = c[0] * fi + c[1] * fr + d[0] * ti + d[1] * tr;
-        if (pf) pf[l] = (fr * ifr + fi * ifi) * base;
-        if (qf) qf[l] = (fi * ifr - fr * ifi) * base;
-        if (pt) pt[l] = (tr * itr + ti * iti) * base;
-        if (qt) qt[l] = (ti * itr - tr * iti) * base;
-    }
+    int f = n->f[l], t = n->t[l];
+    double fr = vm[f] * cos(va[f]), fi = vm[f] * sin(va[f]);
+    double tr = vm[t] * cos(va[t]), ti = vm[t] * sin(va[t]);
+    const double *a = ac->yff + 2 * l, *b = ac->yft + 2 * l;
+    const double *c = ac->ytf + 2 * l, *d = ac->ytt + 2 * l;
+    double ifr = a[0] * fr - a[1] * fi + b[0] * tr - b[1] * ti;
+    double ifi = a[0] * fi + a[1] * fr + b[0] * ti + b[1] * tr;
+    double itr = c[0] * fr - c[1] * fi + d[0] * tr - d[1] * ti;
+    double iti = c[0] * fi + c[1] * fr + d[0] * ti + d[1] * tr;
+    if (pf) *pf = (fr * ifr + fi * ifi) * base;
+    if (qf) *qf = (fi * ifr - fr * ifi) * base;
+    if (pt) *pt = (tr * itr + ti * iti) * base;
+    if (qt) *qt = (ti * itr - tr * iti) * base;
+}
+
+void pf_ac_flows(const pf_ac *ac, const double *vm, const double *va,
+                 double *pf, double *qf, double *pt, double *qt)
+{
+    for (size_t l = 0; l < ac->net->nl; l++)
+        s_branch_flow(ac, vm, va, l, pf ? pf + l : NULL, qf ? qf + l : NULL, pt ? pt + l : NULL,
+                      qt ? qt + l : NULL);
+}
+
+void pf_ac_branch_p(const pf_ac *ac, const double *vm, const double *va, size_t l, double *pf, double *pt)
+{
+    s_branch_flow(ac, vm, va, l, pf, NULL, pt, NULL);
 }
 
 /* Injected complex power at bus i for voltages vm, va. */
@@ -754,42 +814,27 @@ void pf_ac_gen(const pf_ac *ac, const double *vm, const double *va, double *pg, 
 pcf_rc pf_ac_vm_sens(pf_ac *ac, const double *vm, const double *va, size_t nmon, const int *bus, double *dvdp,
                      pcf_error *err)
 {
-    size_t nb = ac->nb;
+    size_t nb = ac->nb, n = (size_t)ac->n;
     for (size_t k = 0; k < nmon; k++)
         if (bus[k] < 0 || (size_t)bus[k] >= nb)
             return pcf_error_set(err, PCF_ERR_INVALID, "acpf: sensitivity of bus %d: no such bus", bus[k]);
     memset(dvdp, 0, nmon * nb * sizeof(double));
-    if (ac->n == 0)
+    if (n == 0 || nmon == 0)
         return PCF_OK;
-    /* The Jacobian at (vm, va) (s_mismatch computes the currents it needs;
-     * its mismatch is not used), factorised apart from the solver's own
-     * factors so this leaves pf_ac_solve's state as it was. */
-    s_set_v(ac, vm, va);
-    s_mismatch(ac, ac->pspec, ac->qspec);
-    s_fill_jacobian(ac, vm);
-    klu_numeric *num = klu_factor(ac->jp, ac->ji, ac->jx, ac->sym, &ac->common);
-    if (!num || ac->common.status != KLU_OK) {
-        if (num)
-            klu_free_numeric(&num, &ac->common);
-        return pcf_error_set(err, PCF_ERR_SINGULAR, "acpf: Jacobian singular at the sensitivity point (KLU status %d)",
-                             ac->common.status);
-    }
     /* Row jm[b] of J^-1 is the solution y of J^T y = e_jm[b]; its entry at
-     * ja[i] is dVm_b / dP_i.  ac->f is free scratch between solves. */
-    pcf_rc rc = PCF_OK;
-    for (size_t k = 0; k < nmon && rc == PCF_OK; k++) {
-        int m = ac->jm[bus[k]];
-        if (m < 0)
-            continue;                       /* magnitude held: PV or reference bus */
-        memset(ac->f, 0, (size_t)ac->n * sizeof(double));
-        ac->f[m] = 1.0;
-        if (!klu_tsolve(ac->sym, num, ac->n, 1, ac->f, &ac->common))
-            rc = pcf_error_set(err, PCF_ERR_SINGULAR, "acpf: transposed solve failed (KLU status %d)",
-                               ac->common.status);
-        for (size_t i = 0; i < nb && rc == PCF_OK; i++)
+     * ja[i] is dVm_b / dP_i.  A bus whose magnitude is held (PV, reference)
+     * keeps a zero row. */
+    double *g = calloc(n * nmon, sizeof(double));
+    if (!g)
+        return pcf_error_set(err, PCF_ERR_NOMEM, "acpf: out of memory");
+    for (size_t k = 0; k < nmon; k++)
+        if (ac->jm[bus[k]] >= 0)
+            g[k * n + (size_t)ac->jm[bus[k]]] = 1.0;
+    pcf_rc rc = s_adjoint(ac, vm, va, nmon, g, err);
+    for (size_t k = 0; k < nmon && rc == PCF_OK; k++)
+        for (size_t i = 0; ac->jm[bus[k]] >= 0 && i < nb; i++)
             if (ac->ja[i] >= 0)
-                dvdp[k * nb + i] = ac->f[ac->ja[i]];
-    }
-    klu_free_numeric(&num, &ac->common);
+                dvdp[k * nb + i] = g[k * n + (size_t)ac->ja[i]];
+    free(g);
     return rc;
 }

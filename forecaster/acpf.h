@@ -96,6 +96,19 @@ pcf_rc pf_ac_pin(pf_ac *ac, const double *vm, const double *va, pcf_error *err);
 pcf_rc pf_ac_solve_pinned(pf_ac *ac, const double *p, const double *q, double *vm, double *va, int max_it,
                           double tol, pf_ac_stats *stats, pcf_error *err);
 
+/* Chord (simplified Newton) solves from a fixed point: pf_ac_chord_point
+ * factorises the Jacobian at (vm, va), with a fresh pivot search, into
+ * factors of its own; pf_ac_solve_chord then iterates x -= J0^-1 F(x) with
+ * them, never refactorising, while each step at least halves the
+ * mismatch.  Near the point (a Monte-Carlo sample near the operating point
+ * it was linearised at) that costs a mismatch and two triangular solves a
+ * step instead of a refactorisation; the answer depends only on the point
+ * and the inputs.  PCF_ERR_NOCONV when the steps stall or max_it runs out
+ * (vm, va then hold the last iterate): fall back to Newton. */
+pcf_rc pf_ac_chord_point(pf_ac *ac, const double *vm, const double *va, pcf_error *err);
+pcf_rc pf_ac_solve_chord(pf_ac *ac, const double *p, const double *q, double *vm, double *va, int max_it, double tol,
+                         pf_ac_stats *stats, pcf_error *err);
+
 /* Many injection vectors on one topology: sample s uses p + s*nb and
  * q + s*nb and writes vm + s*nb, va + s*nb.  Sample 0 starts from vm0/va0
  * ([nb]), every later sample from the last converged solution (warm start).
@@ -123,6 +136,10 @@ pcf_rc pf_ac_sens(pf_ac *ac, const double *vm, const double *va, size_t nw, cons
  * branch order). */
 void pf_ac_flows(const pf_ac *ac, const double *vm, const double *va,
                  double *pf, double *qf, double *pt, double *qt);
+
+/* MW into the from and to end of in-service branch l alone (pf_ac_flows
+ * for the few branches a caller monitors). */
+void pf_ac_branch_p(const pf_ac *ac, const double *vm, const double *va, size_t l, double *pf, double *pt);
 
 /* Generator dispatch at a solution of the case's own injections, as
  * MATPOWER's pfsoln: the first generator at the reference bus takes the

@@ -517,6 +517,7 @@ static pcf_rc s_volt_sp(eng_volt *ev, const run_ctx *x, study *st, const study_t
                         const double *dem, const double *fixed, pcf_error *err)
 {
     if (!ev->v) return PCF_OK;
+    double t0 = s_now();
     const zone *z = x->z;
     double tanphi = tan(acos(STUDY_AC_DEMAND_PF));
     for (size_t b = 0; b < z->mpc->bus.rows; b++) {
@@ -528,7 +529,9 @@ static pcf_rc s_volt_sp(eng_volt *ev, const run_ctx *x, study *st, const study_t
         ev->p[z->site[s].bus_row] += a;
     }
     pcf_rc rc = voltage_linearise(ev->v, t, ev->p, ev->q, ev->row, ev->off, NULL, err);
-    return rc == PCF_OK ? study_set_linear(st, ev->row, ev->off, ev->rev, err) : rc;
+    if (rc == PCF_OK) rc = study_set_linear(st, ev->row, ev->off, ev->rev, err);
+    x->rep->t_voltage += s_now() - t0;
+    return rc;
 }
 
 static pcf_rc s_study(run_ctx *x, pcf_error *err)
@@ -652,6 +655,8 @@ static pcf_rc s_study(run_ctx *x, pcf_error *err)
                 x->sens[(c * nsp + k) * ns + s] = study_sens(st, c, s);
             if (!x->fl || c >= nzc) continue;
             memcpy(&x->fl[(c * nsp + k) * nf], study_fault_loading_get(st, c), nf * sizeof *x->fl);
+            /* the run's own model in each state: screened AC rows, and a
+             * voltage constraint's SP model, which the topology knows nothing of */
             for (size_t f = 0; f < nf; f++)
                 for (size_t i = 0; i < x->fl_nsite; i++)
                     x->fl_sens[((c * nsp + k) * nf + f) * x->fl_nsite + i] =
@@ -665,6 +670,7 @@ static pcf_rc s_study(run_ctx *x, pcf_error *err)
         x->rep->ac_lin_failures = study_ac_lin_failures(st);
     }
     if (ev.v) x->rep->voltage_fallbacks = voltage_fallbacks(ev.v);
+    for (size_t c = 0; c < x->z->nconstraint; c++) x->rep->voltage_constraints += x->z->constraint[c].kind == ZONE_C_VOLTAGE;
 done:
     study_destroy(&st);
     s_volt_free(&ev);

@@ -67,7 +67,9 @@ typedef struct engine_report {
     size_t ac_fallbacks;         /* of those, left on DC because AC did not converge */
     size_t ac_lin_failures;      /* STUDY_AC_SCREEN: network states (x SPs) without an AC
                                   * operating point, screened with DC rows */
-    size_t voltage_fallbacks;    /* fault states whose voltage model is the intact one (voltage.h) */
+    size_t voltage_constraints;  /* of constraints: voltage ones (voltage.h) */
+    size_t voltage_fallbacks;    /* fault states whose voltage model is the intact one */
+    double t_voltage;            /* of t_study: their AC linearisation, seconds */
     size_t members;              /* weather ensemble members sampled per scenario (0: none) */
 } engine_report;
 

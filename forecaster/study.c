@@ -96,7 +96,14 @@ struct study {
     double *lin_vm, *lin_va;     /* [nst * nb] operating points */
     unsigned char *lin_ok;       /* [nst] */
     double *lin_p, *lin_q;       /* [nb] scratch: the expansion point's injections */
+    double *lin_pm, *lin_am;     /* [nb], [ns]: the samples' mean injections and outputs */
+    /* the intact state linearised again where the ANM takes its mean
+     * (lin2_ok): the point curtailed samples end near */
+    double *lin2_cptdf, *lin2_off, *lin2_sens;  /* [nc * nb], [nc], [nc * ns] */
+    double *lin2_v;                             /* [2 nb] its point (unused) */
+    int lin2_ok;
     size_t lin_fail;             /* states without an operating point, over every SP */
+    uint64_t lin_gen;            /* operating points' generation: one per SP run */
     study_constraint_result *cres;  /* [nc] */
     study_site_curt *cres_site;  /* [nc * ns] */
     const unsigned char *fl_want;    /* [nc] study_set_fault_loading; NULL: off */
@@ -404,6 +411,9 @@ void study_destroy(study **sp)
     free(s->blk_binding);
     free(s->cres);
     free(s->cres_site);
+    free(s->lin_of);
+    free(s->sens_sp);
+    free(s->lin_buf);
     free(s->fl);
     study_ac_destroy(&s->ac_lin);
     free(s->lin_cptdf);
@@ -414,9 +424,12 @@ void study_destroy(study **sp)
     free(s->lin_ok);
     free(s->lin_p);
     free(s->lin_q);
-    free(s->lin_of);
-    free(s->sens_sp);
-    free(s->lin_buf);
+    free(s->lin_pm);
+    free(s->lin_am);
+    free(s->lin2_cptdf);
+    free(s->lin2_off);
+    free(s->lin2_sens);
+    free(s->lin2_v);
     free(s);
     *sp = NULL;
 }
@@ -589,25 +602,50 @@ pcf_rc study_new(const study_def *def, study **out, pcf_error *err)
 
 /* ---- sampling (phase 1) and ANM (phase 2), per block ------------------------ */
 
-/* 1 when the sample's DC flow in its state is within the AC band of the
- * level where the ANM acts on some constraint. */
+/* Loading of constraint c in th->flow over the level where the ANM acts
+ * on it (trim x the limit in the flow's direction). */
+static double s_ac_ratio(const study *s, const study_thread *th, size_t c)
+{
+    const study_constraint *k = &s->def.constraints[c];
+    double trim = k->trim > 0 ? k->trim : 1;
+    double load = k->one_way ? th->flow[c] : fabs(th->flow[c]);
+    double lim = !k->one_way && th->flow[c] < 0 ? th->lim_r[c] : th->lim_f[c];
+    return load / (trim * lim);
+}
+
+/* 1 when the sample's flow in its state is within the AC band of the level
+ * where the ANM acts on some constraint: at or above 1 - band (band mode),
+ * within band either side (screened: the flows are linearised AC, close to
+ * the full solve, and only where the ANM's decision could go either way
+ * within the linearisation's error does the full solve decide). */
 static int s_ac_wanted(const study *s, const study_thread *th)
 {
-    const study_def *d = &s->def;
     if (s->ac_mode == STUDY_AC_ALL) return 1;
-    /* screened: the flows are linearised AC, close to the full solve near
-     * the operating point; only where the ANM's decision could go either
-     * way within the linearisation's error does the full solve decide */
     int both = s->ac_mode == STUDY_AC_SCREEN;
-    for (size_t c = 0; c < d->nc; c++) {
-        const study_constraint *k = &d->constraints[c];
-        double trim = k->trim > 0 ? k->trim : 1;
-        double load = k->one_way ? th->flow[c] : fabs(th->flow[c]);
-        double lim = !k->one_way && th->flow[c] < 0 ? th->lim_r[c] : th->lim_f[c];
-        double act = trim * lim;
-        if (load >= (1 - s->ac_band) * act && (!both || load <= (1 + s->ac_band) * act)) return 1;
+    for (size_t c = 0; c < s->def.nc; c++) {
+        /* a linear (voltage) constraint's flow stays linear in an AC
+         * sample: solving it near that limit would change nothing there */
+        if (s->def.constraints[c].nbr == 0) continue;
+        double r = s_ac_ratio(s, th, c);
+        if (r >= 1 - s->ac_band && (!both || r <= 1 + s->ac_band)) return 1;
     }
     return 0;
+}
+
+/* 1 when some constraint's flow in th->flow is above where the ANM acts. */
+static int s_ac_acts(const study *s, const study_thread *th)
+{
+    for (size_t c = 0; c < s->def.nc; c++)
+        if (s_ac_ratio(s, th, c) > 1) return 1;
+    return 0;
+}
+
+/* The reverse limit of constraint c whose forward limit is lim: the one
+ * study_set_linear gave, else lim both ways, or none one-way. */
+static double s_rev_limit(const study *s, size_t c, double lim)
+{
+    if (s->lin_rev && s->lin_rev[c] > 0) return s->lin_rev[c];
+    return s->def.constraints[c].one_way ? STUDY_NO_LIMIT : lim;
 }
 
 /* Sample j re-solved with AC (study_ac.h).  *used = 0: fall back to DC. */
@@ -634,7 +672,8 @@ static pcf_rc s_ac_sample(study *s, study_thread *th, size_t j, int st, const an
     }
     int warm = s->ac_mode == STUDY_AC_SCREEN && s->lin_ok[st];
     return study_ac_sample(th->ac, t->id, (size_t)st, t->acase, t->ac_out[st], th->ac_p, th->ac_q, s->site_bus,
-                           warm ? &s->lin_vm[(size_t)st * nb] : NULL, warm ? &s->lin_va[(size_t)st * nb] : NULL,
+                           warm ? s->lin_gen : 0, warm ? &s->lin_vm[(size_t)st * nb] : NULL,
+                           warm ? &s->lin_va[(size_t)st * nb] : NULL,
                            th->a, in, res, th->ac_flow, used, err);
 }
 
@@ -752,11 +791,12 @@ static pcf_rc s_anm_block(study *s, study_thread *th, size_t blk, pcf_error *err
             th->flow[c] = s->flow[((size_t)st * nc + c) * S + j];
             double lim = st == 0 ? sp->limit_intact[c] : sp->limit_fault[c];
             th->lim_f[c] = lim;
-            th->lim_r[c] = s->lin_rev && s->lin_rev[c] > 0 ? s->lin_rev[c]
-                           : d->constraints[c].one_way ? STUDY_NO_LIMIT : lim;
+            th->lim_r[c] = s_rev_limit(s, c, lim);
         }
         for (size_t i = 0; i < ns; i++)
             th->avail[i] = dead[s->net->bus_row[s->site_bus[i]]] ? 0 : s->avail[i * S + j];
+        /* linear (voltage) constraints' rows (s_linear) over the screened
+         * AC ones or the topology's DC ones */
         const double *sens = s->sens_sp ? s->sens_sp : screen ? s->lin_sens : t->sens;
         anm_input in = { th->flow, th->lim_f, th->lim_r, &sens[(size_t)st * nc * ns], th->avail };
         anm_result res;
@@ -772,7 +812,28 @@ static pcf_rc s_anm_block(study *s, study_thread *th, size_t blk, pcf_error *err
             if (ac_used && st == 0)
                 for (size_t c = 0; c < nc; c++) s->flow_intact[c * S + j] = th->ac_flow[c];
         }
+        if (screen && !ac_used && st == 0 && s->lin2_ok && s_ac_acts(s, th)) {
+            /* intact and the ANM will act: the curtailment from the tangent
+             * at the curtailed mean, near where this sample ends
+             * (s_linearise_curtailed) */
+            for (size_t c = 0; c < nc; c++) {
+                const double *row = &s->lin2_cptdf[c * s->nb];
+                double f = s->lin2_off[c];
+                for (size_t b = 0; b < s->nb; b++) f += row[b] * s->inj[b * S + j];
+                /* a linear (voltage) constraint keeps its own model */
+                th->ac_flow[c] = d->constraints[c].nbr == 0 ? th->flow[c] : f;
+            }
+            in.flow = th->ac_flow;
+            in.sens = s->lin2_sens;
+        }
         if (!ac_used && (rc = anm_solve(th->a, &in, &res, err)) != PCF_OK) return rc;
+        if (screen && !ac_used && st != 0 && res.total_curt_mw > 0) {
+            /* a fault drawn and the ANM acting: rare, solved in full */
+            th->ac_samples++;
+            if ((rc = s_ac_sample(s, th, j, st, &in, &res, &ac_used, err)) != PCF_OK) return rc;
+            th->ac_fallbacks += !ac_used;
+            if (!ac_used && (rc = anm_solve(th->a, &in, &res, err)) != PCF_OK) return rc;
+        }
         int unres = !res.converged;
         for (size_t c = 0; c < nc; c++) {
             double cc = 0;
@@ -1178,11 +1239,105 @@ static void s_aggregate_constraint(study *s, size_t c, double *buf, size_t *faul
     r->site = site;
 }
 
+/* Flows of the linear constraints in every state (their cptdf rows are 0,
+ * so the dgemm left 0 there; the screened mode's offset is 0 for them too)
+ * and the SP's sensitivities of every state: the screened AC ones or the
+ * topology's, with the linear constraints' rows in place. */
+static void s_linear(study *s, const study_sp *sp)
+{
+    const study_def *d = &s->def;
+    const study_topology *t = sp->topo;
+    size_t nc = d->nc, ns = d->ns, nb = s->nb, S = s->S;
+    memcpy(s->sens_sp, s->ac_mode == STUDY_AC_SCREEN ? s->lin_sens : t->sens, s->nst * nc * ns * sizeof(double));
+    for (size_t st = 0; st < s->nst; st++) {
+        const unsigned char *dead = &t->dead[st * t->nbus_case];
+        for (size_t c = 0; c < nc; c++) {
+            if (s->lin_of[c] < 0) continue;
+            size_t i = st * s->nlin + (size_t)s->lin_of[c];
+            const double *row = &s->lin_row[i * nb];
+            for (size_t b = 0; b < nb; b++) s->lin_buf[b] = dead[s->net->bus_row[b]] ? 0 : row[b];
+            double *f = &s->flow[(st * nc + c) * S];
+            cblas_dgemv(CblasRowMajor, CblasTrans, (int)nb, (int)S, 1.0, s->inj, (int)S, s->lin_buf, 1, 0.0, f, 1);
+            for (size_t j = 0; j < S; j++) f[j] += s->vlin_off[i];
+            for (size_t k = 0; k < ns; k++) s->sens_sp[(st * nc + c) * ns + k] = s->lin_buf[s->site_bus[k]];
+            /* the screened mode's second tangent (intact) takes them too */
+            if (st == 0 && s->ac_mode == STUDY_AC_SCREEN && s->lin2_ok)
+                memcpy(&s->lin2_sens[c * ns], &s->sens_sp[c * ns], ns * sizeof(double));
+        }
+    }
+}
+
 /* STUDY_AC_SCREEN: per state, the AC operating point at the SP's mean
  * injections (the samples' mean, summed in sample order: the same for any
  * thread count) and the constraint flows linearised there.  Dead buses
  * inject nothing and their columns stay zero, as in the DC rows; a state
  * that cannot be solved keeps its DC rows. */
+/* The intact state's second point: the mean sample (mean injections and
+ * outputs) after the ANM has acted on it with the first linearisation.
+ * Where the mean is above a limit, curtailed samples end near this point,
+ * far from the first: the tangent there gives their curtailment without
+ * the curvature error of the first (losses fall as the flow is cut). */
+static pcf_rc s_linearise_curtailed(study *s, pcf_error *err)
+{
+    const study_def *d = &s->def;
+    const study_sp *sp = s->sp;
+    const study_topology *t = sp->topo;
+    size_t nb = s->nb, nc = d->nc, ns = d->ns;
+    s->lin2_ok = 0;
+    if (!s->lin_ok[0]) return PCF_OK;
+    const unsigned char *dead = t->dead;
+    study_thread *th = &s->th[0];       /* its scratch is free between phases */
+    /* the linear (voltage) constraints act on the mean too, with their own
+     * model: their rows over the screened ones in lin2_sens (scratch until
+     * the tangent below fills it) */
+    memcpy(s->lin2_sens, s->lin_sens, nc * ns * sizeof(double));
+    for (size_t c = 0; c < nc; c++) {
+        double f = s->lin_off[c];
+        for (size_t b = 0; b < nb; b++) f += s->lin_cptdf[c * nb + b] * s->lin_pm[b];
+        if (s->lin_of[c] >= 0 && s->lin_row) {
+            const double *row = &s->lin_row[(size_t)s->lin_of[c] * nb];
+            f = s->vlin_off[s->lin_of[c]];
+            for (size_t b = 0; b < nb; b++) f += dead[s->net->bus_row[b]] ? 0 : row[b] * s->lin_pm[b];
+            for (size_t i = 0; i < ns; i++)
+                s->lin2_sens[c * ns + i] = dead[s->net->bus_row[s->site_bus[i]]] ? 0 : row[s->site_bus[i]];
+        }
+        th->flow[c] = f;
+        th->lim_f[c] = sp->limit_intact[c];
+        th->lim_r[c] = s_rev_limit(s, c, sp->limit_intact[c]);
+    }
+    for (size_t i = 0; i < ns; i++) th->avail[i] = dead[s->net->bus_row[s->site_bus[i]]] ? 0 : s->lin_am[i];
+    anm_input in = { th->flow, th->lim_f, th->lim_r, s->lin2_sens, th->avail };
+    anm_result r;
+    pcf_rc rc = anm_solve(th->a, &in, &r, err);
+    if (rc != PCF_OK || !(r.total_curt_mw > 0)) return rc;
+    memcpy(s->lin_p, s->lin_pm, nb * sizeof(double));
+    for (size_t b = 0; b < nb; b++)
+        if (dead[s->net->bus_row[b]]) s->lin_p[b] = 0;
+    for (size_t i = 0; i < ns; i++) s->lin_p[s->site_bus[i]] -= r.site_curt[i];
+    /* lin_q holds the last state's: the intact reactive demand again */
+    double tanphi = tan(acos(STUDY_AC_DEMAND_PF));
+    for (size_t b = 0; b < nb; b++) {
+        int row = s->net->bus_row[b];
+        double dem = sp->bus_demand ? sp->bus_demand[row] : 0;
+        s->lin_q[b] = dead[row] ? 0 : -fabs(dem) * tanphi;
+    }
+    int ok = 0;
+    rc = study_ac_linearise(s->ac_lin, t->id, 0, t->acase, t->ac_out[0], s->lin_p, s->lin_q, s->lin2_cptdf,
+                            s->lin2_off, s->lin2_v, s->lin2_v + nb, &ok, err);
+    if (rc != PCF_OK || !ok) return rc;
+    for (size_t c = 0; c < nc; c++) {
+        double *row = &s->lin2_cptdf[c * nb], f = s->lin2_off[c];
+        for (size_t b = 0; b < nb; b++) {
+            if (dead[s->net->bus_row[b]]) row[b] = 0;
+            f -= row[b] * s->lin_p[b];
+        }
+        s->lin2_off[c] = f;
+        for (size_t i = 0; i < ns; i++) s->lin2_sens[c * ns + i] = row[t->site_bus[i]];
+    }
+    s->lin2_ok = 1;
+    return PCF_OK;
+}
+
 static pcf_rc s_linearise(study *s, pcf_error *err)
 {
     const study_def *d = &s->def;
@@ -1190,6 +1345,19 @@ static pcf_rc s_linearise(study *s, pcf_error *err)
     const study_topology *t = sp->topo;
     size_t S = s->S, nb = s->nb, nc = d->nc, ns = d->ns;
     double tanphi = tan(acos(STUDY_AC_DEMAND_PF));
+    s->lin_gen++;           /* new points: the threads' chord factors are stale */
+    for (size_t b = 0; b < nb; b++) {
+        double sum = 0;
+        const double *x = &s->inj[b * S];
+        for (size_t j = 0; j < S; j++) sum += x[j];
+        s->lin_pm[b] = sum / (double)S;
+    }
+    for (size_t i = 0; i < ns; i++) {
+        double sum = 0;
+        const double *x = &s->avail[i * S];
+        for (size_t j = 0; j < S; j++) sum += x[j];
+        s->lin_am[i] = sum / (double)S;
+    }
     for (size_t st = 0; st < s->nst; st++) {
         double *rows = &s->lin_cptdf[st * nc * nb], *off = &s->lin_off[st * nc];
         const double *dc = &t->cptdf[st * nc * nb];
@@ -1200,11 +1368,8 @@ static pcf_rc s_linearise(study *s, pcf_error *err)
         const unsigned char *dead = &t->dead[st * t->nbus_case];
         for (size_t b = 0; b < nb; b++) {
             int row = s->net->bus_row[b];
-            double sum = 0;
-            const double *x = &s->inj[b * S];
-            for (size_t j = 0; j < S; j++) sum += x[j];
             double dem = sp->bus_demand ? sp->bus_demand[row] : 0;
-            s->lin_p[b] = dead[row] ? 0 : sum / (double)S;
+            s->lin_p[b] = dead[row] ? 0 : s->lin_pm[b];
             s->lin_q[b] = dead[row] ? 0 : -fabs(dem) * tanphi;
         }
         int ok = 0;
@@ -1230,31 +1395,7 @@ static pcf_rc s_linearise(study *s, pcf_error *err)
     for (size_t st = 0; st < s->nst; st++)
         if (!s->lin_ok[st])
             memcpy(&s->lin_sens[st * nc * ns], &t->sens[st * nc * ns], nc * ns * sizeof(double));
-    return PCF_OK;
-}
-
-/* Flows of the linear constraints in every state (their cptdf rows are 0,
- * so the dgemm left 0 there) and the SP's sensitivities of every state. */
-static void s_linear(study *s, const study_sp *sp)
-{
-    const study_def *d = &s->def;
-    const study_topology *t = sp->topo;
-    size_t nc = d->nc, ns = d->ns, nb = s->nb, S = s->S;
-    /* screened AC: the thermal rows are the linearised ones */
-    memcpy(s->sens_sp, s->ac_mode == STUDY_AC_SCREEN ? s->lin_sens : t->sens, s->nst * nc * ns * sizeof(double));
-    for (size_t st = 0; st < s->nst; st++) {
-        const unsigned char *dead = &t->dead[st * t->nbus_case];
-        for (size_t c = 0; c < nc; c++) {
-            if (s->lin_of[c] < 0) continue;
-            size_t i = st * s->nlin + (size_t)s->lin_of[c];
-            const double *row = &s->lin_row[i * nb];
-            for (size_t b = 0; b < nb; b++) s->lin_buf[b] = dead[s->net->bus_row[b]] ? 0 : row[b];
-            double *f = &s->flow[(st * nc + c) * S];
-            cblas_dgemv(CblasRowMajor, CblasTrans, (int)nb, (int)S, 1.0, s->inj, (int)S, s->lin_buf, 1, 0.0, f, 1);
-            for (size_t j = 0; j < S; j++) f[j] += s->vlin_off[i];
-            for (size_t k = 0; k < ns; k++) s->sens_sp[(st * nc + c) * ns + k] = s->lin_buf[s->site_bus[k]];
-        }
-    }
+    return s_linearise_curtailed(s, err);
 }
 
 pcf_rc study_run_sp(study *s, uint32_t sp_index, const study_sp *sp, pcf_error *err)
@@ -1321,17 +1462,17 @@ const study_constraint_result *study_constraint_result_get(const study *s, size_
     return c < s->def.nc ? &s->cres[c] : NULL;
 }
 
-double study_sens(const study *s, size_t c, size_t i)
-{
-    return study_sens_in(s, 0, c, i);
-}
-
 double study_sens_in(const study *s, size_t state, size_t c, size_t i)
 {
     if (state >= s->nst || c >= s->def.nc || i >= s->def.ns || !s->topo_last) return 0;
-    /* screened AC: the state's linearised rows of the last SP */
+    /* screened AC: the linearised rows of the last SP */
     const double *sens = s->sens_sp ? s->sens_sp : s->ac_mode == STUDY_AC_SCREEN ? s->lin_sens : s->topo_last->sens;
     return sens[(state * s->def.nc + c) * s->def.ns + i];
+}
+
+double study_sens(const study *s, size_t c, size_t i)
+{
+    return study_sens_in(s, 0, c, i);
 }
 
 pcf_rc study_set_members(study *s, size_t nmember, const double *mean, pcf_error *err)
@@ -1380,8 +1521,14 @@ pcf_rc study_set_ac(study *s, int mode, double band, pcf_error *err)
         s->lin_ok = calloc(nst + 1, 1);
         s->lin_p = malloc((nb + 1) * sizeof(double));
         s->lin_q = malloc((nb + 1) * sizeof(double));
+        s->lin_pm = malloc((nb + 1) * sizeof(double));
+        s->lin_am = malloc((ns + 1) * sizeof(double));
+        s->lin2_cptdf = malloc((nc * nb + 1) * sizeof(double));
+        s->lin2_off = malloc((nc + 1) * sizeof(double));
+        s->lin2_sens = malloc((nc * ns + 1) * sizeof(double));
+        s->lin2_v = malloc((2 * nb + 1) * sizeof(double));
         if (!s->lin_cptdf || !s->lin_off || !s->lin_sens || !s->lin_vm || !s->lin_va || !s->lin_ok || !s->lin_p ||
-            !s->lin_q)
+            !s->lin_q || !s->lin_pm || !s->lin_am || !s->lin2_cptdf || !s->lin2_off || !s->lin2_sens || !s->lin2_v)
             return pcf_error_set(err, PCF_ERR_NOMEM, "study: out of memory");
         study_thread tmp;
         memset(&tmp, 0, sizeof tmp);

@@ -173,12 +173,13 @@ pcf_rc study_run_sp(study *s, uint32_t sp_index, const study_sp *sp, pcf_error *
 /* Results of the last study_run_sp. */
 pcf_rc study_site_result(study *s, size_t site, mcstat_pcf *out, pcf_error *err);
 const study_constraint_result *study_constraint_result_get(const study *s, size_t c);
-/* Sensitivity of constraint c to site i in the intact state of the last SP
- * (the topology's, or the SP's linear model for a linear constraint). */
-double study_sens(const study *s, size_t c, size_t i);
-/* The same in state `state` (0 intact, 1 + k after fault k: PTDF + LODF,
- * or the state's own linearisation under screened AC), MW per MW. */
+/* Sensitivity of constraint c to site i in network state `state` (0
+ * intact, 1 + k fault k) of the last SP, as its ANM used it: the screened
+ * AC rows or the topology's DC ones, and for a linear constraint the SP's
+ * own model, which the topology knows nothing of; study_sens is the intact
+ * state's. */
 double study_sens_in(const study *s, size_t state, size_t c, size_t i);
+double study_sens(const study *s, size_t c, size_t i);
 /* q_p of v[n] exactly as mcstat_quantile defines it, found by selection
  * (v is reordered; n >= 1, 0 < p < 1). */
 double study_quantile(double *v, size_t n, double p);
@@ -210,10 +211,13 @@ pcf_rc study_set_members(study *s, size_t nmember, const double *mean, pcf_error
  * every state. */
 pcf_rc study_set_linear(study *s, const double *row, const double *off, const double *rev, pcf_error *err);
 
-/* AC power flow for some samples (study_ac.h): mode STUDY_AC_OFF (DC only,
- * what study_new sets up), STUDY_AC_BAND (samples whose DC flow is within
- * band, a fraction, of where the ANM acts) or STUDY_AC_ALL.  Applies to
- * the SPs run after it. */
+/* The power flow of the samples (study_ac.h; methodology R.8): mode
+ * STUDY_AC_OFF (DC only, what study_new sets up), STUDY_AC_SCREEN (every
+ * state's flows linearised at its AC operating point, full AC for samples
+ * whose loading is within band, a fraction, of where the ANM acts, either
+ * side: the engine's default with STUDY_AC_SCREEN_BAND), STUDY_AC_BAND (AC
+ * for samples whose DC flow is within band below where the ANM acts) or
+ * STUDY_AC_ALL.  Applies to the SPs run after it. */
 pcf_rc study_set_ac(study *s, int mode, double band, pcf_error *err);
 
 /* Samples re-solved with AC (study_def.ac) and, of those, the ones left on

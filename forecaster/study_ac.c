@@ -20,6 +20,10 @@
 #include "pfnet.h"
 
 #define STUDY_AC_PINNED_IT 10
+#define STUDY_AC_CHORD_IT 12
+/* 1e-6 p.u. is 0.1 kW on 100 MVA: far inside any ANM margin, and half the
+ * chord steps of Newton's 1e-8 */
+#define STUDY_AC_CHORD_TOL 1e-6
 
 typedef struct ac_slot {
     uint64_t topo_id;       /* 0: empty */
@@ -29,6 +33,8 @@ typedef struct ac_slot {
     pf_ac *ac;
     pf_dc *dc;
     int *br;                /* [total constraint branches] internal index, -1 out */
+    uint64_t chord_id;      /* operating point the chord factors are of, 0 none */
+    int chord_ok;
 } ac_slot;
 
 struct study_ac {
@@ -166,7 +172,7 @@ static pcf_rc s_slot(study_ac *a, uint64_t topo_id, size_t state, const mp_case 
 
 /* Solves the slot's network for a->p, a->q (p.u.) from a->vm, a->va and
  * leaves the constraint flows in a->f_ac.  0: did not converge. */
-static int s_solve(study_ac *a, ac_slot *s, pcf_error *err)
+static int s_solve(study_ac *a, ac_slot *s, int chord, pcf_error *err)
 {
     pf_ac_opts o = PF_AC_OPTS_DEFAULT;
     o.fresh = 1;
@@ -174,21 +180,29 @@ static int s_solve(study_ac *a, ac_slot *s, pcf_error *err)
     size_t nb = s->net->nb;
     memcpy(a->vm0, a->vm, nb * sizeof(double));
     memcpy(a->va0, a->va, nb * sizeof(double));
-    /* Newton on the pivot order pinned at the flat start; with fresh
-     * factorisations from the same start if that fails.  Both depend on
-     * the sample alone. */
-    if (pf_ac_solve_pinned(s->ac, a->p, a->q, a->vm, a->va, STUDY_AC_PINNED_IT, o.tol, &st, err) != PCF_OK) {
+    /* Chord steps on the operating point's factors when the caller has one
+     * (a sample near it converges in a few); else, or if they stall,
+     * Newton on the pivot order pinned at the flat start; then fresh
+     * factorisations from the same start.  Each depends on the sample
+     * (and the operating point) alone. */
+    int done = chord && s->chord_ok &&
+               pf_ac_solve_chord(s->ac, a->p, a->q, a->vm, a->va, STUDY_AC_CHORD_IT, STUDY_AC_CHORD_TOL, &st, err) == PCF_OK;
+    if (!done && chord && s->chord_ok) {
+        memcpy(a->vm, a->vm0, nb * sizeof(double));
+        memcpy(a->va, a->va0, nb * sizeof(double));
+    }
+    if (!done && pf_ac_solve_pinned(s->ac, a->p, a->q, a->vm, a->va, STUDY_AC_PINNED_IT, o.tol, &st, err) != PCF_OK) {
         memcpy(a->vm, a->vm0, nb * sizeof(double));
         memcpy(a->va, a->va0, nb * sizeof(double));
         if (pf_ac_solve(s->ac, a->p, a->q, a->vm, a->va, &o, &st, err) != PCF_OK) return 0;
     }
-    pf_ac_flows(s->ac, a->vm, a->va, a->pf, NULL, a->pt, NULL);
     size_t k = 0;
     for (size_t c = 0; c < a->def.nc; c++) {
         double f = 0;
         for (size_t i = 0; i < a->nbr[c]; i++, k++) {
             int l = s->br[k];
             if (l < 0) continue;            /* out in this state: carries nothing */
+            pf_ac_branch_p(s->ac, a->vm, a->va, (size_t)l, &a->pf[l], &a->pt[l]);
             double from = a->pf[l], to = -a->pt[l];
             /* sending end: the larger-magnitude end, in the flow's direction */
             double send = from + to >= 0 ? fmax(from, to) : fmin(from, to);
@@ -231,7 +245,7 @@ pcf_rc study_ac_linearise(study_ac *a, uint64_t topo_id, size_t state, const mp_
     pcf_rc rc = s_slot(a, topo_id, state, c, out_row, &s, err);
     if (rc != PCF_OK || !s->ok) return rc;
     pcf_error e2;
-    if (!s_start(a, s, p_mw, q_mvar, NULL, NULL) || !s_solve(a, s, &e2)) return PCF_OK;
+    if (!s_start(a, s, p_mw, q_mvar, NULL, NULL) || !s_solve(a, s, 0, &e2)) return PCF_OK;
     size_t nb = s->net->nb, nl = s->net->nl, nc = a->def.nc;
     /* Each constraint branch is weighed at the end s_solve measures at
      * this point (the sending end); near the point that end stays the
@@ -264,9 +278,9 @@ pcf_rc study_ac_linearise(study_ac *a, uint64_t topo_id, size_t state, const mp_
 }
 
 pcf_rc study_ac_sample(study_ac *a, uint64_t topo_id, size_t state, const mp_case *c, int out_row,
-                       const double *p_mw, const double *q_mvar, const int *site_bus, const double *vm0,
-                       const double *va0, anm *A, const anm_input *in, anm_result *res, double *flow_pre, int *used,
-                       pcf_error *err)
+                       const double *p_mw, const double *q_mvar, const int *site_bus, uint64_t point_id,
+                       const double *vm0, const double *va0, anm *A, const anm_input *in, anm_result *res,
+                       double *flow_pre, int *used, pcf_error *err)
 {
     *used = 0;
     if (state >= a->def.nst) return pcf_error_set(err, PCF_ERR_INVALID, "study_ac: state %zu out of range", state);
@@ -276,6 +290,11 @@ pcf_rc study_ac_sample(study_ac *a, uint64_t topo_id, size_t state, const mp_cas
     size_t nb = s->net->nb, nc = a->def.nc, ns = a->def.ns;
     double base = s->net->base_mva;
     pcf_error e2;
+    int chord = point_id != 0 && vm0 && va0;
+    if (chord && s->chord_id != point_id) {
+        s->chord_id = point_id;
+        s->chord_ok = pf_ac_chord_point(s->ac, vm0, va0, &e2) == PCF_OK;
+    }
     if (!s_start(a, s, p_mw, q_mvar, vm0, va0)) return PCF_OK;
     /* No AC solution before the ANM acts: the injections ask more of the
      * network than it can carry (past the nose of its P-V curve; on the
@@ -284,7 +303,7 @@ pcf_rc study_ac_sample(study_ac *a, uint64_t topo_id, size_t state, const mp_cas
      * state that exists is the curtailed one: take the curtailment of the
      * linear flows the caller gave (in->flow, which also stand as the
      * flows before the ANM) and solve from there. */
-    int cold = !s_solve(a, s, &e2);
+    int cold = !s_solve(a, s, chord, &e2);
     memcpy(flow_pre, cold ? in->flow : a->f_ac, nc * sizeof(double));
     /* A constraint without branches (a voltage constraint, voltage.h) keeps
      * the caller's linear flow: the AC solve does not measure it. */
@@ -304,7 +323,7 @@ pcf_rc study_ac_sample(study_ac *a, uint64_t topo_id, size_t state, const mp_cas
             if (pf_dc_solve(s->dc, a->p, NULL, a->va, NULL, NULL, &e2) != PCF_OK) return PCF_OK;
             cold = 0;
         }
-        if (!s_solve(a, s, &e2)) return PCF_OK;     /* warm: the last solution */
+        if (!s_solve(a, s, chord && !cold, &e2)) return PCF_OK;     /* warm: the last solution */
         /* What the linear model would have said after this curtailment is
          * flow_pre - sens * curt; the AC flow differs by the change in
          * losses.  Hand the ANM pre-curtailment flows carrying that

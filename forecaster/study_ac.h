@@ -2,13 +2,18 @@
  * study_ac.h -- AC Newton-Raphson for the Monte-Carlo samples that lie near
  * a limit (issue 5 item 4; DESIGN.md section 5).
  *
- * The study (study.h) solves every sample with the DC model: exact enough
- * far from a limit, where a few per cent of flow does not change whether the
- * ANM acts.  Near a limit the DC model's missing losses and reactive flows
- * decide it.  With study_def.ac set, a sample is re-solved with the full AC
- * power flow (acpf.h) when the DC flow of some constraint, in the network
- * state drawn for the sample, is within ac_band of the level at which the
- * ANM acts (loading >= (1 - band) * trim * limit), or always (STUDY_AC_ALL).
+ * The DC model leaves out losses and reactive flows; near a limit they
+ * decide whether and how much the ANM curtails.  The study (study.h) runs in
+ * one of four modes (study_set_ac):
+ *   - STUDY_AC_SCREEN (the engine's default): per SP and network state,
+ *     study_ac_linearise solves the AC operating point at the samples' mean
+ *     injections and gives the constraint flows linearised there, which
+ *     replace the DC rows; samples within a narrow band of the acting level
+ *     are solved in full here, warm from that point with chord steps on its
+ *     factors (study_ac_sample with point_id);
+ *   - STUDY_AC_BAND: a sample is solved in full when its DC loading of some
+ *     constraint is >= (1 - band) * trim * limit;
+ *   - STUDY_AC_ALL: every sample; STUDY_AC_OFF: none.
  *
  * One sample:
  *   - injections: the sample's own net injection per bus (sites at their
@@ -18,10 +23,13 @@
  *   - network: the topology's case (planned outages out) with the state's
  *     faulted branch out; an islanding fault stays in with its island
  *     de-energised, as in the DC states;
- *   - start: Vm of the case's flat start with generator set points, Va from
- *     the DC power flow of the same injections; exact Newton with fresh
- *     factorisations (pf_ac_opts.fresh), so the answer is a function of the
- *     sample alone and the study stays bit-identical for any thread count;
+ *   - start: the operating point when given (chord steps on its factors,
+ *     tolerance STUDY_AC_CHORD_TOL), else Vm of the case's flat start with
+ *     generator set points and Va from the DC power flow of the same
+ *     injections; then Newton on pivots pinned at the flat start, then with
+ *     fresh factorisations, so the answer is a function of the sample (and
+ *     the point) alone and the study stays bit-identical for any thread
+ *     count;
  *   - constraint flow: the signed sum of the sending-end MW of its branches
  *     (the larger-magnitude end, in the direction of the flow), which is
  *     what the ANM's measurement sees and includes the branch's losses;
@@ -31,8 +39,11 @@
  *     missed (f_in = f_ac(curtailed) + sens * curtailment), until the
  *     curtailment moves by less than STUDY_AC_TOL_MW, at most
  *     STUDY_AC_ROUNDS rounds (the last round stands if they run out).
+ *   - no solution before the ANM acts (the injections ask more than the
+ *     network can carry): the ANM acts on the caller's linear flows and the
+ *     curtailed injections are solved instead, the state that exists;
  *   - fallback: a state whose network cannot be set up for AC, or a solve
- *     that does not converge, leaves the sample on its DC result; the
+ *     that does not converge, leaves the sample on its linear result; the
  *     caller counts it (engine_report.ac_fallbacks).
  *
  * A study_ac belongs to one worker thread: it caches, per network state of
@@ -55,7 +66,7 @@ enum { STUDY_AC_SCREEN = 0, STUDY_AC_OFF = 1, STUDY_AC_BAND = 2, STUDY_AC_ALL = 
 
 /* STUDY_AC_SCREEN: the full solve for samples whose linearised loading is
  * within this fraction of the acting level, either side (methodology R.8). */
-#define STUDY_AC_SCREEN_BAND 0.005
+#define STUDY_AC_SCREEN_BAND 0.0025
 
 #define STUDY_AC_DEMAND_PF 0.95
 #define STUDY_AC_ROUNDS 5
@@ -88,9 +99,9 @@ void study_ac_destroy(study_ac **a);
  * untouched -- but the anm object was used, so the caller re-runs its DC
  * anm_solve.  Errors other than non-convergence are returned. */
 pcf_rc study_ac_sample(study_ac *a, uint64_t topo_id, size_t state, const mp_case *c, int out_row,
-                       const double *p_mw, const double *q_mvar, const int *site_bus, const double *vm0,
-                       const double *va0, anm *A, const anm_input *in, anm_result *res, double *flow_pre, int *used,
-                       pcf_error *err);
+                       const double *p_mw, const double *q_mvar, const int *site_bus, uint64_t point_id,
+                       const double *vm0, const double *va0, anm *A, const anm_input *in, anm_result *res,
+                       double *flow_pre, int *used, pcf_error *err);
 
 /* The operating point of state `state` for injections p_mw, q_mvar (as
  * study_ac_sample) and the constraint flows linearised there: f0 ([nc] MW)

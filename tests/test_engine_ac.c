@@ -45,7 +45,7 @@ Test(engine_ac, ac_all_re_solves_every_sample_and_is_recorded, .timeout = 120)
     s_run(&db, "pcf-forecaster run --zone T --day-ahead 2026-06-01 --samples 100 --ac-band 10", 0, out);
     PGconn *c = testdb_connect(&db);
     testdb_scalar(c, "SELECT string_agg(software_version, '|' ORDER BY run_id) FROM run", v, sizeof v);
-    char *a = strstr(v, "(ac screened 0.5%)|"), *b = strstr(v, "(ac off)|"), *d = strstr(v, "(ac all)|"),
+    char *a = strstr(v, "(ac screened 0.25%)|"), *b = strstr(v, "(ac off)|"), *d = strstr(v, "(ac all)|"),
          *e = strstr(v, "(ac band 10%)");
     cr_assert(a && b && d && e && a < b && b < d && d < e, "software versions: %s", v);
     s_run(&db, "pcf-forecaster run --zone T --day-ahead 2026-06-01 --ac some", 2, out);

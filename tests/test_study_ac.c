@@ -9,6 +9,7 @@
  */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -187,4 +188,161 @@ Test(study_members, each_sample_takes_one_member)
     run_out one;
     s_run_m(20, 0, 20, STUDY_AC_OFF, 0, 1, 8000, 2, members, &one);
     cr_assert(memcmp(&r, &one.pcf, sizeof r) == 0, "member draws depend on the thread count");
+}
+
+/* ---- the screened mode (STUDY_AC_SCREEN, the engine's default) ---------- */
+
+/* The sensitivities the screened mode builds its flows from are those of
+ * the AC power flow itself: against central differences of full solves on
+ * case9 (meshed, transformers), for P and Q injected at every bus, of a
+ * from-end flow and of a signed sum of a to-end and a from-end flow. */
+Test(study_ac, ac_sensitivities_match_finite_differences)
+{
+    pcf_error err;
+    mp_case *c = mp_case_read("tests/data/matpower/cases/case9.m", &err);
+    cr_assert(c, "%s", err.msg);
+    pf_net *net;
+    pf_ac *ac;
+    cr_assert_eq(pf_net_new(c, &net, &err), PCF_OK, "%s", err.msg);
+    cr_assert_eq(pf_ac_new(net, &ac, &err), PCF_OK, "%s", err.msg);
+    size_t nb = net->nb, nl = net->nl;
+    double p[16], q[16], vm[16], va[16], vm1[16], va1[16], pf[32], pt[32];
+    cr_assert(nb <= 16 && nl <= 32);
+    pf_net_injections(net, p, q);
+    pf_ac_start(ac, 0, vm, va);
+    cr_assert_eq(pf_ac_solve(ac, p, q, vm, va, NULL, NULL, &err), PCF_OK, "%s", err.msg);
+    double w[2 * 64] = { 0 };
+    w[0] = 1;                       /* row 0: into the from end of branch 0 */
+    w[64 + nl + 4] = 1;             /* row 1: into the to end of branch 4 ... */
+    w[64 + 7] = -1;                 /* ... minus into the from end of branch 7 */
+    double wr[2 * 64] = { 0 };      /* packed [2 x 2nl] */
+    for (size_t r = 0; r < 2; r++)
+        for (size_t i = 0; i < 2 * nl; i++) wr[r * 2 * nl + i] = w[r * 64 + i];
+    double sp[2 * 16], sq[2 * 16];
+    cr_assert_eq(pf_ac_sens(ac, vm, va, 2, wr, sp, sq, &err), PCF_OK, "%s", err.msg);
+    const double h = 1e-5;
+    int checked = 0;
+    for (size_t b = 0; b < nb; b++)
+        for (int kind = 0; kind < 2; kind++) {
+            double f[2][2];
+            for (int side = 0; side < 2; side++) {
+                double *x = kind == 0 ? p : q;
+                double keep = x[b];
+                x[b] += side ? h : -h;
+                memcpy(vm1, vm, sizeof vm);
+                memcpy(va1, va, sizeof va);
+                cr_assert_eq(pf_ac_solve(ac, p, q, vm1, va1, NULL, NULL, &err), PCF_OK, "%s", err.msg);
+                x[b] = keep;
+                pf_ac_flows(ac, vm1, va1, pf, NULL, pt, NULL);
+                f[side][0] = pf[0] / 100;
+                f[side][1] = (pt[4] - pf[7]) / 100;
+            }
+            for (size_t r = 0; r < 2; r++) {
+                double fd = (f[1][r] - f[0][r]) / (2 * h);
+                const double *s = kind == 0 ? sp : sq;
+                /* the reference bus takes what is injected; PV buses hold Q */
+                if (net->type[b] == MP_REF || (kind == 1 && net->type[b] != MP_PQ)) {
+                    cr_assert_eq(s[r * nb + b], 0.0);
+                    continue;
+                }
+                cr_assert(fabs(s[r * nb + b] - fd) < 1e-6, "row %zu bus %zu %s: %.9f vs differences %.9f", r, b,
+                          kind ? "Q" : "P", s[r * nb + b], fd);
+                checked++;
+            }
+        }
+    cr_assert_gt(checked, 10);
+    pf_ac_destroy(&ac);
+    pf_net_destroy(&net);
+    mp_case_destroy(&c);
+}
+
+/* The screened mode against AC for every sample on the chain: a 33 kV
+ * circuit losing 2-3 % of its flow, the site's N(44, 6) MW against a 45 MW
+ * limit, so half the samples are curtailed and many sit near the limit.
+ * Tolerances: P(curtailed) within 0.005 (the linearisation errs by a few
+ * kW near 45 MW and those samples are solved in full) and expected
+ * curtailment within 1 %; the DC answer misses both by far more. */
+Test(study_ac, screened_agrees_with_ac_for_every_sample)
+{
+    run_out dc, scr, all;
+    s_run(44, 6, 45, STUDY_AC_OFF, 0, 2, 4000, &dc);
+    s_run(44, 6, 45, STUDY_AC_SCREEN, STUDY_AC_SCREEN_BAND, 2, 4000, &scr);
+    s_run(44, 6, 45, STUDY_AC_ALL, 0, 2, 4000, &all);
+    double dp = fabs(scr.pcf.p_curtailed - all.pcf.p_curtailed), de = fabs(scr.pcf.curtailed_mwh - all.pcf.curtailed_mwh);
+    cr_assert(dp <= 0.005, "P(curtailed) screened %.4f, all %.4f", scr.pcf.p_curtailed, all.pcf.p_curtailed);
+    cr_assert(de <= 0.01 * all.pcf.curtailed_mwh, "curtailment screened %.5f, all %.5f MWh", scr.pcf.curtailed_mwh,
+              all.pcf.curtailed_mwh);
+    cr_assert(fabs(dc.pcf.p_curtailed - all.pcf.p_curtailed) > 4 * 0.005, "DC %.4f vs AC %.4f: the case does not tell",
+              dc.pcf.p_curtailed, all.pcf.p_curtailed);
+    cr_assert(fabs(dc.pcf.curtailed_mwh - all.pcf.curtailed_mwh) > 4 * 0.01 * all.pcf.curtailed_mwh);
+    /* only the samples near the limit were solved in full */
+    cr_assert(scr.ac_samples > 0 && scr.ac_samples < 4000 / 10, "%zu samples solved in full", scr.ac_samples);
+    cr_assert_eq(scr.ac_fallbacks, 0);
+    /* and the statement's flows are AC: the median within 10 kW */
+    cr_assert(fabs(scr.cr.flow_p50 - all.cr.flow_p50) < 0.01, "P50 flow %.4f vs %.4f", scr.cr.flow_p50,
+              all.cr.flow_p50);
+}
+
+Test(study_ac, screened_is_bit_identical_for_any_thread_count)
+{
+    run_out a, b, c;
+    s_run(44, 6, 45, STUDY_AC_SCREEN, STUDY_AC_SCREEN_BAND, 1, 3000, &a);
+    s_run(44, 6, 45, STUDY_AC_SCREEN, STUDY_AC_SCREEN_BAND, 2, 3000, &b);
+    s_run(44, 6, 45, STUDY_AC_SCREEN, STUDY_AC_SCREEN_BAND, 3, 3000, &c);
+    cr_assert(a.ac_samples > 0);
+    cr_assert(memcmp(&a.pcf, &b.pcf, sizeof a.pcf) == 0 && memcmp(&a.pcf, &c.pcf, sizeof a.pcf) == 0,
+              "site statistics differ between thread counts");
+    cr_assert(memcmp(&a.cr, &b.cr, offsetof(study_constraint_result, site)) == 0 &&
+                  memcmp(&a.cr, &c.cr, offsetof(study_constraint_result, site)) == 0,
+              "constraint figures differ between thread counts");
+    cr_assert(a.ac_samples == b.ac_samples && a.ac_samples == c.ac_samples);
+}
+
+/* An islanding fault in the screened mode: the chain's 3-2 circuit (the
+ * site's only connection) out with probability 0.2.  Its state is
+ * linearised with the island de-energised, never as if connected: the site
+ * delivers nothing then (P5 deliverable 0, not curtailment), the monitored
+ * circuit carries nothing, and the intact samples are curtailed as with AC
+ * for every sample. */
+Test(study_ac, screened_handles_an_islanding_fault)
+{
+    run_out r[2];
+    int modes[2] = { STUDY_AC_SCREEN, STUDY_AC_ALL };
+    for (int m = 0; m < 2; m++) {
+        mp_case *c = s_chain();
+        int row = 1, fault_row = 0;
+        double sign = 1;
+        study_constraint k = { 1, &row, &sign, 33, ANM_DANM, 1.0, 1.0, 0 };
+        study_site site = { 3, 1000 };
+        anm_tranche_def tr = { 0, 1000, 0, 1, ANM_DANM };
+        study_def d = { c, 1, 1, 1, 1, &k, &site, &tr, NULL, &fault_row, 4000, 11, 2, NULL };
+        study_topology *topo;
+        pcf_error err;
+        cr_assert_eq(study_topology_new(&d, NULL, 0, &topo, &err), PCF_OK, "%s", err.msg);
+        cr_assert(study_topology_dead(topo, 1, 2), "bus 3 is dead after the fault on 3-2");
+        study *s;
+        cr_assert_eq(study_new(&d, &s, &err), PCF_OK, "%s", err.msg);
+        cr_assert_eq(study_set_ac(s, modes[m], STUDY_AC_SCREEN_BAND, &err), PCF_OK, "%s", err.msg);
+        rng_mvn *mvn = NULL;
+        double cov = 36, zero = 0, mean = 44, demand[3] = { 0, 0, 0 }, lim = 45, prob = 0.2;
+        cr_assert_eq(rng_mvn_new(1, &zero, &cov, &mvn, &err), PCF_OK, "%s", err.msg);
+        study_sp sp = { topo, 0.5, &mean, mvn, demand, NULL, NULL, &lim, &lim, &prob };
+        cr_assert_eq(study_run_sp(s, 1, &sp, &err), PCF_OK, "%s", err.msg);
+        cr_assert_eq(study_site_result(s, 0, &r[m].pcf, &err), PCF_OK, "%s", err.msg);
+        r[m].cr = *study_constraint_result_get(s, 0);
+        study_ac_counts(s, &r[m].ac_samples, &r[m].ac_fallbacks);
+        if (m == 0) cr_assert_eq(study_ac_lin_failures(s), 0, "the islanded state has an operating point");
+        rng_mvn_destroy(&mvn);
+        study_destroy(&s);
+        study_topology_destroy(&topo);
+        mp_case_destroy(&c);
+    }
+    cr_assert_float_eq(r[0].pcf.firm95_mw, 0, 1e-12, "with a 20%% chance of islanding, P5 deliverable is 0");
+    cr_assert(fabs(r[0].cr.fault_p50) < 1e-6, "after the islanding fault 2-1 carries %.9f MW", r[0].cr.fault_p50);
+    cr_assert(r[0].pcf.p_curtailed > 0.3 && r[0].pcf.p_curtailed < 0.8 * 0.6, "P(curtailed) %.4f",
+              r[0].pcf.p_curtailed);
+    cr_assert(fabs(r[0].pcf.p_curtailed - r[1].pcf.p_curtailed) <= 0.005, "screened %.4f, all %.4f",
+              r[0].pcf.p_curtailed, r[1].pcf.p_curtailed);
+    cr_assert(fabs(r[0].pcf.curtailed_mwh - r[1].pcf.curtailed_mwh) <= 0.01 * r[1].pcf.curtailed_mwh);
+    cr_assert_eq(r[0].ac_fallbacks + r[1].ac_fallbacks, 0);
 }

@@ -10,7 +10,6 @@
  * blocks, and gives the same figures for 1 and 2 threads.
  */
 #include <criterion/criterion.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,17 +20,8 @@
 #define OUT 16384
 #define VHDR "constraint_id,scheme_id,description,anm_type,bus,vmax_pu,vmin_pu,trim_pct,release_pct\n"
 
-static int s_cmd(const testdb *db, char *out, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int s_cmd(const testdb *db, char *out, const char *fmt, ...)
-{
-    char cmd[2600];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    static char sink[OUT];
-    return testdb_run(db, cmd, out ? out : sink, OUT);
-}
+/* Runs a command (printf format) against the test database, output in out. */
+#define s_cmd(db, out, ...) testdb_runf((db), (out), OUT, __VA_ARGS__)
 
 /* case9 with its registry (tests/data/registry/case9) in a fresh database;
  * the ANM files are copied to dir so a test can add to them. */
