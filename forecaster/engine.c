@@ -89,9 +89,11 @@ typedef struct run_ctx {
     size_t k_from, k_to;            /* SPs studied: [k_from, k_to); k_to 0 = all */
     /* with shadow: each zone constraint under each credible fault in force
      * (study_fault_loading), [(c * nsp + k) * nf + f], and its sensitivity
-     * to every site then, [((c * nsp + k) * nf + f) * ns + s] */
+     * to each changed site then, [((c * nsp + k) * nf + f) * fl_nsite + i] */
     unsigned char *fl_want;         /* [ncs] */
     double fl_level;                /* study_set_fault_loading's p */
+    const size_t *fl_site;          /* [fl_nsite] the changed sites */
+    size_t fl_nsite;
     study_fault_loading *fl;
     double *fl_sens;
 } run_ctx;
@@ -598,7 +600,7 @@ static pcf_rc s_study(run_ctx *x, pcf_error *err)
          * zone's constraints only, their shadows carry the same flows */
         x->fl_want = calloc(nc + 1, 1);
         x->fl = calloc(nzc * nsp * nf + 1, sizeof *x->fl);
-        x->fl_sens = calloc(nzc * nsp * nf * ns + 1, sizeof(double));
+        x->fl_sens = calloc(nzc * nsp * nf * x->fl_nsite + 1, sizeof(double));
         if (!x->fl_want || !x->fl || !x->fl_sens) rc = pcf_error_set(err, PCF_ERR_NOMEM, "engine: out of memory");
         for (size_t c = 0; rc == PCF_OK && c < nzc; c++) x->fl_want[c] = 1;
         if (rc == PCF_OK) rc = study_set_fault_loading(st, x->fl_want, x->fl_level, err);
@@ -653,13 +655,12 @@ static pcf_rc s_study(run_ctx *x, pcf_error *err)
                 x->sens[(c * nsp + k) * ns + s] = study_sens(st, c, s);
             if (!x->fl || c >= nzc) continue;
             memcpy(&x->fl[(c * nsp + k) * nf], study_fault_loading_get(st, c), nf * sizeof *x->fl);
-            /* a voltage constraint's factors are the SP's own model, which
-             * the topology's rows know nothing of */
-            int volt = x->z->constraint[c].kind == ZONE_C_VOLTAGE;
+            /* the run's own model in each state: screened AC rows, and a
+             * voltage constraint's SP model, which the topology knows nothing of */
             for (size_t f = 0; f < nf; f++)
-                for (size_t s = 0; s < ns; s++)
-                    x->fl_sens[((c * nsp + k) * nf + f) * ns + s] =
-                        volt ? study_sens_in(st, 1 + f, c, s) : study_topology_sens_in(topo[topo_of[k]], 1 + f, c, s);
+                for (size_t i = 0; i < x->fl_nsite; i++)
+                    x->fl_sens[((c * nsp + k) * nf + f) * x->fl_nsite + i] =
+                        study_sens_in(st, 1 + f, c, x->fl_site[i]);
         }
         double u = study_unresolved_share(st);
         if (u > x->rep->unresolved_share) x->rep->unresolved_share = u;
@@ -1057,8 +1058,8 @@ static void s_whatif_take(const run_ctx *x, const size_t *site, engine_whatif_re
                 memcpy(&qf[(o * r->nf + f) * STUDY_NLEVELS], fl->q, sizeof fl->q);
                 if (after) continue;
                 r->dir_fault[o * r->nf + f] = fl->dir;
-                for (size_t i = 0; i < r->nchange; i++)
-                    r->sens_fault[(o * r->nf + f) * r->nchange + i] = x->fl_sens[((c * nsp + kk) * r->nf + f) * ns + site[i]];
+                memcpy(&r->sens_fault[(o * r->nf + f) * r->nchange], &x->fl_sens[((c * nsp + kk) * r->nf + f) * r->nchange],
+                       r->nchange * sizeof(double));
             }
             if (after) {
                 r->p_after[o] = cr->p_acts;
@@ -1164,6 +1165,8 @@ pcf_rc engine_whatif_run(PGconn *conn, const engine_opts *o, const engine_whatif
     x.k_to = (size_t)b;
     x.shadow = 1;
     x.fl_level = w->confidence;
+    x.fl_site = site;
+    x.fl_nsite = w->nchange;
     r->nc = nc;
     r->nsp = (size_t)(b - a + 1);
     r->nchange = w->nchange;

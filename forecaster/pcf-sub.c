@@ -616,9 +616,10 @@ int main(int argc, char **argv)
     }
     subscriber_stats st;
     subscriber_get_stats(s, &st);
-    fprintf(stderr, "pcf-sub: %llu delivered, %llu gap(s), %llu recover(ies), %llu duplicate(s), %llu malformed\n",
+    fprintf(stderr,
+            "pcf-sub: %llu delivered, %llu gap(s), %llu recover(ies), %llu duplicate(s), %llu malformed, %llu skipped\n",
             (unsigned long long)st.delivered, (unsigned long long)st.gaps, (unsigned long long)st.recoveries,
-            (unsigned long long)st.duplicates, (unsigned long long)st.malformed);
+            (unsigned long long)st.duplicates, (unsigned long long)st.malformed, (unsigned long long)st.skipped);
     subscriber_destroy(&s);
     return rc;
 }

@@ -287,7 +287,7 @@ typedef struct runq_depth {
     const char *conninfo, *zones;
     metric *gauge;
     PGconn *c;
-    struct timespec last;        /* of the last attempt */
+    struct timespec last;        /* when the last attempt ended */
     int tried;
 } runq_depth;
 
@@ -295,8 +295,6 @@ static void s_depth_collect(void *ctx)
 {
     runq_depth *q = ctx;
     if (q->tried && s_since(&q->last) < RUNQ_DEPTH_MIN_S) return;
-    clock_gettime(CLOCK_MONOTONIC, &q->last);
-    q->tried = 1;
     pcf_error err;
     if (q->c && PQstatus(q->c) != CONNECTION_OK) {
         PQfinish(q->c);
@@ -315,6 +313,10 @@ static void s_depth_collect(void *ctx)
     if (r && PQntuples(r) == 1) metric_set(q->gauge, atof(PQgetvalue(r, 0, 0)));
     else pcf_log_error(PCF_LOG_DEBUG, "queue depth not measured", &err, NULL);
     PQclear(r);
+    /* from the end of the attempt: a slow connect does not make the next
+     * scrape query again at once */
+    clock_gettime(CLOCK_MONOTONIC, &q->last);
+    q->tried = 1;
 }
 
 /* Zones this daemon serves. */

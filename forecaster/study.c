@@ -363,10 +363,6 @@ double study_topology_sens(const study_topology *t, size_t c, size_t s)
     return t->sens[c * t->ns + s];
 }
 
-double study_topology_sens_in(const study_topology *t, size_t state, size_t c, size_t s)
-{
-    return t->sens[(state * t->nc + c) * t->ns + s];
-}
 size_t study_topology_states(const study_topology *t) { return t->nst; }
 uint64_t study_topology_id(const study_topology *t) { return t->id; }
 const mp_case *study_topology_case(const study_topology *t) { return t->acase; }
@@ -1113,7 +1109,8 @@ static void s_fault_loading(const study *s, size_t c, const double *lq, double *
             continue;
         }
         const double *fl = &s->flow[((1 + f) * nc + c) * S];
-        int same = lq && memcmp(&s->sp->topo->cptdf[((1 + f) * nc + c) * nb], row0, nb * sizeof(double)) == 0;
+        int same = lq && s->lin_of[c] < 0 &&
+                   memcmp(&s->sp->topo->cptdf[((1 + f) * nc + c) * nb], row0, nb * sizeof(double)) == 0;
         double sum = 0;
         for (size_t j = 0; j < S; j++) sum += fl[j];
         o->dir = k->one_way || sum >= 0 ? 1 : -1;

@@ -248,8 +248,5 @@ typedef struct study_fault_loading {
 pcf_rc study_set_fault_loading(study *s, const unsigned char *want, double p, pcf_error *err);
 /* [nf] of the last SP for constraint c; NULL unless c is wanted. */
 const study_fault_loading *study_fault_loading_get(const study *s, size_t c);
-/* Sensitivity of constraint c to site s in state `state` (0 intact, 1 + k
- * after fault k: PTDF + LODF), MW per MW. */
-double study_topology_sens_in(const study_topology *t, size_t state, size_t c, size_t s);
 
 #endif

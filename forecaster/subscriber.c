@@ -163,21 +163,6 @@ static int s_pbc_next_field(const uint8_t **pp, const uint8_t *end, s_field *f)
     const uint8_t *p = *pp;
     size_t rem = (size_t)(end - p);
     if (rem == 0) return 0;
-    /* Nearly every field of a header is a one-byte tag (fields 1..15) with
-     * a one-byte varint or length: taken here without the general loops
-     * (the receive path's hottest code; the same answer as below). */
-    if (rem >= 2 && p[0] >= 8 && p[0] < 0x80 && p[1] < 0x80) {
-        unsigned wire = p[0] & 7;
-        if (wire == 0 || (wire == 2 && p[1] <= rem - 2)) {
-            f->num = p[0] >> 3;
-            f->wire = wire;
-            f->v = wire == 0 ? p[1] : 0;
-            f->data = wire == 2 ? p + 2 : NULL;
-            f->len = wire == 2 ? p[1] : 0;
-            *pp = p + 2 + f->len;
-            return 1;
-        }
-    }
     if ((p[0] & 0xf8) == 0) return -1;
     uint32_t tag = (uint32_t)(p[0] & 0x7f) >> 3;
     size_t n = 1;

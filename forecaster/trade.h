@@ -25,7 +25,9 @@
  *   accepted volume = the part of the buyers' increase the constraint takes:
  *             all of it when the check passes, else the smallest over the
  *             failing states of the share that brings that state's margin
- *             back to 0 on its linear sensitivity model.
+ *             back to 0 on its linear sensitivity model, scaled by the
+ *             margin the trade moved per MW of flow it moved (methodology
+ *             T.2: output is the forecast's share of capacity).
  * The trade passes only if every check passes.  Nothing is written to
  * PostgreSQL: a trade check is a question, not a forecast.
  */
@@ -107,5 +109,12 @@ typedef struct trade_result {
  * site, a bad date, range or confidence; PCF_ERR_DB when PostgreSQL fails. */
 pcf_rc engine_trade_check(PGconn *conn, const trade_request *rq, trade_result **out, pcf_error *err);
 void trade_result_destroy(trade_result **r);
+
+/* The judgement alone: what engine_trade_check makes of a what-if study's
+ * figures (engine.h), every rule above, no I/O.  rq supplies the changes
+ * (the study's, in its order: site ids, delta_mw) and the confidence;
+ * samples, seed and seconds are left 0.  PCF_ERR_INVALID when the changes
+ * are not the study's or the confidence is out of range. */
+pcf_rc trade_judge(const engine_whatif_result *wr, const trade_request *rq, trade_result **out, pcf_error *err);
 
 #endif

@@ -270,8 +270,10 @@ static pcf_rc s_load_one(live_feed *f, PGconn *c, size_t i, load_report *rep, sc
         *fate = rep->already_loaded ? S_LOADED : S_QUARANTINED;
         return PCF_OK;
     }
-    if (rc == PCF_ERR_DB && s_batch_error(c))
-        return PCF_OK;                  /* could not even record it: kept pending, never dropped */
+    if (rc == PCF_ERR_DB && s_batch_error(c)) {
+        *why = qerr;                    /* logged: why even the quarantine failed */
+        return PCF_OK;                  /* kept pending, never dropped */
+    }
     *err = qerr;
     return rc;
 }

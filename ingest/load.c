@@ -1047,9 +1047,10 @@ pcf_rc load_scada_batch_refused(PGconn *c, bool nested, const void *buf, size_t 
     size_t first = strcspn(why->msg, "\n");
     snprintf(reason, sizeof reason, "batch refused by the database (SQLSTATE %s): %.*s",
              why->sqlstate[0] ? why->sqlstate : "none", (int)(first < 300 ? first : 300), why->msg);
-    /* every row is kept: the batch is not anywhere else */
+    /* every row is kept (the batch is not anywhere else), and no more room
+     * than the batch needs is taken */
     s_load L = {.c = c, .feed = "scada", .source = source, .rep = rep, .nested = nested,
-                .max_rej = SCADA_PB_MAX_MEASUREMENTS};
+                .max_rej = info->measurements ? info->measurements : 1};
     s_live_identity(info, source, sizeof source, L.hash);
     if ((rc = s_begin(&L, err)) != PCF_OK || rep->already_loaded)
         return rc;

@@ -244,7 +244,7 @@ static void s_send_batch(void *push, const char *gw, uint64_t seq, const s_meas 
 }
 
 typedef struct {
-    int gaps, dropped;
+    int gaps, dropped, pending_40001, pending_p0001;
     char gap_gateway[65], gap_first[24], gap_last[24];
 } s_logs;
 
@@ -259,6 +259,11 @@ static void s_live_log(void *ctx, const ingest_note *n)
     }
     if (strcmp(n->msg, "live message dropped") == 0 || strcmp(n->msg, "live batch dropped") == 0)
         l->dropped++;
+    if (strcmp(n->msg, "live batch kept pending") == 0) {
+        const char *st = ingest_note_get(n, "sqlstate");
+        l->pending_40001 += st && strcmp(st, "40001") == 0 && strcmp(ingest_note_get(n, "gateway"), "gw-once") == 0;
+        l->pending_p0001 += st && strcmp(st, "P0001") == 0 && strcmp(ingest_note_get(n, "gateway"), "gw-bad") == 0;
+    }
 }
 
 /* A feed on a fresh ipc endpoint and a PUSH socket connected to it. */
@@ -532,6 +537,8 @@ Test(ingest_live, sql_error_of_one_batch_does_not_sink_the_group)
     cr_assert_eq(total.loaded, 3);
     cr_assert_eq(total.refused, 0);
     cr_assert_eq(logs.dropped, 0);
+    cr_assert_eq(logs.pending_40001, 1, "the passing error, logged once with its SQLSTATE");
+    cr_assert_eq(logs.pending_p0001, 1, "the lasting one, logged at its first failure");
     cr_assert_eq(s_num(c, "SELECT count(*) FROM measurement"), 3);
     cr_assert_eq(s_num(c, "SELECT count(*) FROM ingest_batch WHERE source = 'zmq:gw-once'"), 1);
     cr_assert_eq(s_num(c, "SELECT count(*) FROM ingest_batch WHERE source = 'zmq:gw-bad'"), 0);
@@ -597,7 +604,7 @@ Test(ingest_live, lasting_data_error_quarantines_the_batch)
     char q[160];
     snprintf(q, sizeof q, "SELECT count(*) FROM pg_stat_activity WHERE pid = %d AND wait_event_type = 'Lock'", pid);
     int waiting = 0;
-    for (int i = 0; i < 200 && !waiting; i++) {
+    for (int i = 0; i < 750 && !waiting; i++) {
         usleep(20000);
         waiting = testdb_long(watch, q) > 0;
     }

@@ -67,7 +67,7 @@ Test(runq_metrics, queue_depth_is_measured_at_scrape_even_mid_run)
     cr_assert_eq(pthread_create(&tid, NULL, s_run, &d), 0);
     /* the daemon has claimed the job and waits on the lock inside its run */
     int busy = 0;
-    for (int i = 0; i < 200 && !busy; i++) {
+    for (int i = 0; i < 600 && !busy; i++) {
         usleep(50000);
         busy = testdb_long(c, "SELECT count(*) FROM pg_stat_activity a JOIN run_queue q ON q.status = 'claimed'"
                               " WHERE a.datname = current_database() AND a.wait_event_type = 'Lock'") > 0;

@@ -42,6 +42,34 @@
 
 /* ---- the study: loading with each fault in force --------------------------------------- */
 
+/* The topology and study of d, its one constraint summarised under each
+ * fault at every level (or `level`). */
+static study *s_open(const study_def *d, double level, study_topology **topo)
+{
+    pcf_error err;
+    cr_assert_eq(study_topology_new(d, NULL, 0, topo, &err), PCF_OK, "%s", err.msg);
+    study *s;
+    cr_assert_eq(study_new(d, &s, &err), PCF_OK, "%s", err.msg);
+    cr_assert_null(study_fault_loading_get(s, 0), "off unless asked for");
+    static const unsigned char want = 1;
+    cr_assert_eq(study_set_fault_loading(s, &want, level, &err), PCF_OK);
+    return s;
+}
+
+/* One SP of a network of up to 8 buses without demand: the site N(15, 2)
+ * MW, every limit 100 MW, faults with probabilities prob. */
+static void s_run15(study *s, const study_topology *topo, uint32_t sp_index, const double *prob)
+{
+    static const double demand[8] = { 0 };
+    double cov = 4, mean = 15, lim = 100;
+    rng_mvn *mvn;
+    pcf_error err;
+    cr_assert_eq(rng_mvn_new(1, NULL, &cov, &mvn, &err), PCF_OK, "%s", err.msg);
+    study_sp sp = { topo, 0.5, &mean, mvn, demand, NULL, NULL, &lim, &lim, prob };
+    cr_assert_eq(study_run_sp(s, sp_index, &sp, &err), PCF_OK, "%s", err.msg);
+    rng_mvn_destroy(&mvn);
+}
+
 /* Two parallel lines to a site N(15, 2) MW; the constraint is line 0.  Fault
  * 0 (line 0 itself) leaves it carrying nothing, fault 1 (the other line)
  * puts the whole output on it: q_p = 15 + 2 z_p, twice the intact q_p, in
@@ -53,26 +81,17 @@ static void s_parallel(int threads, double level, study_fault_loading *fl, doubl
     testnet_parallel_init(&net, 20000, 7);
     net.d.threads = threads;
     study_topology *topo;
-    pcf_error err;
-    cr_assert_eq(study_topology_new(&net.d, NULL, 0, &topo, &err), PCF_OK, "%s", err.msg);
-    cr_assert_float_eq(study_topology_sens_in(topo, 2, 0, 0), 1.0, 1e-12, "after the other line's fault: all of it");
-    cr_assert_float_eq(study_topology_sens_in(topo, 1, 0, 0), 0.0, 1e-12, "after its own fault: none");
-    cr_assert_float_eq(study_topology_sens_in(topo, 0, 0, 0), study_topology_sens(topo, 0, 0), 0);
-    study *s;
-    cr_assert_eq(study_new(&net.d, &s, &err), PCF_OK, "%s", err.msg);
-    cr_assert_null(study_fault_loading_get(s, 0), "off unless asked for");
-    unsigned char want = 1;
-    cr_assert_eq(study_set_fault_loading(s, &want, level, &err), PCF_OK);
-    double cov = 4, mean = 15, demand[2] = { 0, 0 }, lim_i = 100, lim_f = 100, prob[2] = { 0, 0 };
-    rng_mvn *mvn;
-    cr_assert_eq(rng_mvn_new(1, NULL, &cov, &mvn, &err), PCF_OK, "%s", err.msg);
-    study_sp sp = { topo, 0.5, &mean, mvn, demand, NULL, NULL, &lim_i, &lim_f, prob };
-    cr_assert_eq(study_run_sp(s, 3, &sp, &err), PCF_OK, "%s", err.msg);
+    study *s = s_open(&net.d, level, &topo);
+    static const double prob[2] = { 0, 0 };
+    s_run15(s, topo, 3, prob);
     const study_fault_loading *f = study_fault_loading_get(s, 0);
     cr_assert(f);
     memcpy(fl, f, 2 * sizeof *fl);
+    cr_assert_float_eq(study_sens_in(s, 2, 0, 0), 1.0, 1e-12, "after the other line's fault: all of it");
+    cr_assert_float_eq(study_sens_in(s, 1, 0, 0), 0.0, 1e-12, "after its own fault: none");
+    cr_assert_eq(study_sens_in(s, 0, 0, 0), study_sens(s, 0, 0));
+    cr_assert_eq(study_sens_in(s, 3, 0, 0), 0, "no state 3");
     *intact_q95 = 100 - study_constraint_result_get(s, 0)->headroom_mw[3];
-    rng_mvn_destroy(&mvn);
     study_destroy(&s);
     study_topology_destroy(&topo);
     testnet_parallel_destroy(&net);
@@ -131,17 +150,9 @@ Test(trade_fault, a_fault_that_does_not_move_the_flow_keeps_the_intact_loading)
     anm_tranche_def tr = { 0, 100, 0, 1, ANM_DANM };
     study_def d = { net, 1, 1, 1, 2, &k, &site, &tr, NULL, fault_row, 5000, 11, 2, NULL };
     study_topology *topo;
-    pcf_error err;
-    cr_assert_eq(study_topology_new(&d, NULL, 0, &topo, &err), PCF_OK, "%s", err.msg);
-    study *s;
-    cr_assert_eq(study_new(&d, &s, &err), PCF_OK, "%s", err.msg);
-    unsigned char want = 1;
-    cr_assert_eq(study_set_fault_loading(s, &want, 0, &err), PCF_OK);
-    double cov = 4, mean = 15, demand[4] = { 0, 0, 0, 0 }, lim = 100, prob[2] = { 0.001, 0.001 };
-    rng_mvn *mvn;
-    cr_assert_eq(rng_mvn_new(1, NULL, &cov, &mvn, &err), PCF_OK, "%s", err.msg);
-    study_sp sp = { topo, 0.5, &mean, mvn, demand, NULL, NULL, &lim, &lim, prob };
-    cr_assert_eq(study_run_sp(s, 2, &sp, &err), PCF_OK, "%s", err.msg);
+    study *s = s_open(&d, 0, &topo);
+    static const double prob[2] = { 0.001, 0.001 };
+    s_run15(s, topo, 2, prob);
     const study_fault_loading *f = study_fault_loading_get(s, 0);
     const study_constraint_result *r = study_constraint_result_get(s, 0);
     for (int l = 0; l < STUDY_NLEVELS; l++) {
@@ -149,7 +160,35 @@ Test(trade_fault, a_fault_that_does_not_move_the_flow_keeps_the_intact_loading)
         cr_assert_eq(f[1].q[l], 0, "level %d: the site is islanded", l);
     }
     cr_assert(fabs(f[0].q[3] - (15 + 2 * 1.6448536269514722)) < 0.15, "%g", f[0].q[3]);
-    rng_mvn_destroy(&mvn);
+    study_destroy(&s);
+    study_topology_destroy(&topo);
+    mp_case_destroy(&net);
+}
+
+/* A linear constraint (a voltage constraint's model, study_set_linear) has
+ * no branch rows, so its rows of flow factors are zero in every state and
+ * say nothing: its post-fault loading is selected from its own model,
+ * twice the intact one here, never copied from the intact state. */
+Test(trade_fault, a_linear_constraint_is_judged_on_its_own_post_fault_model)
+{
+    static const int br[2][2] = { { 1, 2 }, { 1, 2 } };
+    mp_case *net = testnet_lines(2, 2, br);
+    int fault_row = 1;
+    study_constraint k = { 0, NULL, NULL, 33, ANM_DANM, 1.0, 1.0, 1 };
+    study_site site = { 2, 100 };
+    anm_tranche_def tr = { 0, 100, 0, 1, ANM_DANM };
+    study_def d = { net, 1, 1, 1, 1, &k, &site, &tr, NULL, &fault_row, 4000, 3, 2, NULL };
+    study_topology *topo;
+    study *s = s_open(&d, 0, &topo);
+    static const double row[2 * 2] = { 0.5, 0.5, 1.0, 1.0 }, off[2] = { 0, 0 }, prob = 0.001;
+    pcf_error err;
+    cr_assert_eq(study_set_linear(s, row, off, NULL, &err), PCF_OK, "%s", err.msg);
+    s_run15(s, topo, 4, &prob);
+    const study_fault_loading *f = study_fault_loading_get(s, 0);
+    const study_constraint_result *r = study_constraint_result_get(s, 0);
+    for (int l = 0; l < STUDY_NLEVELS; l++)
+        cr_assert_float_eq(f[0].q[l], 2 * (100 - r->headroom_mw[l]), 1e-9, "level %d: %g", l, f[0].q[l]);
+    cr_assert_float_eq(study_sens_in(s, 1, 0, 0), 1.0, 1e-12);
     study_destroy(&s);
     study_topology_destroy(&topo);
     mp_case_destroy(&net);
@@ -289,6 +328,62 @@ Test(trade_fault, a_trade_that_relieves_a_post_fault_overload_passes, .timeout =
     t = s_row(r, "C_GT1", 26);
     cr_assert_float_eq(t->margin_after_mw, 95 - 102.5, 0.01, "%g", t->margin_after_mw);
     cr_assert_str_eq(t->binding_fault_id, "4");
+    trade_result_destroy(&r);
+    PQfinish(c);
+    testdb_drop(&db);
+}
+
+/* A circuit the fault re-routes a buyer onto.  With bus 3's generator off
+ * (so little flows round the ring intact), S1 (bus 5) exporting 150 MW is
+ * forecast at 135 MW against 90 MW of demand at bus 5.  Line 5-6 (C_L56,
+ * 40 MVA continuous, 50 post-fault) carries a few MW intact, but after a
+ * fault of L45 bus 5 hangs on 5-6 alone: it carries 135 - 90 = 45 MW, and
+ * S1's sensitivity to it goes from about 0.14 (PTDF) to 1 (PTDF + LODF).
+ * S1 buying 10 MW more makes it 45 + 9 = 54 MW: margin 5 -> -4 MW.  The
+ * share of the 10 MW that fits is 5 / 9 (the margin moves 0.9 MW per MW
+ * of capacity, the forecast's share): 5.556 MW, which re-checked leaves a
+ * margin of 0. */
+Test(trade_fault, a_buyer_rerouted_by_a_fault_is_cut_back_with_post_fault_sensitivities, .timeout = 120)
+{
+    static const char *const sql[] = {
+        "UPDATE der_site SET export_capacity_mw = 150 WHERE site_id = 'S1'",
+        "UPDATE der_enquiry SET capacity_mw = 150 WHERE enquiry_id = 'E1'",
+        "UPDATE gen SET pg = 0 WHERE zone_id = 'T' AND bus_i = 3",
+        "INSERT INTO anm_constraint (constraint_id, scheme_id, zone_id, description, kind, anm_type, voltage_kv)"
+        " VALUES ('C_L56', 'ANM1', 'T', 'Line 5-6', 'branch', 'DANM', 345)",
+        "INSERT INTO anm_constraint_branch (constraint_id, zone_id, branch_id, sign)"
+        " SELECT 'C_L56', 'T', branch_id, 1 FROM branch WHERE zone_id = 'T' AND idx = 3",
+        "INSERT INTO anm_constraint_site (constraint_id, zone_id, site_id) VALUES ('C_L56', 'T', 'S1')",
+        "INSERT INTO branch_rating (branch_id, season, continuous_mva, post_fault_mva)"
+        " SELECT branch_id, s, 40, 50 FROM branch, unnest(ARRAY['winter', 'spring', 'summer', 'autumn']) s"
+        " WHERE zone_id = 'T' AND idx = 3"
+    };
+    testdb db;
+    trade_test_zone(&db, "trreroute", sql, sizeof sql / sizeof sql[0]);
+    PGconn *c = testdb_connect(&db);
+    trade_change ch[1] = { { "S1", 10 } };
+    trade_result *r = s_check(c, TRADE_MEC, ch, 1, 0);
+    cr_assert_eq(r->pass, 0, "%s", r->reason);
+    const trade_check_row *t = s_row(r, "C_L56", 25);
+    cr_assert_eq(t->pass, 0);
+    cr_assert_str_eq(t->binding_fault_id, "L45");
+    cr_assert_float_eq(t->limit_mw, 50, 1e-9);
+    cr_assert_float_eq(t->margin_before_mw, 50 - 45, 0.01, "%g", t->margin_before_mw);
+    cr_assert_float_eq(t->margin_after_mw, 50 - 54, 0.01, "%g", t->margin_after_mw);
+    cr_assert_gt(t->margin_intact_after_mw, t->margin_intact_before_mw, "intact, S1's export relieves the line");
+    cr_assert_gt(t->margin_intact_after_mw, 30);
+    cr_assert_float_eq(t->flow_change_mw, 10, 1e-6, "the post-fault sensitivity is 1 (intact: about 0.14)");
+    cr_assert_float_eq(t->accepted_volume_mw, 10 * 5.0 / 9.0, 0.01, "%g", t->accepted_volume_mw);
+    cr_assert_float_eq(r->adjusted_mw[0], t->accepted_volume_mw, 1e-12);
+    double acc = r->accepted_volume_mw;
+    trade_result_destroy(&r);
+
+    /* the accepted volume, re-checked, just fits */
+    ch[0].delta_mw = acc;
+    r = s_check(c, TRADE_MEC, ch, 1, 0);
+    t = s_row(r, "C_L56", 25);
+    cr_assert_float_eq(t->margin_after_mw, 0, 0.01, "%g", t->margin_after_mw);
+    cr_assert_str_eq(t->binding_fault_id, "L45");
     trade_result_destroy(&r);
     PQfinish(c);
     testdb_drop(&db);
