@@ -458,7 +458,7 @@ static void s_member_means(const run_ctx *x, size_t k, double *mean)
 typedef struct eng_volt {
     voltage *v;
     size_t nv;
-    double *row, *off, *p, *q, *rev;    /* rev: [nc] reverse limits, 0 = default */
+    double *row, *off, *p, *q, *ps, *rev;       /* ps: sites' part of p; rev: [nc] reverse limits, 0 = default */
 } eng_volt;
 
 static void s_volt_free(eng_volt *ev)
@@ -468,6 +468,7 @@ static void s_volt_free(eng_volt *ev)
     free(ev->off);
     free(ev->p);
     free(ev->q);
+    free(ev->ps);
     free(ev->rev);
     memset(ev, 0, sizeof *ev);
 }
@@ -505,14 +506,15 @@ static pcf_rc s_volt_new(const run_ctx *x, const study_def *d, eng_volt *ev, pcf
     ev->off = malloc((nst * ev->nv + 1) * sizeof(double));
     ev->p = malloc((nbus + 1) * sizeof(double));
     ev->q = malloc((nbus + 1) * sizeof(double));
-    if (!ev->row || !ev->off || !ev->p || !ev->q) return pcf_error_set(err, PCF_ERR_NOMEM, "engine: out of memory");
+    ev->ps = malloc((nbus + 1) * sizeof(double));
+    if (!ev->row || !ev->off || !ev->p || !ev->q || !ev->ps) return pcf_error_set(err, PCF_ERR_NOMEM, "engine: out of memory");
     return PCF_OK;
 }
 
 /* The SP's voltage models, set on the study: linearised at the expected injections,
  * sites at their forecast mean capped at export capacity (unity power
  * factor), demand drawing reactive power at STUDY_AC_DEMAND_PF, firm plant
- * at its schedule. */
+ * at its schedule; past the nose, with the sites scaled back (voltage.h). */
 static pcf_rc s_volt_sp(eng_volt *ev, const run_ctx *x, study *st, const study_topology *t, const double *mean,
                         const double *dem, const double *fixed, pcf_error *err)
 {
@@ -523,12 +525,14 @@ static pcf_rc s_volt_sp(eng_volt *ev, const run_ctx *x, study *st, const study_t
     for (size_t b = 0; b < z->mpc->bus.rows; b++) {
         ev->p[b] = fixed[b] - dem[b];
         ev->q[b] = -fabs(dem[b]) * tanphi;
+        ev->ps[b] = 0;
     }
     for (size_t s = 0; s < z->nsite; s++) {
         double cap = x->ss[s].export_mw, a = mean[s] < 0 ? 0 : mean[s] > cap ? cap : mean[s];
         ev->p[z->site[s].bus_row] += a;
+        ev->ps[z->site[s].bus_row] += a;
     }
-    pcf_rc rc = voltage_linearise(ev->v, t, ev->p, ev->q, ev->row, ev->off, NULL, err);
+    pcf_rc rc = voltage_linearise(ev->v, t, ev->p, ev->q, ev->ps, ev->row, ev->off, NULL, err);
     if (rc == PCF_OK) rc = study_set_linear(st, ev->row, ev->off, ev->rev, err);
     x->rep->t_voltage += s_now() - t0;
     return rc;

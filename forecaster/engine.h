@@ -68,7 +68,8 @@ typedef struct engine_report {
     size_t ac_lin_failures;      /* STUDY_AC_SCREEN: network states (x SPs) without an AC
                                   * operating point, screened with DC rows */
     size_t voltage_constraints;  /* of constraints: voltage ones (voltage.h) */
-    size_t voltage_fallbacks;    /* fault states whose voltage model is the intact one */
+    size_t voltage_fallbacks;    /* states whose AC solve failed (voltage.h): fault states on the intact
+                                  * model, intact states linearised with the sites scaled back */
     double t_voltage;            /* of t_study: their AC linearisation, seconds */
     size_t members;              /* weather ensemble members sampled per scenario (0: none) */
 } engine_report;

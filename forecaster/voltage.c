@@ -187,8 +187,49 @@ static pcf_rc s_state(voltage *v, const study_topology *t, size_t st, double *ro
     return PCF_OK;
 }
 
-pcf_rc voltage_linearise(voltage *v, const study_topology *t, const double *p_mw, const double *q_mvar, double *row,
-                         double *off, double *vm0, pcf_error *err)
+/* The state's injections at v->p, v->q: p_mw + (a - 1) p_site, scaled by
+ * all; nothing flows into a de-energised bus. */
+static void s_inject(voltage *v, const study_topology *t, size_t st, const double *p_mw, const double *q_mvar,
+                     const double *p_site, double a, double all)
+{
+    double base = v->base->base_mva;
+    for (size_t b = 0; b < v->nb; b++) {
+        int r = v->base->bus_row[b];
+        int dead = study_topology_dead(t, st, (size_t)r);
+        double p = p_mw[r] - (p_site ? (1 - a) * p_site[r] : 0);
+        v->p[b] = dead ? 0 : all * p / base;
+        v->q[b] = dead ? 0 : all * q_mvar[r] / base;
+    }
+}
+
+/* The intact state when its expected point has no AC solution (past the
+ * nose of the PV curve, or a case NR cannot start from flat): the nearest
+ * solvable point on a ladder of VOLTAGE_LADDER steps, first the sites'
+ * injections toward 0 (what the ANM would do to them), then, should the
+ * sites at 0 still fail (demand past the nose), every injection toward 0.
+ * A network with no AC solution at zero injection is broken: an error. */
+#define VOLTAGE_LADDER 10
+
+static pcf_rc s_intact_fallback(voltage *v, const study_topology *t, const double *p_mw, const double *q_mvar,
+                                const double *p_site, double *row, double *off, double *vm0, pcf_error *err)
+{
+    for (int phase = p_site ? 0 : 1; phase < 2; phase++)
+        for (int i = 1; i <= VOLTAGE_LADDER; i++) {
+            double f = 1 - (double)i / VOLTAGE_LADDER;
+            s_inject(v, t, 0, p_mw, q_mvar, p_site, phase == 0 ? f : 0, phase == 0 ? 1 : f);
+            int solved = 0;
+            pcf_rc rc = s_state(v, t, 0, row, off, vm0, &solved, err);
+            if (rc != PCF_OK) return rc;
+            if (solved) {
+                v->fallbacks++;
+                return PCF_OK;
+            }
+        }
+    return pcf_error_set(err, PCF_ERR_NOCONV, "voltage: no AC solution of the intact network even at zero injection");
+}
+
+pcf_rc voltage_linearise(voltage *v, const study_topology *t, const double *p_mw, const double *q_mvar,
+                         const double *p_site, double *row, double *off, double *vm0, pcf_error *err)
 {
     size_t nst = study_topology_states(t), nb = v->nb, nv = v->nv;
     if (study_topology_case(t)->bus.rows != v->net->bus.rows)
@@ -201,30 +242,24 @@ pcf_rc voltage_linearise(voltage *v, const study_topology *t, const double *p_mw
         if (!v->slot) return pcf_error_set(err, PCF_ERR_NOMEM, "voltage: out of memory");
     }
     if (nv == 0) return PCF_OK;
-    double base = v->base->base_mva;
     for (size_t b = 0; b < nb; b++) {
         int r = v->base->bus_row[b];
-        if (!isfinite(p_mw[r]) || !isfinite(q_mvar[r]))
+        if (!isfinite(p_mw[r]) || !isfinite(q_mvar[r]) || (p_site && !isfinite(p_site[r])))
             return pcf_error_set(err, PCF_ERR_INVALID, "voltage: injection at bus row %d is not finite", r);
     }
     for (size_t st = 0; st < nst; st++) {
-        /* the state's injections: nothing flows into a de-energised bus */
-        for (size_t b = 0; b < nb; b++) {
-            int r = v->base->bus_row[b];
-            int dead = study_topology_dead(t, st, (size_t)r);
-            v->p[b] = dead ? 0 : p_mw[r] / base;
-            v->q[b] = dead ? 0 : q_mvar[r] / base;
-        }
+        s_inject(v, t, st, p_mw, q_mvar, NULL, 1, 1);
         double *vm_st = vm0 ? &vm0[st * nv] : NULL;
         int solved = 0;
         pcf_rc rc = PCF_OK;
         if (st == 0 || study_topology_valid(t, st))
             rc = s_state(v, t, st, &row[st * nv * nb], &off[st * nv], vm_st, &solved, err);
+        if (rc == PCF_OK && !solved && st == 0) {
+            rc = s_intact_fallback(v, t, p_mw, q_mvar, p_site, row, off, vm_st, err);
+            solved = rc == PCF_OK;
+        }
         if (rc != PCF_OK) return rc;
         if (solved) continue;
-        if (st == 0)
-            return pcf_error_set(err, PCF_ERR_NOCONV,
-                                 "voltage: no AC solution of the intact network at the expected injections");
         /* A fault state AC cannot solve (or one that cannot happen) takes
          * the intact model: better than none, and counted. */
         memcpy(&row[st * nv * nb], row, nv * nb * sizeof(double));

@@ -31,9 +31,12 @@
  * A de-energised bus has no voltage to watch: its constraint's row and
  * offset are 0 in that state (the ANM never acts on it), and de-energised
  * buses' columns are 0 as in the DC states.  A state whose AC solve fails
- * takes the intact state's model (counted in voltage_fallbacks); an intact
- * state that fails is an error (the SP's expected operating point has no
- * AC solution).
+ * takes the intact state's model (counted in voltage_fallbacks).  An intact
+ * state that fails (the expected point past the nose of the PV curve)
+ * linearises at the nearest solvable point instead: the sites' injections
+ * scaled toward 0 in tenths (what the ANM would do to them), then, should
+ * that not do, every injection; counted in voltage_fallbacks too.  Only a
+ * network with no AC solution at zero injection is an error.
  *
  * A voltage object caches, per state of the topology last seen, the state's
  * network and AC solver; it belongs to one thread.
@@ -64,15 +67,18 @@ size_t voltage_nb(const voltage *v);
 
 /* The linear models of one SP in every state of topology t (which must be
  * built on def.net).  p_mw, q_mvar: [mpc.bus rows] expected net injection per
- * case bus row (de-energised buses are zeroed here).  Out: row [nst * nv *
+ * case bus row (de-energised buses are zeroed here); p_site: [mpc.bus rows]
+ * the sites' part of p_mw, scaled back when the intact point has no AC
+ * solution, or NULL (then every injection is).  Out: row [nst * nv *
  * nb] kV per MW by internal bus, off [nst * nv] kV, both in the layout
  * study_sp.lin_row/lin_off take; vm0 [nst * nv] the operating point's
  * voltage in p.u. (0 when de-energised), or NULL. */
-pcf_rc voltage_linearise(voltage *v, const study_topology *t, const double *p_mw, const double *q_mvar, double *row,
-                         double *off, double *vm0, pcf_error *err);
+pcf_rc voltage_linearise(voltage *v, const study_topology *t, const double *p_mw, const double *q_mvar,
+                         const double *p_site, double *row, double *off, double *vm0, pcf_error *err);
 
-/* States, over every call so far, whose AC solve failed and took the intact
- * state's model. */
+/* States, over every call so far, whose AC solve failed: fault states that
+ * took the intact state's model, intact states linearised at a scaled-back
+ * point. */
 size_t voltage_fallbacks(const voltage *v);
 
 #endif

@@ -10,7 +10,9 @@
  * the limit within the linearisation error; a de-energised monitored bus is
  * never an exceedance; results do not depend on the thread count; the AC
  * modes keep the linear voltage; on the demo zone's Beckingham busbar the
- * linear voltage is within 1e-3 p.u. of AC over a half-hour's spread.
+ * linear voltage is within 1e-3 p.u. of AC over a half-hour's spread; an
+ * expected point past the nose of the PV curve (export or demand) is
+ * linearised at the nearest solvable point of the ladder, and counted.
  */
 #include <criterion/criterion.h>
 #include <math.h>
@@ -37,8 +39,9 @@ static mp_case *s_line(void)
     return c;
 }
 
-/* |V2| from a full AC solve with p MW exported at bus 2, unity power factor. */
-static double s_ac_v2(double p)
+/* |V2| from a full AC solve with p MW exported at bus 2 (imported when
+ * < 0), unity power factor; NAN when AC has no solution. */
+static double s_ac_v2_or_nan(double p)
 {
     mp_case *c = s_line();
     pf_net *net;
@@ -47,19 +50,29 @@ static double s_ac_v2(double p)
     cr_assert_eq(pf_net_new(c, &net, &err), PCF_OK, "%s", err.msg);
     cr_assert_eq(pf_ac_new(net, &ac, &err), PCF_OK, "%s", err.msg);
     double pi[2] = { 0, p / 100 }, qi[2] = { 0, 0 }, vm[2], va[2];
+    pf_ac_opts o = PF_AC_OPTS_DEFAULT;
+    o.fresh = 1;
     pf_ac_start(ac, 1, vm, va);
-    cr_assert_eq(pf_ac_solve(ac, pi, qi, vm, va, NULL, NULL, &err), PCF_OK, "%s", err.msg);
-    double v = vm[1];
+    double v = pf_ac_solve(ac, pi, qi, vm, va, &o, NULL, &err) == PCF_OK ? vm[1] : NAN;
     pf_ac_destroy(&ac);
     pf_net_destroy(&net);
     mp_case_destroy(&c);
     return v;
 }
 
+static double s_ac_v2(double p)
+{
+    double v = s_ac_v2_or_nan(p);
+    cr_assert(isfinite(v), "no AC solution at %g MW", p);
+    return v;
+}
+
 /* The linear model of bus 2 linearised at p0 MW: (V - 1) * kV = off + row . p. */
 typedef struct lin { double row[2], off, vm0; } lin;
 
-static void s_linearise(double p0, lin *out)
+/* p_site: the site's part of p0 (scaled back past the nose); fallbacks:
+ * how many the call must count. */
+static void s_linearise_sites(double p0, double p_site, size_t fallbacks, lin *out)
 {
     mp_case *c = s_line();
     study_constraint k = { 0, NULL, NULL, KV, ANM_DANM, 1.0, 1.0, 1 };
@@ -75,12 +88,17 @@ static void s_linearise(double p0, lin *out)
     voltage *v;
     cr_assert_eq(voltage_new(&vd, &v, &err), PCF_OK, "%s", err.msg);
     cr_assert_eq(voltage_nb(v), 2);
-    double p[2] = { 0, p0 }, q[2] = { 0, 0 };
-    cr_assert_eq(voltage_linearise(v, t, p, q, out->row, &out->off, &out->vm0, &err), PCF_OK, "%s", err.msg);
-    cr_assert_eq(voltage_fallbacks(v), 0);
+    double p[2] = { 0, p0 }, q[2] = { 0, 0 }, ps[2] = { 0, p_site };
+    cr_assert_eq(voltage_linearise(v, t, p, q, ps, out->row, &out->off, &out->vm0, &err), PCF_OK, "%s", err.msg);
+    cr_assert_eq(voltage_fallbacks(v), fallbacks);
     voltage_destroy(&v);
     study_topology_destroy(&t);
     mp_case_destroy(&c);
+}
+
+static void s_linearise(double p0, lin *out)
+{
+    s_linearise_sites(p0, p0, 0, out);
 }
 
 Test(voltage, sensitivity_at_the_flat_point_is_the_line_resistance)
@@ -144,7 +162,7 @@ static void s_two_sites_ac(double vmax, int threads, int ac, double thermal, dou
     cr_assert_eq(voltage_new(&vd, &v, &err), PCF_OK, "%s", err.msg);
     double p[2] = { 0, 30 }, q[2] = { 0, 0 }, row[2], off, rev[2] = { 0, 0 };
     rev[vc] = (1 - 0.94) * KV;
-    cr_assert_eq(voltage_linearise(v, t, p, q, row, &off, NULL, &err), PCF_OK, "%s", err.msg);
+    cr_assert_eq(voltage_linearise(v, t, p, q, NULL, row, &off, NULL, &err), PCF_OK, "%s", err.msg);
     double mean[2] = { 15, 15 }, demand[2] = { 0, 0 }, lim[2] = { thermal, thermal };
     lim[vc] = (vmax - 1) * KV;
     study_sp sp = { t, 0.5, mean, NULL, demand, NULL, NULL, lim, lim, NULL };
@@ -251,7 +269,7 @@ Test(voltage, a_de_energised_bus_is_never_an_exceedance)
     voltage *v;
     cr_assert_eq(voltage_new(&vd, &v, &err), PCF_OK, "%s", err.msg);
     double p[3] = { 0, 0, 40 }, q[3] = { 0, 0, 0 }, row[3], off, vm0;
-    cr_assert_eq(voltage_linearise(v, t, p, q, row, &off, &vm0, &err), PCF_OK, "%s", err.msg);
+    cr_assert_eq(voltage_linearise(v, t, p, q, NULL, row, &off, &vm0, &err), PCF_OK, "%s", err.msg);
     cr_assert(row[0] == 0 && row[1] == 0 && row[2] == 0 && off == 0 && vm0 == 0);
     double mean = 40, demand[3] = { 0, 0, 0 }, lim = 0.001 * KV;
     study_sp sp = { t, 0.5, &mean, NULL, demand, NULL, NULL, &lim, &lim, NULL };
@@ -353,7 +371,7 @@ Test(voltage, demo_zone_linear_voltage_within_stated_error_of_ac)
     cr_assert_eq(nb, nbus, "the demo case has no isolated bus");
     double *row = calloc(nb, sizeof(double)), off, vm0;
     cr_assert(row);
-    cr_assert_eq(voltage_linearise(v, t, p0, q0, row, &off, &vm0, &err), PCF_OK, "%s", err.msg);
+    cr_assert_eq(voltage_linearise(v, t, p0, q0, NULL, row, &off, &vm0, &err), PCF_OK, "%s", err.msg);
     s_ac_case(c, p0, q0, vm);
     cr_assert_float_eq(vm0, vm[bus], 1e-9);
     cr_assert(vm0 > 1.06, "a sunny midday is an overvoltage there: %.4f", vm0);
@@ -383,4 +401,32 @@ Test(voltage, demo_zone_linear_voltage_within_stated_error_of_ac)
     voltage_destroy(&v);
     study_topology_destroy(&t);
     mp_case_destroy(&c);
+}
+
+/* p0 MW at bus 2 beyond the nose: linearise with the site's part p_site. */
+static void s_past_the_nose(double p0, double p_site)
+{
+    cr_assert(isnan(s_ac_v2_or_nan(p0)), "%g MW must have no AC solution for this test to mean anything", p0);
+    /* the ladder's point: the largest tenth of p0 that solves */
+    int k = 10;
+    while (k > 0 && isnan(s_ac_v2_or_nan(p0 * k / 10))) k--;
+    cr_assert_gt(k, 0);
+    lin l;
+    s_linearise_sites(p0, p_site, 1, &l);      /* the run goes on past the nose, counted */
+    double pk = p0 * k / 10, vk = s_ac_v2(pk);
+    cr_assert_float_eq(l.vm0, vk, 1e-9, "linearised at %g MW: V %.9g against AC %.9g", pk, l.vm0, vk);
+    cr_assert_float_eq(1 + (l.off + l.row[1] * pk) / KV, vk, 1e-9, "the model is exact at its point");
+    cr_assert(isfinite(l.row[1]) && l.row[1] != 0);
+}
+
+Test(voltage, an_intact_point_past_the_nose_scales_the_sites_back)
+{
+    /* a site exporting 600 MW down a 0.42 p.u. line: no AC solution */
+    s_past_the_nose(600, 600);
+}
+
+Test(voltage, a_demand_past_the_nose_scales_every_injection_back)
+{
+    /* demand of 300 MW, no sites to scale: every injection is */
+    s_past_the_nose(-300, 0);
 }
