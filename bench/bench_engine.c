@@ -3,7 +3,9 @@
  * a day-ahead run (48 SPs x 10,000 samples, credible N-1 faults, inputs read
  * from and results written to PostgreSQL) and a real-time run measured from
  * the NOTIFY of fresh SCADA to the NOTIFY of its committed results, through
- * the engine daemon.  Prints `BENCH name value unit` lines and the share of
+ * the engine daemon (PCF_BENCH_VOLTAGE=1: the voltage constraint measured
+ * in the full AC solves against its linear flow there, alone).  Prints
+ * `BENCH name value unit` lines and the share of
  * each stage.  Needs the private server of bench/run.sh (PCF_TEST_PGHOST,
  * PCF_TEST_PGPORT) and bin/ built (PCF_BINDIR overrides).
  */
@@ -204,6 +206,71 @@ static int s_ac_compare(PGconn *c, const engine_report *dflt, double dflt_cpu, a
     return 0;
 }
 
+/* Expected curtailment (MWh) over the run caused by one constraint. */
+static double s_constraint_mwh(PGconn *c, int64_t run, const char *id)
+{
+    char q[256];
+    snprintf(q, sizeof q, "SELECT coalesce(sum(expected_curtailment_mwh), 0) FROM constraint_statement "
+             "WHERE run_id = %lld AND constraint_id = '%s'", (long long)run, id);
+    PGresult *r = PQexec(c, q);
+    double v = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 ? atof(PQgetvalue(r, 0, 0)) : NAN;
+    PQclear(r);
+    return v;
+}
+
+/* PCF_BENCH_VOLTAGE: the default (screened) day-ahead run with the voltage
+ * constraint's bus measured in the full AC solves against the same run
+ * keeping its linear flow there (engine_opts.ac_voltage_linear), A/B
+ * interleaved twice, best of two each: share of samples re-solved, run
+ * time and KEST_BECK_V's expected curtailment; then the same with AC for
+ * every sample, once each. */
+static int s_voltage_compare(PGconn *c, anm_options *anm)
+{
+    static const char *name[2] = { "linear", "measured" };
+    engine_report best[2][2];
+    for (int mode = 0; mode < 2; mode++)
+        for (int i = 0; i < (mode ? 1 : 2); i++)
+            for (int v = 0; v < 2; v++) {
+                pcf_error err;
+                engine_report r;
+                engine_opts o = { .zone = "kestrel", .kind = ENGINE_DAY_AHEAD, .year = 2025, .month = 6, .day = 7,
+                                  .samples = 10000, .threads = 2, .anm = anm, .version = "bench",
+                                  .ac = mode ? STUDY_AC_ALL : STUDY_AC_SCREEN, .ac_voltage_linear = !v };
+                if (engine_run(c, &o, &r, &err) != PCF_OK) {
+                    fprintf(stderr, "bench_engine: day-ahead, voltage %s: %s\n", name[v], err.msg);
+                    return 1;
+                }
+                if (i == 0 || r.t_total < best[mode][v].t_total) best[mode][v] = r;
+            }
+    for (int mode = 0; mode < 2; mode++) {
+        /* the statements' flows before the ANM: the AC voltage against the
+         * linear one where the full solve measured it */
+        char q[512];
+        snprintf(q, sizeof q, "SELECT max(abs(x.flow_intact_p50_mw - y.flow_intact_p50_mw)) FROM constraint_statement x "
+                 "JOIN constraint_statement y USING (constraint_id, sp) WHERE constraint_id = 'KEST_BECK_V' "
+                 "AND x.run_id = %lld AND y.run_id = %lld", (long long)best[mode][0].run_id,
+                 (long long)best[mode][1].run_id);
+        PGresult *r = PQexec(c, q);
+        if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+            printf("# ac %s: KEST_BECK_V flow P50, measured against linear, differs by up to %s kV\n",
+                   mode ? "all" : "screened", PQgetvalue(r, 0, 0));
+        PQclear(r);
+    }
+    for (int mode = 0; mode < 2; mode++)
+        for (int v = 0; v < 2; v++) {
+            const engine_report *r = &best[mode][v];
+            const char *m = mode ? "all" : "screened";
+            printf("BENCH engine_day_ahead_ac_%s_voltage_%s_total %.3f s\n", m, name[v], r->t_total);
+            printf("BENCH engine_day_ahead_ac_%s_voltage_%s_resolved_share %.4f\n", m, name[v],
+                   (double)r->ac_samples / (double)(r->sp_count * r->samples));
+            printf("BENCH engine_day_ahead_ac_%s_voltage_%s_kest_beck_v_mwh %.2f MWh\n", m, name[v],
+                   s_constraint_mwh(c, r->run_id, "KEST_BECK_V"));
+            printf("# ac %s, voltage %s: zone-day %.1f MWh, %zu AC samples, %zu fell back\n", m, name[v],
+                   s_zone_mwh(c, r->run_id), r->ac_samples, r->ac_fallbacks);
+        }
+    return 0;
+}
+
 int main(void)
 {
     const char *host = getenv("PCF_TEST_PGHOST"), *port = getenv("PCF_TEST_PGPORT");
@@ -237,6 +304,14 @@ int main(void)
     db_exec(c, "ANALYZE", &err);
 
     double screen_band = getenv("PCF_BENCH_SCREEN_BAND") ? atof(getenv("PCF_BENCH_SCREEN_BAND")) : 0;
+    if (getenv("PCF_BENCH_VOLTAGE")) {
+        anm_options a0;
+        anm_options_default(&a0);
+        int rc = s_voltage_compare(c, &a0);
+        PQfinish(c);
+        s_sh("rm -rf %s", gen);
+        return rc;
+    }
     if (getenv("PCF_BENCH_AC_ONLY")) {
         /* the power-flow modes alone, for tuning the screening band */
         anm_options a0;

@@ -473,7 +473,8 @@ static void s_volt_free(eng_volt *ev)
     memset(ev, 0, sizeof *ev);
 }
 
-static pcf_rc s_volt_new(const run_ctx *x, const study_def *d, eng_volt *ev, pcf_error *err)
+/* ...and the study's full AC solves measure the monitored buses */
+static pcf_rc s_volt_new(const run_ctx *x, const study_def *d, study *st, eng_volt *ev, pcf_error *err)
 {
     memset(ev, 0, sizeof *ev);
     const zone *z = x->z;
@@ -497,6 +498,7 @@ static pcf_rc s_volt_new(const run_ctx *x, const study_def *d, eng_volt *ev, pcf
     if (ev->nv) {
         voltage_def vd = { d->net, ev->nv, bus, kv };
         rc = voltage_new(&vd, &ev->v, err);
+        if (rc == PCF_OK && !x->o->ac_voltage_linear) rc = study_set_voltage_bus(st, bus, err);
     }
     free(bus);
     free(kv);
@@ -596,7 +598,7 @@ static pcf_rc s_study(run_ctx *x, pcf_error *err)
         if (row >= 0 && MP_AT(&mc->bus, (size_t)row, MP_BUS_TYPE) != MP_REF) fixed[row] += MP_AT(&mc->gen, g, MP_PG);
     }
     if (rc == PCF_OK) rc = study_new(&d, &st, err);
-    if (rc == PCF_OK) rc = s_volt_new(x, &d, &ev, err);
+    if (rc == PCF_OK) rc = s_volt_new(x, &d, st, &ev, err);
     if (rc == PCF_OK) rc = study_set_ac(st, x->o->ac, s_ac_band(x->o), err);
     size_t nzc = x->z->nconstraint;
     if (rc == PCF_OK && x->shadow) {

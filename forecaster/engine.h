@@ -50,6 +50,9 @@ typedef struct engine_opts {
                                   * (study_ac.h) */
     double ac_band;              /* STUDY_AC_BAND: fraction of the acting level, e.g. 0.10;
                                   * STUDY_AC_SCREEN: 0 = STUDY_AC_SCREEN_BAND */
+    int ac_voltage_linear;       /* 1: full AC solves keep voltage constraints' linear flow and never
+                                  * pick samples for them (as before 2026-12-03; for comparison);
+                                  * 0: they measure the bus (study_set_voltage_bus) */
     const char *version;         /* software version recorded with the run */
     long long job_id;            /* run_queue job this run answers, 0 = none: see below */
     const char *worker;          /* the engine that claimed job_id */

@@ -117,6 +117,8 @@ struct study {
     double *sens_sp;             /* [nst * nc * ns], NULL without linear constraints */
     double *lin_buf;             /* [nb] */
     const double *lin_row, *vlin_off, *lin_rev;  /* study_set_linear */
+    int *vbus;                   /* [nc] study_set_voltage_bus: case bus row measured in AC samples, -1 none */
+    double *vkv;                 /* [nc] */
     /* the SP being run */
     const study_sp *sp;
     const study_topology *topo_last;    /* of the last SP run (study_sens) */
@@ -412,6 +414,8 @@ void study_destroy(study **sp)
     free(s->cres);
     free(s->cres_site);
     free(s->lin_of);
+    free(s->vbus);
+    free(s->vkv);
     free(s->sens_sp);
     free(s->lin_buf);
     free(s->fl);
@@ -484,6 +488,7 @@ static pcf_rc s_ac_thread(study *s, study_thread *th, pcf_error *err)
         }
         study_ac_def ad = { nc, d->ns, s->nst, nbr, rows, sign };
         rc = study_ac_new(&ad, &th->ac, err);
+        if (rc == PCF_OK) study_ac_set_voltage(th->ac, s->vbus, s->vkv);
     }
     free(nbr);
     free(rows);
@@ -623,9 +628,10 @@ static int s_ac_wanted(const study *s, const study_thread *th)
     if (s->ac_mode == STUDY_AC_ALL) return 1;
     int both = s->ac_mode == STUDY_AC_SCREEN;
     for (size_t c = 0; c < s->def.nc; c++) {
-        /* a linear (voltage) constraint's flow stays linear in an AC
-         * sample: solving it near that limit would change nothing there */
-        if (s->def.constraints[c].nbr == 0) continue;
+        /* a linear constraint whose bus the full solve does not measure
+         * (study_set_voltage_bus) stays linear in an AC sample: solving
+         * it near that limit would change nothing there */
+        if (s->def.constraints[c].nbr == 0 && !(s->vbus && s->vbus[c] >= 0)) continue;
         double r = s_ac_ratio(s, th, c);
         if (r >= 1 - s->ac_band && (!both || r <= 1 + s->ac_band)) return 1;
     }
@@ -673,7 +679,7 @@ static pcf_rc s_ac_sample(study *s, study_thread *th, size_t j, int st, const an
     int warm = s->ac_mode == STUDY_AC_SCREEN && s->lin_ok[st];
     return study_ac_sample(th->ac, t->id, (size_t)st, t->acase, t->ac_out[st], th->ac_p, th->ac_q, s->site_bus,
                            warm ? s->lin_gen : 0, warm ? &s->lin_vm[(size_t)st * nb] : NULL,
-                           warm ? &s->lin_va[(size_t)st * nb] : NULL,
+                           warm ? &s->lin_va[(size_t)st * nb] : NULL, dead,
                            th->a, in, res, th->ac_flow, used, err);
 }
 
@@ -1502,6 +1508,38 @@ pcf_rc study_set_linear(study *s, const double *row, const double *off, const do
     s->lin_row = s->nlin ? row : NULL;
     s->vlin_off = s->nlin ? off : NULL;
     s->lin_rev = rev;
+    return PCF_OK;
+}
+
+pcf_rc study_set_voltage_bus(study *s, const int *bus_row, pcf_error *err)
+{
+    size_t nc = s->def.nc;
+    for (size_t c = 0; bus_row && c < nc; c++) {
+        if (s->lin_of[c] < 0) continue;
+        int r = bus_row[s->lin_of[c]];
+        double kv = s->def.constraints[c].voltage_kv;
+        if (r >= 0 && ((size_t)r >= s->net->nbus_case || s->net->row_bus[r] < 0 || !(kv > 0) || !isfinite(kv)))
+            return pcf_error_set(err, PCF_ERR_INVALID,
+                                 "study: constraint %zu: bus row %d (base %g kV) is not an energised bus of the case", c,
+                                 r, kv);
+    }
+    if (!s->vbus) {
+        s->vbus = malloc((nc + 1) * sizeof(int));
+        s->vkv = malloc((nc + 1) * sizeof(double));
+        if (!s->vbus || !s->vkv) {
+            free(s->vbus);
+            free(s->vkv);
+            s->vbus = NULL;
+            s->vkv = NULL;
+            return pcf_error_set(err, PCF_ERR_NOMEM, "study: out of memory");
+        }
+    }
+    for (size_t c = 0; c < nc; c++) {
+        s->vbus[c] = bus_row && s->lin_of[c] >= 0 ? bus_row[s->lin_of[c]] : -1;
+        s->vkv[c] = s->def.constraints[c].voltage_kv;
+    }
+    for (int i = 0; i < s->def.threads; i++)
+        if (s->th[i].ac) study_ac_set_voltage(s->th[i].ac, s->vbus, s->vkv);
     return PCF_OK;
 }
 

@@ -211,6 +211,15 @@ pcf_rc study_set_members(study *s, size_t nmember, const double *mean, pcf_error
  * every state. */
 pcf_rc study_set_linear(study *s, const double *row, const double *off, const double *rev, pcf_error *err);
 
+/* The monitored bus of each linear constraint, for the full AC solve of a
+ * sample (study_set_ac) to measure: bus_row ([nlin], linear constraints in
+ * def order) the case bus row whose voltage constraint i is, its flow
+ * there (Vm - 1) * voltage_kv, as the linear model's; and samples within
+ * the AC band of its acting level are then solved in full like thermal
+ * ones.  -1 (or bus_row NULL, the default) keeps the linear flow in AC
+ * samples.  Copied; applies to the SPs run after it. */
+pcf_rc study_set_voltage_bus(study *s, const int *bus_row, pcf_error *err);
+
 /* The power flow of the samples (study_ac.h; methodology R.8): mode
  * STUDY_AC_OFF (DC only, what study_new sets up), STUDY_AC_SCREEN (every
  * state's flows linearised at its AC operating point, full AC for samples

@@ -47,6 +47,9 @@ struct study_ac {
     size_t cap_nb, cap_nl;  /* scratch sizes */
     double *p, *q, *vm, *va, *vm0, *va0, *pf, *pt;
     double *f_ac, *f_in, *curt, *curt_new;
+    int *vrow;              /* [nc] case bus row whose Vm a constraint is (study_ac_set_voltage), -1 none */
+    double *vkv;            /* [nc] its kV of 1 p.u. */
+    const unsigned char *dead;  /* the sample's state's de-energised case buses, or NULL */
 };
 
 static void s_slot_clear(ac_slot *s)
@@ -70,6 +73,7 @@ void study_ac_destroy(study_ac **ap)
     free(a->signs);
     free(a->p); free(a->q); free(a->vm); free(a->va); free(a->vm0); free(a->va0); free(a->pf); free(a->pt);
     free(a->f_ac); free(a->f_in); free(a->curt); free(a->curt_new);
+    free(a->vrow); free(a->vkv);
     free(a);
     *ap = NULL;
 }
@@ -89,12 +93,16 @@ pcf_rc study_ac_new(const study_ac_def *def, study_ac **out, pcf_error *err)
     a->f_in = calloc(def->nc + 1, sizeof(double));
     a->curt = calloc(def->ns + 1, sizeof(double));
     a->curt_new = calloc(def->ns + 1, sizeof(double));
-    if (!a->nbr || !a->rows || !a->signs || !a->slot || !a->f_ac || !a->f_in || !a->curt || !a->curt_new) {
+    a->vrow = malloc((def->nc + 1) * sizeof(int));
+    a->vkv = calloc(def->nc + 1, sizeof(double));
+    if (!a->nbr || !a->rows || !a->signs || !a->slot || !a->f_ac || !a->f_in || !a->curt || !a->curt_new || !a->vrow ||
+        !a->vkv) {
         study_ac_destroy(&a);
         return pcf_error_set(err, PCF_ERR_NOMEM, "study_ac: out of memory");
     }
     size_t k = 0;
     for (size_t c = 0; c < def->nc; c++) {
+        a->vrow[c] = -1;
         a->nbr[c] = def->nbr[c];
         for (size_t i = 0; i < def->nbr[c]; i++, k++) {
             a->rows[k] = def->branch_row[c][i];
@@ -106,6 +114,15 @@ pcf_rc study_ac_new(const study_ac_def *def, study_ac **out, pcf_error *err)
     a->def.sign = NULL;
     *out = a;
     return PCF_OK;
+}
+
+void study_ac_set_voltage(study_ac *a, const int *bus_row, const double *kv)
+{
+    for (size_t c = 0; c < a->def.nc; c++) {
+        int ok = bus_row && kv && a->nbr[c] == 0 && bus_row[c] >= 0 && kv[c] > 0 && isfinite(kv[c]);
+        a->vrow[c] = ok ? bus_row[c] : -1;
+        a->vkv[c] = ok ? kv[c] : 0;
+    }
 }
 
 static pcf_rc s_scratch(study_ac *a, size_t nb, size_t nl, pcf_error *err)
@@ -213,6 +230,19 @@ static int s_solve(study_ac *a, ac_slot *s, int chord, pcf_error *err)
     return 1;
 }
 
+/* The voltage constraints' flows in a->f_ac from the solution in a->vm,
+ * (Vm - 1) * kV as voltage.h's linear model; 0 at a de-energised bus, as
+ * there. */
+static void s_volt_flows(study_ac *a, ac_slot *s)
+{
+    for (size_t c = 0; c < a->def.nc; c++) {
+        int row = a->vrow[c];
+        if (row < 0) continue;
+        int b = (size_t)row < s->net->nbus_case ? s->net->row_bus[row] : -1;
+        a->f_ac[c] = b < 0 || (a->dead && a->dead[row]) ? 0 : (a->vm[b] - 1) * a->vkv[c];
+    }
+}
+
 /* a->p, a->q from MW/MVAr; a->vm, a->va: vm0, va0 if given, else the flat
  * start's magnitudes and the DC angles of the same injections.  0: the DC
  * solve failed. */
@@ -279,10 +309,11 @@ pcf_rc study_ac_linearise(study_ac *a, uint64_t topo_id, size_t state, const mp_
 
 pcf_rc study_ac_sample(study_ac *a, uint64_t topo_id, size_t state, const mp_case *c, int out_row,
                        const double *p_mw, const double *q_mvar, const int *site_bus, uint64_t point_id,
-                       const double *vm0, const double *va0, anm *A, const anm_input *in, anm_result *res,
-                       double *flow_pre, int *used, pcf_error *err)
+                       const double *vm0, const double *va0, const unsigned char *dead, anm *A,
+                       const anm_input *in, anm_result *res, double *flow_pre, int *used, pcf_error *err)
 {
     *used = 0;
+    a->dead = dead;
     if (state >= a->def.nst) return pcf_error_set(err, PCF_ERR_INVALID, "study_ac: state %zu out of range", state);
     ac_slot *s;
     pcf_rc rc = s_slot(a, topo_id, state, c, out_row, &s, err);
@@ -304,11 +335,12 @@ pcf_rc study_ac_sample(study_ac *a, uint64_t topo_id, size_t state, const mp_cas
      * linear flows the caller gave (in->flow, which also stand as the
      * flows before the ANM) and solve from there. */
     int cold = !s_solve(a, s, chord, &e2);
+    if (!cold) s_volt_flows(a, s);
     memcpy(flow_pre, cold ? in->flow : a->f_ac, nc * sizeof(double));
-    /* A constraint without branches (a voltage constraint, voltage.h) keeps
-     * the caller's linear flow: the AC solve does not measure it. */
+    /* A constraint without branches and without a monitored bus keeps the
+     * caller's linear flow: the AC solve does not measure it. */
     for (size_t k = 0; k < nc; k++)
-        if (a->nbr[k] == 0) flow_pre[k] = in->flow[k];
+        if (a->nbr[k] == 0 && a->vrow[k] < 0) flow_pre[k] = in->flow[k];
     anm_input ai = *in;
     ai.flow = flow_pre;
     anm_result r;
@@ -324,6 +356,7 @@ pcf_rc study_ac_sample(study_ac *a, uint64_t topo_id, size_t state, const mp_cas
             cold = 0;
         }
         if (!s_solve(a, s, chord && !cold, &e2)) return PCF_OK;     /* warm: the last solution */
+        s_volt_flows(a, s);
         /* What the linear model would have said after this curtailment is
          * flow_pre - sens * curt; the AC flow differs by the change in
          * losses.  Hand the ANM pre-curtailment flows carrying that
@@ -331,7 +364,7 @@ pcf_rc study_ac_sample(study_ac *a, uint64_t topo_id, size_t state, const mp_cas
         for (size_t k = 0; k < nc; k++) {
             double d = 0;
             for (size_t i = 0; i < ns; i++) d += in->sens[k * ns + i] * a->curt[i];
-            a->f_in[k] = a->nbr[k] == 0 ? in->flow[k] : a->f_ac[k] + d;
+            a->f_in[k] = a->nbr[k] == 0 && a->vrow[k] < 0 ? in->flow[k] : a->f_ac[k] + d;
         }
         ai.flow = a->f_in;
         if ((rc = anm_solve(A, &ai, &r, err)) != PCF_OK) return rc;

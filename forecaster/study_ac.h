@@ -32,7 +32,10 @@
  *     count;
  *   - constraint flow: the signed sum of the sending-end MW of its branches
  *     (the larger-magnitude end, in the direction of the flow), which is
- *     what the ANM's measurement sees and includes the branch's losses;
+ *     what the ANM's measurement sees and includes the branch's losses; a
+ *     voltage constraint's (study_ac_set_voltage) is its bus's deviation
+ *     from nominal in the solution, (Vm - 1) * kV, as voltage.h's linear
+ *     model, 0 at a de-energised bus;
  *   - ANM: the NGED emulation (anm.h) on the AC flows with the state's DC
  *     sensitivities; then the curtailed injections are solved again and
  *     the ANM re-run on the AC flows corrected by what the linear model
@@ -86,13 +89,20 @@ typedef struct study_ac_def {
 pcf_rc study_ac_new(const study_ac_def *def, study_ac **out, pcf_error *err);
 void study_ac_destroy(study_ac **a);
 
+/* Voltage constraints measured in the full solve: bus_row, kv ([nc]) the
+ * case bus row whose Vm constraint c is and its kV of 1 p.u.; constraints
+ * with branches, rows < 0 and NULL arrays are not (they keep the caller's
+ * linear flow).  Copied. */
+void study_ac_set_voltage(study_ac *a, const int *bus_row, const double *kv);
+
 /* One sample in state `state` of the topology `topo_id` whose case (planned
  * outages applied) is c, with `out_row` (case row, -1 none) also out.
  * p_mw: [nb] net injection per internal bus with every site at its
  * available output; q_mvar: [nb] likewise; site_bus: [ns] internal bus of
- * each site.  in: the DC ANM input (limits, sensitivities, avail; its flow
- * is read only for constraints without branches, voltage constraints
- * (voltage.h), which keep their linear flow).  On success (*used = 1) res
+ * each site.  dead: [case bus rows] 1 = de-energised in this state, or
+ * NULL.  in: the DC ANM input (limits, sensitivities, avail; its flow is
+ * read only for constraints without branches and without a monitored bus,
+ * which keep their linear flow).  On success (*used = 1) res
  * is the ANM's answer on AC flows and flow_pre ([nc]) the AC constraint
  * flows before curtailment.
  * *used = 0: the AC solve failed or the state cannot be solved; res is
@@ -100,8 +110,8 @@ void study_ac_destroy(study_ac **a);
  * anm_solve.  Errors other than non-convergence are returned. */
 pcf_rc study_ac_sample(study_ac *a, uint64_t topo_id, size_t state, const mp_case *c, int out_row,
                        const double *p_mw, const double *q_mvar, const int *site_bus, uint64_t point_id,
-                       const double *vm0, const double *va0, anm *A, const anm_input *in, anm_result *res,
-                       double *flow_pre, int *used, pcf_error *err);
+                       const double *vm0, const double *va0, const unsigned char *dead, anm *A,
+                       const anm_input *in, anm_result *res, double *flow_pre, int *used, pcf_error *err);
 
 /* The operating point of state `state` for injections p_mw, q_mvar (as
  * study_ac_sample) and the constraint flows linearised there: f0 ([nc] MW)

@@ -12,7 +12,10 @@
  * modes keep the linear voltage; on the demo zone's Beckingham busbar the
  * linear voltage is within 1e-3 p.u. of AC over a half-hour's spread; an
  * expected point past the nose of the PV curve (export or demand) is
- * linearised at the nearest solvable point of the ladder, and counted.
+ * linearised at the nearest solvable point of the ladder, and counted; with
+ * the bus measured (study_set_voltage_bus) the full AC solve of a sample
+ * decides where the tangent reads the voltage over or under the limit, and
+ * curtails until the AC voltage is at it, for any thread count.
  */
 #include <criterion/criterion.h>
 #include <math.h>
@@ -284,9 +287,9 @@ Test(voltage, a_de_energised_bus_is_never_an_exceedance)
 
 Test(voltage, ac_modes_keep_the_linear_voltage)
 {
-    /* The screened AC mode (the engine's default) and a full AC solve of
-     * every sample measure branch flows, not voltages: a voltage
-     * constraint keeps its linear model there, so the curtailment is the
+    /* Without study_set_voltage_bus, the screened AC mode (the engine's
+     * default) and a full AC solve of every sample measure branch flows,
+     * not voltages: a voltage constraint keeps its linear model there, so the curtailment is the
      * DC mode's, and its sensitivities are not replaced by the screened
      * branch ones (which are 0 for a constraint without branches).  With a
      * thermal constraint on the line limited to 29 MW (it acts at 30 MW
@@ -429,4 +432,96 @@ Test(voltage, a_demand_past_the_nose_scales_every_injection_back)
 {
     /* demand of 300 MW, no sites to scale: every injection is */
     s_past_the_nose(-300, 0);
+}
+
+/* One site of 40 MW at bus 2 whose expected output is p MW (spread sd MW),
+ * the voltage model the tangent at p_lin MW (voltage_linearise), limit
+ * vmax; in AC mode `ac` (band 0.5), with the full solve measuring bus 2
+ * when measure is set (study_set_voltage_bus).  Out: the site's expected
+ * curtailment (MW) and its result. */
+static double s_site_off_tangent(double p, double sd, double p_lin, double vmax, int ac, int measure, int threads,
+                                 mcstat_pcf *out)
+{
+    mp_case *c = s_line();
+    study_constraint k = { 0, NULL, NULL, KV, ANM_DANM, 1.0, 1.0, 1 };
+    study_site site = { 2, 40 };
+    anm_tranche_def tr = { 0, 40, 0, 1, ANM_DANM };
+    study_def d = { c, 1, 1, 1, 0, &k, &site, &tr, NULL, NULL, 256, 5, threads, NULL };
+    study_topology *t;
+    study *s;
+    pcf_error err;
+    cr_assert_eq(study_topology_new(&d, NULL, 0, &t, &err), PCF_OK, "%s", err.msg);
+    cr_assert_eq(study_new(&d, &s, &err), PCF_OK, "%s", err.msg);
+    int bus = 1, nobus = 9;
+    cr_assert_eq(study_set_voltage_bus(s, &nobus, &err), PCF_ERR_INVALID, "a bus that is not there");
+    if (measure) cr_assert_eq(study_set_voltage_bus(s, &bus, &err), PCF_OK, "%s", err.msg);
+    cr_assert_eq(study_set_ac(s, ac, 0.5, &err), PCF_OK, "%s", err.msg);
+    lin l;
+    s_linearise(p_lin, &l);
+    cr_assert_eq(study_set_linear(s, l.row, &l.off, NULL, &err), PCF_OK, "%s", err.msg);
+    rng_mvn *mvn = NULL;
+    double var = sd * sd;
+    if (sd > 0) cr_assert_eq(rng_mvn_new(1, NULL, &var, &mvn, &err), PCF_OK, "%s", err.msg);
+    double mean = p, demand[2] = { 0, 0 }, lim = (vmax - 1) * KV;
+    study_sp sp = { t, 0.5, &mean, mvn, demand, NULL, NULL, &lim, &lim, NULL };
+    cr_assert_eq(study_run_sp(s, 1, &sp, &err), PCF_OK, "%s", err.msg);
+    cr_assert_eq(study_site_result(s, 0, out, &err), PCF_OK, "%s", err.msg);
+    rng_mvn_destroy(&mvn);
+    study_destroy(&s);
+    study_topology_destroy(&t);
+    mp_case_destroy(&c);
+    return out->curtailed_mwh / 0.5;
+}
+
+Test(voltage, the_full_solve_measures_the_voltage_where_the_tangent_is_over_the_limit)
+{
+    /* The tangent at 20 MW reads the voltage at 30 MW high (1.08076
+     * against AC 1.07987 p.u.: V is concave in P between the two): a
+     * limit between the two is an overvoltage of the linear model only.
+     * Without AC, or solved in full without the bus measured (the old
+     * behaviour), the ANM curtails; with the bus measured, the full solve
+     * decides and curtails nothing. */
+    lin l;
+    s_linearise(20, &l);
+    double v_lin = 1 + (l.off + l.row[1] * 30) / KV, v_ac = s_ac_v2(30), vmax = (v_lin + v_ac) / 2;
+    cr_assert(v_lin - v_ac > 1e-4, "test set-up: tangent %.6f against AC %.6f p.u.", v_lin, v_ac);
+    mcstat_pcf r;
+    cr_assert_gt(s_site_off_tangent(30, 0, 20, vmax, STUDY_AC_OFF, 1, 1, &r), 0, "linear: over the limit");
+    cr_assert_gt(s_site_off_tangent(30, 0, 20, vmax, STUDY_AC_BAND, 0, 1, &r), 0, "bus not measured: linear flow");
+    int modes[2] = { STUDY_AC_BAND, STUDY_AC_ALL };
+    for (int m = 0; m < 2; m++)
+        cr_assert_eq(s_site_off_tangent(30, 0, 20, vmax, modes[m], 1, 1, &r), 0, "mode %d: AC is under the limit",
+                     modes[m]);
+}
+
+Test(voltage, the_full_solve_curtails_to_the_ac_voltage_at_the_limit)
+{
+    /* A limit under both: the linear model curtails by its tangent; the
+     * full solve with the bus measured, through its re-solve rounds, until
+     * the AC voltage is at the limit. */
+    lin l;
+    s_linearise(20, &l);
+    double vmax = s_ac_v2(30) - 0.005;
+    mcstat_pcf r;
+    double c_lin = s_site_off_tangent(30, 0, 20, vmax, STUDY_AC_OFF, 1, 1, &r);
+    int modes[2] = { STUDY_AC_BAND, STUDY_AC_ALL };
+    for (int m = 0; m < 2; m++) {
+        double curt = s_site_off_tangent(30, 0, 20, vmax, modes[m], 1, 1, &r);
+        double v_after = s_ac_v2(30 - curt);
+        cr_assert_float_eq(v_after, vmax, 1e-5, "mode %d: AC %.7f p.u. after %.4f MW off, limit %.7f", modes[m],
+                           v_after, curt, vmax);
+        cr_assert(fabs(curt - c_lin) > 0.1, "mode %d: AC %.4f MW against linear %.4f MW", modes[m], curt, c_lin);
+    }
+}
+
+Test(voltage, measured_voltage_does_not_depend_on_the_thread_count)
+{
+    lin l;
+    s_linearise(20, &l);
+    double vmax = 1 + (l.off + l.row[1] * 30) / KV, c1, c3;
+    mcstat_pcf r1, r3;
+    c1 = s_site_off_tangent(30, 4, 20, vmax, STUDY_AC_BAND, 1, 1, &r1);
+    c3 = s_site_off_tangent(30, 4, 20, vmax, STUDY_AC_BAND, 1, 3, &r3);
+    cr_assert_gt(c1, 0);
+    cr_assert(c1 == c3 && memcmp(&r1, &r3, sizeof r1) == 0, "1 thread %.17g MW, 3 threads %.17g MW", c1, c3);
 }
