@@ -607,6 +607,12 @@ pcf_rc study_new(const study_def *def, study **out, pcf_error *err)
 
 /* ---- sampling (phase 1) and ANM (phase 2), per block ------------------------ */
 
+/* 1: the full AC solve measures linear constraint c's bus (study_set_voltage_bus). */
+static int s_measured(const study *s, size_t c)
+{
+    return s->vbus && s->vbus[c] >= 0;
+}
+
 /* Loading of constraint c in th->flow over the level where the ANM acts
  * on it (trim x the limit in the flow's direction). */
 static double s_ac_ratio(const study *s, const study_thread *th, size_t c)
@@ -631,7 +637,7 @@ static int s_ac_wanted(const study *s, const study_thread *th)
         /* a linear constraint whose bus the full solve does not measure
          * (study_set_voltage_bus) stays linear in an AC sample: solving
          * it near that limit would change nothing there */
-        if (s->def.constraints[c].nbr == 0 && !(s->vbus && s->vbus[c] >= 0)) continue;
+        if (s->def.constraints[c].nbr == 0 && !s_measured(s, c)) continue;
         double r = s_ac_ratio(s, th, c);
         if (r >= 1 - s->ac_band && (!both || r <= 1 + s->ac_band)) return 1;
     }
@@ -826,8 +832,9 @@ static pcf_rc s_anm_block(study *s, study_thread *th, size_t blk, pcf_error *err
                 const double *row = &s->lin2_cptdf[c * s->nb];
                 double f = s->lin2_off[c];
                 for (size_t b = 0; b < s->nb; b++) f += row[b] * s->inj[b * S + j];
-                /* a linear (voltage) constraint keeps its own model */
-                th->ac_flow[c] = d->constraints[c].nbr == 0 ? th->flow[c] : f;
+                /* a linear (voltage) constraint keeps its own model, unless
+                 * the tangent is its AC voltage's (study_set_voltage_bus) */
+                th->ac_flow[c] = d->constraints[c].nbr == 0 && !s_measured(s, c) ? th->flow[c] : f;
             }
             in.flow = th->ac_flow;
             in.sens = s->lin2_sens;
@@ -1266,8 +1273,9 @@ static void s_linear(study *s, const study_sp *sp)
             cblas_dgemv(CblasRowMajor, CblasTrans, (int)nb, (int)S, 1.0, s->inj, (int)S, s->lin_buf, 1, 0.0, f, 1);
             for (size_t j = 0; j < S; j++) f[j] += s->vlin_off[i];
             for (size_t k = 0; k < ns; k++) s->sens_sp[(st * nc + c) * ns + k] = s->lin_buf[s->site_bus[k]];
-            /* the screened mode's second tangent (intact) takes them too */
-            if (st == 0 && s->ac_mode == STUDY_AC_SCREEN && s->lin2_ok)
+            /* the screened mode's second tangent (intact) takes them too,
+             * unless it linearised the measured voltage itself */
+            if (st == 0 && s->ac_mode == STUDY_AC_SCREEN && s->lin2_ok && !s_measured(s, c))
                 memcpy(&s->lin2_sens[c * ns], &s->sens_sp[c * ns], ns * sizeof(double));
         }
     }
@@ -1328,7 +1336,7 @@ static pcf_rc s_linearise_curtailed(study *s, pcf_error *err)
         s->lin_q[b] = dead[row] ? 0 : -fabs(dem) * tanphi;
     }
     int ok = 0;
-    rc = study_ac_linearise(s->ac_lin, t->id, 0, t->acase, t->ac_out[0], s->lin_p, s->lin_q, s->lin2_cptdf,
+    rc = study_ac_linearise(s->ac_lin, t->id, 0, t->acase, t->ac_out[0], s->lin_p, s->lin_q, dead, s->lin2_cptdf,
                             s->lin2_off, s->lin2_v, s->lin2_v + nb, &ok, err);
     if (rc != PCF_OK || !ok) return rc;
     for (size_t c = 0; c < nc; c++) {
@@ -1379,7 +1387,7 @@ static pcf_rc s_linearise(study *s, pcf_error *err)
             s->lin_q[b] = dead[row] ? 0 : -fabs(dem) * tanphi;
         }
         int ok = 0;
-        pcf_rc rc = study_ac_linearise(s->ac_lin, t->id, st, t->acase, t->ac_out[st], s->lin_p, s->lin_q, rows,
+        pcf_rc rc = study_ac_linearise(s->ac_lin, t->id, st, t->acase, t->ac_out[st], s->lin_p, s->lin_q, NULL, rows,
                                        off, &s->lin_vm[st * nb], &s->lin_va[st * nb], &ok, err);
         if (rc != PCF_OK) return rc;
         if (!ok) {
@@ -1540,6 +1548,7 @@ pcf_rc study_set_voltage_bus(study *s, const int *bus_row, pcf_error *err)
     }
     for (int i = 0; i < s->def.threads; i++)
         if (s->th[i].ac) study_ac_set_voltage(s->th[i].ac, s->vbus, s->vkv);
+    if (s->ac_lin) study_ac_set_voltage(s->ac_lin, s->vbus, s->vkv);
     return PCF_OK;
 }
 

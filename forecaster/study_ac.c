@@ -265,11 +265,54 @@ static int s_start(study_ac *a, ac_slot *s, const double *p_mw, const double *q_
     return pf_dc_solve(s->dc, a->p, NULL, a->va, NULL, NULL, &e2) == PCF_OK;
 }
 
+/* The measured voltage constraints' rows (kV per MW) and flows at the
+ * solution in a->vm, a->va: dVm/dP from the Jacobian (pf_ac_vm_sens).
+ * 0: the sensitivities could not be had. */
+static pcf_rc s_volt_rows(study_ac *a, ac_slot *s, double *rows, int *ok, pcf_error *err)
+{
+    size_t nb = s->net->nb, nc = a->def.nc, nmon = 0;
+    double base = s->net->base_mva;
+    *ok = 1;
+    int *mon = malloc((nc + 1) * sizeof(int));
+    double *dvdp = malloc((nc * nb + 1) * sizeof(double));
+    if (!mon || !dvdp) {
+        free(mon);
+        free(dvdp);
+        return pcf_error_set(err, PCF_ERR_NOMEM, "study_ac: out of memory");
+    }
+    for (size_t c = 0; c < nc; c++) {
+        int row = a->vrow[c];
+        if (row < 0 || (size_t)row >= s->net->nbus_case || s->net->row_bus[row] < 0 || (a->dead && a->dead[row]))
+            continue;
+        mon[nmon++] = s->net->row_bus[row];
+    }
+    pcf_error e2;
+    pcf_rc rc = nmon ? pf_ac_vm_sens(s->ac, a->vm, a->va, nmon, mon, dvdp, &e2) : PCF_OK;
+    if (rc == PCF_ERR_NOMEM) *err = e2;
+    else if (rc != PCF_OK) *ok = 0;
+    size_t k = 0;
+    for (size_t c = 0; rc == PCF_OK && c < nc; c++) {
+        int row = a->vrow[c];
+        if (row < 0) continue;
+        double *r = &rows[c * nb];
+        memset(r, 0, nb * sizeof(double));
+        a->f_ac[c] = 0;
+        if ((size_t)row >= s->net->nbus_case || s->net->row_bus[row] < 0 || (a->dead && a->dead[row])) continue;
+        for (size_t b = 0; b < nb; b++) r[b] = dvdp[k * nb + b] * a->vkv[c] / base;
+        a->f_ac[c] = (a->vm[mon[k]] - 1) * a->vkv[c];
+        k++;
+    }
+    free(mon);
+    free(dvdp);
+    return rc == PCF_ERR_NOMEM ? rc : PCF_OK;
+}
+
 pcf_rc study_ac_linearise(study_ac *a, uint64_t topo_id, size_t state, const mp_case *c, int out_row,
-                          const double *p_mw, const double *q_mvar, double *rows, double *f0, double *vm,
-                          double *va, int *ok, pcf_error *err)
+                          const double *p_mw, const double *q_mvar, const unsigned char *volt_dead, double *rows,
+                          double *f0, double *vm, double *va, int *ok, pcf_error *err)
 {
     *ok = 0;
+    a->dead = volt_dead;
     if (state >= a->def.nst) return pcf_error_set(err, PCF_ERR_INVALID, "study_ac: state %zu out of range", state);
     ac_slot *s;
     pcf_rc rc = s_slot(a, topo_id, state, c, out_row, &s, err);
@@ -300,6 +343,9 @@ pcf_rc study_ac_linearise(study_ac *a, uint64_t topo_id, size_t state, const mp_
         return rc;
     }
     if (rc != PCF_OK) return PCF_OK;
+    int vok = 1;
+    if (volt_dead && (rc = s_volt_rows(a, s, rows, &vok, err)) != PCF_OK) return rc;
+    if (!vok) return PCF_OK;
     memcpy(f0, a->f_ac, nc * sizeof(double));
     memcpy(vm, a->vm, nb * sizeof(double));
     memcpy(va, a->va, nb * sizeof(double));

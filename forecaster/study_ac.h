@@ -118,10 +118,14 @@ pcf_rc study_ac_sample(study_ac *a, uint64_t topo_id, size_t state, const mp_cas
  * the AC constraint flows at the point, rows ([nc x nb]) their sensitivity
  * to the P injected at every internal bus (pf_ac_sens: the "AC PTDF" of the
  * point, losses and reactive flows in it), vm, va ([nb]) the point itself,
- * for warm starts.  *ok = 0 when the state cannot be solved with AC or the
- * point does not converge; the outputs are then untouched. */
+ * for warm starts.  volt_dead ([case bus rows], 1 = de-energised), when
+ * given, linearises the measured voltage constraints (study_ac_set_voltage)
+ * too: f0 (Vm - 1) * kV, rows dVm/dP in kV per MW (pf_ac_vm_sens), 0 at a
+ * de-energised bus; NULL leaves them 0.  *ok = 0 when the state cannot be
+ * solved with AC or the point does not converge; the outputs are then
+ * untouched. */
 pcf_rc study_ac_linearise(study_ac *a, uint64_t topo_id, size_t state, const mp_case *c, int out_row,
-                          const double *p_mw, const double *q_mvar, double *rows, double *f0, double *vm,
-                          double *va, int *ok, pcf_error *err);
+                          const double *p_mw, const double *q_mvar, const unsigned char *volt_dead, double *rows,
+                          double *f0, double *vm, double *va, int *ok, pcf_error *err);
 
 #endif

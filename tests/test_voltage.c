@@ -514,6 +514,23 @@ Test(voltage, the_full_solve_curtails_to_the_ac_voltage_at_the_limit)
     }
 }
 
+Test(voltage, the_screened_second_tangent_is_the_ac_voltage_one)
+{
+    /* Screened AC (the engine's default): a sample far above the limit is
+     * outside the band and takes its curtailment from the second tangent,
+     * at the mean curtailed by the first.  With the bus measured that
+     * tangent is the AC voltage's (pf_ac_vm_sens at that point), so the
+     * curtailment lands near where the AC voltage is at the limit; without,
+     * it is the caller's model's, off by its curvature. */
+    double vmax = s_ac_v2(30) - 0.005;
+    mcstat_pcf r;
+    double c_ac = s_site_off_tangent(30, 0, 20, vmax, STUDY_AC_ALL, 1, 1, &r);
+    double c_lin = s_site_off_tangent(30, 0, 20, vmax, STUDY_AC_SCREEN, 0, 1, &r);
+    double c_scr = s_site_off_tangent(30, 0, 20, vmax, STUDY_AC_SCREEN, 1, 1, &r);
+    cr_assert(fabs(c_scr - c_ac) < 0.1 * fabs(c_lin - c_ac), "screened %.5f MW, linear %.5f MW, AC %.5f MW", c_scr,
+              c_lin, c_ac);
+}
+
 Test(voltage, measured_voltage_does_not_depend_on_the_thread_count)
 {
     lin l;
@@ -524,4 +541,9 @@ Test(voltage, measured_voltage_does_not_depend_on_the_thread_count)
     c3 = s_site_off_tangent(30, 4, 20, vmax, STUDY_AC_BAND, 1, 3, &r3);
     cr_assert_gt(c1, 0);
     cr_assert(c1 == c3 && memcmp(&r1, &r3, sizeof r1) == 0, "1 thread %.17g MW, 3 threads %.17g MW", c1, c3);
+    c1 = s_site_off_tangent(30, 4, 20, vmax, STUDY_AC_SCREEN, 1, 1, &r1);
+    c3 = s_site_off_tangent(30, 4, 20, vmax, STUDY_AC_SCREEN, 1, 3, &r3);
+    cr_assert_gt(c1, 0);
+    cr_assert(c1 == c3 && memcmp(&r1, &r3, sizeof r1) == 0, "screened: 1 thread %.17g MW, 3 threads %.17g MW", c1,
+              c3);
 }
