@@ -1,41 +1,55 @@
 /*
  * bench_publish.c -- publisher benchmarks (issue 6 targets).
  *
- * Prints `BENCH <name> <value> <unit>` lines, context lines start with '#':
+ * Prints `BENCH <name> <value> <unit>` lines, context lines start with '#'.
+ * Every receiver runs in a forked process of its own (its own ZeroMQ
+ * context and I/O thread, as every real client); the sender is a PUB set up
+ * as the publisher sets it up; TCP loopback; mode plain or curve (CurveZMQ
+ * with the ZAP allowlist handler admitting the subscriber), side by side:
  *   pub_<mode>_row_{sent,recv}_per_s   a typical PCF message (a PcfBatch of
- *                     one row with the full header, 189 bytes) pushed
- *                     through a PUB socket set up as the publisher sets it up,
- *                     to one SUB over TCP loopback: messages/s sent and
- *                     received; mode plain or curve (CurveZMQ with the ZAP
- *                     allowlist handler admitting the subscriber), side by side
- *   pub_<mode>_row_sub_recv_per_s  the same stream received through our
- *                     subscriber (subscriber_poll: frame checks, header
- *                     decode, sequence rules, callback) instead of bare
- *                     zmq_msg_recv: what the protocol costs a client; each
- *                     message carries its own sequence number
- *   pub_<mode>_da_{sent,recv}_mb_per_s  the same with the demo zone's whole
- *                     day-ahead PCF batch (35 sites x 48 SPs in one frame)
- *   pub_run_<mode>_runs_per_s  publish_send_run() of that day-ahead run
+ *                     one row with the full header, 191 bytes): messages/s
+ *                     handed to ZeroMQ and received by bare zmq_msg_recv
+ *   pub_<mode>_row_sub_recv_per_s  the same received through our subscriber
+ *                     (subscriber_poll: frame checks, header decode,
+ *                     sequence rules, callback): what a client gets
+ *   pub_<mode>_row_{send,recv_io,recv_thread,sub_recv_thread}_cpu_us_per_msg
+ *                     CPU per message: the sending process (I/O thread
+ *                     included), the receiver's I/O thread, its receiving
+ *                     thread bare and through the subscriber
+ *   pub_<mode>_{da,rt}_batch_{recv_per_s,rows_per_s}  the protocol's real
+ *                     messages (docs/protocol.md 6.3: one PcfBatch per run):
+ *                     the demo zone's day-ahead batch (35 sites x 48 SPs) and
+ *                     real-time batch (35 x 8 SPs), received through the
+ *                     subscriber, as messages/s and PCF rows/s
+ *   curve_{box,open}_*_us  libsodium's crypto_box_afternm / _open_afternm
+ *                     alone on one frame (topic, one-row body, day-ahead
+ *                     batch): what CurveZMQ must spend per frame, the floor
+ *                     under the Curve figures (the arithmetic is printed)
+ *   pub_run_<mode>_runs_per_s  publish_send_run() of the day-ahead run
  *                     (three topics, packing and state keeping included)
  *   sub_header_decode_{protobuf_c,fast}_cpu_ns  CPU time to decode one
  *                     typical message's Header and BatchInfo: subscriber_peek
  *                     (protobuf-c, allocating) against subscriber_peek_fast
- *   pub_<mode>_row{,_sub}_recv_thread_cpu_us_per_msg  CPU of the receiving
- *                     thread alone, bare and through the subscriber
  *   commit_to_sub_ms_{median,p95,max}  a day-ahead run of the demo zone
  *                     (deploy/demo/zone) written in one transaction with
  *                     NOTIFY pcf_run; from sending COMMIT to a subscriber
  *                     holding the run's last message (pcf-publish's loop in a
  *                     thread, PostgreSQL from bench/run.sh)
+ * PCF_BENCH_MSGS sets the one-row message count (default 2,000,000; the
+ * batch counts follow it).
  * Run from the repository root (bench/run.sh does).
  */
 #include <libpq-fe.h>
+#include <poll.h>
 #include <pthread.h>
+#include <sodium.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <zmq.h>
@@ -153,14 +167,11 @@ static uint8_t *s_pack_pcf_seq(const publish_run *r, uint64_t seq, size_t *len)
     return buf;
 }
 
-static uint8_t *s_pack_pcf(const publish_run *r, size_t *len)
-{
-    return s_pack_pcf_seq(r, 123456, len);
-}
-
-/* A message whose sequence the sender rewrites in place: sequences from
- * SEQ0 all take 5 bytes as varints, so the message length never changes;
- * the offset is where two packings differ. */
+/* A message whose sequence the sender rewrites in place: packed with a
+ * sequence from SEQ0 it has a 5-byte varint there (the offset is where two
+ * packings differ), which s_seqmsg_set fills with any sequence below 2^35,
+ * padded as protobuf allows, so the length never changes.  Sequences start
+ * at 1: a subscriber takes nothing else as a topic's start. */
 #define SEQ0 (1ULL << 28)
 
 typedef struct seqmsg {
@@ -196,16 +207,24 @@ typedef struct keys {
     char allow[64];
 } keys;
 
-typedef struct rx {
-    void *ctx;
-    const char *ep;
-    const keys *k;        /* NULL: plain */
-    int via_sub;          /* 1: through subscriber_poll */
-    long expect;
-    atomic_int ready;     /* subscriber received its first message */
+/* What the receiving process reports: times on CLOCK_MONOTONIC (one clock
+ * for both processes); CPU from its first message on, of the whole
+ * process (application thread + ZeroMQ I/O thread) and of the thread that
+ * calls zmq_msg_recv / subscriber_poll. */
+typedef struct rx_report {
     long got;
     double t_first, t_last;
-    double cpu;           /* CPU seconds of the receiving thread */
+    double cpu_proc, cpu_thread;
+} rx_report;
+
+typedef struct rx {
+    int fd;               /* to the sending process: "r" once ready, then the report */
+    const char *ep;
+    const keys *k;        /* NULL: plain */
+    long expect;
+    int ready;
+    double c0, th0;
+    rx_report rep;
 } rx;
 
 static double s_thread_cpu(void)
@@ -215,17 +234,32 @@ static double s_thread_cpu(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+static void s_rx_ready(rx *x)
+{
+    if (x->ready) return;
+    x->ready = 1;
+    if (write(x->fd, "r", 1) != 1) perror("bench_publish: ready");
+}
+
+static void s_rx_got(rx *x)
+{
+    if (x->rep.got++ == 0) {
+        x->rep.t_first = s_now();
+        x->c0 = s_cpu();
+        x->th0 = s_thread_cpu();
+    }
+    if (x->rep.got == x->expect) x->rep.t_last = s_now();
+}
+
 static void s_rx_count(void *ctx, const subscriber_msg *m)
 {
-    rx *x = ctx;
     (void)m;
-    if (x->got == 0) x->t_first = s_now();
-    if (++x->got == x->expect) x->t_last = s_now();
+    s_rx_got(ctx);
 }
 
 /* Receives through our subscriber; the warm-up "w" messages are not feed
  * messages, so they show up as malformed, which is how readiness is seen. */
-static void *s_rx_sub(rx *x)
+static void s_rx_sub(rx *x)
 {
     subscriber_config cfg = {.pub_endpoint = x->ep, .router_endpoint = "tcp://127.0.0.1:1", .rcvhwm = 4000000};
     if (x->k) {
@@ -237,30 +271,28 @@ static void *s_rx_sub(rx *x)
     subscriber *s = subscriber_new(&cfg, &e);
     if (!s || subscriber_add_prefix(s, "", &e) != PCF_OK) {
         fprintf(stderr, "bench_publish: subscriber: %s\n", e.msg);
-        atomic_store(&x->ready, 1);
+        s_rx_ready(x);
         subscriber_destroy(&s);
-        return NULL;
+        return;
     }
     subscriber_stats st;
-    double idle_since = s_now(), c0 = s_thread_cpu();
-    while (x->got < x->expect && s_now() - idle_since < 3) {
-        long before = x->got;
+    double idle_since = s_now();
+    while (x->rep.got < x->expect && s_now() - idle_since < 3) {
+        long before = x->rep.got;
         if (subscriber_poll(s, 100, s_rx_count, x, &e) != PCF_OK) break;
         subscriber_get_stats(s, &st);
-        if (st.malformed) atomic_store(&x->ready, 1);
-        if (x->got != before || !atomic_load(&x->ready)) idle_since = s_now();
+        if (st.malformed) s_rx_ready(x);
+        if (x->rep.got != before || !x->ready) idle_since = s_now();
     }
-    if (x->got != x->expect) x->t_last = s_now();
-    x->cpu = s_thread_cpu() - c0;
+    x->rep.cpu_proc = s_cpu() - x->c0;
+    x->rep.cpu_thread = s_thread_cpu() - x->th0;
     subscriber_destroy(&s);
-    return NULL;
 }
 
-static void *s_rx(void *arg)
+/* Receives with bare libzmq: what the transport alone costs. */
+static void s_rx_bare(rx *x)
 {
-    rx *x = arg;
-    if (x->via_sub) return s_rx_sub(x);
-    void *s = zmq_socket(x->ctx, ZMQ_SUB);
+    void *ctx = zmq_ctx_new(), *s = zmq_socket(ctx, ZMQ_SUB);
     int hwm = 4000000, zero = 0, ms = 3000;   /* above the message count: nothing dropped */
     zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof hwm);
     zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero);
@@ -274,32 +306,23 @@ static void *s_rx(void *arg)
     zmq_connect(s, x->ep);
     zmq_msg_t m;
     zmq_msg_init(&m);
-    double c0 = s_thread_cpu();
     /* warm-up messages on "w" until the link is up */
-    while (zmq_msg_recv(&m, s, 0) >= 0) {
-        if (zmq_msg_size(&m) == 1 && *(char *)zmq_msg_data(&m) == 'w') {
-            atomic_store(&x->ready, 1);
-            zmq_msg_recv(&m, s, 0);
-            continue;
-        }
-        if (!atomic_load(&x->ready)) continue;
-        /* topic frame, then body */
-        if (zmq_msg_recv(&m, s, 0) < 0) break;
-        if (x->got == 0) x->t_first = s_now();
-        x->got++;
-        x->t_last = s_now();
-        if (x->got == x->expect) break;
+    while (x->rep.got < x->expect && zmq_msg_recv(&m, s, 0) >= 0) {
+        int warm = zmq_msg_size(&m) == 1 && *(char *)zmq_msg_data(&m) == 'w';
+        if (zmq_msg_recv(&m, s, 0) < 0) break;   /* the body */
+        if (warm) s_rx_ready(x);
+        else if (x->ready) s_rx_got(x);
     }
-    x->cpu = s_thread_cpu() - c0;
+    x->rep.cpu_proc = s_cpu() - x->c0;
+    x->rep.cpu_thread = s_thread_cpu() - x->th0;
     zmq_msg_close(&m);
     zmq_close(s);
-    return NULL;
+    zmq_ctx_term(ctx);
 }
 
 /* The ZAP handler of the curve case, serviced by the publisher's thread in
  * production; here a thread of its own so the sender loop stays a loop. */
 typedef struct zapper {
-    void *ctx;
     publish_allowlist *allow;
     atomic_int stop;
     void *sock;
@@ -308,8 +331,6 @@ typedef struct zapper {
 static void *s_zap(void *arg)
 {
     zapper *z = arg;
-    int ms = 100;
-    zmq_setsockopt(z->sock, ZMQ_RCVTIMEO, &ms, sizeof ms);
     while (!atomic_load(&z->stop)) {
         zmq_pollitem_t it = {z->sock, 0, ZMQ_POLLIN, 0};
         if (zmq_poll(&it, 1, 100) > 0) {
@@ -322,15 +343,56 @@ static void *s_zap(void *arg)
     return NULL;
 }
 
-/* Sends n copies of msg (with sequences SEQ0, SEQ0 + 1, ... when sm is
- * given: msg is then sm's buffer); returns messages/s sent and fills
- * *recv_rate. */
-static double s_transport(const keys *k, const uint8_t *msg, size_t len, long n, seqmsg *sm, int via_sub,
-                          double *recv_rate, long *lost, double *cpu_us, double *rx_cpu_us)
+/* One measurement: rates on the wall clock, CPU in microseconds per message. */
+typedef struct xfer {
+    double sent, recv;            /* messages/s handed to ZeroMQ; received */
+    long lost;
+    double send_proc_us;          /* sending process, until the receiver has all (I/O thread included) */
+    double recv_proc_us, recv_thread_us;   /* receiving process; its application thread */
+} xfer;
+
+static int s_read_all(int fd, void *buf, size_t len)
 {
+    uint8_t *p = buf;
+    while (len) {
+        ssize_t r = read(fd, p, len);
+        if (r <= 0) return -1;
+        p += r;
+        len -= (size_t)r;
+    }
+    return 0;
+}
+
+/* Sends n copies of msg (with sequences 1, 2, ... when sm is
+ * given: msg is then sm's buffer) to a receiver in a process of its own,
+ * as every real client is: its own ZeroMQ context and I/O thread, so
+ * sender and receiver never share one (they did before, which halved the
+ * Curve figures: one thread encrypted and decrypted everything). */
+static void s_transport(const keys *k, const uint8_t *msg, size_t len, long n, seqmsg *sm, int via_sub, xfer *o)
+{
+    memset(o, 0, sizeof *o);
+    o->lost = n;
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) return;
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid < 0) return;
+    if (pid == 0) {
+        /* Forked before this process has any ZeroMQ context or thread. */
+        close(sv[0]);
+        char ep[256];
+        rx x = {sv[1], ep, k, n, 0, 0, 0, {0}};
+        if (s_read_all(sv[1], ep, sizeof ep) != 0) _exit(1);
+        if (via_sub) s_rx_sub(&x);
+        else s_rx_bare(&x);
+        if (x.rep.got != x.expect) x.rep.t_last = s_now();
+        s_rx_ready(&x);
+        _exit(write(sv[1], &x.rep, sizeof x.rep) == (ssize_t)sizeof x.rep ? 0 : 1);
+    }
+    close(sv[1]);
     void *ctx = zmq_ctx_new();
     zmq_ctx_set(ctx, ZMQ_IO_THREADS, 1);
-    zapper z = {ctx, NULL, 0, NULL};
+    zapper z = {NULL, 0, NULL};
     pthread_t zt;
     pcf_error e;
     if (k) {
@@ -349,32 +411,40 @@ static double s_transport(const keys *k, const uint8_t *msg, size_t len, long n,
         zmq_setsockopt(pub, ZMQ_ZAP_DOMAIN, "pcf", 3);
     }
     zmq_bind(pub, "tcp://127.0.0.1:*");
-    char ep[256];
+    char ep[256] = "";
     size_t el = sizeof ep;
     zmq_getsockopt(pub, ZMQ_LAST_ENDPOINT, ep, &el);
-    rx x = {ctx, ep, k, via_sub, n, 0, 0, 0, 0, 0};
-    pthread_t rt;
-    pthread_create(&rt, NULL, s_rx, &x);
-    double until = s_now() + 5;
-    while (!atomic_load(&x.ready) && s_now() < until) {
-        zmq_send(pub, "w", 1, ZMQ_SNDMORE);
-        zmq_send(pub, "", 0, 0);
-        usleep(10000);
+    rx_report rep = {0};
+    if (write(sv[0], ep, sizeof ep) == (ssize_t)sizeof ep) {
+        double until = s_now() + 5;
+        struct pollfd pf = {sv[0], POLLIN, 0};
+        while (s_now() < until) {
+            zmq_send(pub, "w", 1, ZMQ_SNDMORE);
+            zmq_send(pub, "", 0, 0);
+            if (poll(&pf, 1, 10) > 0) break;
+        }
+        char r;
+        if (read(sv[0], &r, 1) == 1) {
+            const char *topic = "pcf.da.demo";
+            size_t tl = strlen(topic);
+            double t0 = s_now(), c0 = s_cpu();
+            for (long i = 0; i < n; i++) {
+                if (sm) s_seqmsg_set(sm, 1 + (uint64_t)i);
+                zmq_send(pub, topic, tl, ZMQ_SNDMORE);
+                zmq_send(pub, msg, len, 0);
+            }
+            o->sent = (double)n / (s_now() - t0);
+            if (s_read_all(sv[0], &rep, sizeof rep) == 0) {
+                o->send_proc_us = (s_cpu() - c0) * 1e6 / (double)n;
+                o->lost = n - rep.got;
+                o->recv = rep.got > 1 ? (double)(rep.got - 1) / (rep.t_last - rep.t_first) : 0;
+                o->recv_proc_us = rep.got ? rep.cpu_proc * 1e6 / (double)rep.got : 0;
+                o->recv_thread_us = rep.got ? rep.cpu_thread * 1e6 / (double)rep.got : 0;
+            }
+        }
     }
-    const char *topic = "pcf.da.demo";
-    size_t tl = strlen(topic);
-    double t0 = s_now(), c0 = s_cpu();
-    for (long i = 0; i < n; i++) {
-        if (sm) s_seqmsg_set(sm, SEQ0 + (uint64_t)i);
-        zmq_send(pub, topic, tl, ZMQ_SNDMORE);
-        zmq_send(pub, msg, len, 0);
-    }
-    double t1 = s_now();
-    pthread_join(rt, NULL);
-    *cpu_us = (s_cpu() - c0) * 1e6 / (double)n;
-    if (rx_cpu_us) *rx_cpu_us = x.got ? x.cpu * 1e6 / (double)x.got : 0;
-    *recv_rate = x.got > 1 ? (double)(x.got - 1) / (x.t_last - x.t_first) : 0;
-    *lost = n - x.got;
+    close(sv[0]);
+    waitpid(pid, NULL, 0);
     zmq_close(pub);
     if (k) {
         atomic_store(&z.stop, 1);
@@ -383,7 +453,40 @@ static double s_transport(const keys *k, const uint8_t *msg, size_t len, long n,
         publish_allowlist_destroy(&z.allow);
     }
     zmq_ctx_term(ctx);
-    return (double)n / (t1 - t0);
+}
+
+/* ---- what CurveZMQ costs per frame ------------------------------------------------------------- */
+
+/* libzmq 4.3 boxes every frame on its own with crypto_box_afternm (the key
+ * agreed at the handshake, a fresh nonce): 32 zero bytes, a flags byte and
+ * the frame in, the same length out; the receiver opens it with
+ * crypto_box_open_afternm.  Timed here on the CPU clock, per frame. */
+static void s_box_cost(size_t frame, long reps, double *box_us, double *open_us)
+{
+    unsigned char pk[crypto_box_PUBLICKEYBYTES], sk[crypto_box_SECRETKEYBYTES], key[crypto_box_BEFORENMBYTES];
+    unsigned char nonce[crypto_box_NONCEBYTES] = {0};
+    size_t l = crypto_box_ZEROBYTES + 1 + frame;
+    unsigned char *m = calloc(l, 1), *c = calloc(l, 1), *back = calloc(l, 1);
+    *box_us = *open_us = 0;
+    if (!m || !c || !back || crypto_box_keypair(pk, sk) != 0 || crypto_box_beforenm(key, pk, sk) != 0) goto done;
+    for (size_t i = crypto_box_ZEROBYTES; i < l; i++) m[i] = (unsigned char)(i * 7);
+    int bad = 0;
+    double t0 = s_thread_cpu();
+    for (long r = 0; r < reps; r++) {
+        memcpy(nonce, &r, sizeof r);
+        bad |= crypto_box_afternm(c, m, l, nonce, key);
+    }
+    double t1 = s_thread_cpu();
+    for (long r = 0; r < reps; r++) bad |= crypto_box_open_afternm(back, c, l, nonce, key);
+    double t2 = s_thread_cpu();
+    if (!bad && memcmp(back, m, l) == 0) {
+        *box_us = (t1 - t0) * 1e6 / (double)reps;
+        *open_us = (t2 - t1) * 1e6 / (double)reps;
+    }
+done:
+    free(m);
+    free(c);
+    free(back);
 }
 
 /* ---- publish_send_run of the demo-size run ---------------------------------------------------- */
@@ -598,12 +701,26 @@ static void s_latency(void)
     printf("BENCH commit_to_sub_ms_max %.2f ms\n", lat[done - 1]);
 }
 
+/* Prints one kind of message's figures for both modes; returns nothing,
+ * fills x[0] (plain) and x[1] (curve). */
+static void s_measure(const keys *k, seqmsg *m, long n, int via_sub, xfer x[2])
+{
+    for (int mode = 0; mode < 2; mode++) s_transport(mode ? k : NULL, m->buf, m->len, n, m, via_sub, &x[mode]);
+}
+
+static void s_lost(const char *what, const xfer x[2], long n)
+{
+    for (int mode = 0; mode < 2; mode++)
+        if (x[mode].lost) printf("# %s, %s: %ld of %ld not received\n", what, mode ? "curve" : "plain", x[mode].lost, n);
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "latency") == 0) {   /* only the database part */
         s_latency();
         return 0;
     }
+    if (sodium_init() < 0) return 1;
     keys k;
     zmq_curve_keypair(k.spub, k.ssec);
     zmq_curve_keypair(k.cpub, k.csec);
@@ -613,49 +730,101 @@ int main(int argc, char **argv)
     fprintf(f, "%s bench subscriber\n", k.cpub);
     fclose(f);
 
-    fake_run one, da;
+    /* the demo zone: 35 sites; day-ahead 48 SPs, real-time 8 (methodology R.1) */
+    enum { SITES = 35, DA_SPS = 48, RT_SPS = 8 };
+    fake_run one, da, rt;
     s_fake(&one, 1, 1);
-    s_fake(&da, 35, 48);
-    size_t l1, lda;
-    uint8_t *m1 = s_pack_pcf(&one.r, &l1), *mda = s_pack_pcf(&da.r, &lda);
-    printf("# typical PCF message: PcfBatch with header and one row, %zu bytes; day-ahead batch %zu bytes\n", l1, lda);
-    seqmsg sm;
-    if (s_seqmsg(&one.r, &sm) != 0) return 1;
-    const long n_small = getenv("PCF_BENCH_MSGS") ? atol(getenv("PCF_BENCH_MSGS")) : 2000000, n_da = 2000;
-    double rr, rs, cpu, rxcpu, side[2][6];
-    long lost;
+    s_fake(&da, SITES, DA_SPS);
+    s_fake(&rt, SITES, RT_SPS);
+    seqmsg s1, sda, srt;
+    if (s_seqmsg(&one.r, &s1) != 0 || s_seqmsg(&da.r, &sda) != 0 || s_seqmsg(&rt.r, &srt) != 0) return 1;
+    printf("# typical PCF message: PcfBatch with header and one row, %zu bytes; the demo zone's day-ahead batch"
+           " (%d rows) %zu bytes, real-time batch (%d rows) %zu bytes\n",
+           s1.len, SITES * DA_SPS, sda.len, SITES * RT_SPS, srt.len);
+    printf("# each receiver is a process of its own (its own ZeroMQ context and I/O thread), as clients are\n");
+    const long n_small = getenv("PCF_BENCH_MSGS") ? atol(getenv("PCF_BENCH_MSGS")) : 2000000;
+    const long n_da = n_small / 1000 > 100 ? n_small / 1000 : 100, n_rt = 5 * n_da;
+    xfer row[2], sub[2], xda[2], xrt[2];
+    s_measure(&k, &s1, n_small, 0, row);
+    s_measure(&k, &s1, n_small, 1, sub);
+    s_measure(&k, &sda, n_da, 1, xda);
+    s_measure(&k, &srt, n_rt, 1, xrt);
+    s_lost("one-row, bare", row, n_small);
+    s_lost("one-row, subscriber", sub, n_small);
+    s_lost("day-ahead batches", xda, n_da);
+    s_lost("real-time batches", xrt, n_rt);
     for (int mode = 0; mode < 2; mode++) {
         const char *name = mode ? "curve" : "plain";
-        const keys *kk = mode ? &k : NULL;
-        rs = s_transport(kk, m1, l1, n_small, NULL, 0, &rr, &lost, &cpu, &rxcpu);
-        printf("BENCH pub_%s_row_sent_per_s %.0f msg/s\n", name, rs);
-        printf("BENCH pub_%s_row_recv_per_s %.0f msg/s\n", name, rr);
-        printf("BENCH pub_%s_row_cpu_us_per_msg %.3f us\n", name, cpu);
-        printf("# %s: %.0f msg per CPU-second (sender, I/O thread and receiver together)\n", name, 1e6 / cpu);
-        if (lost) printf("# %s: %ld of %ld row messages not received\n", name, lost, n_small);
-        side[mode][0] = rr;
-        side[mode][1] = cpu;
-        side[mode][4] = rxcpu;
-        printf("BENCH pub_%s_row_recv_thread_cpu_us_per_msg %.3f us\n", name, rxcpu);
-        rs = s_transport(kk, sm.buf, sm.len, n_small, &sm, 1, &rr, &lost, &cpu, &rxcpu);
-        printf("BENCH pub_%s_row_sub_recv_per_s %.0f msg/s\n", name, rr);
-        printf("BENCH pub_%s_row_sub_cpu_us_per_msg %.3f us\n", name, cpu);
-        if (lost) printf("# %s: %ld of %ld row messages not delivered by the subscriber\n", name, lost, n_small);
-        printf("BENCH pub_%s_row_sub_recv_thread_cpu_us_per_msg %.3f us\n", name, rxcpu);
-        side[mode][2] = rr;
-        side[mode][3] = cpu;
-        side[mode][5] = rxcpu;
-        rs = s_transport(kk, mda, lda, n_da, NULL, 0, &rr, &lost, &cpu, NULL);
-        printf("BENCH pub_%s_da_sent_mb_per_s %.0f MB/s\n", name, rs * (double)lda / 1e6);
-        printf("BENCH pub_%s_da_recv_mb_per_s %.0f MB/s\n", name, rr * (double)lda / 1e6);
-        printf("# %s: day-ahead batches %.0f/s sent, %.0f/s received%s\n", name, rs, rr, lost ? " (some lost)" : "");
-        printf("BENCH pub_run_%s_runs_per_s %.0f runs/s\n", name, s_runs_per_s(kk, &da, 500));
+        const xfer *r = &row[mode], *s = &sub[mode];
+        printf("BENCH pub_%s_row_sent_per_s %.0f msg/s\n", name, r->sent);
+        printf("BENCH pub_%s_row_recv_per_s %.0f msg/s\n", name, r->recv);
+        printf("BENCH pub_%s_row_sub_recv_per_s %.0f msg/s\n", name, s->recv);
+        printf("BENCH pub_%s_row_cpu_us_per_msg %.3f us\n", name, r->send_proc_us + r->recv_proc_us);
+        printf("BENCH pub_%s_row_send_cpu_us_per_msg %.3f us\n", name, r->send_proc_us);
+        printf("BENCH pub_%s_row_recv_io_cpu_us_per_msg %.3f us\n", name, r->recv_proc_us - r->recv_thread_us);
+        printf("BENCH pub_%s_row_recv_thread_cpu_us_per_msg %.3f us\n", name, r->recv_thread_us);
+        printf("BENCH pub_%s_row_sub_recv_thread_cpu_us_per_msg %.3f us\n", name, s->recv_thread_us);
+        printf("BENCH pub_%s_da_batch_recv_per_s %.0f msg/s\n", name, xda[mode].recv);
+        printf("BENCH pub_%s_da_batch_rows_per_s %.0f rows/s\n", name, xda[mode].recv * SITES * DA_SPS);
+        printf("BENCH pub_%s_da_recv_mb_per_s %.0f MB/s\n", name, xda[mode].recv * (double)sda.len / 1e6);
+        printf("BENCH pub_%s_rt_batch_recv_per_s %.0f msg/s\n", name, xrt[mode].recv);
+        printf("BENCH pub_%s_rt_batch_rows_per_s %.0f rows/s\n", name, xrt[mode].recv * SITES * RT_SPS);
+        printf("BENCH pub_run_%s_runs_per_s %.0f runs/s\n", name, s_runs_per_s(mode ? &k : NULL, &da, 500));
     }
-    printf("# side by side, row messages received per second (CPU us per message: all threads / receiving thread):\n");
-    for (int mode = 0; mode < 2; mode++)
-        printf("#   %-6s  bare libzmq %9.0f (%.3f / %.3f us)  through subscriber %9.0f (%.3f / %.3f us)\n",
-               mode ? "curve" : "plain", side[mode][0], side[mode][1], side[mode][4], side[mode][2], side[mode][3],
-               side[mode][5]);
+    printf("# side by side (received = by one subscriber process over TCP loopback):\n");
+    printf("#   %-58s %15s %15s\n", "", "plain", "curve");
+    printf("#   %-58s %11.0f msg/s %9.0f msg/s\n", "one-row message: handed to ZeroMQ", row[0].sent, row[1].sent);
+    printf("#   %-58s %11.0f msg/s %9.0f msg/s\n", "one-row message: received, bare libzmq", row[0].recv, row[1].recv);
+    printf("#   %-58s %11.0f msg/s %9.0f msg/s\n", "one-row message: received through our subscriber", sub[0].recv,
+           sub[1].recv);
+    printf("#   %-58s %11.0f msg/s %9.0f msg/s\n", "day-ahead PcfBatch (1,680 rows): received, subscriber", xda[0].recv,
+           xda[1].recv);
+    printf("#   %-58s %10.2fM rows/s %7.2fM rows/s\n", "  the same in PCF rows", xda[0].recv * SITES * DA_SPS / 1e6,
+           xda[1].recv * SITES * DA_SPS / 1e6);
+    printf("#   %-58s %11.0f msg/s %9.0f msg/s\n", "real-time PcfBatch (280 rows): received, subscriber", xrt[0].recv,
+           xrt[1].recv);
+    printf("#   %-58s %10.2fM rows/s %7.2fM rows/s\n", "  the same in PCF rows", xrt[0].recv * SITES * RT_SPS / 1e6,
+           xrt[1].recv * SITES * RT_SPS / 1e6);
+    printf("#   %-58s %12.3f us %12.3f us\n", "one-row message, CPU: sending process (I/O thread incl.)",
+           row[0].send_proc_us, row[1].send_proc_us);
+    printf("#   %-58s %12.3f us %12.3f us\n", "one-row message, CPU: receiving process's I/O thread",
+           row[0].recv_proc_us - row[0].recv_thread_us, row[1].recv_proc_us - row[1].recv_thread_us);
+    printf("#   %-58s %12.3f us %12.3f us\n", "one-row message, CPU: receiving thread, bare / subscriber",
+           row[0].recv_thread_us, row[1].recv_thread_us);
+    printf("#   %-58s %12.3f us %12.3f us\n", "", sub[0].recv_thread_us, sub[1].recv_thread_us);
+    printf("#   %-58s %12.1f us %12.1f us\n", "day-ahead batch, CPU: receiving process's I/O thread",
+           xda[0].recv_proc_us - xda[0].recv_thread_us, xda[1].recv_proc_us - xda[1].recv_thread_us);
+    printf("#   %-58s %12.1f us %12.1f us\n", "day-ahead batch, CPU: receiving thread (subscriber)",
+           xda[0].recv_thread_us, xda[1].recv_thread_us);
+    printf("#   %-58s %12.1f us %12.1f us\n", "day-ahead batch, CPU: sending process", xda[0].send_proc_us,
+           xda[1].send_proc_us);
+    /* What Curve costs, and why 1M one-row messages/s is out of reach. */
+    {
+        size_t tl = strlen("pcf.da.demo");
+        double bt, ot, bb, ob, bd, od;
+        s_box_cost(tl, 400000, &bt, &ot);
+        s_box_cost(s1.len, 400000, &bb, &ob);
+        s_box_cost(sda.len, 400, &bd, &od);
+        printf("BENCH curve_box_topic_frame_us %.3f us\n", bt);
+        printf("BENCH curve_open_topic_frame_us %.3f us\n", ot);
+        printf("BENCH curve_box_row_frame_us %.3f us\n", bb);
+        printf("BENCH curve_open_row_frame_us %.3f us\n", ob);
+        printf("BENCH curve_open_da_frame_us %.1f us\n", od);
+        double io = row[1].recv_proc_us - row[1].recv_thread_us, crypto = bt + ot + bb + ob;
+        double all = row[1].send_proc_us + row[1].recv_proc_us;
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        printf("# curve: a feed message is two frames (topic %zu B, body %zu B), each boxed on its own"
+               " (libsodium crypto_box_afternm, measured alone): sender %.2f + %.2f us, receiver %.2f + %.2f us\n",
+               tl, s1.len, bt, bb, ot, ob);
+        printf("# curve: one connection is served by one I/O thread per side; the receiver's took %.2f us per message"
+               " (%.2f of it opening boxes), so one subscriber gets at most %.0f msg/s on any number of cores\n",
+               io, ot + ob, io > 0 ? 1e6 / io : 0);
+        printf("# curve: 1,000,000 msg/s needs %.1f cores for the crypto alone and %.1f cores in all"
+               " (%.2f us per message, both processes); this machine has %ld\n",
+               crypto, all, all, cores);
+        printf("# curve: a day-ahead batch (%zu B) opens in %.0f us: %.1fM PCF rows/s per receiving I/O thread\n",
+               sda.len, od, od > 0 ? SITES * DA_SPS / od : 0);
+    }
     /* decoding the header alone, the part of the receive path that is ours;
      * CPU time, which the other jobs on a shared machine do not inflate */
     {
@@ -664,14 +833,14 @@ int main(int argc, char **argv)
         uint64_t sum = 0;
         double t0 = s_cpu();
         for (long i = 0; i < reps; i++) {
-            Pcf__V1__Header *h = subscriber_peek(sm.buf, sm.len, &a, &b);
+            Pcf__V1__Header *h = subscriber_peek(s1.buf, s1.len, &a, &b);
             sum += h->sequence + a;
             pcf__v1__header__free_unpacked(h, NULL);
         }
         double t1 = s_cpu();
         subscriber_head hd;
         for (long i = 0; i < reps; i++) {
-            subscriber_peek_fast(sm.buf, sm.len, &hd);
+            subscriber_peek_fast(s1.buf, s1.len, &hd);
             sum += hd.h.sequence + hd.part;
         }
         double t2 = s_cpu();
@@ -679,11 +848,12 @@ int main(int argc, char **argv)
         printf("BENCH sub_header_decode_fast_cpu_ns %.1f ns\n", (t2 - t1) * 1e9 / (double)reps);
         printf("# header decode checksum %llu\n", (unsigned long long)sum);
     }
-    free(sm.buf);
-    free(m1);
-    free(mda);
+    free(s1.buf);
+    free(sda.buf);
+    free(srt.buf);
     s_fake_free(&one);
     s_fake_free(&da);
+    s_fake_free(&rt);
     unlink(k.allow);
     s_latency();
     return 0;

@@ -50,6 +50,9 @@ struct metric {
 
 struct metrics {
     pthread_mutex_t mu;
+    pthread_mutex_t hook_mu;            /* held while hooks run: removal waits for them */
+    metrics_hook_fn hook[METRICS_MAX_HOOKS];
+    void *hook_ctx[METRICS_MAX_HOOKS];
     metric *first, *last;
     metric *proc_rss, *proc_vsz, *proc_cpu, *proc_start, *proc_fds, *proc_maxfds;
 };
@@ -63,7 +66,10 @@ struct metrics_http {
 metrics *metrics_new(void)
 {
     metrics *m = calloc(1, sizeof *m);
-    if (m) pthread_mutex_init(&m->mu, NULL);
+    if (m) {
+        pthread_mutex_init(&m->mu, NULL);
+        pthread_mutex_init(&m->hook_mu, NULL);
+    }
     return m;
 }
 
@@ -94,6 +100,7 @@ void metrics_destroy(metrics **pm)
         s_metric_free(mt);
     }
     pthread_mutex_destroy(&m->mu);
+    pthread_mutex_destroy(&m->hook_mu);
     free(m);
     *pm = NULL;
 }
@@ -384,9 +391,35 @@ static void s_render_metric(tbuf *b, const metric *mt)
 
 static void s_process_update(metrics *m);
 
+int metrics_on_render(metrics *m, metrics_hook_fn fn, void *ctx)
+{
+    int rc = -1;
+    pthread_mutex_lock(&m->hook_mu);
+    for (int i = 0; i < METRICS_MAX_HOOKS && rc < 0; i++)
+        if (!m->hook[i]) {
+            m->hook[i] = fn;
+            m->hook_ctx[i] = ctx;
+            rc = 0;
+        }
+    pthread_mutex_unlock(&m->hook_mu);
+    return rc;
+}
+
+void metrics_off_render(metrics *m, metrics_hook_fn fn, void *ctx)
+{
+    pthread_mutex_lock(&m->hook_mu);
+    for (int i = 0; i < METRICS_MAX_HOOKS; i++)
+        if (m->hook[i] == fn && m->hook_ctx[i] == ctx) m->hook[i] = NULL;
+    pthread_mutex_unlock(&m->hook_mu);
+}
+
 char *metrics_render(metrics *m, size_t *len)
 {
     tbuf b = { 0 };
+    pthread_mutex_lock(&m->hook_mu);
+    for (int i = 0; i < METRICS_MAX_HOOKS; i++)
+        if (m->hook[i]) m->hook[i](m->hook_ctx[i]);
+    pthread_mutex_unlock(&m->hook_mu);
     s_process_update(m);
     pthread_mutex_lock(&m->mu);
     for (const metric *mt = m->first; mt; mt = mt->next) s_render_metric(&b, mt);

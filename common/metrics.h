@@ -31,7 +31,8 @@
  *
  * metrics_add_process() adds the standard process_* metrics (resident and
  * virtual memory, CPU seconds, start time, open file descriptors), read
- * from /proc at each render.
+ * from /proc at each render; metrics_on_render() lets a daemon do the
+ * same for its own figures.
  *
  * metrics_http_start() serves a registry with libmicrohttpd on its own
  * thread: GET /metrics gives the text, every other path 404, other methods
@@ -83,6 +84,17 @@ char *metrics_render(metrics *m, size_t *len);
  * process_cpu_seconds_total, process_start_time_seconds, process_open_fds
  * and process_max_fds, refreshed at every render.  Returns 0 or -1. */
 int metrics_add_process(metrics *m);
+
+/* Render hooks: fn(ctx) runs at the start of every render, before the text
+ * is built and outside the registry's lock (so it may set metrics), for a
+ * figure that costs something to compute (a database query) and is only
+ * worth computing when someone scrapes.  At most METRICS_MAX_HOOKS; returns
+ * 0, or -1 when full.  metrics_off_render removes the pair, waiting for a
+ * render running it to finish, so ctx may be freed afterwards. */
+#define METRICS_MAX_HOOKS 4
+typedef void (*metrics_hook_fn)(void *ctx);
+int metrics_on_render(metrics *m, metrics_hook_fn fn, void *ctx);
+void metrics_off_render(metrics *m, metrics_hook_fn fn, void *ctx);
 
 /* Serves m on address:port (address NULL: 127.0.0.1; port 0: an ephemeral
  * port, see metrics_http_port).  PCF_ERR_NET when it cannot bind. */

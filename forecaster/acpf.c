@@ -630,6 +630,22 @@ pcf_rc pf_ac_solve_batch(pf_ac *ac, size_t nsamples, const double *p, const doub
     return PCF_OK;
 }
 
+/* Factorises the Newton Jacobian J at (vm, va) afresh (apart from the
+ * solver's own factors, so the answer depends on the point alone) and
+ * solves J^T y = g in place for the nrhs right-hand sides g ([nrhs * n]):
+ * the adjoint both sensitivity functions need.  n > 0. */
+static pcf_rc s_adjoint(pf_ac *ac, const double *vm, const double *va, size_t nrhs, double *g, pcf_error *err)
+{
+    klu_numeric *num = NULL;
+    pcf_rc rc = s_factor_at(ac, vm, va, &num, "linearisation point", err);
+    if (rc != PCF_OK) return rc;
+    int ok = klu_tsolve(ac->sym, num, ac->n, (int)nrhs, g, &ac->common);
+    klu_free_numeric(&num, &ac->common);
+    if (!ok || ac->common.status != KLU_OK)
+        return pcf_error_set(err, PCF_ERR_SINGULAR, "acpf: transposed solve failed (KLU status %d)", ac->common.status);
+    return PCF_OK;
+}
+
 pcf_rc pf_ac_sens(pf_ac *ac, const double *vm, const double *va, size_t nw, const double *w, double *sp,
                   double *sq, pcf_error *err)
 {
@@ -640,12 +656,7 @@ pcf_rc pf_ac_sens(pf_ac *ac, const double *vm, const double *va, size_t nw, cons
     if (n == 0 || nw == 0) return PCF_OK;
     double *g = calloc(n * nw, sizeof(double));
     if (!g) return pcf_error_set(err, PCF_ERR_NOMEM, "acpf: out of memory");
-    klu_numeric *num = NULL;
-    pcf_rc rc = s_factor_at(ac, vm, va, &num, "linearisation point", err);
-    if (rc != PCF_OK) {
-        free(g);
-        return rc;
-    }
+    s_set_v(ac, vm, va);                        /* the voltages df/dx is taken at */
     /* df/dx of each row: P into an end of a branch is
      *   P_f = Re(|V_f|^2 conj(yff) + a), a = V_f conj(yft V_t),
      * so dP_f/dVa_f = -Im a, dP_f/dVa_t = Im a, dP_f/dVm_f = 2 |V_f| Re yff
@@ -671,11 +682,10 @@ pcf_rc pf_ac_sens(pf_ac *ac, const double *vm, const double *va, size_t nw, cons
             }
         }
     }
-    int ok = klu_tsolve(ac->sym, num, (int)n, (int)nw, g, &ac->common);
-    klu_free_numeric(&num, &ac->common);
-    if (!ok || ac->common.status != KLU_OK) {
+    pcf_rc rc = s_adjoint(ac, vm, va, nw, g, err);
+    if (rc != PCF_OK) {
         free(g);
-        return pcf_error_set(err, PCF_ERR_SINGULAR, "acpf: transposed solve failed (KLU status %d)", ac->common.status);
+        return rc;
     }
     for (size_t r = 0; r < nw; r++)
         for (size_t b = 0; b < nb; b++) {
@@ -799,4 +809,32 @@ void pf_ac_gen(const pf_ac *ac, const double *vm, const double *va, double *pg, 
         pg[first] = P * base + n->pd[n->ref] * base - others;
     }
     free(qtot); free(qmn); free(qmx); free(cnt);
+}
+
+pcf_rc pf_ac_vm_sens(pf_ac *ac, const double *vm, const double *va, size_t nmon, const int *bus, double *dvdp,
+                     pcf_error *err)
+{
+    size_t nb = ac->nb, n = (size_t)ac->n;
+    for (size_t k = 0; k < nmon; k++)
+        if (bus[k] < 0 || (size_t)bus[k] >= nb)
+            return pcf_error_set(err, PCF_ERR_INVALID, "acpf: sensitivity of bus %d: no such bus", bus[k]);
+    memset(dvdp, 0, nmon * nb * sizeof(double));
+    if (n == 0 || nmon == 0)
+        return PCF_OK;
+    /* Row jm[b] of J^-1 is the solution y of J^T y = e_jm[b]; its entry at
+     * ja[i] is dVm_b / dP_i.  A bus whose magnitude is held (PV, reference)
+     * keeps a zero row. */
+    double *g = calloc(n * nmon, sizeof(double));
+    if (!g)
+        return pcf_error_set(err, PCF_ERR_NOMEM, "acpf: out of memory");
+    for (size_t k = 0; k < nmon; k++)
+        if (ac->jm[bus[k]] >= 0)
+            g[k * n + (size_t)ac->jm[bus[k]]] = 1.0;
+    pcf_rc rc = s_adjoint(ac, vm, va, nmon, g, err);
+    for (size_t k = 0; k < nmon && rc == PCF_OK; k++)
+        for (size_t i = 0; ac->jm[bus[k]] >= 0 && i < nb; i++)
+            if (ac->ja[i] >= 0)
+                dvdp[k * nb + i] = g[k * n + (size_t)ac->ja[i]];
+    free(g);
+    return rc;
 }

@@ -147,6 +147,18 @@ void pf_ac_branch_p(const pf_ac *ac, const double *vm, const double *va, size_t 
  * to their reactive ranges.  pg, qg: [ng] MW/MVAr. */
 void pf_ac_gen(const pf_ac *ac, const double *vm, const double *va, double *pg, double *qg);
 
+/* Sensitivity of voltage magnitudes to real power at a solution (vm, va),
+ * from the Newton Jacobian J there (the linearised power-flow equations):
+ * dvdp[k * nb + i] = dVm(bus[k]) / dP(i), p.u. per p.u. of base_mva, with
+ * every reactive injection held and the reference bus taking the balance
+ * (row jm of J^-1, one transposed KLU solve per monitored bus).  0 for the
+ * reference bus's own injection and for a monitored bus whose magnitude a
+ * generator holds.  Factorises afresh (allocates) and leaves the solver's
+ * factors alone, so the answer depends on (vm, va) only.  bus: [nmon]
+ * internal indices; dvdp: [nmon * nb]. */
+pcf_rc pf_ac_vm_sens(pf_ac *ac, const double *vm, const double *va, size_t nmon, const int *bus, double *dvdp,
+                     pcf_error *err);
+
 /* Size of the Newton system (npv + 2 npq) and nonzeros of its Jacobian. */
 size_t pf_ac_jac_dim(const pf_ac *ac);
 size_t pf_ac_jac_nnz(const pf_ac *ac);

@@ -14,6 +14,9 @@
  *     docs/methodology.md), PEL when one is set for the intact network, the
  *     post-fault rating after a fault; a boundary constraint has its MW
  *     limit in both states and binds in its positive direction only;
+ *   - a voltage constraint's "flow" is its bus's deviation from nominal in
+ *     kV, linear per SP and state (voltage.h, s_volt_sp), against (vmax -
+ *     1) * base kV above and (1 - vmin) * base kV below, in every state;
  *   - credible faults are the N-1 outages of every branch any constraint
  *     monitors, each with zone_fault_probability over the SP;
  *   - planned outages: the current revision of every outage in status
@@ -34,6 +37,7 @@
 #include "parse.h"
 #include "sptime.h"
 #include "study.h"
+#include "voltage.h"
 #include "zone.h"
 
 #define HISTORY_DAYS 56             /* eight weeks of SCADA to learn from */
@@ -83,6 +87,15 @@ typedef struct run_ctx {
     const double *ratio;            /* [ns] scale of each site's capacity and output; NULL = as-is */
     int shadow;                     /* 1: a shadow copy of every constraint follows the zone's */
     size_t k_from, k_to;            /* SPs studied: [k_from, k_to); k_to 0 = all */
+    /* with shadow: each zone constraint under each credible fault in force
+     * (study_fault_loading), [(c * nsp + k) * nf + f], and its sensitivity
+     * to each changed site then, [((c * nsp + k) * nf + f) * fl_nsite + i] */
+    unsigned char *fl_want;         /* [ncs] */
+    double fl_level;                /* study_set_fault_loading's p */
+    const size_t *fl_site;          /* [fl_nsite] the changed sites */
+    size_t fl_nsite;
+    study_fault_loading *fl;
+    double *fl_sens;
 } run_ctx;
 
 static double s_now(void)
@@ -309,7 +322,7 @@ static pcf_rc s_describe(run_ctx *x, study_def *d, pcf_error *err)
         sc->kind = zc->anm == ZONE_TANM ? ANM_TANM : ANM_DANM;
         sc->trim = zc->trim_pct / 100.0;
         sc->release = zc->release_pct / 100.0;
-        sc->one_way = zc->kind == ZONE_C_BOUNDARY;
+        sc->one_way = zc->kind == ZONE_C_BOUNDARY || zc->kind == ZONE_C_VOLTAGE;
         for (size_t i = 0; i < zc->nsite; i++) x->member[c * ns + zc->site[i]] = 1;
     }
     /* shadows: the same branches, no site to curtail (member stays 0) */
@@ -367,6 +380,11 @@ static void s_limits(run_ctx *x, size_t c, size_t k, double *intact, double *pos
     if (zc->kind == ZONE_C_BOUNDARY) {
         *intact = *post = zc->limit_mw;
         *kind = "boundary";
+        return;
+    }
+    if (zc->kind == ZONE_C_VOLTAGE) {     /* kV above nominal; statutory limits hold in every state */
+        *intact = *post = (zc->vmax_pu - 1) * zc->voltage_kv;
+        *kind = "voltage";
         return;
     }
     double li = 0, lp = 0;
@@ -435,6 +453,87 @@ static void s_member_means(const run_ctx *x, size_t k, double *mean)
     }
 }
 
+/* The voltage constraints of a study (linear ones, shadows included) and
+ * the scratch of their per-SP models. */
+typedef struct eng_volt {
+    voltage *v;
+    size_t nv;
+    double *row, *off, *p, *q, *rev;    /* rev: [nc] reverse limits, 0 = default */
+} eng_volt;
+
+static void s_volt_free(eng_volt *ev)
+{
+    voltage_destroy(&ev->v);
+    free(ev->row);
+    free(ev->off);
+    free(ev->p);
+    free(ev->q);
+    free(ev->rev);
+    memset(ev, 0, sizeof *ev);
+}
+
+static pcf_rc s_volt_new(const run_ctx *x, const study_def *d, eng_volt *ev, pcf_error *err)
+{
+    memset(ev, 0, sizeof *ev);
+    const zone *z = x->z;
+    size_t nz = z->nconstraint, nbus = z->mpc->bus.rows;
+    int *bus = calloc(d->nc + 1, sizeof(int));
+    double *kv = calloc(d->nc + 1, sizeof(double));
+    ev->rev = calloc(d->nc + 1, sizeof(double));
+    if (!bus || !kv || !ev->rev) {
+        free(bus);
+        free(kv);
+        return pcf_error_set(err, PCF_ERR_NOMEM, "engine: out of memory");
+    }
+    for (size_t c = 0; c < d->nc; c++) {
+        if (d->constraints[c].nbr) continue;
+        const zone_constraint *zc = &z->constraint[c < nz ? c : c - nz];     /* shadows follow */
+        bus[ev->nv] = (int)zc->bus_row;
+        kv[ev->nv++] = zc->voltage_kv;
+        if (c < nz) ev->rev[c] = (1 - zc->vmin_pu) * zc->voltage_kv;
+    }
+    pcf_rc rc = PCF_OK;
+    if (ev->nv) {
+        voltage_def vd = { d->net, ev->nv, bus, kv };
+        rc = voltage_new(&vd, &ev->v, err);
+    }
+    free(bus);
+    free(kv);
+    if (rc != PCF_OK || ev->nv == 0) return rc;
+    size_t nst = 1 + d->nf, nb = voltage_nb(ev->v);
+    ev->row = malloc((nst * ev->nv * nb + 1) * sizeof(double));
+    ev->off = malloc((nst * ev->nv + 1) * sizeof(double));
+    ev->p = malloc((nbus + 1) * sizeof(double));
+    ev->q = malloc((nbus + 1) * sizeof(double));
+    if (!ev->row || !ev->off || !ev->p || !ev->q) return pcf_error_set(err, PCF_ERR_NOMEM, "engine: out of memory");
+    return PCF_OK;
+}
+
+/* The SP's voltage models, set on the study: linearised at the expected injections,
+ * sites at their forecast mean capped at export capacity (unity power
+ * factor), demand drawing reactive power at STUDY_AC_DEMAND_PF, firm plant
+ * at its schedule. */
+static pcf_rc s_volt_sp(eng_volt *ev, const run_ctx *x, study *st, const study_topology *t, const double *mean,
+                        const double *dem, const double *fixed, pcf_error *err)
+{
+    if (!ev->v) return PCF_OK;
+    double t0 = s_now();
+    const zone *z = x->z;
+    double tanphi = tan(acos(STUDY_AC_DEMAND_PF));
+    for (size_t b = 0; b < z->mpc->bus.rows; b++) {
+        ev->p[b] = fixed[b] - dem[b];
+        ev->q[b] = -fabs(dem[b]) * tanphi;
+    }
+    for (size_t s = 0; s < z->nsite; s++) {
+        double cap = x->ss[s].export_mw, a = mean[s] < 0 ? 0 : mean[s] > cap ? cap : mean[s];
+        ev->p[z->site[s].bus_row] += a;
+    }
+    pcf_rc rc = voltage_linearise(ev->v, t, ev->p, ev->q, ev->row, ev->off, NULL, err);
+    if (rc == PCF_OK) rc = study_set_linear(st, ev->row, ev->off, ev->rev, err);
+    x->rep->t_voltage += s_now() - t0;
+    return rc;
+}
+
 static pcf_rc s_study(run_ctx *x, pcf_error *err)
 {
     study_def d;
@@ -443,6 +542,7 @@ static pcf_rc s_study(run_ctx *x, pcf_error *err)
     if (rc != PCF_OK) return rc;
     size_t nc = d.nc, ns = d.ns, nsp = x->nsp, nbus = x->z->mpc->bus.rows, nf = d.nf;
     study *st = NULL;
+    eng_volt ev = { 0 };
     study_topology *topo[MAX_TOPOLOGIES] = { 0 };
     size_t ntopo = 0, topo_of[50];
     double *lim_i = calloc(nc + 1, sizeof(double)), *lim_f = calloc(nc + 1, sizeof(double));
@@ -492,7 +592,19 @@ static pcf_rc s_study(run_ctx *x, pcf_error *err)
         if (row >= 0 && MP_AT(&mc->bus, (size_t)row, MP_BUS_TYPE) != MP_REF) fixed[row] += MP_AT(&mc->gen, g, MP_PG);
     }
     if (rc == PCF_OK) rc = study_new(&d, &st, err);
+    if (rc == PCF_OK) rc = s_volt_new(x, &d, &ev, err);
     if (rc == PCF_OK) rc = study_set_ac(st, x->o->ac, s_ac_band(x->o), err);
+    size_t nzc = x->z->nconstraint;
+    if (rc == PCF_OK && x->shadow) {
+        /* trade checks judge every credible fault (deterministic N-1): the
+         * zone's constraints only, their shadows carry the same flows */
+        x->fl_want = calloc(nc + 1, 1);
+        x->fl = calloc(nzc * nsp * nf + 1, sizeof *x->fl);
+        x->fl_sens = calloc(nzc * nsp * nf * x->fl_nsite + 1, sizeof(double));
+        if (!x->fl_want || !x->fl || !x->fl_sens) rc = pcf_error_set(err, PCF_ERR_NOMEM, "engine: out of memory");
+        for (size_t c = 0; rc == PCF_OK && c < nzc; c++) x->fl_want[c] = 1;
+        if (rc == PCF_OK) rc = study_set_fault_loading(st, x->fl_want, x->fl_level, err);
+    }
     size_t k_to = x->k_to ? x->k_to : nsp;
     for (size_t k = x->k_from; k < k_to && rc == PCF_OK; k++) {
         const forecast *f = x->fc;
@@ -530,7 +642,8 @@ static pcf_rc s_study(run_ctx *x, pcf_error *err)
             break;
         }
         study_sp sp = { topo[topo_of[k]], 0.5, mean, mvn, dem, dsd, fixed, lim_i, lim_f, prob };
-        rc = study_run_sp(st, (uint32_t)k, &sp, err);
+        rc = s_volt_sp(&ev, x, st, sp.topo, mean, dem, fixed, err);
+        if (rc == PCF_OK) rc = study_run_sp(st, (uint32_t)k, &sp, err);
         rng_mvn_destroy(&mvn);
         if (rc != PCF_OK) break;
         for (size_t s = 0; s < ns && rc == PCF_OK; s++) rc = study_site_result(st, s, &x->pcf[s * nsp + k], err);
@@ -539,7 +652,15 @@ static pcf_rc s_study(run_ctx *x, pcf_error *err)
             memcpy(&x->cres_site[(c * nsp + k) * ns], x->cres[c * nsp + k].site, ns * sizeof *x->cres_site);
             x->cres[c * nsp + k].site = &x->cres_site[(c * nsp + k) * ns];
             for (size_t s = 0; s < ns; s++)
-                x->sens[(c * nsp + k) * ns + s] = study_topology_sens(topo[topo_of[k]], c, s);
+                x->sens[(c * nsp + k) * ns + s] = study_sens(st, c, s);
+            if (!x->fl || c >= nzc) continue;
+            memcpy(&x->fl[(c * nsp + k) * nf], study_fault_loading_get(st, c), nf * sizeof *x->fl);
+            /* the run's own model in each state: screened AC rows, and a
+             * voltage constraint's SP model, which the topology knows nothing of */
+            for (size_t f = 0; f < nf; f++)
+                for (size_t i = 0; i < x->fl_nsite; i++)
+                    x->fl_sens[((c * nsp + k) * nf + f) * x->fl_nsite + i] =
+                        study_sens_in(st, 1 + f, c, x->fl_site[i]);
         }
         double u = study_unresolved_share(st);
         if (u > x->rep->unresolved_share) x->rep->unresolved_share = u;
@@ -548,8 +669,11 @@ static pcf_rc s_study(run_ctx *x, pcf_error *err)
         study_ac_counts(st, &x->rep->ac_samples, &x->rep->ac_fallbacks);
         x->rep->ac_lin_failures = study_ac_lin_failures(st);
     }
+    if (ev.v) x->rep->voltage_fallbacks = voltage_fallbacks(ev.v);
+    for (size_t c = 0; c < x->z->nconstraint; c++) x->rep->voltage_constraints += x->z->constraint[c].kind == ZONE_C_VOLTAGE;
 done:
     study_destroy(&st);
+    s_volt_free(&ev);
     for (size_t t = 0; t < ntopo; t++) study_topology_destroy(&topo[t]);
     free(lim_i);
     free(lim_f);
@@ -618,7 +742,7 @@ static pcf_rc s_write_statements(PGconn *c, run_ctx *x, const char *run_id, pcf_
                                  " binding_fault_branch_id, post_fault_limit_mw, p_binding_fault,"
                                  " p_binding_fault_se, flow_intact_p10_se_mw, flow_intact_p50_se_mw,"
                                  " flow_intact_p90_se_mw, flow_fault_p10_se_mw, flow_fault_p50_se_mw,"
-                                 " flow_fault_p90_se_mw)", err);
+                                 " flow_fault_p90_se_mw, unit, limit_low)", err);
     if (!cp) return PCF_ERR_DB;
     pcf_rc rc = PCF_OK;
     for (size_t c = 0; c < z->nconstraint && rc == PCF_OK; c++)
@@ -657,6 +781,10 @@ static pcf_rc s_write_statements(PGconn *c, run_ctx *x, const char *run_id, pcf_
                 if (r->has_fault_flow) db_copy_double(cp, r->fault_se[q]);
                 else db_copy_null(cp);
             }
+            const zone_constraint *zc = &z->constraint[c];
+            db_copy_text(cp, zc->kind == ZONE_C_VOLTAGE ? "kV" : "MW");
+            if (zc->kind == ZONE_C_VOLTAGE) db_copy_double(cp, (1 - zc->vmin_pu) * zc->voltage_kv);
+            else db_copy_null(cp);
             rc = db_copy_end_row(cp, err);
         }
     if (rc == PCF_OK) rc = db_copy_finish(cp, err);
@@ -665,7 +793,7 @@ static pcf_rc s_write_statements(PGconn *c, run_ctx *x, const char *run_id, pcf_
 
     cp = db_copy_new(c, "constraint_statement_site (run_id, constraint_id, sp, site_id, lifo_position,"
                         " sensitivity, expected_curtailment_mwh, expected_curtailment_se, p_curtailed,"
-                        " p_curtailed_se)", err);
+                        " p_curtailed_se, unit)", err);
     if (!cp) return PCF_ERR_DB;
     for (size_t c = 0; c < z->nconstraint && rc == PCF_OK; c++) {
         const zone_constraint *zc = &z->constraint[c];
@@ -673,9 +801,10 @@ static pcf_rc s_write_statements(PGconn *c, run_ctx *x, const char *run_id, pcf_
             for (size_t i = 0; i < zc->nsite && rc == PCF_OK; i++) {
                 size_t s = zc->site[i];
                 if (z->site[s].firm || z->site[s].lifo_position < 1) continue;
-                /* a signed sum over a cut set stays within [-1, 1]; clamp the rounding */
+                /* a signed sum over a cut set stays within [-1, 1]; clamp the
+                 * rounding (a voltage constraint's is kV per MW: unbounded) */
                 double sens = x->sens[(c * nsp + k) * ns + s];
-                sens = sens > 1 ? 1 : (sens < -1 ? -1 : sens);
+                if (zc->kind != ZONE_C_VOLTAGE) sens = sens > 1 ? 1 : (sens < -1 ? -1 : sens);
                 db_copy_text(cp, run_id);
                 db_copy_text(cp, zc->id);
                 db_copy_int(cp, x->sp_number[k]);
@@ -687,6 +816,7 @@ static pcf_rc s_write_statements(PGconn *c, run_ctx *x, const char *run_id, pcf_
                 db_copy_double(cp, sc->mwh_se);
                 db_copy_double(cp, sc->p);
                 db_copy_double(cp, sc->p_se);
+                db_copy_text(cp, zc->kind == ZONE_C_VOLTAGE ? "kV" : "MW");
                 rc = db_copy_end_row(cp, err);
             }
     }
@@ -816,6 +946,12 @@ static void s_free_study(run_ctx *x)
     free(x->limit_post);
     free(x->limit_kind);
     free(x->season);
+    free(x->fl_want);
+    free(x->fl);
+    free(x->fl_sens);
+    x->fl_want = NULL;
+    x->fl = NULL;
+    x->fl_sens = NULL;
     x->sc = NULL;
     x->sc_rows = x->fault_row = NULL;
     x->sc_sign = x->sens = x->limit_post = NULL;
@@ -893,6 +1029,12 @@ void engine_whatif_result_destroy(engine_whatif_result **rp)
     free(r->sens);
     free(r->dir);
     free(r->export_before);
+    free(r->fault_id);
+    free(r->limit_fault);
+    free(r->qf_before);
+    free(r->qf_after);
+    free(r->dir_fault);
+    free(r->sens_fault);
     free(r);
     *rp = NULL;
 }
@@ -910,15 +1052,47 @@ static void s_whatif_take(const run_ctx *x, const size_t *site, engine_whatif_re
             double *q = after ? &r->q_after[o * STUDY_NLEVELS] : &r->q_before[o * STUDY_NLEVELS];
             /* the shadow's headroom is ENGINE_SHADOW_LIMIT * trim - loading quantile */
             for (int l = 0; l < STUDY_NLEVELS; l++) q[l] = ENGINE_SHADOW_LIMIT * trim - sh->headroom_mw[l];
+            for (size_t f = 0; f < r->nf; f++) {
+                const study_fault_loading *fl = &x->fl[(c * nsp + kk) * r->nf + f];
+                double *qf = after ? r->qf_after : r->qf_before;
+                memcpy(&qf[(o * r->nf + f) * STUDY_NLEVELS], fl->q, sizeof fl->q);
+                if (after) continue;
+                r->dir_fault[o * r->nf + f] = fl->dir;
+                memcpy(&r->sens_fault[(o * r->nf + f) * r->nchange], &x->fl_sens[((c * nsp + kk) * r->nf + f) * r->nchange],
+                       r->nchange * sizeof(double));
+            }
             if (after) {
                 r->p_after[o] = cr->p_acts;
                 continue;
             }
+            r->limit_fault[o] = cr->limit_fault_mw;
             r->limit[o] = cr->limit_mw;
             r->dir[o] = x->sc[c].one_way || cr->flow_p50 >= 0 ? 1 : -1;
             r->p_before[o] = cr->p_acts;
             for (size_t i = 0; i < r->nchange; i++) r->sens[o * r->nchange + i] = x->sens[(c * nsp + kk) * ns + site[i]];
         }
+}
+
+/* Sizes r's per-fault arrays for the credible faults of the study just made
+ * and names the faults as the statements do. */
+static pcf_rc s_whatif_faults(const run_ctx *x, engine_whatif_result *r, pcf_error *err)
+{
+    size_t nf = x->nf, m = r->nc * r->nsp;
+    r->nf = nf;
+    r->fault_id = calloc(nf + 1, sizeof *r->fault_id);
+    r->limit_fault = calloc(m + 1, sizeof(double));
+    r->qf_before = calloc(m * nf * STUDY_NLEVELS + 1, sizeof(double));
+    r->qf_after = calloc(m * nf * STUDY_NLEVELS + 1, sizeof(double));
+    r->dir_fault = calloc(m * nf + 1, sizeof(double));
+    r->sens_fault = calloc(m * nf * r->nchange + 1, sizeof(double));
+    if (!r->fault_id || !r->limit_fault || !r->qf_before || !r->qf_after || !r->dir_fault || !r->sens_fault)
+        return pcf_error_set(err, PCF_ERR_NOMEM, "what-if: out of memory");
+    for (size_t f = 0; f < nf; f++) {
+        const zone_branch *b = &x->z->branch[x->fault_row[f]];
+        if (b->name[0]) snprintf(r->fault_id[f], sizeof r->fault_id[f], "%s", b->name);
+        else snprintf(r->fault_id[f], sizeof r->fault_id[f], "%d", x->fault_row[f] + 1);
+    }
+    return PCF_OK;
 }
 
 pcf_rc engine_whatif_run(PGconn *conn, const engine_opts *o, const engine_whatif *w, engine_whatif_result **out,
@@ -990,6 +1164,9 @@ pcf_rc engine_whatif_run(PGconn *conn, const engine_opts *o, const engine_whatif
     x.k_from = (size_t)a - 1;
     x.k_to = (size_t)b;
     x.shadow = 1;
+    x.fl_level = w->confidence;
+    x.fl_site = site;
+    x.fl_nsite = w->nchange;
     r->nc = nc;
     r->nsp = (size_t)(b - a + 1);
     r->nchange = w->nchange;
@@ -1025,6 +1202,7 @@ pcf_rc engine_whatif_run(PGconn *conn, const engine_opts *o, const engine_whatif
     for (size_t i = 0; i < w->nchange; i++) r->export_before[i] = x.z->site[site[i]].export_mw;
     /* before: as-is; after: the same inputs and streams with the trade */
     rc = s_study(&x, err);
+    if (rc == PCF_OK) rc = s_whatif_faults(&x, r, err);
     if (rc == PCF_OK) s_whatif_take(&x, site, r, 0);
     s_free_study(&x);
     if (rc == PCF_OK) {

@@ -67,6 +67,9 @@ typedef struct engine_report {
     size_t ac_fallbacks;         /* of those, left on DC because AC did not converge */
     size_t ac_lin_failures;      /* STUDY_AC_SCREEN: network states (x SPs) without an AC
                                   * operating point, screened with DC rows */
+    size_t voltage_constraints;  /* of constraints: voltage ones (voltage.h) */
+    size_t voltage_fallbacks;    /* fault states whose voltage model is the intact one */
+    double t_voltage;            /* of t_study: their AC linearisation, seconds */
     size_t members;              /* weather ensemble members sampled per scenario (0: none) */
 } engine_report;
 
@@ -93,7 +96,10 @@ pcf_rc engine_run(PGconn *conn, const engine_opts *o, engine_report *rep, pcf_er
  *
  * Per constraint c and SP k ([c * nsp + k]) it returns the quantiles of the
  * intact loading before ANM at the block levels (study_levels), P(ANM acts)
- * and the intact sensitivity to every changed site, before and after.  The
+ * and the intact sensitivity to every changed site, before and after; and
+ * the same loading quantiles with each credible fault in force (the
+ * deterministic N-1 view, study_fault_loading), the post-fault limit and
+ * the post-fault sensitivities (PTDF + LODF).  The
  * loading quantiles are unclamped (negative headroom shows): the study runs
  * with a shadow copy of every constraint that has no sites and an
  * unreachable limit, so its headroom is never cut at zero. */
@@ -104,6 +110,7 @@ typedef struct engine_whatif {
     const char *const *site_id;      /* [nchange] sites of the zone, distinct */
     const double *delta_mw;          /* [nchange] finite, non-zero */
     int first_sp, last_sp;           /* positions in the horizon, 1-based; 0, 0 = all */
+    double confidence;               /* the level qf_* are read at (the others may be NaN); 0 = all */
 } engine_whatif;
 
 typedef struct engine_whatif_result {
@@ -119,6 +126,13 @@ typedef struct engine_whatif_result {
     double *dir;                     /* [c * nsp + k] d loading / d flow before the trade: +1 or -1
                                         (-1 when the median flow runs against a two-way limit) */
     double *export_before;           /* [nchange] MW */
+    size_t nf;                       /* credible faults */
+    char (*fault_id)[ZONE_NAME_MAX + 1];   /* [nf] faulted branch as statements name it: its name, else its index */
+    double *limit_fault;             /* [c * nsp + k] post-fault limit, MW */
+    double *qf_before, *qf_after;    /* [((c * nsp + k) * nf + f) * STUDY_NLEVELS + q] loading quantile
+                                        with fault f in force, MW; NaN: f cannot happen in that SP */
+    double *dir_fault;               /* [(c * nsp + k) * nf + f] as dir, under fault f */
+    double *sens_fault;              /* [((c * nsp + k) * nf + f) * nchange + i] MW per MW after fault f */
     size_t samples;
     uint64_t seed;
     double t_total;                  /* seconds */

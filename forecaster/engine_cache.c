@@ -2,8 +2,17 @@
  * engine_cache.c -- the engine's inputs kept between runs; see
  * engine_cache.h for what is reused and when.
  *
- * Windows are merged slot by slot: the new window's slots before the tail
- * come from the cached window, the rest from a read of the tail alone.
+ * Up to ENGINE_CACHE_ZONES zones, each in a slot (s_slot: its zone, SCADA
+ * window, weather window and the live batches since its window was read);
+ * the least recently asked-for slot is reused for a new zone.  What says
+ * whether something changed is shared: one fingerprint of the model tables
+ * (whole tables, so a change drops every slot), one examination of the
+ * batches (counts per feed; each slot remembers the counts its windows were
+ * read at, and gets its own copy of the new live batch ids).
+ *
+ * Windows are merged half-hour by half-hour: the new window's slots before
+ * the tail come from the cached window, the rest from a read of the tail
+ * alone.
  */
 #include "engine_cache.h"
 
@@ -57,21 +66,29 @@ typedef struct s_gap {
     time_t seen; /* when first found empty */
 } s_gap;
 
-struct engine_cache {
+/* One cached zone; z NULL: the slot is free. */
+typedef struct s_slot {
     char zone_id[ZONE_ID_MAX + 1];
-    char *fingerprint;
     zone *z;
-    long long seen;                       /* highest batch id examined */
-    s_gap *gap;                           /* ids at or below seen not yet visible */
-    size_t ngap;
+    unsigned long used;                   /* engine_cache.tick when last asked for */
     long long *live;                      /* live SCADA batches since hist was read */
     size_t nlive, caplive;
-    long n_scada, n_wx;                   /* other batches seen, per feed */
     history *hist;
     long hist_mark;                       /* n_scada when hist was read whole */
     wx_series *wx;
     long wx_mark;
     int64_t wx_issued;
+} s_slot;
+
+struct engine_cache {
+    char *fingerprint;                    /* of the model tables the slots were loaded under */
+    long long seen;                       /* highest batch id examined */
+    s_gap *gap;                           /* ids at or below seen not yet visible */
+    size_t ngap;
+    long n_scada, n_wx;                   /* other batches seen, per feed */
+    s_slot slot[ENGINE_CACHE_ZONES];
+    s_slot *cur;                          /* the zone engine_cache_zone returned last */
+    unsigned long tick;
     engine_cache_stats st;
 };
 
@@ -81,22 +98,29 @@ pcf_rc engine_cache_new(engine_cache **out, pcf_error *err)
     return *out ? PCF_OK : pcf_error_set(err, PCF_ERR_NOMEM, "engine cache: out of memory");
 }
 
+static void s_slot_drop(s_slot *s)
+{
+    zone_destroy(&s->z);
+    history_destroy(&s->hist);
+    wx_series_destroy(&s->wx);
+    s->nlive = 0;
+    s->zone_id[0] = 0;
+}
+
 static void s_drop(engine_cache *c)
 {
-    zone_destroy(&c->z);
-    history_destroy(&c->hist);
-    wx_series_destroy(&c->wx);
+    for (size_t i = 0; i < ENGINE_CACHE_ZONES; i++) s_slot_drop(&c->slot[i]);
+    c->cur = NULL;
     free(c->fingerprint);
     c->fingerprint = NULL;
-    c->zone_id[0] = 0;
 }
 
 void engine_cache_destroy(engine_cache **cp)
 {
     if (!cp || !*cp) return;
     s_drop(*cp);
+    for (size_t i = 0; i < ENGINE_CACHE_ZONES; i++) free((*cp)->slot[i].live);
     free((*cp)->gap);
-    free((*cp)->live);
     free(*cp);
     *cp = NULL;
 }
@@ -106,17 +130,42 @@ void engine_cache_get_stats(const engine_cache *c, engine_cache_stats *out)
     *out = c->st;
 }
 
-static pcf_rc s_push_live(engine_cache *c, long long id, pcf_error *err)
+static pcf_rc s_push_live(s_slot *s, long long id, pcf_error *err)
 {
-    if (c->nlive == c->caplive) {
-        size_t cap = c->caplive ? 2 * c->caplive : 64;
-        long long *p = realloc(c->live, cap * sizeof *p);
+    if (s->nlive == s->caplive) {
+        size_t cap = s->caplive ? 2 * s->caplive : 64;
+        long long *p = realloc(s->live, cap * sizeof *p);
         if (!p) return pcf_error_set(err, PCF_ERR_NOMEM, "engine cache: out of memory");
-        c->live = p;
-        c->caplive = cap;
+        s->live = p;
+        s->caplive = cap;
     }
-    c->live[c->nlive++] = id;
+    s->live[s->nlive++] = id;
     return PCF_OK;
+}
+
+/* A new live batch concerns every cached SCADA window.  A zone not run for
+ * long (a day-ahead zone beside a real-time one) would collect ids without
+ * bound: past S_MAX_LIVE its window is dropped, read whole next time. */
+#define S_MAX_LIVE 20000
+static pcf_rc s_push_live_all(engine_cache *c, long long id, pcf_error *err)
+{
+    pcf_rc rc = PCF_OK;
+    for (size_t i = 0; i < ENGINE_CACHE_ZONES && rc == PCF_OK; i++) {
+        s_slot *s = &c->slot[i];
+        if (s->hist && s->nlive >= S_MAX_LIVE) {
+            history_destroy(&s->hist);
+            s->nlive = 0;
+        }
+        if (s->hist) rc = s_push_live(s, id, err);
+    }
+    return rc;
+}
+
+static int s_empty(const engine_cache *c)
+{
+    for (size_t i = 0; i < ENGINE_CACHE_ZONES; i++)
+        if (c->slot[i].z) return 0;
+    return 1;
 }
 
 /* The n ids stride bytes apart as a PostgreSQL array literal (malloc), or
@@ -139,7 +188,7 @@ static char *s_id_array(const long long *id, size_t n, size_t stride)
  * and records the ids still invisible as gaps. */
 static pcf_rc s_batches(engine_cache *c, PGconn *conn, long long top, pcf_error *err)
 {
-    int first = c->seen == 0 && c->ngap == 0 && !c->z;
+    int first = c->seen == 0 && c->ngap == 0 && s_empty(c);
     long long lo = c->seen + 1;
     if (first && top - S_FIRST_IDS + 1 > lo) lo = top - S_FIRST_IDS + 1;
     char a[32], b[32];
@@ -177,7 +226,7 @@ static pcf_rc s_batches(engine_cache *c, PGconn *conn, long long top, pcf_error 
         if (strcmp(feed, "weather") == 0)
             c->n_wx++;
         else if (strcmp(feed, "scada") == 0 && strcmp(PQgetvalue(r, i, 3), "t") == 0)
-            rc = s_push_live(c, id, err);
+            rc = s_push_live_all(c, id, err);
         else if (strcmp(feed, "scada") == 0)
             c->n_scada++;
     }
@@ -193,9 +242,33 @@ static pcf_rc s_batches(engine_cache *c, PGconn *conn, long long top, pcf_error 
     return PCF_OK;
 }
 
+/* The slot of zone_id, or NULL. */
+static s_slot *s_find(engine_cache *c, const char *zone_id)
+{
+    for (size_t i = 0; i < ENGINE_CACHE_ZONES; i++)
+        if (c->slot[i].z && strcmp(c->slot[i].zone_id, zone_id) == 0) return &c->slot[i];
+    return NULL;
+}
+
+/* A free slot, else the least recently used one, emptied. */
+static s_slot *s_victim(engine_cache *c)
+{
+    s_slot *v = &c->slot[0];
+    for (size_t i = 0; i < ENGINE_CACHE_ZONES; i++) {
+        if (!c->slot[i].z) {
+            v = &c->slot[i];
+            break;
+        }
+        if (c->slot[i].used < v->used) v = &c->slot[i];
+    }
+    s_slot_drop(v);
+    return v;
+}
+
 pcf_rc engine_cache_zone(engine_cache *c, PGconn *conn, const char *zone_id, zone **z, pcf_error *err)
 {
     *z = NULL;
+    c->cur = NULL;
     PGresult *r = db_query(conn, s_fingerprint_sql, 0, NULL, err);
     if (!r) return PCF_ERR_DB;
     const char *fp = PQgetvalue(r, 0, 0), *ms = PQgetvalue(r, 0, 1);
@@ -206,24 +279,27 @@ pcf_rc engine_cache_zone(engine_cache *c, PGconn *conn, const char *zone_id, zon
         PQclear(r);
         return rc;
     }
-    if (c->z && c->fingerprint && strcmp(c->fingerprint, fp) == 0 && strcmp(c->zone_id, zone_id) == 0) {
-        PQclear(r);
-        c->st.zone_hits++;
-        *z = c->z;
-        return PCF_OK;
+    if (!c->fingerprint || strcmp(c->fingerprint, fp) != 0) {
+        s_drop(c);                        /* the model changed: every zone may have */
+        c->fingerprint = strdup(fp);
     }
-    s_drop(c);
-    c->fingerprint = strdup(fp);
     PQclear(r);
     if (!c->fingerprint) return pcf_error_set(err, PCF_ERR_NOMEM, "engine cache: out of memory");
-    rc = zone_load(conn, zone_id, NULL, &c->z, err);
-    if (rc != PCF_OK) {
-        s_drop(c);
-        return rc;
+    s_slot *s = s_find(c, zone_id);
+    if (s) {
+        c->st.zone_hits++;
+    } else {
+        s = s_victim(c);
+        if ((rc = zone_load(conn, zone_id, NULL, &s->z, err)) != PCF_OK) {
+            s_slot_drop(s);
+            return rc;
+        }
+        snprintf(s->zone_id, sizeof s->zone_id, "%s", zone_id);
+        c->st.zone_loads++;
     }
-    snprintf(c->zone_id, sizeof c->zone_id, "%s", zone_id);
-    c->st.zone_loads++;
-    *z = c->z;
+    s->used = ++c->tick;
+    c->cur = s;
+    *z = s->z;
     return PCF_OK;
 }
 
@@ -247,7 +323,7 @@ static int64_t s_tail_from(int64_t c_t0, size_t c_nt, int64_t from, int64_t to, 
 /* Whether the live batches committed since hist was read stored all their
  * rows at or after keep (*ok = 1); a gateway replaying a backlog can send
  * data of any age. */
-static pcf_rc s_live_in_tail(engine_cache *c, PGconn *conn, int64_t keep, int *ok, pcf_error *err)
+static pcf_rc s_live_in_tail(const s_slot *c, PGconn *conn, int64_t keep, int *ok, pcf_error *err)
 {
     *ok = 1;
     if (c->nlive == 0) return PCF_OK;
@@ -267,11 +343,12 @@ static pcf_rc s_live_in_tail(engine_cache *c, PGconn *conn, int64_t keep, int *o
     return rc;
 }
 
-pcf_rc engine_cache_scada(engine_cache *c, PGconn *conn, int64_t from, int64_t to, history **h, pcf_error *err)
+pcf_rc engine_cache_scada(engine_cache *ec, PGconn *conn, int64_t from, int64_t to, history **h, pcf_error *err)
 {
     *h = NULL;
-    if (!c->z) return pcf_error_set(err, PCF_ERR_INVALID, "engine cache: no zone");
-    int64_t keep = c->hist && c->hist_mark == c->n_scada
+    s_slot *c = ec->cur;
+    if (!c) return pcf_error_set(err, PCF_ERR_INVALID, "engine cache: no zone");
+    int64_t keep = c->hist && c->hist_mark == ec->n_scada
                        ? s_tail_from(c->hist->t0, c->hist->nt, from, to, ENGINE_CACHE_SCADA_TAIL) : -1;
     pcf_rc rc;
     if (keep >= 0) {
@@ -286,8 +363,8 @@ pcf_rc engine_cache_scada(engine_cache *c, PGconn *conn, int64_t from, int64_t t
     if (keep < 0) {
         history_destroy(&c->hist);
         c->hist = fresh;
-        c->hist_mark = c->n_scada;
-        c->st.scada_full++;
+        c->hist_mark = ec->n_scada;
+        ec->st.scada_full++;
         *h = c->hist;
         return PCF_OK;
     }
@@ -307,17 +384,18 @@ pcf_rc engine_cache_scada(engine_cache *c, PGconn *conn, int64_t from, int64_t t
     history_destroy(&fresh);
     history_destroy(&c->hist);
     c->hist = m;
-    c->st.scada_tail++;
+    ec->st.scada_tail++;
     *h = c->hist;
     return PCF_OK;
 }
 
-pcf_rc engine_cache_weather(engine_cache *c, PGconn *conn, const char *const *vars, size_t nvar, int64_t from,
+pcf_rc engine_cache_weather(engine_cache *ec, PGconn *conn, const char *const *vars, size_t nvar, int64_t from,
                             int64_t to, int64_t issued_before, wx_series **w, pcf_error *err)
 {
     *w = NULL;
-    if (!c->z) return pcf_error_set(err, PCF_ERR_INVALID, "engine cache: no zone");
-    int same = c->wx && c->wx_mark == c->n_wx && c->wx_issued == issued_before && c->wx->nvar == nvar;
+    s_slot *c = ec->cur;
+    if (!c) return pcf_error_set(err, PCF_ERR_INVALID, "engine cache: no zone");
+    int same = c->wx && c->wx_mark == ec->n_wx && c->wx_issued == issued_before && c->wx->nvar == nvar;
     for (size_t v = 0; same && v < nvar; v++) same = strcmp(c->wx->var[v], vars[v]) == 0;
     int64_t keep = same ? s_tail_from(c->wx->t0, c->wx->nt, from, to, ENGINE_CACHE_WX_TAIL) : -1;
     wx_series *fresh = NULL;
@@ -333,9 +411,9 @@ pcf_rc engine_cache_weather(engine_cache *c, PGconn *conn, const char *const *va
         }
         wx_series_destroy(&c->wx);
         c->wx = fresh;
-        c->wx_mark = c->n_wx;
+        c->wx_mark = ec->n_wx;
         c->wx_issued = issued_before;
-        c->st.wx_full++;
+        ec->st.wx_full++;
         *w = c->wx;
         return PCF_OK;
     }
@@ -359,7 +437,7 @@ pcf_rc engine_cache_weather(engine_cache *c, PGconn *conn, const char *const *va
     wx_series_destroy(&fresh);
     wx_series_destroy(&c->wx);
     c->wx = m;
-    c->st.wx_tail++;
+    ec->st.wx_tail++;
     *w = c->wx;
     return PCF_OK;
 }

@@ -4,8 +4,12 @@
  * (issue 5, real-time latency).
  *
  * The engine daemon keeps one cache for its life and passes it to every run
- * (engine_opts.cache); one-off runs pass none and load everything.  A run
- * asks, inside its REPEATABLE READ READ ONLY load transaction:
+ * (engine_opts.cache); one-off runs pass none and load everything.  The
+ * cache holds up to ENGINE_CACHE_ZONES zones, each with its own windows,
+ * so a daemon serving several zones does not reload at every change of
+ * zone; a new zone beyond that replaces the least recently used one.  Each
+ * zone's windows pass the same checks as if it were alone.  A run asks,
+ * inside its REPEATABLE READ READ ONLY load transaction:
  *
  *   zone      reused while the fingerprint of the model tables is unchanged:
  *             per table, an md5 of its rows' text in a fixed order -- any
@@ -13,7 +17,7 @@
  *             constraints, DER register, points or weather locations
  *             changes it, whatever order the transactions commit in (row
  *             versions, xmin, are not commit-ordered).  A changed
- *             fingerprint drops everything cached.
+ *             fingerprint drops everything cached, every zone.
  *   SCADA     the cached window is kept and only its last ENGINE_CACHE_SCADA_TAIL
  *             (6 h) plus the new slots are read again, as long as every live
  *             gateway batch committed since stored all its rows inside that
@@ -47,6 +51,9 @@
 #include "history.h"
 #include "zone.h"
 
+/* Zones kept at once: a daemon usually serves one to a few; each costs its
+ * model and eight weeks of half-hourly history (a few MB for 100 points). */
+#define ENGINE_CACHE_ZONES 4
 #define ENGINE_CACHE_SCADA_TAIL (6 * 3600)
 #define ENGINE_CACHE_WX_TAIL (3 * 86400)
 /* A batch id still invisible this long (s) is taken for a rolled-back load. */
@@ -63,13 +70,15 @@ typedef struct engine_cache_stats {
 pcf_rc engine_cache_new(engine_cache **out, pcf_error *err);
 void engine_cache_destroy(engine_cache **c);
 
-/* The zone, reloaded only when the model tables changed. */
+/* The zone, reloaded only when the model tables changed (or when it was
+ * the least recently used of more than ENGINE_CACHE_ZONES); it becomes the
+ * zone the next engine_cache_scada and engine_cache_weather are about. */
 pcf_rc engine_cache_zone(engine_cache *c, PGconn *conn, const char *zone_id, zone **z, pcf_error *err);
 
-/* SCADA history of the cached zone for [from, to) (history_load_scada). */
+/* SCADA history of the current zone for [from, to) (history_load_scada). */
 pcf_rc engine_cache_scada(engine_cache *c, PGconn *conn, int64_t from, int64_t to, history **h, pcf_error *err);
 
-/* Weather of the cached zone over [from, to), control member only, issued at
+/* Weather of the current zone over [from, to), control member only, issued at
  * or before issued_before (history_load_weather). */
 pcf_rc engine_cache_weather(engine_cache *c, PGconn *conn, const char *const *vars, size_t nvar, int64_t from,
                             int64_t to, int64_t issued_before, wx_series **w, pcf_error *err);

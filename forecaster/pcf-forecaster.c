@@ -107,6 +107,9 @@ static void s_log_run(const engine_opts *o, const engine_report *r)
             (long long)r->run_id, o->zone, o->kind == ENGINE_DAY_AHEAD ? "day_ahead" : "real_time", r->sp_count,
             r->samples, (unsigned long long)r->seed, r->sites, r->constraints, r->faults, r->topologies,
             r->unresolved_share, r->members, r->ac_samples, r->ac_fallbacks, r->t_load, r->t_forecast, r->t_study, r->t_write, r->t_total);
+    if (r->voltage_constraints)
+        fprintf(stderr, "pcf-forecaster: run=%lld voltage_constraints=%zu voltage=%.3fs voltage_fallbacks=%zu\n",
+                (long long)r->run_id, r->voltage_constraints, r->t_voltage, r->voltage_fallbacks);
 }
 
 static int s_opts(const cli *a, engine_opts *o, anm_options *anm)

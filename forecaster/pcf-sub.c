@@ -166,12 +166,20 @@ static double s_q(Pcf__V1__Quantile **q, size_t n, double level, double *se)
     return 0;
 }
 
+/* The unit of a statement's or block's flows: a voltage constraint's are kV
+ * of deviation from nominal (protocol.md); older publishers send none (MW). */
+static const char *s_unit(Pcf__V1__FlowUnit u)
+{
+    return u == PCF__V1__FLOW_UNIT__FLOW_UNIT_KV ? "kV" : "MW";
+}
+
 static void s_cs_rows(app *a, const char *topic, const Pcf__V1__Header *h, size_t n, Pcf__V1__ConstraintStatement **v)
 {
     if (a->format == F_CSV && !a->header_done[1]++)
         puts("topic,sequence,run_id,constraint_id,sp,sp_start,limit_mw,flow_intact_p50_mw,flow_intact_p90_mw,"
              "p_anm_acts,expected_curtailment_mwh,binding_fault_id,sites,post_fault_limit_mw,"
-             "flow_intact_p90_mw_se,p_anm_acts_se,expected_curtailment_mwh_se,p_binding_fault,p_binding_fault_se");
+             "flow_intact_p90_mw_se,p_anm_acts_se,expected_curtailment_mwh_se,p_binding_fault,p_binding_fault_se,"
+             "unit,lower_limit,vmax_pu,vmin_pu,monitored_bus");
     for (size_t i = 0; i < n; i++) {
         const Pcf__V1__ConstraintStatement *s = v[i];
         char t[32];
@@ -180,11 +188,19 @@ static void s_cs_rows(app *a, const char *topic, const Pcf__V1__Header *h, size_
         double p50 = s_q(s->flow_intact, s->n_flow_intact, 0.5, NULL);
         double p90 = s_q(s->flow_intact, s->n_flow_intact, 0.9, &p90_se);
         if (a->format == F_CSV)
-            printf("%s,%llu,%lld,%s,%u,%s,%.6g,%.6g,%.6g,%.6g,%.6g,%s,%zu,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g\n", topic,
+            printf("%s,%llu,%lld,%s,%u,%s,%.6g,%.6g,%.6g,%.6g,%.6g,%s,%zu,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%s,%.6g,%.6g,"
+                   "%.6g,%lld\n", topic,
                    (unsigned long long)h->sequence, (long long)h->run_id, s->constraint_id, s->sp, t, s->limit_mw,
                    p50, p90, s->p_anm_acts, s->expected_curtailment_mwh, s->binding_fault_id, s->n_sites,
                    s->post_fault_limit_mw, p90_se, s->p_anm_acts_se, s->expected_curtailment_mwh_se,
-                   s->p_binding_fault, s->p_binding_fault_se);
+                   s->p_binding_fault, s->p_binding_fault_se, s_unit(s->unit), s->lower_limit, s->vmax_pu, s->vmin_pu,
+                   (long long)s->monitored_bus);
+        else if (s->unit == PCF__V1__FLOW_UNIT__FLOW_UNIT_KV)
+            printf("  %-10s SP %2u %s  voltage at bus %lld: limits +%.3f/-%.3f kV (%.3f..%.3f p.u. of %g kV)"
+                   "  deviation p50/p90 %+8.3f %+8.3f (±%.3f) kV  P(ANM) %6.4f ±%.4f  E[curt] %8.4f MWh  sites %zu\n",
+                   s->constraint_id, s->sp, t, (long long)s->monitored_bus, s->limit_mw, s->lower_limit, s->vmin_pu,
+                   s->vmax_pu, s->voltage_kv, p50, p90, p90_se, s->p_anm_acts, s->p_anm_acts_se,
+                   s->expected_curtailment_mwh, s->n_sites);
         else
             printf("  %-10s SP %2u %s  limit %8.2f (post-fault %8.2f) MW  flow p50/p90 %8.2f %8.2f (±%.2f) MW"
                    "  P(ANM) %6.4f ±%.4f  E[curt] %8.4f MWh  fault %s P %6.4f  sites %zu\n",
@@ -198,19 +214,19 @@ static void s_cb_rows(app *a, const char *topic, const Pcf__V1__Header *h, size_
 {
     if (a->format == F_CSV && !a->header_done[2]++)
         puts("topic,sequence,run_id,block_id,sp,limit_mw,confidence,headroom_mw,curtailment_mw,curtailment_mwh,"
-             "headroom_mw_se,curtailment_mw_se,curtailment_mwh_se");
+             "headroom_mw_se,curtailment_mw_se,curtailment_mwh_se,unit");
     for (size_t i = 0; i < n; i++)
         for (size_t k = 0; k < v[i]->n_levels; k++) {
             const Pcf__V1__BlockLevel *l = v[i]->levels[k];
             if (a->format == F_CSV)
-                printf("%s,%llu,%lld,%s,%u,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g\n", topic,
+                printf("%s,%llu,%lld,%s,%u,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%s\n", topic,
                        (unsigned long long)h->sequence, (long long)h->run_id, v[i]->block_id, v[i]->sp, v[i]->limit_mw,
                        l->confidence, l->headroom_mw, l->curtailment_mw, l->curtailment_mwh, l->headroom_mw_se,
-                       l->curtailment_mw_se, l->curtailment_mwh_se);
+                       l->curtailment_mw_se, l->curtailment_mwh_se, s_unit(v[i]->unit));
             else
-                printf("  %-28s conf %4.2f  headroom %8.3f ±%.3f MW  curtailment %8.3f ±%.3f MW %8.4f MWh\n",
-                       v[i]->block_id, l->confidence, l->headroom_mw, l->headroom_mw_se, l->curtailment_mw,
-                       l->curtailment_mw_se, l->curtailment_mwh);
+                printf("  %-28s conf %4.2f  headroom %8.3f ±%.3f %s  curtailment %8.3f ±%.3f MW %8.4f MWh\n",
+                       v[i]->block_id, l->confidence, l->headroom_mw, l->headroom_mw_se, s_unit(v[i]->unit),
+                       l->curtailment_mw, l->curtailment_mw_se, l->curtailment_mwh);
         }
 }
 
@@ -456,11 +472,11 @@ static int s_trade(subscriber *s, app *a, int argc, char **argv)
             if (a->format == F_TABLE) {
                 printf("trade %s: %s; requested %.3f MW, accepted %.3f MW\n%s\n", r->trade_id, pass ? "PASS" : "FAIL",
                        r->requested_volume_mw, r->accepted_volume_mw, r->reason);
-                printf("%-16s %4s %-17s %-4s %12s %12s %12s %12s %8s %8s\n", "constraint", "sp", "sp_start", "ok",
-                       "margin_bef", "margin_aft", "flow_chg", "accepted", "p_bef", "p_aft");
+                printf("%-16s %4s %-17s %-4s %12s %12s %12s %12s %8s %8s  %s\n", "constraint", "sp", "sp_start", "ok",
+                       "margin_bef", "margin_aft", "flow_chg", "accepted", "p_bef", "p_aft", "binding");
             } else {
                 puts("kind,constraint_id,sp,sp_start,verdict,margin_before_mw,margin_after_mw,flow_change_mw,"
-                     "accepted_volume_mw,p_anm_acts_before,p_anm_acts_after");
+                     "accepted_volume_mw,p_anm_acts_before,p_anm_acts_after,binding_fault_id");
             }
             for (size_t i = 0; i < r->n_checks; i++) {
                 const Pcf__V1__ConstraintCheck *c = r->checks[i];
@@ -468,13 +484,14 @@ static int s_trade(subscriber *s, app *a, int argc, char **argv)
                 s_time(c->sp_start_ms, t, sizeof t);
                 int ok = c->verdict == PCF__V1__TRADE_VERDICT__TRADE_VERDICT_PASS;
                 if (a->format == F_TABLE)
-                    printf("%-16s %4u %-17s %-4s %12.3f %12.3f %12.3f %12.3f %8.4f %8.4f\n", c->constraint_id, c->sp, t,
-                           ok ? "pass" : "FAIL", c->margin_before_mw, c->margin_after_mw, c->flow_change_mw,
-                           c->accepted_volume_mw, c->p_anm_acts_before, c->p_anm_acts_after);
+                    printf("%-16s %4u %-17s %-4s %12.3f %12.3f %12.3f %12.3f %8.4f %8.4f  %s\n", c->constraint_id, c->sp,
+                           t, ok ? "pass" : "FAIL", c->margin_before_mw, c->margin_after_mw, c->flow_change_mw,
+                           c->accepted_volume_mw, c->p_anm_acts_before, c->p_anm_acts_after,
+                           c->binding_fault_id[0] ? c->binding_fault_id : "intact");
                 else
-                    printf("check,%s,%u,%s,%s,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f\n", c->constraint_id, c->sp, t,
+                    printf("check,%s,%u,%s,%s,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%s\n", c->constraint_id, c->sp, t,
                            ok ? "pass" : "fail", c->margin_before_mw, c->margin_after_mw, c->flow_change_mw,
-                           c->accepted_volume_mw, c->p_anm_acts_before, c->p_anm_acts_after);
+                           c->accepted_volume_mw, c->p_anm_acts_before, c->p_anm_acts_after, c->binding_fault_id);
             }
             for (size_t i = 0; i < r->n_volumes; i++)
                 printf(a->format == F_TABLE ? "site %s: requested %+.3f MW, adjusted %+.3f MW\n"
@@ -599,9 +616,10 @@ int main(int argc, char **argv)
     }
     subscriber_stats st;
     subscriber_get_stats(s, &st);
-    fprintf(stderr, "pcf-sub: %llu delivered, %llu gap(s), %llu recover(ies), %llu duplicate(s), %llu malformed\n",
+    fprintf(stderr,
+            "pcf-sub: %llu delivered, %llu gap(s), %llu recover(ies), %llu duplicate(s), %llu malformed, %llu skipped\n",
             (unsigned long long)st.delivered, (unsigned long long)st.gaps, (unsigned long long)st.recoveries,
-            (unsigned long long)st.duplicates, (unsigned long long)st.malformed);
+            (unsigned long long)st.duplicates, (unsigned long long)st.malformed, (unsigned long long)st.skipped);
     subscriber_destroy(&s);
     return rc;
 }

@@ -24,6 +24,7 @@
 #include <zmq.h>
 
 #include "db.h"
+#include "log.h"
 #include "parse.h"
 #include "publish_obs.h"
 #include "publish_auth.h"
@@ -90,6 +91,14 @@ void publish_log(const publish *p, int level, const char *fmt, ...)
         if (*c == '\n' || *c == '\t' || *c == '\r') *c = ' ';
     p->log(p->log_ctx, level, msg);
 }
+
+/* The publisher's own events as log.h lines: a fixed phrase, the details
+ * as key=value fields (publish_log's printf text cannot carry fields).
+ * p->log still says whether this publisher logs at all -- tests and
+ * embedders leave it NULL for silence; pcf-publish's callback writes
+ * through log.h too, so the daemon's lines are the same either way. */
+#define S_LOG(p, level, ...) do { if ((p)->log) pcf_log((level), __VA_ARGS__, NULL); } while (0)
+#define S_LOG_ERR(p, level, msg, e, ...) do { if ((p)->log) pcf_log_error((level), (msg), (e), __VA_ARGS__, NULL); } while (0)
 
 static pcf_rc s_zerr(pcf_error *err, const char *what)
 {
@@ -171,12 +180,12 @@ static pcf_rc s_open(publish *p, const publish_config *cfg, pcf_error *err)
                      p->router_ep, sizeof p->router_ep, err)) != PCF_OK)
         return rc;
     if (secret)
-        publish_log(p, PUBLISH_LOG_INFO, "CurveZMQ on; %zu client key(s) allowed from %s",
-              publish_allowlist_count(p->allow), p->allowlist_path);
+        S_LOG(p, PCF_LOG_INFO, "CurveZMQ on", "client_keys", PCF_LOG_I(publish_allowlist_count(p->allow)),
+              "allowlist", p->allowlist_path);
     else
-        publish_log(p, PUBLISH_LOG_WARN,
-              "no CurveZMQ keys configured: feeds and requests travel in plain text to anyone who connects "
-              "(bind to 127.0.0.1 or ipc:// only)");
+        S_LOG(p, PCF_LOG_WARN, "no CurveZMQ keys configured", "risk",
+              "feeds and requests travel in plain text to anyone who connects", "advice",
+              "bind to 127.0.0.1 or ipc:// only");
     return PCF_OK;
 }
 
@@ -239,7 +248,7 @@ pcf_rc publish_reload_allowlist(publish *p, pcf_error *err)
     if (rc != PCF_OK) return rc;
     publish_allowlist_destroy(&p->allow);
     p->allow = a;
-    publish_log(p, PUBLISH_LOG_INFO, "allowlist reloaded: %zu client key(s)", publish_allowlist_count(a));
+    S_LOG(p, PCF_LOG_INFO, "allowlist reloaded", "client_keys", PCF_LOG_I(publish_allowlist_count(a)));
     return PCF_OK;
 }
 
@@ -396,8 +405,8 @@ pcf_rc publish_send_run(publish *p, const publish_run *r, bool *published, pcf_e
             break;
         }
         if (tp->run_id >= r->run_id) {   /* invariant 3; equal: a repeated notification */
-            publish_log(p, PUBLISH_LOG_INFO, "%s: run %lld is not newer than run %lld already published; skipped",
-                        name, (long long)r->run_id, (long long)tp->run_id);
+            S_LOG(p, PCF_LOG_INFO, "run not newer than the one published; skipped", "topic", name, "run",
+                  PCF_LOG_I(r->run_id), "published_run", PCF_LOG_I(tp->run_id));
             continue;
         }
         topic[t] = tp - p->topics;
@@ -411,7 +420,7 @@ pcf_rc publish_send_run(publish *p, const publish_run *r, bool *published, pcf_e
         s_topic *tp = &p->topics[topic[t]];
         for (size_t i = 0; i < nparts[t]; i++)
             if (s_send_feed(p, tp->name, &parts[t][i]) != 0)
-                publish_log(p, PUBLISH_LOG_WARN, "%s: send: %s", tp->name, zmq_strerror(zmq_errno()));
+                S_LOG(p, PCF_LOG_WARN, "feed send failed", "topic", tp->name, "error", zmq_strerror(zmq_errno()));
         s_free_parts(tp->parts, tp->nparts);
         tp->parts = parts[t];
         tp->nparts = nparts[t];
@@ -421,8 +430,8 @@ pcf_rc publish_send_run(publish *p, const publish_run *r, bool *published, pcf_e
         tp->computed_at_ms = r->computed_at_ms;
         sent = true;
         if (published) *published = true;
-        publish_log(p, PUBLISH_LOG_DEBUG, "%s: run %lld in %zu part(s), sequence %llu", tp->name, (long long)r->run_id,
-              nparts[t], (unsigned long long)tp->sequence);
+        S_LOG(p, PCF_LOG_DEBUG, "topic published", "topic", tp->name, "run", PCF_LOG_I(r->run_id), "parts",
+              PCF_LOG_I(nparts[t]), "sequence", PCF_LOG_I(tp->sequence));
     }
     if (sent)   /* the whole run is on the wire now */
         publish_obs_lag(p->obs, r->kind == PCF__V1__RUN_KIND__RUN_KIND_DAY_AHEAD ? "day_ahead" : "real_time",
@@ -438,9 +447,10 @@ pcf_rc publish_run_id(publish *p, PGconn *db, int64_t run_id, pcf_error *err)
     bool sent = false;
     rc = publish_send_run(p, r, &sent, err);
     if (rc == PCF_OK && sent)
-        publish_log(p, PUBLISH_LOG_INFO, "published run %lld (%s, zone %s): %zu PCF rows, %zu statements, %zu blocks",
-              (long long)run_id, r->kind == PCF__V1__RUN_KIND__RUN_KIND_DAY_AHEAD ? "day-ahead" : "real-time",
-              r->zone, r->n_pcf, r->n_statements, r->n_blocks);
+        S_LOG(p, PCF_LOG_INFO, "published run", "run", PCF_LOG_I(run_id), "kind",
+              r->kind == PCF__V1__RUN_KIND__RUN_KIND_DAY_AHEAD ? "day_ahead" : "real_time", "zone", r->zone,
+              "pcf_rows", PCF_LOG_I(r->n_pcf), "statements", PCF_LOG_I(r->n_statements), "blocks",
+              PCF_LOG_I(r->n_blocks));
     publish_run_destroy(&r);
     return rc;
 }
@@ -517,7 +527,7 @@ static void s_reply(publish *p, s_req *q, const char *type, const uint8_t *body,
     bad = bad || s_send_frame(p->router, "", 0, 1) || s_send_frame(p->router, type, strlen(type), 1) ||
           s_send_frame(p->router, body, len, 0);
     /* A peer that vanished or whose queue is full simply loses the reply. */
-    if (bad) publish_log(p, PUBLISH_LOG_WARN, "reply %s: %s", type, zmq_strerror(zmq_errno()));
+    if (bad) S_LOG(p, PCF_LOG_WARN, "reply not sent", "type", type, "error", zmq_strerror(zmq_errno()));
     p->stats.requests++;
     publish_obs_request(p->obs, q->type);
 }
@@ -535,7 +545,7 @@ static void s_reply_msg(publish *p, s_req *q, const char *type, const ProtobufCM
     size_t len = protobuf_c_message_get_packed_size(m);
     uint8_t *buf = malloc(len + 1);
     if (!buf) {
-        publish_log(p, PUBLISH_LOG_ERROR, "reply %s: out of memory (%zu bytes)", type, len);
+        S_LOG(p, PCF_LOG_ERROR, "reply not sent: out of memory", "type", type, "bytes", PCF_LOG_I(len));
         return;
     }
     protobuf_c_message_pack(m, buf);
@@ -561,8 +571,8 @@ __attribute__((format(printf, 4, 5))) static void s_error(publish *p, s_req *q, 
     s_reply_msg(p, q, "pcf.v1.ErrorReply", &e.base);
     p->stats.errors++;
     publish_obs_error(p->obs, q->type);
-    publish_log(p, PUBLISH_LOG_INFO, "request %s (id %llu): error %d: %s", q->type[0] ? q->type : "(none)",
-          (unsigned long long)q->request_id, (int)code, reason);
+    S_LOG(p, PCF_LOG_INFO, "request answered with an error", "type", q->type[0] ? q->type : "(none)", "request_id",
+          PCF_LOG_I(q->request_id), "code", PCF_LOG_I(code), "reason", reason);
 }
 
 /* Checks the common header; replies and returns -1 when unusable. */
@@ -815,7 +825,7 @@ static void s_trade_answer(publish *p, s_req *q, PGconn *db, const Pcf__V1__Trad
     int y = (d[0] - '0') * 1000 + (d[1] - '0') * 100 + (d[2] - '0') * 10 + (d[3] - '0');
     int mo = (d[5] - '0') * 10 + (d[6] - '0'), dd = (d[8] - '0') * 10 + (d[9] - '0');
     trade_request tr = { rq->zone, (trade_kind)rq->kind, y, mo, dd, (int)rq->first_sp, (int)rq->last_sp, 0,
-                         ch, rq->n_changes, rq->confidence, p->trade_samples, 0 };
+                         ch, rq->n_changes, rq->confidence, p->trade_samples, 0, 0 };
     trade_result *r = NULL;
     pcf_error e;
     pcf_rc rc = engine_trade_check(db, &tr, &r, &e);
@@ -847,6 +857,7 @@ static void s_trade_answer(publish *p, s_req *q, PGconn *db, const Pcf__V1__Trad
         cc[i].accepted_volume_mw = t->accepted_volume_mw;
         cc[i].p_anm_acts_before = t->p_acts_before;
         cc[i].p_anm_acts_after = t->p_acts_after;
+        cc[i].binding_fault_id = (char *)t->binding_fault_id;
         ccp[i] = &cc[i];
     }
     for (size_t i = 0; i < r->nchange; i++) {
@@ -991,7 +1002,7 @@ static int s_handle_request(publish *p, PGconn *db)
     if (d == n || d == 0 || d > ENVELOPE_MAX) {
         p->stats.dropped_requests++;
         publish_obs_dropped(p->obs);
-        publish_log(p, PUBLISH_LOG_WARN, "request without a routable envelope (%zu frames) dropped", total);
+        S_LOG(p, PCF_LOG_WARN, "request without a routable envelope dropped", "frames", PCF_LOG_I(total));
         goto out;
     }
     for (size_t i = 0; i < d; i++) {
@@ -1037,13 +1048,13 @@ static void s_handle_zap(publish *p)
     char key[PUBLISH_KEY_Z85_LEN + 1];
     pcf_error e;
     if (publish_auth_zap(p->zap, p->allow, &admitted, key, &e) != PCF_OK) {
-        publish_log(p, PUBLISH_LOG_ERROR, "%s", e.msg);
+        S_LOG_ERR(p, PCF_LOG_ERROR, "ZAP request failed", &e, NULL);
         return;
     }
     if (admitted) p->stats.zap_admitted++;
     else {
         p->stats.zap_refused++;
-        publish_log(p, PUBLISH_LOG_WARN, "refused client key %s (not in the allowlist)", key[0] ? key : "(none)");
+        S_LOG(p, PCF_LOG_WARN, "refused client key", "key", key[0] ? key : "(none)", "reason", "not in the allowlist");
     }
 }
 
@@ -1088,7 +1099,7 @@ pcf_rc publish_poll(publish *p, PGconn *db, int fd, int timeout_ms, bool *fd_rea
     if (publish_now_ms() >= p->next_hb_ms) {
         pcf_error e;
         /* a heartbeat that could not go out is logged, never fatal: the next one follows */
-        if (publish_heartbeat(p, &e) != PCF_OK) publish_log(p, PUBLISH_LOG_WARN, "%s", e.msg);
+        if (publish_heartbeat(p, &e) != PCF_OK) S_LOG_ERR(p, PCF_LOG_WARN, "heartbeat not sent", &e, NULL);
     }
     return PCF_OK;
 }

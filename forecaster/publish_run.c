@@ -200,7 +200,8 @@ static const char s_sql_cs[] =
     " coalesce(b.name, b.idx::text), b.kind || ' ' || b.f_bus || '-' || b.t_bus,"
     " c.description, c.voltage_kv, c.kind, cs.post_fault_limit_mw, cs.p_binding_fault, cs.p_binding_fault_se,"
     " cs.flow_intact_p10_se_mw, cs.flow_intact_p50_se_mw, cs.flow_intact_p90_se_mw,"
-    " cs.flow_fault_p10_se_mw, cs.flow_fault_p50_se_mw, cs.flow_fault_p90_se_mw"
+    " cs.flow_fault_p10_se_mw, cs.flow_fault_p50_se_mw, cs.flow_fault_p90_se_mw,"
+    " cs.unit, coalesce(cs.limit_low, 0), coalesce(c.vmax_pu, 0), coalesce(c.vmin_pu, 0), coalesce(c.bus_i, 0)"
     " FROM constraint_statement cs JOIN anm_constraint c USING (constraint_id)"
     " LEFT JOIN branch b ON b.branch_id = cs.binding_fault_branch_id"
     " WHERE cs.run_id = $1 ORDER BY cs.sp, c.voltage_kv, cs.constraint_id COLLATE \"C\"";
@@ -414,6 +415,7 @@ static Pcf__V1__LimitKind s_limit_kind(const char *s)
     if (strcmp(s, "continuous") == 0) return PCF__V1__LIMIT_KIND__LIMIT_KIND_CONTINUOUS;
     if (strcmp(s, "post_fault") == 0) return PCF__V1__LIMIT_KIND__LIMIT_KIND_POST_FAULT;
     if (strcmp(s, "boundary") == 0) return PCF__V1__LIMIT_KIND__LIMIT_KIND_BOUNDARY;
+    if (strcmp(s, "voltage") == 0) return PCF__V1__LIMIT_KIND__LIMIT_KIND_VOLTAGE;
     return PCF__V1__LIMIT_KIND__LIMIT_KIND_UNSPECIFIED;
 }
 
@@ -431,6 +433,7 @@ static Pcf__V1__ConstraintKind s_constraint_kind(const char *s)
     if (strcmp(s, "branch") == 0) return PCF__V1__CONSTRAINT_KIND__CONSTRAINT_KIND_CIRCUIT;
     if (strcmp(s, "transformer") == 0) return PCF__V1__CONSTRAINT_KIND__CONSTRAINT_KIND_TRANSFORMER;
     if (strcmp(s, "boundary") == 0) return PCF__V1__CONSTRAINT_KIND__CONSTRAINT_KIND_BOUNDARY;
+    if (strcmp(s, "voltage") == 0) return PCF__V1__CONSTRAINT_KIND__CONSTRAINT_KIND_VOLTAGE;
     return PCF__V1__CONSTRAINT_KIND__CONSTRAINT_KIND_UNSPECIFIED;
 }
 
@@ -575,6 +578,12 @@ static pcf_rc s_load_statements(PGconn *c, const char *id, publish_run *r, pcf_e
         s->post_fault_limit_mw = s_f64(&k, 21);
         s->p_binding_fault = s_f64(&k, 22);
         s->p_binding_fault_se = s_f64(&k, 23);
+        s->unit = strcmp(PQgetvalue(res, i, 30), "kV") == 0 ? PCF__V1__FLOW_UNIT__FLOW_UNIT_KV
+                                                           : PCF__V1__FLOW_UNIT__FLOW_UNIT_MW;
+        s->lower_limit = s_f64(&k, 31);
+        s->vmax_pu = s_f64(&k, 32);
+        s->vmin_pu = s_f64(&k, 33);
+        s->monitored_bus = s_i64(&k, 34);
         s->samples = r->batch.samples;
         r->statements[i] = s;
     }
@@ -632,6 +641,7 @@ static pcf_rc s_load_blocks(PGconn *c, const char *id, publish_run *r, pcf_error
             cur->sp_start_ms = (*st)->sp_start_ms;
             cur->sp_length_ms = PUBLISH_SP_LENGTH_MS;
             cur->limit_mw = (*st)->limit_mw;
+            cur->unit = (*st)->unit;
             /* the local date of the SP: SP 1 starts at local midnight */
             sptime_civil day;
             sptime_to_local(sptime_london(), cur->sp_start_ms / 1000, &day);

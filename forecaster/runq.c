@@ -222,17 +222,6 @@ static void s_metrics_run(const runq_metrics *rm, engine_kind kind, pcf_rc rc, i
     metric_observe(rm->stage, rep->t_write, k, "write");
 }
 
-static void s_metrics_depth(const runq_metrics *rm, PGconn *c, const char *zones)
-{
-    if (!rm->depth) return;
-    pcf_error err;
-    const char *p[1] = { zones };
-    PGresult *r = db_query(c, "SELECT count(*) FROM run_queue WHERE status = 'queued' AND not_before <= now()"
-                              " AND ($1::text IS NULL OR zone_id = ANY (string_to_array($1, ',')))", 1, p, &err);
-    if (r && PQntuples(r) == 1) metric_set(rm->depth, atof(PQgetvalue(r, 0, 0)));
-    PQclear(r);
-}
-
 /* ---- the daemon --------------------------------------------------------------- */
 
 typedef struct daemon_state {
@@ -280,6 +269,54 @@ static int s_connect(daemon_state *d)
     for (int i = 0; i < wait * 10 && !*d->o->stop; i++) usleep(100000);
     d->backoff_s = wait * 2 > 30 ? 30 : wait * 2;
     return 0;
+}
+
+/* ---- queue depth, when scraped ------------------------------------------------ */
+
+/* The queue depth is a count(*) over run_queue: worth running only when
+ * someone scrapes, so a render hook (metrics.h) computes it, at most once
+ * per RUNQ_DEPTH_MIN_S however many scrapers, and not in the daemon's loop.
+ * On its own connection, opened at the first scrape: the daemon's is busy
+ * in runs for minutes -- when a backlog builds up and the figure matters
+ * most -- and a libpq connection is not shared between threads.  Hooks of
+ * one registry run one at a time (metrics.c), so this needs no lock.  When
+ * the database is unreachable the gauge keeps its last value. */
+#define RUNQ_DEPTH_MIN_S 5.0
+
+typedef struct runq_depth {
+    const char *conninfo, *zones;
+    metric *gauge;
+    PGconn *c;
+    struct timespec last;        /* when the last attempt ended */
+    int tried;
+} runq_depth;
+
+static void s_depth_collect(void *ctx)
+{
+    runq_depth *q = ctx;
+    if (q->tried && s_since(&q->last) < RUNQ_DEPTH_MIN_S) return;
+    pcf_error err;
+    if (q->c && PQstatus(q->c) != CONNECTION_OK) {
+        PQfinish(q->c);
+        q->c = NULL;
+    }
+    if (!q->c && (q->c = db_connect(q->conninfo, &err)) != NULL &&
+        db_exec(q->c, "SET statement_timeout = '5s'", &err) != PCF_OK) {
+        PQfinish(q->c);
+        q->c = NULL;
+    }
+    const char *p[1] = { q->zones };
+    PGresult *r = q->c ? db_query(q->c, "SELECT count(*) FROM run_queue WHERE status = 'queued'"
+                                        " AND not_before <= now()"
+                                        " AND ($1::text IS NULL OR zone_id = ANY (string_to_array($1, ',')))",
+                                  1, p, &err) : NULL;
+    if (r && PQntuples(r) == 1) metric_set(q->gauge, atof(PQgetvalue(r, 0, 0)));
+    else pcf_log_error(PCF_LOG_DEBUG, "queue depth not measured", &err, NULL);
+    PQclear(r);
+    /* from the end of the attempt: a slow connect does not make the next
+     * scrape query again at once */
+    clock_gettime(CLOCK_MONOTONIC, &q->last);
+    q->tried = 1;
 }
 
 /* Zones this daemon serves. */
@@ -420,6 +457,8 @@ pcf_rc runq_daemon(const runq_daemon_opts *o, pcf_error *err)
     }
     if (engine_cache_new(&d.cache, err) != PCF_OK) return err->code;
     s_metrics_init(&d.m, o->metrics);
+    runq_depth depth = { o->conninfo, o->zones, d.m.depth, NULL, { 0, 0 }, 0 };
+    if (o->metrics && d.m.depth) metrics_on_render(o->metrics, s_depth_collect, &depth);
     pcf_log(PCF_LOG_INFO, "daemon starting", "worker", d.worker, "zones", o->zones ? o->zones : "*", "day_ahead_at",
             o->day_ahead_at ? o->day_ahead_at : "10:00", NULL);
     while (!*o->stop) {
@@ -431,7 +470,6 @@ pcf_rc runq_daemon(const runq_daemon_opts *o, pcf_error *err)
             d.scada_pending = 0;
             s_queue_all(&d, ENGINE_REAL_TIME, NULL);
         }
-        s_metrics_depth(&d.m, d.c, o->zones);
         for (;;) {
             runq_job job;
             int got = 0;
@@ -441,13 +479,14 @@ pcf_rc runq_daemon(const runq_daemon_opts *o, pcf_error *err)
                     NULL);
             s_run_job(&d, &job);
             s_drain_notifications(&d);
-            s_metrics_depth(&d.m, d.c, o->zones);
         }
         if (PQstatus(d.c) != CONNECTION_OK) continue;
         struct pollfd pfd = { PQsocket(d.c), POLLIN, 0 };
         if (pfd.fd >= 0 && poll(&pfd, 1, 1000) < 0 && errno != EINTR) break;
     }
     pcf_log(PCF_LOG_INFO, "daemon stopping", "worker", d.worker, NULL);
+    if (o->metrics && d.m.depth) metrics_off_render(o->metrics, s_depth_collect, &depth);
+    if (depth.c) PQfinish(depth.c);
     if (d.c) PQfinish(d.c);
     engine_cache_destroy(&d.cache);
     pcf_error_clear(err);

@@ -105,8 +105,20 @@ struct study {
     uint64_t lin_gen;            /* operating points' generation: one per SP run */
     study_constraint_result *cres;  /* [nc] */
     study_site_curt *cres_site;  /* [nc * ns] */
+    const unsigned char *fl_want;    /* [nc] study_set_fault_loading; NULL: off */
+    unsigned char fl_level[STUDY_NLEVELS];   /* 1: the level is selected */
+    study_fault_loading *fl;     /* [nc * nf] */
+    /* linear constraints (nbr 0, study_set_linear): their index among
+     * them, -1 for the others; the SP's sensitivities of every state
+     * (the topology's with the linear rows replaced); a row's scratch */
+    size_t nlin;
+    long *lin_of;                /* [nc] */
+    double *sens_sp;             /* [nst * nc * ns], NULL without linear constraints */
+    double *lin_buf;             /* [nb] */
+    const double *lin_row, *vlin_off, *lin_rev;  /* study_set_linear */
     /* the SP being run */
     const study_sp *sp;
+    const study_topology *topo_last;    /* of the last SP run (study_sens) */
     uint32_t sp_index;
     int phase;                   /* 1 sampling, 2 ANM, 3 summaries: set before threads start */
     int site_ok;                 /* site_res holds the last SP's summaries */
@@ -350,6 +362,12 @@ double study_topology_sens(const study_topology *t, size_t c, size_t s)
     return t->sens[c * t->ns + s];
 }
 
+size_t study_topology_states(const study_topology *t) { return t->nst; }
+uint64_t study_topology_id(const study_topology *t) { return t->id; }
+const mp_case *study_topology_case(const study_topology *t) { return t->acase; }
+int study_topology_fault_row(const study_topology *t, size_t state) { return state < t->nst ? t->ac_out[state] : -1; }
+int study_topology_valid(const study_topology *t, size_t state) { return state < t->nst && t->valid[state]; }
+
 /* ---- the study ------------------------------------------------------------ */
 
 void study_destroy(study **sp)
@@ -392,6 +410,10 @@ void study_destroy(study **sp)
     free(s->blk_binding);
     free(s->cres);
     free(s->cres_site);
+    free(s->lin_of);
+    free(s->sens_sp);
+    free(s->lin_buf);
+    free(s->fl);
     free(s->lin_cptdf);
     free(s->lin_off);
     free(s->lin_sens);
@@ -420,7 +442,7 @@ static pcf_rc s_check_def(const study_def *d, pcf_error *err)
         return pcf_error_set(err, PCF_ERR_INVALID, "study: %d threads (1..%d)", d->threads, STUDY_MAX_THREADS);
     for (size_t c = 0; c < d->nc; c++) {
         const study_constraint *k = &d->constraints[c];
-        if (k->nbr == 0) return pcf_error_set(err, PCF_ERR_INVALID, "study: constraint %zu monitors no branch", c);
+
         for (size_t i = 0; i < k->nbr; i++)
             if (k->branch_row[i] < 0 || (size_t)k->branch_row[i] >= d->net->branch.rows ||
                 (k->sign[i] != 1 && k->sign[i] != -1))
@@ -503,7 +525,14 @@ pcf_rc study_new(const study_def *def, study **out, pcf_error *err)
     s->site_res = calloc(ns + 1, sizeof *s->site_res);
     s->cres = calloc(nc + 1, sizeof *s->cres);
     s->cres_site = calloc(nc * ns + 1, sizeof *s->cres_site);
-    if (!s->site_bus || !s->site_cap || !s->inj || !s->avail || !s->flow || !s->state || !s->flow_intact ||
+    s->lin_of = malloc((nc + 1) * sizeof(long));
+    for (size_t c = 0; s->lin_of && c < nc; c++) s->lin_of[c] = def->constraints[c].nbr == 0 ? (long)s->nlin++ : -1;
+    if (s->nlin) {
+        s->sens_sp = malloc((s->nst * nc * ns + 1) * sizeof(double));
+        s->lin_buf = malloc((nb + 1) * sizeof(double));
+    }
+    if (!s->lin_of || (s->nlin && (!s->sens_sp || !s->lin_buf)) ||
+        !s->site_bus || !s->site_cap || !s->inj || !s->avail || !s->flow || !s->state || !s->flow_intact ||
         !s->flow_fault || !s->curt_c || !s->acted || !s->unresolved || !s->blk_site_curt ||
         !s->blk_site_curt2 || !s->blk_site_n || !s->blk_binding ||
         !s->cres || !s->cres_site || !s->site_res) {
@@ -592,6 +621,9 @@ static int s_ac_wanted(const study *s, const study_thread *th)
     if (s->ac_mode == STUDY_AC_ALL) return 1;
     int both = s->ac_mode == STUDY_AC_SCREEN;
     for (size_t c = 0; c < s->def.nc; c++) {
+        /* a linear (voltage) constraint's flow stays linear in an AC
+         * sample: solving it near that limit would change nothing there */
+        if (s->def.constraints[c].nbr == 0) continue;
         double r = s_ac_ratio(s, th, c);
         if (r >= 1 - s->ac_band && (!both || r <= 1 + s->ac_band)) return 1;
     }
@@ -604,6 +636,14 @@ static int s_ac_acts(const study *s, const study_thread *th)
     for (size_t c = 0; c < s->def.nc; c++)
         if (s_ac_ratio(s, th, c) > 1) return 1;
     return 0;
+}
+
+/* The reverse limit of constraint c whose forward limit is lim: the one
+ * study_set_linear gave, else lim both ways, or none one-way. */
+static double s_rev_limit(const study *s, size_t c, double lim)
+{
+    if (s->lin_rev && s->lin_rev[c] > 0) return s->lin_rev[c];
+    return s->def.constraints[c].one_way ? STUDY_NO_LIMIT : lim;
 }
 
 /* Sample j re-solved with AC (study_ac.h).  *used = 0: fall back to DC. */
@@ -749,12 +789,14 @@ static pcf_rc s_anm_block(study *s, study_thread *th, size_t blk, pcf_error *err
             th->flow[c] = s->flow[((size_t)st * nc + c) * S + j];
             double lim = st == 0 ? sp->limit_intact[c] : sp->limit_fault[c];
             th->lim_f[c] = lim;
-            th->lim_r[c] = d->constraints[c].one_way ? STUDY_NO_LIMIT : lim;
+            th->lim_r[c] = s_rev_limit(s, c, lim);
         }
         for (size_t i = 0; i < ns; i++)
             th->avail[i] = dead[s->net->bus_row[s->site_bus[i]]] ? 0 : s->avail[i * S + j];
-        const double *sens = screen ? &s->lin_sens[(size_t)st * nc * ns] : &t->sens[(size_t)st * nc * ns];
-        anm_input in = { th->flow, th->lim_f, th->lim_r, sens, th->avail };
+        /* linear (voltage) constraints' rows (s_linear) over the screened
+         * AC ones or the topology's DC ones */
+        const double *sens = s->sens_sp ? s->sens_sp : screen ? s->lin_sens : t->sens;
+        anm_input in = { th->flow, th->lim_f, th->lim_r, &sens[(size_t)st * nc * ns], th->avail };
         anm_result res;
         pcf_rc rc = PCF_OK;
         int ac_used = 0;
@@ -776,7 +818,8 @@ static pcf_rc s_anm_block(study *s, study_thread *th, size_t blk, pcf_error *err
                 const double *row = &s->lin2_cptdf[c * s->nb];
                 double f = s->lin2_off[c];
                 for (size_t b = 0; b < s->nb; b++) f += row[b] * s->inj[b * S + j];
-                th->ac_flow[c] = f;
+                /* a linear (voltage) constraint keeps its own model */
+                th->ac_flow[c] = d->constraints[c].nbr == 0 ? th->flow[c] : f;
             }
             in.flow = th->ac_flow;
             in.sens = s->lin2_sens;
@@ -1043,6 +1086,50 @@ static void s_binding(const study *s, size_t *fault_acts, size_t c, study_constr
     s_proportion(best, S, &r->p_binding, &r->p_binding_se);
 }
 
+/* Loading quantiles of constraint c under each credible fault in force in
+ * every sample (study_fault_loading): rows 1 + f of the flow matrix hold
+ * them for all samples whatever state each drew.  A fault that leaves the
+ * constraint's row of flow factors as it is intact (a branch far away, or
+ * on another radial spur: most faults for most constraints) leaves every
+ * sample's loading as it is too, so the intact quantiles lq (NULL: not
+ * known, e.g. replaced by AC flows) stand for its selection.  buf: [S]. */
+static void s_fault_loading(const study *s, size_t c, const double *lq, double *buf)
+{
+    size_t S = s->S, nc = s->def.nc, nf = s->def.nf, nb = s->nb;
+    const double *row0 = &s->sp->topo->cptdf[c * nb];
+    const study_constraint *k = &s->def.constraints[c];
+    size_t rank[STUDY_NLEVELS], nr = 0;
+    int lev[STUDY_NLEVELS];
+    for (int l = 0; l < STUDY_NLEVELS; l++)
+        if (s->fl_level[l]) {
+            lev[nr] = l;
+            rank[nr++] = mcstat_quantile_index(S, study_levels[l]);
+        }
+    for (size_t f = 0; f < nf; f++) {
+        study_fault_loading *o = &s->fl[c * nf + f];
+        if (!s->sp->topo->valid[1 + f]) {
+            for (int l = 0; l < STUDY_NLEVELS; l++) o->q[l] = NAN;
+            o->dir = 1;
+            continue;
+        }
+        const double *fl = &s->flow[((1 + f) * nc + c) * S];
+        int same = lq && s->lin_of[c] < 0 &&
+                   memcmp(&s->sp->topo->cptdf[((1 + f) * nc + c) * nb], row0, nb * sizeof(double)) == 0;
+        double sum = 0;
+        for (size_t j = 0; j < S; j++) sum += fl[j];
+        o->dir = k->one_way || sum >= 0 ? 1 : -1;
+        if (same) {
+            memcpy(o->q, lq, sizeof o->q);
+            continue;
+        }
+        for (size_t j = 0; j < S; j++) buf[j] = s_loading(k, fl[j]);
+        double q[STUDY_NLEVELS];
+        s_ranks(buf, S, 0, rank, nr, q);
+        for (int l = 0; l < STUDY_NLEVELS; l++) o->q[l] = NAN;
+        for (size_t i = 0; i < nr; i++) o->q[lev[i]] = q[i];
+    }
+}
+
 /* The figures of constraint c from its sample arrays.  Each constraint
  * reads its own rows and writes its own result with the same arithmetic in
  * the same order wherever it runs, so the worker threads share them out
@@ -1098,6 +1185,7 @@ static void s_aggregate_constraint(study *s, size_t c, double *buf, size_t *faul
         r->fault_se[0] = r->fault_se[1] = r->fault_se[2] = NAN;
     }
     s_binding(s, fault_acts, c, r);
+    if (s->fl_want && s->fl_want[c]) s_fault_loading(s, c, s->ac_mode == STUDY_AC_OFF ? lq : NULL, buf);
     /* one pass: P(acts), the moments, and the positive curtailments
      * gathered for their quantiles (the rest are +0.0: the per-sample sum
      * starts at +0.0, and x + -0.0 is x) */
@@ -1155,6 +1243,34 @@ static void s_aggregate_constraint(study *s, size_t c, double *buf, size_t *faul
     r->site = site;
 }
 
+/* Flows of the linear constraints in every state (their cptdf rows are 0,
+ * so the dgemm left 0 there; the screened mode's offset is 0 for them too)
+ * and the SP's sensitivities of every state: the screened AC ones or the
+ * topology's, with the linear constraints' rows in place. */
+static void s_linear(study *s, const study_sp *sp)
+{
+    const study_def *d = &s->def;
+    const study_topology *t = sp->topo;
+    size_t nc = d->nc, ns = d->ns, nb = s->nb, S = s->S;
+    memcpy(s->sens_sp, s->ac_mode == STUDY_AC_SCREEN ? s->lin_sens : t->sens, s->nst * nc * ns * sizeof(double));
+    for (size_t st = 0; st < s->nst; st++) {
+        const unsigned char *dead = &t->dead[st * t->nbus_case];
+        for (size_t c = 0; c < nc; c++) {
+            if (s->lin_of[c] < 0) continue;
+            size_t i = st * s->nlin + (size_t)s->lin_of[c];
+            const double *row = &s->lin_row[i * nb];
+            for (size_t b = 0; b < nb; b++) s->lin_buf[b] = dead[s->net->bus_row[b]] ? 0 : row[b];
+            double *f = &s->flow[(st * nc + c) * S];
+            cblas_dgemv(CblasRowMajor, CblasTrans, (int)nb, (int)S, 1.0, s->inj, (int)S, s->lin_buf, 1, 0.0, f, 1);
+            for (size_t j = 0; j < S; j++) f[j] += s->vlin_off[i];
+            for (size_t k = 0; k < ns; k++) s->sens_sp[(st * nc + c) * ns + k] = s->lin_buf[s->site_bus[k]];
+            /* the screened mode's second tangent (intact) takes them too */
+            if (st == 0 && s->ac_mode == STUDY_AC_SCREEN && s->lin2_ok)
+                memcpy(&s->lin2_sens[c * ns], &s->sens_sp[c * ns], ns * sizeof(double));
+        }
+    }
+}
+
 /* STUDY_AC_SCREEN: per state, the AC operating point at the SP's mean
  * injections (the samples' mean, summed in sample order: the same for any
  * thread count) and the constraint flows linearised there.  Dead buses
@@ -1175,15 +1291,26 @@ static pcf_rc s_linearise_curtailed(study *s, pcf_error *err)
     if (!s->lin_ok[0]) return PCF_OK;
     const unsigned char *dead = t->dead;
     study_thread *th = &s->th[0];       /* its scratch is free between phases */
+    /* the linear (voltage) constraints act on the mean too, with their own
+     * model: their rows over the screened ones in lin2_sens (scratch until
+     * the tangent below fills it) */
+    memcpy(s->lin2_sens, s->lin_sens, nc * ns * sizeof(double));
     for (size_t c = 0; c < nc; c++) {
         double f = s->lin_off[c];
         for (size_t b = 0; b < nb; b++) f += s->lin_cptdf[c * nb + b] * s->lin_pm[b];
+        if (s->lin_of[c] >= 0 && s->lin_row) {
+            const double *row = &s->lin_row[(size_t)s->lin_of[c] * nb];
+            f = s->vlin_off[s->lin_of[c]];
+            for (size_t b = 0; b < nb; b++) f += dead[s->net->bus_row[b]] ? 0 : row[b] * s->lin_pm[b];
+            for (size_t i = 0; i < ns; i++)
+                s->lin2_sens[c * ns + i] = dead[s->net->bus_row[s->site_bus[i]]] ? 0 : row[s->site_bus[i]];
+        }
         th->flow[c] = f;
         th->lim_f[c] = sp->limit_intact[c];
-        th->lim_r[c] = d->constraints[c].one_way ? STUDY_NO_LIMIT : sp->limit_intact[c];
+        th->lim_r[c] = s_rev_limit(s, c, sp->limit_intact[c]);
     }
     for (size_t i = 0; i < ns; i++) th->avail[i] = dead[s->net->bus_row[s->site_bus[i]]] ? 0 : s->lin_am[i];
-    anm_input in = { th->flow, th->lim_f, th->lim_r, s->lin_sens, th->avail };
+    anm_input in = { th->flow, th->lim_f, th->lim_r, s->lin2_sens, th->avail };
     anm_result r;
     pcf_rc rc = anm_solve(th->a, &in, &r, err);
     if (rc != PCF_OK || !(r.total_curt_mw > 0)) return rc;
@@ -1311,8 +1438,12 @@ pcf_rc study_run_sp(study *s, uint32_t sp_index, const study_sp *sp, pcf_error *
     for (size_t i = 0; i < d->ns; i++)
         if (!isfinite(sp->site_mean[i]))
             return pcf_error_set(err, PCF_ERR_INVALID, "study: SP %u: site %zu forecast is not finite", sp_index, i);
+    if (s->nlin && !s->lin_row)
+        return pcf_error_set(err, PCF_ERR_INVALID, "study: SP %u: no linear model for %zu constraints (study_set_linear)",
+                             sp_index, s->nlin);
 
     s->sp = sp;
+    s->topo_last = sp->topo;
     s->sp_index = sp_index;
     s->site_ok = 0;
     mcstat_reset(s->stats);
@@ -1327,6 +1458,7 @@ pcf_rc study_run_sp(study *s, uint32_t sp_index, const study_sp *sp, pcf_error *
     if (rows)
         cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)s->S, (int)s->nb, 1.0,
                     cptdf, (int)s->nb, s->inj, (int)s->S, 0.0, s->flow, (int)s->S);
+    if (s->nlin) s_linear(s, sp);
     if ((rc = s_parallel(s, 2, err)) != PCF_OK) return rc;
     if ((rc = s_parallel(s, 3, err)) != PCF_OK) return rc;
     s->site_ok = 1;
@@ -1346,6 +1478,19 @@ const study_constraint_result *study_constraint_result_get(const study *s, size_
     return c < s->def.nc ? &s->cres[c] : NULL;
 }
 
+double study_sens_in(const study *s, size_t state, size_t c, size_t i)
+{
+    if (state >= s->nst || c >= s->def.nc || i >= s->def.ns || !s->topo_last) return 0;
+    /* screened AC: the linearised rows of the last SP */
+    const double *sens = s->sens_sp ? s->sens_sp : s->ac_mode == STUDY_AC_SCREEN ? s->lin_sens : s->topo_last->sens;
+    return sens[(state * s->def.nc + c) * s->def.ns + i];
+}
+
+double study_sens(const study *s, size_t c, size_t i)
+{
+    return study_sens_in(s, 0, c, i);
+}
+
 pcf_rc study_set_members(study *s, size_t nmember, const double *mean, pcf_error *err)
 {
     if (nmember && !mean) return pcf_error_set(err, PCF_ERR_INVALID, "study: %zu members without values", nmember);
@@ -1355,6 +1500,24 @@ pcf_rc study_set_members(study *s, size_t nmember, const double *mean, pcf_error
                                  i / s->def.ns, i % s->def.ns);
     s->nmember = nmember;
     s->member_mean = nmember ? mean : NULL;
+    return PCF_OK;
+}
+
+pcf_rc study_set_linear(study *s, const double *row, const double *off, const double *rev, pcf_error *err)
+{
+    size_t nrow = s->nst * s->nlin * s->nb, noff = s->nst * s->nlin;
+    if (s->nlin && (!row || !off))
+        return pcf_error_set(err, PCF_ERR_INVALID, "study: %zu linear constraints without a model", s->nlin);
+    for (size_t i = 0; i < nrow + noff; i++) {
+        double v = i < nrow ? row[i] : off[i - nrow];
+        if (!isfinite(v)) return pcf_error_set(err, PCF_ERR_INVALID, "study: linear model entry %zu is not finite", i);
+    }
+    for (size_t c = 0; rev && c < s->def.nc; c++)
+        if (!(rev[c] >= 0) || !isfinite(rev[c]))
+            return pcf_error_set(err, PCF_ERR_INVALID, "study: constraint %zu: reverse limit %g", c, rev[c]);
+    s->lin_row = s->nlin ? row : NULL;
+    s->vlin_off = s->nlin ? off : NULL;
+    s->lin_rev = rev;
     return PCF_OK;
 }
 
@@ -1392,6 +1555,30 @@ pcf_rc study_set_ac(study *s, int mode, double band, pcf_error *err)
     s->ac_mode = mode;
     s->ac_band = band;
     return PCF_OK;
+}
+
+pcf_rc study_set_fault_loading(study *s, const unsigned char *want, double p, pcf_error *err)
+{
+    size_t n = s->def.nc * s->def.nf;
+    if (!(p == 0 || (p >= study_levels[0] && p <= study_levels[STUDY_NLEVELS - 1])))
+        return pcf_error_set(err, PCF_ERR_INVALID, "study: fault loading level %g outside %g..%g", p,
+                             study_levels[0], study_levels[STUDY_NLEVELS - 1]);
+    if (want && !s->fl && !(s->fl = calloc(n + 1, sizeof *s->fl)))
+        return pcf_error_set(err, PCF_ERR_NOMEM, "study: out of memory");
+    /* the level itself when it is one, else the two around it (trade.c
+     * interpolates between them) */
+    for (int l = 0; l < STUDY_NLEVELS; l++) {
+        const double *v = study_levels;
+        s->fl_level[l] = p == 0 || fabs(p - v[l]) < 1e-12 || (l > 0 && p > v[l - 1] && p < v[l]) ||
+                         (l + 1 < STUDY_NLEVELS && p > v[l] && p < v[l + 1]);
+    }
+    s->fl_want = want;
+    return PCF_OK;
+}
+
+const study_fault_loading *study_fault_loading_get(const study *s, size_t c)
+{
+    return c < s->def.nc && s->fl_want && s->fl_want[c] ? &s->fl[c * s->def.nf] : NULL;
 }
 
 void study_ac_counts(const study *s, size_t *samples, size_t *fallbacks)

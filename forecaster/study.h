@@ -58,7 +58,9 @@
 extern const double study_levels[STUDY_NLEVELS];   /* 0.5 0.8 0.9 0.95 0.99 */
 
 /* A monitored constraint: the signed sum of the flows of some branches
- * (case rows of mpc.branch, 0-based). */
+ * (case rows of mpc.branch, 0-based); or, with nbr = 0, a "linear"
+ * constraint whose flow the caller models per SP (study_set_linear: a
+ * voltage constraint, voltage.h). */
 typedef struct study_constraint {
     size_t nbr;
     const int *branch_row;       /* [nbr] */
@@ -66,7 +68,9 @@ typedef struct study_constraint {
     double voltage_kv;
     int kind;                    /* ANM_DANM or ANM_TANM */
     double trim, release;        /* fractions of the limit (1.0, 0.95) */
-    int one_way;                 /* 1: limit only in the positive direction (boundary) */
+    int one_way;                 /* 1: the loading is the signed flow (a boundary: limit in the
+                                  * positive direction only; a voltage constraint: overvoltage,
+                                  * its lower limit set by study_set_linear) */
 } study_constraint;
 
 typedef struct study_site {
@@ -148,6 +152,16 @@ void study_topology_destroy(study_topology **t);
 int study_topology_dead(const study_topology *t, size_t state, size_t bus_row);
 /* Sensitivity of constraint c to site s in state 0 (MW per MW). */
 double study_topology_sens(const study_topology *t, size_t c, size_t s);
+/* What a model of the states needs (voltage.h): the number of states; a
+ * number unique to this topology; its case (planned outages out, islanding
+ * ones kept in); the case row state s's fault takes out (-1: none, or an
+ * islanding fault, kept in with its island de-energised); 1 if state s can
+ * happen (its fault's branch is not already out). */
+size_t study_topology_states(const study_topology *t);
+uint64_t study_topology_id(const study_topology *t);
+const mp_case *study_topology_case(const study_topology *t);
+int study_topology_fault_row(const study_topology *t, size_t state);
+int study_topology_valid(const study_topology *t, size_t state);
 
 /* Validates def (copied where needed) and allocates all scratch. */
 pcf_rc study_new(const study_def *def, study **out, pcf_error *err);
@@ -159,6 +173,13 @@ pcf_rc study_run_sp(study *s, uint32_t sp_index, const study_sp *sp, pcf_error *
 /* Results of the last study_run_sp. */
 pcf_rc study_site_result(study *s, size_t site, mcstat_pcf *out, pcf_error *err);
 const study_constraint_result *study_constraint_result_get(const study *s, size_t c);
+/* Sensitivity of constraint c to site i in network state `state` (0
+ * intact, 1 + k fault k) of the last SP, as its ANM used it: the screened
+ * AC rows or the topology's DC ones, and for a linear constraint the SP's
+ * own model, which the topology knows nothing of; study_sens is the intact
+ * state's. */
+double study_sens_in(const study *s, size_t state, size_t c, size_t i);
+double study_sens(const study *s, size_t c, size_t i);
 /* q_p of v[n] exactly as mcstat_quantile defines it, found by selection
  * (v is reordered; n >= 1, 0 < p < 1). */
 double study_quantile(double *v, size_t n, double p);
@@ -176,6 +197,20 @@ double study_unresolved_share(const study *s);
  * study_run_sp until the next call; nmember 0 goes back to site_mean. */
 pcf_rc study_set_members(study *s, size_t nmember, const double *mean, pcf_error *err);
 
+/* The linear constraints' models and every constraint's reverse limit, for
+ * the SPs run after it (arrays the caller's, read by each study_run_sp
+ * until the next call; a study with linear constraints refuses to run an
+ * SP without them).  With nlin linear constraints (nbr = 0) in def order,
+ * constraint i's flow in state st is
+ *     off[st * nlin + i] + row[(st * nlin + i) * nb ...] . injection
+ * with the injection by internal bus (pfnet.h order, nb buses;
+ * de-energised buses' entries are ignored) and its sensitivity to a site
+ * the row at the site's bus.  rev ([nc], or NULL): the reverse limit of
+ * each constraint (the ANM acts when flow < -rev), 0 = the default (the
+ * forward limit for a two-way constraint, none for a one-way one), in
+ * every state. */
+pcf_rc study_set_linear(study *s, const double *row, const double *off, const double *rev, pcf_error *err);
+
 /* The power flow of the samples (study_ac.h; methodology R.8): mode
  * STUDY_AC_OFF (DC only, what study_new sets up), STUDY_AC_SCREEN (every
  * state's flows linearised at its AC operating point, full AC for samples
@@ -191,5 +226,27 @@ void study_ac_counts(const study *s, size_t *samples, size_t *fallbacks);
 /* STUDY_AC_SCREEN: network states (of every SP run so far) whose operating
  * point did not converge, so their samples were screened with DC rows. */
 size_t study_ac_lin_failures(const study *s);
+
+/* Deterministic N-1 view of a constraint (trade checks, trade.h): its
+ * loading before the ANM with credible fault k in force in every sample,
+ * whatever state the sample drew, i.e. the forecast uncertainty given the
+ * fault.  The flows are the study's own (row 1 + k of the dgemm), so this
+ * adds one multi-rank selection per constraint and fault to an SP and
+ * changes no other figure. */
+typedef struct study_fault_loading {
+    double q[STUDY_NLEVELS];     /* loading quantiles at study_levels, MW; NaN: the
+                                    fault cannot happen in the SP (its branch is out);
+                                    may be NaN at a level not asked for */
+    double dir;                  /* d loading / d flow: +1, or -1 when the mean flow
+                                    under the fault runs against a two-way limit */
+} study_fault_loading;
+
+/* want: [nc] 1 for the constraints to summarise so (the caller's, read by
+ * every study_run_sp until the next call); NULL turns it off, the default.
+ * p: the level the caller will read: only the block levels at or next to
+ * it are selected (one or two, not five: a trade check's cost); 0 = all. */
+pcf_rc study_set_fault_loading(study *s, const unsigned char *want, double p, pcf_error *err);
+/* [nf] of the last SP for constraint c; NULL unless c is wanted. */
+const study_fault_loading *study_fault_loading_get(const study *s, size_t c);
 
 #endif

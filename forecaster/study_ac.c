@@ -305,6 +305,10 @@ pcf_rc study_ac_sample(study_ac *a, uint64_t topo_id, size_t state, const mp_cas
      * flows before the ANM) and solve from there. */
     int cold = !s_solve(a, s, chord, &e2);
     memcpy(flow_pre, cold ? in->flow : a->f_ac, nc * sizeof(double));
+    /* A constraint without branches (a voltage constraint, voltage.h) keeps
+     * the caller's linear flow: the AC solve does not measure it. */
+    for (size_t k = 0; k < nc; k++)
+        if (a->nbr[k] == 0) flow_pre[k] = in->flow[k];
     anm_input ai = *in;
     ai.flow = flow_pre;
     anm_result r;
@@ -327,7 +331,7 @@ pcf_rc study_ac_sample(study_ac *a, uint64_t topo_id, size_t state, const mp_cas
         for (size_t k = 0; k < nc; k++) {
             double d = 0;
             for (size_t i = 0; i < ns; i++) d += in->sens[k * ns + i] * a->curt[i];
-            a->f_in[k] = a->f_ac[k] + d;
+            a->f_in[k] = a->nbr[k] == 0 ? in->flow[k] : a->f_ac[k] + d;
         }
         ai.flow = a->f_in;
         if ((rc = anm_solve(A, &ai, &r, err)) != PCF_OK) return rc;

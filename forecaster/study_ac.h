@@ -94,8 +94,10 @@ void study_ac_destroy(study_ac **a);
  * p_mw: [nb] net injection per internal bus with every site at its
  * available output; q_mvar: [nb] likewise; site_bus: [ns] internal bus of
  * each site.  in: the DC ANM input (limits, sensitivities, avail; its flow
- * is not read).  On success (*used = 1) res is the ANM's answer on AC
- * flows and flow_pre ([nc]) the AC constraint flows before curtailment.
+ * is read only for constraints without branches, voltage constraints
+ * (voltage.h), which keep their linear flow).  On success (*used = 1) res
+ * is the ANM's answer on AC flows and flow_pre ([nc]) the AC constraint
+ * flows before curtailment.
  * *used = 0: the AC solve failed or the state cannot be solved; res is
  * untouched -- but the anm object was used, so the caller re-runs its DC
  * anm_solve.  Errors other than non-convergence are returned. */

@@ -26,6 +26,7 @@ typedef struct s_topic {
     uint64_t last;            /* last sequence applied; 0 = none yet */
     uint64_t hb_seq;          /* heartbeat says the topic reached this */
     int64_t hb_deadline_ms;   /* resync if still behind after this */
+    int orphan;               /* the last resync of this topic found no state for it */
 } s_topic;
 
 typedef struct s_qmsg {
@@ -620,14 +621,21 @@ static pcf_rc s_live(subscriber *s, const char *topic, const uint8_t *body, size
         return s_recover(s, name, fn, ctx, err);
     }
     if (t) t->epoch = h->stream_epoch;
+    /* A topic the snapshot did not hold has last == 0, so it starts at
+     * sequence 1 like any other: a lost first message is a gap too. */
     if (!t) {
         s->stats.malformed++;
     } else if (h->sequence <= t->last) {
         s->stats.duplicates++;
-    } else if (h->sequence == t->last + 1 || (t->last == 0 && part == 1)) {
+    } else if (h->sequence == t->last + 1 || (t->orphan && part == 1)) {
+        /* An orphan (no snapshot can give its state: another publisher's
+         * topic behind pcf-proxy) starts again at the next whole run. */
+        t->orphan = 0;
         t->last = h->sequence;
         if (t->hb_seq <= t->last) t->hb_seq = 0;
         s_deliver(s, topic, body, len, h, part, part_count, 0, fn, ctx);
+    } else if (t->orphan) {
+        s->stats.skipped++;   /* the rest of a run whose start was lost */
     } else {
         s->stats.gaps++;
         char name[TOPIC_MAX];
@@ -689,6 +697,7 @@ static void s_apply_topic_snapshot(subscriber *s, const uint8_t *d, size_t len, 
     if (!name[0] || !s_subscribed(s, name)) return;
     s_topic *t = s_topic_find(s, name, 1);
     if (!t) return;
+    t->orphan = 0;
     p = d;
     while (s_next_field(&p, end, &f) == 1) {
         if (f.wire != 2 || f.num < 3 || f.num > 5) continue;
@@ -728,6 +737,11 @@ static pcf_rc s_recover(subscriber *s, const char *prefix, subscriber_fn fn, voi
         s_clear_queue(s);
         return pcf_error_set(err, PCF_ERR_NET, "snapshot of \"%s\": got %s", prefix, type);
     }
+    /* A known topic the snapshot does not hold cannot be recovered from
+     * it: an orphan until a snapshot holds it (s_apply_topic_snapshot). */
+    size_t pl = strlen(prefix);
+    for (size_t i = 0; i < s->ntopics; i++)
+        if (strncmp(s->topics[i].name, prefix, pl) == 0) s->topics[i].orphan = 1;
     const uint8_t *p = reply, *end = reply + len;
     s_field f;
     while (s_next_field(&p, end, &f) == 1) {
@@ -788,7 +802,9 @@ static pcf_rc s_check_heartbeats(subscriber *s, subscriber_fn fn, void *ctx, pcf
     }
     for (size_t i = 0; i < s->ntopics; i++) {
         s_topic *t = &s->topics[i];
-        if (t->hb_seq > t->last && now >= t->hb_deadline_ms) {
+        if (t->orphan) {
+            t->hb_seq = 0;   /* no snapshot holds it: waiting for its next run is all there is */
+        } else if (t->hb_seq > t->last && now >= t->hb_deadline_ms) {
             char name[TOPIC_MAX];
             memcpy(name, t->name, strlen(t->name) + 1);
             t->hb_seq = 0;

@@ -17,6 +17,14 @@
  * sequence, and replays the queue, dropping what the snapshot already held.
  * Other topics stay LIVE: their queued messages are delivered in order.
  *
+ * Strict starts: a topic the snapshot did not hold (last sequence 0) must
+ * start at sequence 1, so a lost first message is a gap like any other.
+ * A topic that a resync finds no state for (an orphan: behind pcf-proxy
+ * the snapshot socket is one publisher's, the feeds several publishers')
+ * cannot be recovered that way; it starts again at the next message with
+ * part == 1, the later parts before it counted as skipped, and heartbeats
+ * do not resync it.
+ *
  * Every message handed to the callback passed these checks: two frames,
  * a Header that decodes with schema_version 1, the topic frame equal to
  * Header.topic, a sequence that continues the topic's.  Anything else is
@@ -65,6 +73,7 @@ typedef struct subscriber_stats {
     uint64_t duplicates;     /* dropped: sequence not above the last one */
     uint64_t malformed;      /* dropped: frames or header did not check out */
     uint64_t lost;           /* dropped by the lose() hook */
+    uint64_t skipped;        /* dropped: later parts of a run whose start was lost, on an orphan topic */
     uint64_t heartbeats;
 } subscriber_stats;
 

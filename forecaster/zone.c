@@ -425,7 +425,8 @@ static pcf_rc s_load_tranches(PGconn *conn, zone *z, pcf_error *err)
 static pcf_rc s_load_constraint_rows(PGconn *conn, zone *z, pcf_error *err)
 {
     PGresult *res = s_query(conn, "SELECT constraint_id, scheme_id, description, kind, anm_type, voltage_kv,"
-                                  " limit_mw, trim_pct, release_pct FROM anm_constraint WHERE zone_id = $1"
+                                  " limit_mw, trim_pct, release_pct, bus_i, vmax_pu, vmin_pu"
+                                  " FROM anm_constraint WHERE zone_id = $1"
                                   " ORDER BY constraint_id COLLATE \"C\"", z->id, err);
     if (!res) return PCF_ERR_DB;
     s_reader r = { res, "anm_constraint", err };
@@ -441,13 +442,37 @@ static pcf_rc s_load_constraint_rows(PGconn *conn, zone *z, pcf_error *err)
             (rc = s_text(&r, row, 2, c->description, ZONE_NAME_MAX, true)) != PCF_OK)
             break;
         c->kind = s_is(&r, row, 3, "boundary") ? ZONE_C_BOUNDARY
-                  : s_is(&r, row, 3, "transformer") ? ZONE_C_TRANSFORMER : ZONE_C_BRANCH;
+                  : s_is(&r, row, 3, "transformer") ? ZONE_C_TRANSFORMER
+                  : s_is(&r, row, 3, "voltage") ? ZONE_C_VOLTAGE : ZONE_C_BRANCH;
         c->anm = s_anm_bits(PQgetvalue(res, row, 4));
         if ((rc = s_num(&r, row, 5, false, &c->voltage_kv)) != PCF_OK ||
             (rc = s_num(&r, row, 6, true, &c->limit_mw)) != PCF_OK ||
             (rc = s_num(&r, row, 7, false, &c->trim_pct)) != PCF_OK ||
             (rc = s_num(&r, row, 8, false, &c->release_pct)) != PCF_OK)
             break;
+        c->bus_row = -1;
+        c->vmax_pu = c->vmin_pu = NAN;
+        if (c->kind != ZONE_C_VOLTAGE) continue;
+        /* The schema checks all of this; a model edited behind its back
+         * must still not reach the study. */
+        long bus = 0;
+        if ((rc = s_long(&r, row, 9, &bus)) != PCF_OK || (rc = s_num(&r, row, 10, false, &c->vmax_pu)) != PCF_OK ||
+            (rc = s_num(&r, row, 11, false, &c->vmin_pu)) != PCF_OK)
+            break;
+        c->bus_row = s_bus_row(z, bus);
+        if (c->bus_row < 0) {
+            rc = pcf_error_set(err, PCF_ERR_INVALID, "voltage constraint %s: bus %ld is not in the case", c->id, bus);
+            break;
+        }
+        double kv = MP_AT(&z->mpc->bus, (size_t)c->bus_row, MP_BASE_KV);
+        if (!(c->vmax_pu > 1 && c->vmax_pu < 1.2 && c->vmin_pu > 0.8 && c->vmin_pu < 1) || !(kv > 0) ||
+            kv != c->voltage_kv) {
+            rc = pcf_error_set(err, PCF_ERR_INVALID,
+                               "voltage constraint %s: limits %g..%g p.u. at bus %ld of %g kV (voltage_kv %g): need "
+                               "0.8 < vmin < 1 < vmax < 1.2 and voltage_kv = the bus's base kV > 0",
+                               c->id, c->vmin_pu, c->vmax_pu, bus, kv, c->voltage_kv);
+            break;
+        }
     }
     PQclear(res);
     return rc;
@@ -510,9 +535,13 @@ static pcf_rc s_load_constraint_members(PGconn *conn, zone *z, pcf_error *err)
         c->nsite++;
     }
     PQclear(res);
-    for (size_t i = 0; i < z->nconstraint && rc == PCF_OK; i++)
-        if (z->constraint[i].nbranch == 0)
-            rc = pcf_error_set(err, PCF_ERR_INVALID, "constraint %s monitors no branch", z->constraint[i].id);
+    for (size_t i = 0; i < z->nconstraint && rc == PCF_OK; i++) {
+        const zone_constraint *c = &z->constraint[i];
+        if (c->kind != ZONE_C_VOLTAGE && c->nbranch == 0)
+            rc = pcf_error_set(err, PCF_ERR_INVALID, "constraint %s monitors no branch", c->id);
+        else if (c->kind == ZONE_C_VOLTAGE && c->nbranch != 0)
+            rc = pcf_error_set(err, PCF_ERR_INVALID, "voltage constraint %s monitors branches", c->id);
+    }
     return rc;
 }
 

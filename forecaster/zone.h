@@ -65,7 +65,11 @@ typedef enum zone_fuel {
 } zone_fuel;
 
 typedef enum zone_branch_kind { ZONE_LINE, ZONE_CABLE, ZONE_TRANSFORMER } zone_branch_kind;
-typedef enum zone_constraint_kind { ZONE_C_BRANCH, ZONE_C_TRANSFORMER, ZONE_C_BOUNDARY } zone_constraint_kind;
+/* ZONE_C_VOLTAGE watches a bus's voltage (sql/006_voltage.sql), the others
+ * the flow of branches. */
+typedef enum zone_constraint_kind {
+    ZONE_C_BRANCH, ZONE_C_TRANSFORMER, ZONE_C_BOUNDARY, ZONE_C_VOLTAGE
+} zone_constraint_kind;
 
 /* ANM membership bits. */
 enum { ZONE_DANM = 1u, ZONE_TANM = 2u };
@@ -134,10 +138,12 @@ typedef struct zone_constraint {
     char description[ZONE_NAME_MAX + 1];
     zone_constraint_kind kind;
     unsigned anm;               /* ZONE_DANM or ZONE_TANM */
-    double voltage_kv;
+    double voltage_kv;          /* voltage: the monitored bus's base kV */
     double limit_mw;            /* boundary only; NAN otherwise (limit from the ratings) */
+    long bus_row;               /* voltage: monitored bus, mpc.bus row; -1 otherwise */
+    double vmax_pu, vmin_pu;    /* voltage: limits, 0.8 < vmin < 1 < vmax < 1.2; NAN otherwise */
     double trim_pct, release_pct;
-    size_t nbranch;
+    size_t nbranch;             /* >= 1, but 0 for a voltage constraint */
     const size_t *branch;       /* [nbranch] mpc.branch rows, ascending */
     const int *sign;            /* [nbranch] +1 from->to, -1 reverse */
     size_t nsite;

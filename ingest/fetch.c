@@ -130,12 +130,9 @@ pcf_rc fetch_url(const char *url, const fetch_opts *o, fetch_log_fn log, void *l
             return PCF_OK;
         }
         free(b.buf);
-        if (log) {
-            char line[PCF_ERROR_MSG_MAX + 64];
-            snprintf(line, sizeof line, "fetch attempt %d/%d failed: %s%s", k + 1, o->retries + 1, err->msg,
-                     retry && k < o->retries ? " (will retry)" : "");
-            log(log_ctx, line);
-        }
+        bool again = retry && k < o->retries;
+        ingest_note_send(log, log_ctx, again ? PCF_LOG_WARN : PCF_LOG_ERROR, "fetch attempt failed", err, "attempt",
+                         PCF_LOG_I(k + 1), "attempts", PCF_LOG_I(o->retries + 1), "retry", again ? "yes" : "no", NULL);
         if (!retry || k == o->retries)
             break;
         s_sleep_ms(wait);

@@ -5,7 +5,7 @@
  * (connect error, timeout, reset) or HTTP 429 / 5xx, waiting backoff_ms,
  * 2*backoff_ms, 4*backoff_ms...  Other HTTP errors (400, 404...) are not
  * retried: asking again will not help.  Each failed attempt is reported to
- * the log callback as one line (library code never prints).  An HTTP error
+ * the log callback as one note (library code never prints).  An HTTP error
  * body of the form {"error": true, "reason": "..."} (Open-Meteo) has its
  * reason quoted in the message.  file:// URLs are accepted too (tests,
  * manual replays).
@@ -19,6 +19,7 @@
 #include <stddef.h>
 
 #include "error.h"
+#include "note.h"
 
 typedef struct fetch_opts {
     int timeout_seconds;    /* whole transfer, per attempt */
@@ -27,7 +28,10 @@ typedef struct fetch_opts {
     size_t max_bytes;       /* larger bodies are an error (PCF_ERR_LIMIT) */
 } fetch_opts;
 
-typedef void (*fetch_log_fn)(void *ctx, const char *line);
+/* Each failed attempt is a note (note.h): msg "fetch attempt failed", the
+ * error (its text starts with the URL), fields attempt, attempts and
+ * retry (yes/no); warn while a retry follows, error for the last. */
+typedef ingest_note_fn fetch_log_fn;
 
 /* GETs url.  On PCF_OK *body (NUL-terminated, caller frees) holds *len
  * bytes.  PCF_ERR_NET after the last failed attempt, PCF_ERR_LIMIT for an

@@ -13,18 +13,24 @@
  * each batch under its own savepoint (load_scada_batch nests).  Nothing is
  * counted, logged or forgotten before the COMMIT: a failure of the
  * connection or the transaction rolls the whole group back and keeps it
- * pending.  An SQL error of one batch (a trigger refusing a point deleted
- * meanwhile) is rolled back to that batch's savepoint and the others commit;
- * the batch stays pending and is tried again at every poll until it loads:
- * a deadlock or a lock timeout passes, a refusal lasts until an operator
- * removes its cause (logged at the first failure and every 100th).  It is
- * never dropped: the worker cannot tell a passing error from a lasting one
- * without the SQLSTATE, and a lost batch is worse than a stuck one.  An idle feed
- * is not delayed: a group never waits for batches that have not arrived.
+ * pending.  An SQL error of one batch is rolled back to that batch's
+ * savepoint and the others commit; what happens to the batch depends on the
+ * error's SQLSTATE (pcf_error.sqlstate, s_lasting):
+ *   class 22 (data exception) or 23 (integrity violation, e.g. 23503 when
+ *     sql/005's check finds a point deleted meanwhile): trying again will
+ *     not help, so the batch is recorded, in the same transaction, as a
+ *     'rejected' ingest_batch with every row in the quarantine
+ *     (load_scada_batch_refused) and counted as refused;
+ *   anything else (serialization failure, deadlock, resources, operator
+ *     intervention, a trigger's own exception): it may pass, so the batch
+ *     stays pending and is tried again at every poll until it loads (logged
+ *     at the first failure and every 100th).
+ * Either way no row is lost: a batch leaves the pending group only once it
+ * or its quarantine rows are committed.  An idle feed is not delayed: a
+ * group never waits for batches that have not arrived.
  */
 #include "live.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,22 +56,18 @@ struct live_feed {
     size_t pending_len[LIVE_GROUP];
     unsigned failed[LIVE_GROUP];            /* SQL errors of the batch so far */
     size_t npending;
+    const ingest_source *src;   /* for worker_report; NULL: no events */
     char gw[LIVE_MAX_GATEWAYS][65];
     unsigned long long last_seq[LIVE_MAX_GATEWAYS];
     size_t ngw;
 };
 
-static void s_log(worker_log_fn log, void *ctx, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void s_log(worker_log_fn log, void *ctx, const char *fmt, ...)
+/* A batch sequence as a log field (uint64: PCF_LOG_I would wrap it). */
+#define S_SEQ(v) s_seq((char[24]){0}, (v))
+static const char *s_seq(char *buf, uint64_t v)
 {
-    if (!log)
-        return;
-    char line[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    log(ctx, line);
+    snprintf(buf, 24, "%llu", (unsigned long long)v);
+    return buf;
 }
 
 live_feed *live_new(const char *endpoint, pcf_error *err)
@@ -127,6 +129,11 @@ live_feed *live_new_curve(const char *endpoint, const char *secret_key_path, con
     return f;
 }
 
+void live_set_source(live_feed *f, const ingest_source *src)
+{
+    f->src = src;
+}
+
 void live_destroy(live_feed **fp)
 {
     if (!fp || !*fp)
@@ -160,7 +167,8 @@ static int s_receive(live_feed *f, int flags, worker_log_fn log, void *lctx)
     bool ok = zmq_msg_size(&type) == strlen(LIVE_TYPE) && memcmp(zmq_msg_data(&type), LIVE_TYPE, strlen(LIVE_TYPE)) == 0;
     zmq_msg_close(&type);
     if (!more) {
-        s_log(log, lctx, "live: dropped a one-frame message (expected [type][ScadaBatch])");
+        ingest_note_send(log, lctx, PCF_LOG_WARN, "live message dropped", NULL, "reason",
+                         "one frame, expected [type][ScadaBatch]", NULL);
         return 0;
     }
     zmq_msg_init(&body);
@@ -181,7 +189,8 @@ static int s_receive(live_feed *f, int flags, worker_log_fn log, void *lctx)
     }
     if (!ok) {
         zmq_msg_close(&body);
-        s_log(log, lctx, "live: dropped a message with the wrong type frame or frame count");
+        ingest_note_send(log, lctx, PCF_LOG_WARN, "live message dropped", NULL, "reason",
+                         "wrong type frame or frame count", NULL);
         return 0;
     }
     size_t n = zmq_msg_size(&body);
@@ -208,8 +217,9 @@ static void s_note_sequence(live_feed *f, const scada_pb_info *info, worker_log_
             return;
         snprintf(f->gw[f->ngw++], sizeof f->gw[0], "%.64s", info->gateway_id);
     } else if (info->batch_sequence > f->last_seq[i] + 1) {
-        s_log(log, lctx, "live: gateway %s: gap, batches %llu..%llu missing", info->gateway_id,
-              f->last_seq[i] + 1, (unsigned long long)info->batch_sequence - 1);
+        ingest_note_send(log, lctx, PCF_LOG_WARN, "live gateway sequence gap", NULL, "gateway", info->gateway_id,
+                         "first_missing", S_SEQ(f->last_seq[i] + 1), "last_missing",
+                         S_SEQ(info->batch_sequence - 1), NULL);
     }
     if (info->batch_sequence > f->last_seq[i])
         f->last_seq[i] = info->batch_sequence;
@@ -223,6 +233,74 @@ static bool s_batch_error(PGconn *c)
     return PQstatus(c) == CONNECTION_OK && PQtransactionStatus(c) == PQTRANS_INTRANS;
 }
 
+/* An error of the batch's own that trying again will not mend: a data
+ * exception (class 22) or an integrity constraint violation (class 23,
+ * e.g. 23503 from sql/005's point check).  Anything else -- serialization
+ * failure, deadlock (40001, 40P01), insufficient resources (53), operator
+ * intervention (57), an error without SQLSTATE -- may pass. */
+static bool s_lasting(const pcf_error *e)
+{
+    return strncmp(e->sqlstate, "22", 2) == 0 || strncmp(e->sqlstate, "23", 2) == 0;
+}
+
+/* What became of a pending batch in its group's transaction. */
+enum { S_LOADED, S_QUARANTINED, S_REFUSED, S_PENDING };
+
+/* Loads batch i under its savepoint; a lasting error of its own records it
+ * in the quarantine instead.  Returns PCF_OK with *fate set, or the error
+ * that lost the connection or the transaction. */
+static pcf_rc s_load_one(live_feed *f, PGconn *c, size_t i, load_report *rep, scada_pb_info *info,
+                         pcf_error *why, int *fate, pcf_error *err)
+{
+    pcf_rc rc = load_scada_batch(c, true, f->pending[i], f->pending_len[i], rep, info, why);
+    if (rc == PCF_OK || rc == PCF_ERR_PARSE || rc == PCF_ERR_LIMIT || rc == PCF_ERR_INVALID) {
+        *fate = rc == PCF_OK ? S_LOADED : S_REFUSED;
+        return PCF_OK;
+    }
+    if (rc != PCF_ERR_DB || !s_batch_error(c)) {
+        *err = *why;
+        return rc;
+    }
+    *fate = S_PENDING;
+    if (!s_lasting(why))
+        return PCF_OK;
+    pcf_error qerr;
+    rc = load_scada_batch_refused(c, true, f->pending[i], f->pending_len[i], why, rep, info, &qerr);
+    if (rc == PCF_OK) {
+        *fate = rep->already_loaded ? S_LOADED : S_QUARANTINED;
+        return PCF_OK;
+    }
+    if (rc == PCF_ERR_DB && s_batch_error(c)) {
+        *why = qerr;                    /* logged: why even the quarantine failed */
+        return PCF_OK;                  /* kept pending, never dropped */
+    }
+    *err = qerr;
+    return rc;
+}
+
+static double s_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* One settled batch to the worker's event hook (metrics: outcome, rows,
+ * load time), named "<gateway_id>#<batch_sequence>". */
+static void s_report(const live_feed *f, const scada_pb_info *info, const load_report *rep, int fate,
+                     double seconds)
+{
+    if (!f->src)
+        return;
+    char input[96] = "(undecodable)";
+    if (info->gateway_id[0])
+        snprintf(input, sizeof input, "%.64s#%llu", info->gateway_id, (unsigned long long)info->batch_sequence);
+    worker_event ev = {f->src, input,
+                       fate == S_LOADED ? (rep->already_loaded ? "already_loaded" : "loaded") : "refused",
+                       fate == S_LOADED ? rep->stored : 0, rep->quarantined, seconds};
+    worker_report(&ev);
+}
+
 /* Loads the pending group in one transaction; on a connection or
  * transaction failure rolls it back and keeps every batch pending. */
 static pcf_rc s_load_pending(live_feed *f, PGconn *c, worker_log_fn log, void *lctx, worker_result *res,
@@ -230,35 +308,37 @@ static pcf_rc s_load_pending(live_feed *f, PGconn *c, worker_log_fn log, void *l
 {
     load_report rep[LIVE_GROUP];
     scada_pb_info info[LIVE_GROUP];
-    pcf_rc brc[LIVE_GROUP];
-    pcf_error why[LIVE_GROUP];      /* a refused batch's reason */
+    int fate[LIVE_GROUP];
+    pcf_error why[LIVE_GROUP];      /* a batch's own error */
+    double took[LIVE_GROUP];        /* each batch's load, seconds */
+    memset(info, 0, sizeof info);
     pcf_rc rc = db_exec(c, "BEGIN", err);
     for (size_t i = 0; i < f->npending && rc == PCF_OK; i++) {
-        brc[i] = load_scada_batch(c, f->pending[i], f->pending_len[i], &rep[i], &info[i], &why[i]);
-        if (brc[i] == PCF_ERR_DB && s_batch_error(c))
-            continue;                   /* this batch's alone: settled after the COMMIT */
-        if (brc[i] == PCF_ERR_DB || brc[i] == PCF_ERR_NOMEM || brc[i] == PCF_ERR_IO) {
-            *err = why[i];
-            rc = brc[i];
-        }
+        double t0 = s_seconds();
+        rc = s_load_one(f, c, i, &rep[i], &info[i], &why[i], &fate[i], err);
+        took[i] = s_seconds() - t0;
     }
+    double t0 = s_seconds();
     if (rc == PCF_OK)
         rc = db_exec(c, "COMMIT", err);
+    double commit = s_seconds() - t0;
     if (rc != PCF_OK) {
         db_rollback(c);
         return rc;                      /* the group stays pending */
     }
     size_t keep = 0;
     for (size_t i = 0; i < f->npending; i++) {
-        if (brc[i] == PCF_ERR_DB) {
+        if (fate[i] == S_PENDING) {
             if (f->failed[i]++ % 100 == 0)
-                s_log(log, lctx, "live: batch kept pending after %u failure(s): %s", f->failed[i], why[i].msg);
+                ingest_note_send(log, lctx, PCF_LOG_WARN, "live batch kept pending", &why[i], "gateway",
+                                 info[i].gateway_id, "batch", S_SEQ(info[i].batch_sequence), "sqlstate",
+                                 why[i].sqlstate, "failures", PCF_LOG_I(f->failed[i]), NULL);
             f->pending[keep] = f->pending[i];
             f->pending_len[keep] = f->pending_len[i];
             f->failed[keep++] = f->failed[i];
             continue;
         }
-        if (brc[i] == PCF_OK) {
+        if (fate[i] == S_LOADED) {
             s_note_sequence(f, &info[i], log, lctx);
             if (rep[i].already_loaded)
                 res->already++;
@@ -266,13 +346,24 @@ static pcf_rc s_load_pending(live_feed *f, PGconn *c, worker_log_fn log, void *l
                 res->loaded++;
             res->rows += rep[i].stored;
             res->quarantined += rep[i].quarantined;
-            s_log(log, lctx, "live: gateway %s batch %llu: %s, %ld rows stored, %ld quarantined", info[i].gateway_id,
-                  (unsigned long long)info[i].batch_sequence, rep[i].already_loaded ? "already loaded" : "loaded",
-                  rep[i].stored, rep[i].quarantined);
+            ingest_note_send(log, lctx, PCF_LOG_INFO, rep[i].already_loaded ? "live batch already loaded"
+                                                                            : "live batch loaded",
+                             NULL, "gateway", info[i].gateway_id, "batch", S_SEQ(info[i].batch_sequence), "rows",
+                             PCF_LOG_I(rep[i].stored), "quarantined", PCF_LOG_I(rep[i].quarantined), "batch_id",
+                             PCF_LOG_I(rep[i].batch_id), NULL);
+        } else if (fate[i] == S_QUARANTINED) {
+            s_note_sequence(f, &info[i], log, lctx);
+            res->refused++;
+            res->quarantined += rep[i].quarantined;
+            ingest_note_send(log, lctx, PCF_LOG_WARN, "live batch quarantined", &why[i], "gateway",
+                             info[i].gateway_id, "batch", S_SEQ(info[i].batch_sequence), "sqlstate", why[i].sqlstate,
+                             "quarantined", PCF_LOG_I(rep[i].quarantined), "batch_id", PCF_LOG_I(rep[i].batch_id),
+                             NULL);
         } else {
             res->refused++;
-            s_log(log, lctx, "live: dropped a batch: %s", why[i].msg);
+            ingest_note_send(log, lctx, PCF_LOG_WARN, "live batch dropped", &why[i], NULL);
         }
+        s_report(f, &info[i], &rep[i], fate[i], took[i] + commit);
         free(f->pending[i]);
         f->pending[i] = NULL;
     }
@@ -306,10 +397,10 @@ static pcf_rc s_wait(live_feed *f, int timeout_ms, worker_log_fn log, void *lctx
             char client[PUBLISH_KEY_Z85_LEN + 1];
             pcf_error zerr;
             if (publish_auth_zap(f->zap, f->allow, &admitted, client, &zerr) != PCF_OK)
-                s_log(log, lctx, "live: %s", zerr.msg);
+                ingest_note_send(log, lctx, PCF_LOG_WARN, "live handshake failed", &zerr, NULL);
             else if (!admitted)
-                s_log(log, lctx, "live: refused a gateway handshake (key %s not in the allowlist)",
-                      client[0] ? client : "(none)");
+                ingest_note_send(log, lctx, PCF_LOG_WARN, "live gateway refused", NULL, "reason",
+                                 "key not in the allowlist", "key", client[0] ? client : "(none)", NULL);
         }
         if ((it[0].revents & ZMQ_POLLIN) || left <= 0)
             return PCF_OK;

@@ -9,7 +9,10 @@
  * transaction per group, each batch under its own savepoint
  * (load_scada_batch); a batch whose (gateway_id,
  * batch_sequence) is already committed is skipped, and a jump in a gateway's
- * sequence is logged as a gap.
+ * sequence is logged as a gap.  A batch the database refuses with a data or
+ * integrity error (SQLSTATE class 22 or 23) is quarantined whole and counted
+ * as refused; one refused with any other error stays pending and is tried
+ * again at the next poll (live.c explains).
  *
  * No loss on database failure: a received batch is kept until its
  * group's transaction commits, and counted and logged only then.  When
@@ -40,6 +43,13 @@ live_feed *live_new(const char *endpoint, pcf_error *err);
  * by live_poll. */
 live_feed *live_new_curve(const char *endpoint, const char *secret_key_path, const char *allowlist_path,
                           pcf_error *err);
+
+/* Names the configured source the feed's batches belong to: from then on
+ * each batch, once settled (committed, quarantined or dropped), is reported
+ * to the worker's event hook (worker_report: outcome, rows and load time,
+ * the batch's own load plus its group's COMMIT), as the file sources'
+ * inputs are.  src must outlive the feed. */
+void live_set_source(live_feed *f, const ingest_source *src);
 
 /* Closes the socket and frees; *fp becomes NULL.  Pending batches are lost. */
 void live_destroy(live_feed **fp);

@@ -11,9 +11,10 @@
  * quarantine entries.  s_finish() then writes the batch, the data and the
  * quarantine and commits -- or, on any error, s_abort() rolls back.
  * SCADA files try the bulk path first (sorted chunks binary-COPYed into the
- * partitions, see its section); the staging path is its fallback.  A load
- * called inside the caller's transaction (live groups) uses a savepoint
- * instead of BEGIN/COMMIT (s_load.nested).
+ * partitions, see its section); the staging path is its fallback.  A live
+ * batch loaded inside the caller's transaction (live groups; the caller
+ * says so, load_scada_batch's nested) uses a savepoint instead of
+ * BEGIN/COMMIT (s_load.nested).
  */
 #include "load.h"
 
@@ -109,6 +110,7 @@ typedef struct {
     s_rej *rej;
     size_t nrej;
     db_copy *copy;
+    size_t max_rej;         /* refusals kept in full; 0: LOAD_MAX_QUARANTINE */
     bool nested;            /* inside the caller's transaction: a savepoint, not BEGIN/COMMIT */
     pcf_rc copy_rc;         /* first COPY failure inside a callback */
     pcf_error copy_err;
@@ -134,10 +136,11 @@ static pcf_rc s_add_reject(s_load *L, long line, const char *field, const char *
         snprintf(rep->first_error, sizeof rep->first_error, "%s:%ld: %s%s%s", L->source, line,
                  field && *field ? field : "", field && *field ? ": " : "", reason);
     rep->quarantined++;
-    if (L->nrej >= LOAD_MAX_QUARANTINE)
+    size_t cap = L->max_rej ? L->max_rej : LOAD_MAX_QUARANTINE;
+    if (L->nrej >= cap)
         return PCF_OK;
     if (!L->rej) {
-        L->rej = calloc(LOAD_MAX_QUARANTINE, sizeof *L->rej);
+        L->rej = calloc(cap, sizeof *L->rej);
         if (!L->rej)
             return PCF_ERR_NOMEM;
     }
@@ -907,14 +910,28 @@ static pcf_rc s_live_row(void *ctx, const scada_pb_row *row, pcf_error *err)
     return rc;
 }
 
+/* A live batch's source ("zmq:<gateway_id>") and the content hash that
+ * identifies it in ingest_batch: (gateway_id, batch_sequence), not its bytes,
+ * so a resend with other bytes is still the same batch. */
+static void s_live_identity(const scada_pb_info *info, char *source, size_t n, char hash[33])
+{
+    char ident[120];
+    snprintf(source, n, "zmq:%s", info->gateway_id);
+    int k = snprintf(ident, sizeof ident, "scada-zmq%c%s%c%llu", 0, info->gateway_id, 0,
+                     (unsigned long long)info->batch_sequence);
+    load_hash_hex(ident, (size_t)k, hash);
+}
+
 static pcf_rc s_live_reject(void *ctx, const feed_reject *r, pcf_error *err)
 {
     return s_reject_cb(((s_live *)ctx)->L, r, err);
 }
 
-pcf_rc load_scada_batch(PGconn *c, const void *buf, size_t len, load_report *rep, scada_pb_info *info,
-                        pcf_error *err)
+pcf_rc load_scada_batch(PGconn *c, bool nested, const void *buf, size_t len, load_report *rep,
+                        scada_pb_info *info, pcf_error *err)
 {
+    if (!nested && PQtransactionStatus(c) != PQTRANS_IDLE)
+        return pcf_error_set(err, PCF_ERR_INTERNAL, "load_scada_batch: a transaction is open but nested is false");
     /* First decode only for the identity (gateway, sequence) of the batch. */
     scada_pb_sink none = {NULL, NULL, NULL};
     pcf_rc rc = scada_pb_parse(buf, len, &none, info, err);
@@ -924,13 +941,9 @@ pcf_rc load_scada_batch(PGconn *c, const void *buf, size_t len, load_report *rep
         rep->rejected = true;
         return rc;
     }
-    char source[80], ident[120];
-    snprintf(source, sizeof source, "zmq:%s", info->gateway_id);
-    int n = snprintf(ident, sizeof ident, "scada-zmq%c%s%c%llu", 0, info->gateway_id, 0,
-                     (unsigned long long)info->batch_sequence);
-    s_load L = {.c = c, .feed = "scada", .source = source, .rep = rep,
-                .nested = PQtransactionStatus(c) == PQTRANS_INTRANS};
-    load_hash_hex(ident, (size_t)n, L.hash);
+    char source[80];
+    s_load L = {.c = c, .feed = "scada", .source = source, .rep = rep, .nested = nested};
+    s_live_identity(info, source, sizeof source, L.hash);
     if ((rc = s_begin(&L, err)) != PCF_OK || rep->already_loaded)
         return rc;
     /* Several batches may share a transaction (nested): reuse the table. */
@@ -988,6 +1001,69 @@ pcf_rc load_scada_batch(PGconn *c, const void *buf, size_t len, load_report *rep
                      "batch_id = EXCLUDED.batch_id WHERE (measurement.value, measurement.quality) "
                      "IS DISTINCT FROM (EXCLUDED.value, EXCLUDED.quality)", err);
     if (rc != PCF_OK || (rc = s_commit(&L, err)) != PCF_OK)
+        return s_abort(&L, rc);
+    s_free_rejects(&L);
+    return PCF_OK;
+}
+
+/* A live batch the database refused for good: every measurement becomes a
+ * quarantine row with the database's reason. */
+typedef struct {
+    s_load *L;
+    long line;
+    const char *reason;
+} s_refused;
+
+static pcf_rc s_refused_row(void *ctx, const scada_pb_row *row, pcf_error *err)
+{
+    s_refused *x = ctx;
+    char raw[FEED_RAW_MAX], v[32];
+    db_format_double(row->value, v, sizeof v);
+    snprintf(raw, sizeof raw, "%s,%lld,%s,%s", row->point_id, (long long)row->time_ms, v,
+             scada_quality_name(row->quality));
+    x->L->rep->parsed++;
+    if (s_add_reject(x->L, x->line, "", x->reason, raw) != PCF_OK)
+        return pcf_error_set(err, PCF_ERR_NOMEM, "%s: out of memory", x->L->source);
+    return PCF_OK;
+}
+
+static pcf_rc s_refused_reject(void *ctx, const feed_reject *r, pcf_error *err)
+{
+    return s_reject_cb(((s_refused *)ctx)->L, r, err);
+}
+
+pcf_rc load_scada_batch_refused(PGconn *c, bool nested, const void *buf, size_t len, const pcf_error *why,
+                                load_report *rep, scada_pb_info *info, pcf_error *err)
+{
+    if (!nested && PQtransactionStatus(c) != PQTRANS_IDLE)
+        return pcf_error_set(err, PCF_ERR_INTERNAL, "load_scada_batch_refused: a transaction is open but nested is false");
+    scada_pb_sink none = {NULL, NULL, NULL};
+    memset(rep, 0, sizeof *rep);
+    pcf_rc rc = scada_pb_parse(buf, len, &none, info, err);
+    if (rc != PCF_OK)
+        return rc;
+    char source[80], reason[400];
+    /* the server's first line ("ERROR:  ...") is the reason; CONTEXT lines are noise here */
+    size_t first = strcspn(why->msg, "\n");
+    snprintf(reason, sizeof reason, "batch refused by the database (SQLSTATE %s): %.*s",
+             why->sqlstate[0] ? why->sqlstate : "none", (int)(first < 300 ? first : 300), why->msg);
+    /* every row is kept (the batch is not anywhere else), and no more room
+     * than the batch needs is taken */
+    s_load L = {.c = c, .feed = "scada", .source = source, .rep = rep, .nested = nested,
+                .max_rej = info->measurements ? info->measurements : 1};
+    s_live_identity(info, source, sizeof source, L.hash);
+    if ((rc = s_begin(&L, err)) != PCF_OK || rep->already_loaded)
+        return rc;
+    unsigned long long seq = (unsigned long long)info->batch_sequence;
+    s_refused x = {&L, seq > 9223372036854775807ULL ? 9223372036854775807L : (long)seq, reason};
+    scada_pb_sink sink = {s_refused_row, s_refused_reject, &x};
+    pcf_error perr;
+    if ((rc = scada_pb_parse(buf, len, &sink, info, &perr)) != PCF_OK) {
+        *err = perr;
+        return s_abort(&L, rc);
+    }
+    rep->rejected = true;
+    if ((rc = s_insert_batch(&L, "rejected", err)) != PCF_OK || (rc = s_commit(&L, err)) != PCF_OK)
         return s_abort(&L, rc);
     s_free_rejects(&L);
     return PCF_OK;

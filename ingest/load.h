@@ -30,8 +30,9 @@
  *   Weather and outages: per record.  Good records are stored, refused ones
  *     quarantined; a structural error (malformed JSON, error body, bad time
  *     axis, wrong header) refuses the whole input.
- * At most LOAD_MAX_QUARANTINE refused records are stored per input; the
- * count in the report and in ingest_batch.rows_quarantined is exact.
+ * At most LOAD_MAX_QUARANTINE refused records are stored per input (but
+ * for a live batch refused whole, below); the count in the report and in
+ * ingest_batch.rows_quarantined is exact.
  */
 #ifndef PCF_LOAD_H
 #define PCF_LOAD_H
@@ -76,12 +77,28 @@ struct scada_pb_info;
  * are quarantined with source "zmq:<gateway_id>" and line = batch_sequence;
  * the rest loads.  A (gateway_id, batch_sequence) already committed is
  * skipped (already_loaded).  *info receives the batch identity.
- * Called inside an open transaction (the live feed groups batches), it
- * runs under a savepoint of that transaction and commits nothing: a refused
- * batch is rolled back to the savepoint, and after a database error the
- * caller must roll the whole transaction back. */
-pcf_rc load_scada_batch(PGconn *c, const void *buf, size_t len, load_report *rep,
+ * nested false: the load is its own transaction (BEGIN ... COMMIT), and no
+ * transaction may be open on c (PCF_ERR_INTERNAL: it would commit the
+ * caller's).  nested true: the caller has a transaction open (the live feed
+ * groups batches); the load runs under a savepoint of it and commits
+ * nothing: on an error of the batch's own (the savepoint rolled back, the
+ * transaction still usable) the caller decides, after a lost connection or
+ * transaction it must roll the whole transaction back. */
+pcf_rc load_scada_batch(PGconn *c, bool nested, const void *buf, size_t len, load_report *rep,
                         struct scada_pb_info *info, pcf_error *err);
+
+/* Records a live batch the database refused for good (load_scada_batch
+ * failed with an error of the batch's own and a lasting SQLSTATE, why):
+ * an ingest_batch row with status 'rejected' and every measurement of the
+ * batch in the quarantine -- line = batch_sequence, raw = "point_id,
+ * time_ms,value,quality", reason = why's first line with its SQLSTATE --
+ * so no row is lost (records the parser refuses keep their own reasons).
+ * All rows are kept, not only LOAD_MAX_QUARANTINE: the batch exists nowhere
+ * else.  A resend of the same batch loads normally once its cause is gone.
+ * nested as for load_scada_batch.  PCF_OK once recorded (rep->rejected,
+ * rep->quarantined), or already_loaded when the batch committed meanwhile. */
+pcf_rc load_scada_batch_refused(PGconn *c, bool nested, const void *buf, size_t len, const pcf_error *why,
+                                load_report *rep, struct scada_pb_info *info, pcf_error *err);
 
 typedef struct load_weather_opts {
     const char *const *location_ids;    /* weather_location ids, in response order */

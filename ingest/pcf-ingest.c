@@ -43,11 +43,12 @@ static void s_on_signal(int sig)
     g_stop = 1;
 }
 
-/* Notes from the fetcher and the live feeds (free text), as log lines. */
-static void s_log(void *ctx, const char *line)
+/* Notes from the fetcher and the live feeds (note.h), as log lines with
+ * the source's name (ctx). */
+static void s_log(void *ctx, const ingest_note *n)
 {
     const char *source = ctx;
-    pcf_log(PCF_LOG_INFO, line, source ? "source" : NULL, source, NULL);
+    ingest_note_log(n, source ? "source" : NULL, source);
 }
 
 /* The daemon's metric families (docs/operations.md, "Monitoring"). */
@@ -69,7 +70,8 @@ static void s_metrics_init(metrics *m, ingest_metrics *im)
                                    "Passes over a source that stopped on an error (database, I/O, fetch).",
                                    "source,kind");
     im->seconds = metrics_histogram(m, "pcf_ingest_load_seconds",
-                                    "Time to load one input (file or fetched body) into PostgreSQL.", b,
+                                    "Time to load one input (file, fetched body, live batch with its group's COMMIT) into "
+                                    "PostgreSQL.", b,
                                     sizeof b / sizeof b[0], "source,kind");
     im->reconnects = metrics_counter(m, "pcf_ingest_db_reconnects_total",
                                      "Database connections made after the first one.", NULL);
@@ -212,6 +214,7 @@ static int s_daemon(const ingest_config *cfg)
                 live_destroy(&feeds[k]);
             return EXIT_FAIL;
         }
+        live_set_source(feeds[i], src);     /* batches reach the load-time histogram */
     }
     PGconn *c = NULL;
     int backoff = 1, connects = 0;

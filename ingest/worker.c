@@ -11,7 +11,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,19 +24,6 @@
 #include "log.h"
 #include "openmeteo.h"
 
-static void s_log(worker_log_fn log, void *ctx, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void s_log(worker_log_fn log, void *ctx, const char *fmt, ...)
-{
-    if (!log)
-        return;
-    char line[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    log(ctx, line);
-}
-
 static worker_event_fn g_event;     /* set once by main, before any pass */
 static void *g_event_ctx;
 
@@ -45,6 +31,12 @@ void worker_set_event_hook(worker_event_fn fn, void *ctx)
 {
     g_event = fn;
     g_event_ctx = ctx;
+}
+
+void worker_report(const worker_event *ev)
+{
+    if (g_event)
+        g_event(g_event_ctx, ev);
 }
 
 static double s_now(void)
@@ -84,10 +76,8 @@ static void s_outcome(const ingest_source *src, const char *input, const load_re
                 "kind", ingest_kind_name(src->kind), "input", input, "rows", PCF_LOG_I(rep->stored), "quarantined",
                 PCF_LOG_I(rep->quarantined), "missing", PCF_LOG_I(rep->missing), "batch", PCF_LOG_I(rep->batch_id),
                 "seconds", PCF_LOG_F(seconds), NULL);
-    if (g_event) {
-        worker_event ev = {src, input, outcome, refusal ? 0 : rep->stored, rep->quarantined, seconds};
-        g_event(g_event_ctx, &ev);
-    }
+    worker_event ev = {src, input, outcome, refusal ? 0 : rep->stored, rep->quarantined, seconds};
+    worker_report(&ev);
 }
 
 static bool s_ends_with(const char *s, const char *suffix)
@@ -240,26 +230,13 @@ static pcf_rc s_run_dir(PGconn *c, const ingest_source *src, worker_result *res,
     return rc;
 }
 
-typedef struct {
-    worker_log_fn log;
-    void *ctx;
-    const char *name;
-} s_fetch_log;
-
-static void s_fetch_logger(void *ctx, const char *line)
-{
-    s_fetch_log *l = ctx;
-    s_log(l->log, l->ctx, "%s: %s", l->name, line);
-}
-
 static pcf_rc s_run_openmeteo(PGconn *c, const ingest_source *src, worker_log_fn log, void *lctx,
                               worker_result *res, pcf_error *err)
 {
     fetch_opts fo = {src->timeout_seconds, src->retries, src->backoff_ms, OPENMETEO_MAX_BYTES};
-    s_fetch_log fl = {log, lctx, src->name};
     char *body = NULL;
     size_t len = 0;
-    pcf_rc rc = fetch_url(src->url, &fo, s_fetch_logger, &fl, &body, &len, err);
+    pcf_rc rc = fetch_url(src->url, &fo, log, lctx, &body, &len, err);
     if (rc != PCF_OK)
         return rc;
     const char *ids[INGEST_MAX_LOCATIONS];
@@ -288,6 +265,7 @@ static pcf_rc s_run_live(PGconn *c, const ingest_source *src, worker_log_fn log,
                    : live_new(src->endpoint, err);
     if (!f)
         return err->code;
+    live_set_source(f, src);
     time_t end = time(NULL) + src->poll_seconds;
     pcf_rc rc = PCF_OK;
     while (rc == PCF_OK && time(NULL) < end) {

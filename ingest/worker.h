@@ -26,8 +26,8 @@
  *
  * Each input's outcome is logged as a structured line (log.h) with the
  * source, kind, input and counts; a refusal keeps its file and line as
- * fields.  The log callback only receives fetch retries and live-feed
- * notes.
+ * fields.  The log callback only receives the fetch retries' and the live
+ * feeds' notes (note.h).
  */
 #ifndef PCF_WORKER_H
 #define PCF_WORKER_H
@@ -36,8 +36,10 @@
 
 #include "error.h"
 #include "ingest_config.h"
+#include "note.h"
 
-typedef void (*worker_log_fn)(void *ctx, const char *line);
+/* Notes of the fetcher and the live feeds (note.h). */
+typedef ingest_note_fn worker_log_fn;
 
 typedef struct worker_result {
     long loaded;            /* inputs committed */
@@ -47,8 +49,10 @@ typedef struct worker_result {
     long quarantined;       /* records quarantined */
 } worker_result;
 
-/* One input dealt with (a file, a fetched body), for metrics: outcome is
- * "loaded", "already_loaded" or "refused"; seconds is the load's wall time. */
+/* One input dealt with (a file, a fetched body, a live batch), for
+ * metrics: outcome is "loaded", "already_loaded" or "refused"; seconds is
+ * the load's wall time (a live batch: its own load plus its group's
+ * COMMIT). */
 typedef struct worker_event {
     const ingest_source *src;
     const char *input;
@@ -59,8 +63,12 @@ typedef struct worker_event {
 typedef void (*worker_event_fn)(void *ctx, const worker_event *ev);
 
 /* Sets the process's event hook (NULL: none).  Set once by the daemon's
- * main before the first pass; passes then call it after every input. */
+ * main before the first pass; passes then call it after every input, and
+ * live feeds after every batch settled (live_set_source). */
 void worker_set_event_hook(worker_event_fn fn, void *ctx);
+
+/* Tells the hook (if any) about one input. */
+void worker_report(const worker_event *ev);
 
 /* Runs one pass.  PCF_OK when every input was dealt with (including
  * refusals, counted in res); for an openmeteo source a refused body or a

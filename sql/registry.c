@@ -339,7 +339,16 @@ static const file_spec s_anm_files[] = {
       " ON CONFLICT (constraint_id) DO UPDATE SET scheme_id = EXCLUDED.scheme_id,"
       " description = EXCLUDED.description, kind = EXCLUDED.kind, anm_type = EXCLUDED.anm_type,"
       " voltage_kv = EXCLUDED.voltage_kv, limit_mw = EXCLUDED.limit_mw, trim_pct = EXCLUDED.trim_pct,"
-      " release_pct = EXCLUDED.release_pct WHERE anm_constraint.zone_id = EXCLUDED.zone_id", 0 },
+      " release_pct = EXCLUDED.release_pct, bus_i = NULL, vmax_pu = NULL, vmin_pu = NULL"
+      " WHERE anm_constraint.zone_id = EXCLUDED.zone_id", 0 },
+    /* Voltage constraints (sql/006_voltage.sql): the function checks the
+     * bus and the limits with messages that name them, and takes the
+     * ordering voltage from the bus's base kV. */
+    { "voltage_constraints.csv", 1,
+      { { "constraint_id", COL_ID, NULL }, { "scheme_id", COL_ID, NULL }, { "description", COL_TEXT, NULL },
+        { "anm_type", COL_ENUM, "DANM|TANM" }, { "bus", COL_NUM, NULL }, { "vmax_pu", COL_NUM, NULL },
+        { "vmin_pu", COL_NUM, NULL }, { "trim_pct", COL_NUM_OPT, NULL }, { "release_pct", COL_NUM_OPT, NULL } }, 9,
+      "SELECT anm_voltage_constraint_upsert($1, $2, $3, $4, $5::bigint, $6, $7, $8, $9, $10)", 0 },
     { "constraint_branches.csv", 0,
       { { "constraint_id", COL_ID, NULL }, { "branch", COL_BRANCH, NULL }, { "sign", COL_ENUM, "1|-1|+1" } }, 3,
       "INSERT INTO anm_constraint_branch (constraint_id, branch_id, sign, zone_id)"

@@ -13,8 +13,10 @@
  *                    weather_locations.csv
  *   import-anm DIR:  constraints.csv, constraint_branches.csv,
  *                    constraint_sites.csv, and optionally branches.csv
- *                    (names, kinds, fault statistics), ratings.csv and
+ *                    (names, kinds, fault statistics), ratings.csv,
  *                    equipment.csv (outage-feed equipment ids -> branches)
+ *                    and voltage_constraints.csv (a bus's voltage against
+ *                    per-unit limits, sql/006_voltage.sql)
  *   import-points FILE: points.csv
  * A branch is named by its 1-based MATPOWER row number or by its name.
  */

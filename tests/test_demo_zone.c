@@ -2,8 +2,9 @@
  * test_demo_zone.c -- the Kestrel Cross demo zone (deploy/demo/gen_zone.py):
  * the generator runs, its model loads through bin/pcf-db into a real
  * PostgreSQL and has the shape the issue asks for (40-80 buses, about 30
- * non-firm sites with unique LIFO positions, every constraint with branches
- * and sites, a TANM boundary), the committed model files are what the
+ * non-firm sites with unique LIFO positions, every thermal constraint with
+ * branches, a voltage constraint at a 33 kV bus, every constraint with
+ * sites, a TANM boundary), the committed model files are what the
  * generator makes, the same seed gives byte-identical files, the history,
  * weather and outage files go through the real ingest parsers without a
  * single refusal, and the AC power flow of the case converges.
@@ -158,11 +159,14 @@ Test(demo_zone, model_loads_and_has_the_shape_of_an_anm_zone, .fini = s_cleanup)
     cr_assert_eq(s_count(c, "SELECT count(*) FROM der_machine m JOIN der_site s USING (site_id)"
                             " WHERE m.fuel_type IN ('solar', 'wind') AND m.installed_capacity_mw < 0.9 * s.export_capacity_mw"), 0);
 
-    /* ANM: every constraint monitors branches and can curtail sites; one TANM boundary */
+    /* ANM: every thermal constraint monitors branches, every voltage one a
+     * bus of its own voltage level; each can curtail sites; one TANM boundary */
     cr_assert_geq(s_count(c, "SELECT count(*) FROM anm_constraint WHERE anm_type = 'DANM'"), 4);
     cr_assert_eq(s_count(c, "SELECT count(*) FROM anm_constraint WHERE kind = 'boundary' AND anm_type = 'TANM'"
                             " AND limit_mw > 0"), 1);
-    cr_assert_eq(s_count(c, "SELECT count(*) FROM anm_constraint c WHERE NOT EXISTS"
+    cr_assert_eq(s_count(c, "SELECT count(*) FROM anm_constraint c JOIN bus b USING (zone_id, bus_i)"
+                            " WHERE c.kind = 'voltage' AND b.base_kv = c.voltage_kv AND b.base_kv = 33"), 1);
+    cr_assert_eq(s_count(c, "SELECT count(*) FROM anm_constraint c WHERE (kind <> 'voltage') = NOT EXISTS"
                             " (SELECT 1 FROM anm_constraint_branch b WHERE b.constraint_id = c.constraint_id)"
                             " OR NOT EXISTS (SELECT 1 FROM anm_constraint_site s WHERE s.constraint_id = c.constraint_id)"), 0);
     cr_assert_geq(s_count(c, "SELECT count(DISTINCT voltage_kv) FROM anm_constraint"), 3);
@@ -697,6 +701,25 @@ Test(demo_zone, day_ahead_samples_ingested_ensemble_members, .fini = s_cleanup, 
              testdb_bindir(), y, mo, d);
     cr_assert_eq(testdb_run(&db, cmd, out, OUT), 0, "%s", out);
     cr_assert(strstr(out, " members=10 "), "the run did not sample the 10 members: %s", out);
+    /* the voltage constraint is in the statements, in kV, every SP; at
+     * night (SP 1-10, 00:00-05:00) its generation is wind alone and it
+     * never acts */
+    cr_assert_eq(s_count(c, "SELECT count(*) FROM constraint_statement WHERE constraint_id = 'KEST_BECK_V'"
+                            " AND unit = 'kV' AND limit_kind = 'voltage' AND abs(limit_mw - 0.06 * 33) < 1e-9"
+                            " AND abs(limit_low - 0.06 * 33) < 1e-9"), 48);
+    cr_assert_eq(s_count(c, "SELECT count(*) FROM constraint_statement_site WHERE constraint_id = 'KEST_BECK_V'"
+                            " AND unit = 'kV' AND sensitivity > 0 AND sp = 24"), 3);
+    /* even in January sun: its P50 climbs from +0.08 kV at night to +1.75
+     * kV at midday against +1.98, so the ANM acts in a few midday SPs
+     * only (a June day: docs/demo-zone.md) */
+    long acts = s_count(c, "SELECT count(*) FROM constraint_statement WHERE constraint_id = 'KEST_BECK_V'"
+                           " AND p_anm_acts > 0"),
+         midday = s_count(c, "SELECT count(*) FROM constraint_statement WHERE constraint_id = 'KEST_BECK_V'"
+                             " AND p_anm_acts > 0 AND sp BETWEEN 20 AND 30");
+    cr_assert(acts >= 1 && acts <= 11 && midday == acts, "acts in %ld SPs, %ld of them midday (4 and 4 measured)",
+              acts, midday);
+    cr_assert_eq(s_count(c, "SELECT count(*) FROM constraint_statement WHERE constraint_id = 'KEST_BECK_V'"
+                            " AND sp = 25 AND flow_intact_p50_mw > 1.5 AND flow_intact_p50_mw < 1.98"), 1);
     testdb_exec(c, "DELETE FROM weather_forecast WHERE member > 0");
     cr_assert_eq(testdb_run(&db, cmd, out, OUT), 0, "%s", out);
     cr_assert(strstr(out, " members=0 "), "members sampled after they were deleted: %s", out);

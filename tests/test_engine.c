@@ -180,10 +180,17 @@ Test(engine, two_daemons_run_each_job_once, .timeout = 120)
              " [ \"$(psql -qAt -c \"SELECT count(*) FROM run_queue WHERE status = '\"'\"'done'\"'\"'\")\" = 6 ] && break; done;"
              " kill $pids; wait'", b, db.name);
     testdb_run(&db, cmd, out, sizeof out);
-    cr_assert_eq(s_count(c, "SELECT count(*) FROM run_queue WHERE status = 'done'"), 6, "%s", out);
+    cr_assert_eq(s_count(c, "SELECT count(*) FROM run_queue WHERE status = 'done'"), 6,
+                 "%s; see /tmp/pcf-test-daemon-%s-[ab].log", out, db.name);
     cr_assert_eq(s_count(c, "SELECT count(*) FROM run"), 6, "each job ran exactly once");
     cr_assert_eq(s_count(c, "SELECT count(DISTINCT target_date) FROM run"), 6);
     cr_assert_eq(s_count(c, "SELECT count(*) FROM run_queue WHERE attempts <> 1"), 0);
     PQfinish(c);
+    /* the daemons' logs stay behind only when an assertion above failed */
+    char path[128];
+    for (int i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "/tmp/pcf-test-daemon-%s-%c.log", db.name, "ab"[i]);
+        remove(path);
+    }
     testdb_drop(&db);
 }

@@ -2,8 +2,9 @@
  * test_engine_cache.c -- what the engine daemon keeps between runs
  * (engine_cache.h) is always what a fresh load would give: a forward slide
  * re-reads only the tail and merges, late live values inside the tail are
- * seen, a historian batch or a new weather batch forces a whole read, and a
- * change to the model tables reloads the zone.
+ * seen, a historian batch or a new weather batch forces a whole read, a
+ * change to the model tables reloads the zone, and several zones are kept
+ * side by side, each with its own checks.
  */
 #include <criterion/criterion.h>
 #include <math.h>
@@ -52,20 +53,25 @@ static void s_check_scada(PGconn *c, engine_cache *ec, const zone *z, int64_t fr
 
 static const char *const s_vars[2] = { "temperature_2m", "wind_speed_100m" };
 
-static void s_check_wx(PGconn *c, engine_cache *ec, int64_t from, int64_t to)
+static void s_check_zone_wx(PGconn *c, engine_cache *ec, const char *zone_id, int64_t from, int64_t to)
 {
     wx_series *w, *ref;
     pcf_error err;
     cr_assert_eq(engine_cache_weather(ec, c, s_vars, 2, from, to, (int64_t)32503680000LL, &w, &err), PCF_OK, "%s",
                  err.msg);
-    cr_assert_eq(history_load_weather(c, "T", s_vars, 2, from, to, (int64_t)32503680000LL, 0, &ref, &err), PCF_OK,
-                 "%s", err.msg);
+    cr_assert_eq(history_load_weather(c, zone_id, s_vars, 2, from, to, (int64_t)32503680000LL, 0, &ref, &err),
+                 PCF_OK, "%s", err.msg);
     cr_assert_eq(w->t0, ref->t0);
     cr_assert_eq(w->nt, ref->nt);
     cr_assert_eq(w->nloc, ref->nloc);
     cr_assert_eq(w->nmember, ref->nmember);
     s_same(w->v, ref->v, w->nt * w->nloc * w->nvar * w->nmember, "weather");
     wx_series_destroy(&ref);
+}
+
+static void s_check_wx(PGconn *c, engine_cache *ec, int64_t from, int64_t to)
+{
+    s_check_zone_wx(c, ec, "T", from, to);
 }
 
 static void s_batch(PGconn *c, const char *feed, const char *source, const char *hash)
@@ -271,6 +277,118 @@ Test(engine_cache, changes_committed_out_of_order_are_seen, .timeout = 120)
     engine_cache_destroy(&ec);
     PQfinish(a);
     PQfinish(b);
+    PQfinish(c);
+    testdb_drop(&db);
+}
+
+/* Zone Z: case9's network with two bus voltage points of its own and their
+ * SCADA over the same days as T's, and one weather location. */
+static void s_add_zone(testdb *db, PGconn *c, const char *zid)
+{
+    char args[128], sql[1024];
+    snprintf(args, sizeof args, "import-matpower --zone %s tests/data/matpower/cases/case9.m", zid);
+    s_pcfdb(db, args);
+    snprintf(sql, sizeof sql,
+             "INSERT INTO measurement_point (point_id, zone_id, quantity, element, bus_i, scale)"
+             " VALUES ('%1$s_V1', '%1$s', 'v_kv', 'bus', 1, 1), ('%1$s_V5', '%1$s', 'v_kv', 'bus', 5, 1);"
+             "INSERT INTO measurement (point_id, ts, value, quality, batch_id)"
+             " SELECT p, t, 33 * random(), 'good', 1 FROM unnest(ARRAY['%1$s_V1', '%1$s_V5']) p,"
+             " generate_series('2025-05-28T12:00Z'::timestamptz, '2025-06-01T11:50Z', '10 min') t;"
+             "INSERT INTO weather_location VALUES ('%1$s_L', '%1$s', 51.5, -1.0, 2);"
+             "INSERT INTO weather_forecast (location_id, model, issued_at, valid_at, variable, member, value,"
+             " interval_s, batch_id)"
+             " SELECT '%1$s_L', 'm', '2025-05-28T00:00Z'::timestamptz, v, var, 0, 30 * random(), 0, 1"
+             " FROM unnest(ARRAY['temperature_2m', 'wind_speed_100m']) var,"
+             "      generate_series('2025-05-28T00:00Z'::timestamptz, '2025-06-04T00:00Z', '1 hour') v", zid);
+    testdb_exec(c, sql);
+}
+
+/* Regression (review of issue 4/7): the cache held one zone, so a daemon
+ * serving two reloaded the zone and read both windows whole at every
+ * change of zone.  Alternating zones now hits, and each zone's staleness
+ * checks still see what changed under it. */
+Test(engine_cache, alternating_zones_hit_and_each_stays_fresh, .timeout = 180)
+{
+    testdb db;
+    PGconn *c = s_setup(&db, "ecache_zones");
+    s_add_zone(&db, c, "U");
+    engine_cache *ec;
+    pcf_error err;
+    cr_assert_eq(engine_cache_new(&ec, &err), PCF_OK);
+    const char *zid[2] = { "T", "U" };
+    int64_t from = s_t("2025-05-29T00:00Z"), to = s_t("2025-06-01T12:00Z");
+    zone *z;
+    /* three rounds of T, U, T, U..., each window half an hour on */
+    for (int round = 0; round < 3; round++)
+        for (int k = 0; k < 2; k++) {
+            cr_assert_eq(engine_cache_zone(ec, c, zid[k], &z, &err), PCF_OK, "%s", err.msg);
+            cr_assert_str_eq(z->id, zid[k]);
+            s_check_scada(c, ec, z, from + round * 1800, to + round * 1800);
+            s_check_zone_wx(c, ec, zid[k], from + round * 1800, to + round * 1800);
+        }
+    engine_cache_stats st;
+    engine_cache_get_stats(ec, &st);
+    cr_assert_eq(st.zone_loads, 2, "each zone loaded once");
+    cr_assert_eq(st.zone_hits, 4);
+    cr_assert_eq(st.scada_full, 2);
+    cr_assert_eq(st.scada_tail, 4, "each zone's window slides");
+    cr_assert_eq(st.wx_full, 2);
+    cr_assert_eq(st.wx_tail, 4);
+
+    /* A live batch rewrites U's data two days back (far before the tail):
+     * both windows are read whole (the check is per batch, not per zone),
+     * and U's shows the value.  (Ids from 100: the set-up's rows carry 1.) */
+    testdb_exec(c, "ALTER TABLE ingest_batch ALTER COLUMN batch_id RESTART WITH 100");
+    long long id = s_value(c, "INSERT INTO ingest_batch (feed, source, content_hash, status, rows_loaded, started_at)"
+                              " VALUES ('scada', 'zmq:gw1', '00000000000000000000000000000021', 'loaded', 2, now())"
+                              " RETURNING batch_id");
+    char sql[256];
+    snprintf(sql, sizeof sql, "UPDATE measurement SET value = -21, batch_id = %lld"
+                              " WHERE ts = '2025-05-30T15:00Z' AND point_id LIKE 'U\\_%%'", id);
+    testdb_exec(c, sql);
+    for (int k = 0; k < 2; k++) {
+        cr_assert_eq(engine_cache_zone(ec, c, zid[k], &z, &err), PCF_OK, "%s", err.msg);
+        s_check_scada(c, ec, z, from + 5400, to + 5400);
+    }
+    engine_cache_get_stats(ec, &st);
+    cr_assert_eq(st.scada_full, 4);
+    /* a new weather issue for U: both weather windows read whole, U's sees it */
+    testdb_exec(c, "INSERT INTO weather_forecast (location_id, model, issued_at, valid_at, variable, member, value,"
+                   " interval_s, batch_id)"
+                   " SELECT 'U_L', 'm', '2025-05-30T00:00Z'::timestamptz, v, 'temperature_2m', 0, -3, 0, 3"
+                   " FROM generate_series('2025-05-30T00:00Z'::timestamptz, '2025-06-02T00:00Z', '1 hour') v");
+    s_batch(c, "weather", "http:open-meteo", "00000000000000000000000000000022");
+    for (int k = 1; k >= 0; k--) {
+        cr_assert_eq(engine_cache_zone(ec, c, zid[k], &z, &err), PCF_OK, "%s", err.msg);
+        s_check_zone_wx(c, ec, zid[k], from + 5400, to + 5400);
+    }
+    engine_cache_get_stats(ec, &st);
+    cr_assert_eq(st.wx_full, 4);
+    cr_assert_eq(st.zone_loads, 2);
+
+    /* More zones than slots: the least recently used is the one replaced. */
+    const char *more[3] = { "V", "W", "X" };
+    for (int k = 0; k < 3; k++) s_add_zone(&db, c, more[k]);
+    /* a model change (the new zones) drops every zone; reload T and U, then V, W */
+    for (int k = 0; k < 2; k++) cr_assert_eq(engine_cache_zone(ec, c, zid[k], &z, &err), PCF_OK, "%s", err.msg);
+    for (int k = 0; k < 2; k++) cr_assert_eq(engine_cache_zone(ec, c, more[k], &z, &err), PCF_OK, "%s", err.msg);
+    engine_cache_get_stats(ec, &st);
+    cr_assert_eq(st.zone_loads, 6);
+    cr_assert_eq(engine_cache_zone(ec, c, "T", &z, &err), PCF_OK, "%s", err.msg);   /* U is now the oldest */
+    cr_assert_eq(engine_cache_zone(ec, c, "X", &z, &err), PCF_OK, "%s", err.msg);   /* replaces U */
+    engine_cache_get_stats(ec, &st);
+    cr_assert_eq(st.zone_loads, 7);
+    cr_assert_eq(st.zone_hits, 9);
+    for (int k = 0; k < 2; k++) cr_assert_eq(engine_cache_zone(ec, c, more[k], &z, &err), PCF_OK, "%s", err.msg);
+    cr_assert_eq(engine_cache_zone(ec, c, "T", &z, &err), PCF_OK, "%s", err.msg);
+    engine_cache_get_stats(ec, &st);
+    cr_assert_eq(st.zone_loads, 7, "T, V, W and X stayed");
+    cr_assert_eq(engine_cache_zone(ec, c, "U", &z, &err), PCF_OK, "%s", err.msg);
+    engine_cache_get_stats(ec, &st);
+    cr_assert_eq(st.zone_loads, 8, "U was replaced");
+    s_check_scada(c, ec, z, from, to);
+
+    engine_cache_destroy(&ec);
     PQfinish(c);
     testdb_drop(&db);
 }

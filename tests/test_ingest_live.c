@@ -3,6 +3,7 @@
  * socket with framing errors and gaps, and no loss when PostgreSQL fails. */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,12 +12,15 @@
 
 #include "db.h"
 #include "live.h"
+#include "log.h"
+#include "note.h"
 #include "load.h"
 #include "publish_auth.h"
 #include "migrate.h"
 #include "pcf.pb-c.h"
 #include "scada_pb.h"
 #include "testdb.h"
+#include "testlog.h"
 
 typedef struct {
     const char *point;
@@ -168,7 +172,7 @@ Test(ingest_live, load_per_record_and_dedupe)
     load_report rep;
     scada_pb_info info;
     pcf_error e;
-    cr_assert_eq(load_scada_batch(c, buf, len, &rep, &info, &e), PCF_OK, "%s", e.msg);
+    cr_assert_eq(load_scada_batch(c, false, buf, len, &rep, &info, &e), PCF_OK, "%s", e.msg);
     cr_assert_eq(rep.stored, 3);
     cr_assert_eq(rep.quarantined, 2);
     cr_assert_eq(s_num(c, "SELECT count(*) FROM quarantine WHERE source = 'zmq:gw-a' AND line = 1"), 2);
@@ -177,12 +181,12 @@ Test(ingest_live, load_per_record_and_dedupe)
     cr_assert_eq(s_num(c, "SELECT count(*) FROM measurement WHERE point_id = 'P_KW' AND value = 2.5 "
                           "AND quality = 'substituted'"), 1);
     /* The same batch again (a gateway resend): nothing changes. */
-    cr_assert_eq(load_scada_batch(c, buf, len, &rep, &info, &e), PCF_OK);
+    cr_assert_eq(load_scada_batch(c, false, buf, len, &rep, &info, &e), PCF_OK);
     cr_assert(rep.already_loaded);
     free(buf);
     /* Same measurements under a new sequence: stored rows are not rewritten. */
     len = s_pack("gw-a", 2, 1, m, 1, &buf);
-    cr_assert_eq(load_scada_batch(c, buf, len, &rep, &info, &e), PCF_OK);
+    cr_assert_eq(load_scada_batch(c, false, buf, len, &rep, &info, &e), PCF_OK);
     cr_assert_eq(rep.stored, 0);
     free(buf);
     cr_assert_eq(s_num(c, "SELECT count(*) FROM measurement"), 3);
@@ -206,12 +210,16 @@ Test(ingest_live, batch_nested_in_an_older_transaction)
     pcf_error e;
     testdb_exec(c, "BEGIN");
     testdb_exec(c, "SELECT pg_sleep(1.1)");
-    cr_assert_eq(load_scada_batch(c, buf, len, &rep, &info, &e), PCF_OK, "%s", e.msg);
+    /* nesting is said, not guessed: a plain load inside the caller's
+     * transaction would COMMIT it */
+    cr_assert_eq(load_scada_batch(c, false, buf, len, &rep, &info, &e), PCF_ERR_INTERNAL);
+    cr_assert_eq(PQtransactionStatus(c), PQTRANS_INTRANS);
+    cr_assert_eq(load_scada_batch(c, true, buf, len, &rep, &info, &e), PCF_OK, "%s", e.msg);
     cr_assert_eq(rep.stored, 1);
     cr_assert_eq(PQtransactionStatus(c), PQTRANS_INTRANS, "nested: the caller's transaction stays open");
     testdb_exec(c, "ROLLBACK");
     cr_assert_eq(s_num(c, "SELECT count(*) FROM measurement"), 0, "nothing committed by the nested load");
-    cr_assert_eq(load_scada_batch(c, buf, len, &rep, &info, &e), PCF_OK, "%s", e.msg);
+    cr_assert_eq(load_scada_batch(c, false, buf, len, &rep, &info, &e), PCF_OK, "%s", e.msg);
     cr_assert(!rep.already_loaded);
     cr_assert_eq(s_num(c, "SELECT count(*) FROM quarantine"), 1);
     free(buf);
@@ -226,17 +234,36 @@ static void s_send(void *push, const char *type, const uint8_t *body, size_t len
         cr_assert_geq(zmq_send(push, body, len, 0), 0);
 }
 
+/* Packs and sends one ScadaBatch. */
+static void s_send_batch(void *push, const char *gw, uint64_t seq, const s_meas *m, size_t n)
+{
+    uint8_t *b;
+    size_t l = s_pack(gw, seq, 1, m, n, &b);
+    s_send(push, "pcf.v1.ScadaBatch", b, l);
+    free(b);
+}
+
 typedef struct {
-    int gaps, dropped;
+    int gaps, dropped, pending_40001, pending_p0001;
+    char gap_gateway[65], gap_first[24], gap_last[24];
 } s_logs;
 
-static void s_live_log(void *ctx, const char *line)
+static void s_live_log(void *ctx, const ingest_note *n)
 {
     s_logs *l = ctx;
-    if (strstr(line, "gap"))
+    if (strcmp(n->msg, "live gateway sequence gap") == 0) {
         l->gaps++;
-    if (strstr(line, "dropped"))
+        snprintf(l->gap_gateway, sizeof l->gap_gateway, "%s", ingest_note_get(n, "gateway"));
+        snprintf(l->gap_first, sizeof l->gap_first, "%s", ingest_note_get(n, "first_missing"));
+        snprintf(l->gap_last, sizeof l->gap_last, "%s", ingest_note_get(n, "last_missing"));
+    }
+    if (strcmp(n->msg, "live message dropped") == 0 || strcmp(n->msg, "live batch dropped") == 0)
         l->dropped++;
+    if (strcmp(n->msg, "live batch kept pending") == 0) {
+        const char *st = ingest_note_get(n, "sqlstate");
+        l->pending_40001 += st && strcmp(st, "40001") == 0 && strcmp(ingest_note_get(n, "gateway"), "gw-once") == 0;
+        l->pending_p0001 += st && strcmp(st, "P0001") == 0 && strcmp(ingest_note_get(n, "gateway"), "gw-bad") == 0;
+    }
 }
 
 /* A feed on a fresh ipc endpoint and a PUSH socket connected to it. */
@@ -251,6 +278,26 @@ static live_feed *s_feed_pair(const char *name, void **zctx, void **push)
     *push = zmq_socket(*zctx, ZMQ_PUSH);
     cr_assert_eq(zmq_connect(*push, ep), 0);
     return f;
+}
+
+/* Closes what s_feed_pair and s_live_db opened. */
+static void s_feed_done(void *push, void *zctx, live_feed **f, PGconn *c, testdb *db)
+{
+    zmq_close(push);
+    zmq_ctx_term(zctx);
+    live_destroy(f);
+    cr_assert_null(*f);
+    PQfinish(c);
+    testdb_drop(db);
+}
+
+/* Polls once more: nothing may be left pending. */
+static void s_nothing_pending(live_feed *f, PGconn *c)
+{
+    worker_result res;
+    pcf_error e;
+    cr_assert_eq(live_poll(f, c, 0, NULL, NULL, &res, &e), PCF_OK, "%s", e.msg);
+    cr_assert_eq(res.loaded + res.refused + res.already, 0, "a batch was left pending");
 }
 
 Test(ingest_live, zmq_pull_socket)
@@ -282,6 +329,9 @@ Test(ingest_live, zmq_pull_socket)
     cr_assert_eq(total.already, 1);
     cr_assert_eq(total.refused, 1);
     cr_assert_eq(logs.gaps, 1);
+    cr_assert_str_eq(logs.gap_gateway, "gw-z");
+    cr_assert_str_eq(logs.gap_first, "2");
+    cr_assert_str_eq(logs.gap_last, "2");
     cr_assert_eq(logs.dropped, 3);
     cr_assert_eq(s_num(c, "SELECT count(*) FROM measurement"), 2);
 
@@ -307,12 +357,7 @@ Test(ingest_live, zmq_pull_socket)
     free(b1);
     free(b3);
     free(b4);
-    zmq_close(push);
-    zmq_ctx_term(zctx);
-    live_destroy(&f);
-    cr_assert_null(f);
-    PQfinish(c);
-    testdb_drop(&db);
+    s_feed_done(push, zctx, &f, c, &db);
 }
 
 /* Batches already queued share a transaction (at most 64 per group), a
@@ -328,10 +373,7 @@ Test(ingest_live, queued_batches_are_grouped_per_transaction)
     enum { N = 150 };
     for (int i = 0; i < N; i++) {
         s_meas m[] = {{"GT1_P", 1767225600000 + i * 1000LL, i, 1}, {"NOPE", 1767225600000, 1, 1}};
-        uint8_t *b;
-        size_t l = s_pack("gw-g", (uint64_t)i + 1, 1, m, 2, &b);
-        s_send(push, "pcf.v1.ScadaBatch", b, l);
-        free(b);
+        s_send_batch(push, "gw-g", (uint64_t)i + 1, m, 2);
         if (i == 70)
             s_send(push, "pcf.v1.ScadaBatch", (const uint8_t *)"\xff\xff\xff", 3);   /* undecodable */
     }
@@ -363,11 +405,7 @@ Test(ingest_live, queued_batches_are_grouped_per_transaction)
      * be the savepoint's own xid). */
     long txns = s_num(c, "SELECT count(DISTINCT finished_at) FROM ingest_batch");
     cr_assert(txns >= (N + 63) / 64 && txns <= 20, "%ld transactions for %d queued batches", txns, N);
-    zmq_close(push);
-    zmq_ctx_term(zctx);
-    live_destroy(&f);
-    PQfinish(c);
-    testdb_drop(&db);
+    s_feed_done(push, zctx, &f, c, &db);
 }
 
 static void *s_curve_push(void *zctx, const char *ep, const char *server_pub, const char *keyfile)
@@ -462,17 +500,20 @@ Test(ingest_live, curve_admits_only_allowlisted_gateways)
 
 /* Regression: one batch's SQL error (here a trigger) rolled back and retried
  * the whole group every poll, for ever.  Now the batch is rolled back to its
- * savepoint and the others commit; it stays pending, never dropped: an error
- * that passes loads at the next poll, one that lasts loads once its cause is
- * removed. */
+ * savepoint and the others commit; an error outside SQLSTATE classes 22/23
+ * keeps it pending, never dropped: one that passes (40001) loads at the next
+ * poll, one that lasts (P0001, a trigger's exception) loads once its cause
+ * is removed. */
 Test(ingest_live, sql_error_of_one_batch_does_not_sink_the_group)
 {
     testdb db;
     PGconn *c = s_live_db(&db, "live_sqlerr");
     testdb_exec(c, "CREATE SEQUENCE t_once;"
                    "CREATE FUNCTION t_refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-                   "IF NEW.source = 'zmq:gw-bad' OR (NEW.source = 'zmq:gw-once' AND nextval('t_once') = 1) THEN "
-                   "RAISE EXCEPTION 'refused by test trigger'; END IF; RETURN NEW; END $$;"
+                   "IF NEW.source = 'zmq:gw-once' AND nextval('t_once') = 1 THEN "
+                   "RAISE EXCEPTION 'serialization failure' USING ERRCODE = '40001'; END IF; "
+                   "IF NEW.source = 'zmq:gw-bad' THEN RAISE EXCEPTION 'refused by test trigger'; END IF; "
+                   "RETURN NEW; END $$;"
                    "CREATE TRIGGER t_refuse BEFORE INSERT ON ingest_batch FOR EACH ROW EXECUTE FUNCTION t_refuse()");
     pcf_error e;
     void *zctx, *push;
@@ -480,10 +521,7 @@ Test(ingest_live, sql_error_of_one_batch_does_not_sink_the_group)
     const char *gw[4] = {"gw-ok", "gw-bad", "gw-once", "gw-ok"};
     for (int i = 0; i < 4; i++) {
         s_meas m[] = {{"GT1_P", 1767225600000 + i * 1000LL, i, 1}};
-        uint8_t *b;
-        size_t l = s_pack(gw[i], (uint64_t)i + 1, 1, m, 1, &b);
-        s_send(push, "pcf.v1.ScadaBatch", b, l);
-        free(b);
+        s_send_batch(push, gw[i], (uint64_t)i + 1, m, 1);
     }
     usleep(200 * 1000);     /* one group */
     s_logs logs = {0};
@@ -499,6 +537,8 @@ Test(ingest_live, sql_error_of_one_batch_does_not_sink_the_group)
     cr_assert_eq(total.loaded, 3);
     cr_assert_eq(total.refused, 0);
     cr_assert_eq(logs.dropped, 0);
+    cr_assert_eq(logs.pending_40001, 1, "the passing error, logged once with its SQLSTATE");
+    cr_assert_eq(logs.pending_p0001, 1, "the lasting one, logged at its first failure");
     cr_assert_eq(s_num(c, "SELECT count(*) FROM measurement"), 3);
     cr_assert_eq(s_num(c, "SELECT count(*) FROM ingest_batch WHERE source = 'zmq:gw-once'"), 1);
     cr_assert_eq(s_num(c, "SELECT count(*) FROM ingest_batch WHERE source = 'zmq:gw-bad'"), 0);
@@ -508,12 +548,153 @@ Test(ingest_live, sql_error_of_one_batch_does_not_sink_the_group)
     cr_assert_eq(res.loaded, 1);
     cr_assert_eq(s_num(c, "SELECT count(*) FROM measurement"), 4);
     cr_assert_eq(s_num(c, "SELECT count(*) FROM ingest_batch WHERE source = 'zmq:gw-bad'"), 1);
-    /* nothing left pending: a further poll has nothing to do */
-    cr_assert_eq(live_poll(f, c, 0, s_live_log, &logs, &res, &e), PCF_OK, "%s", e.msg);
-    cr_assert_eq(res.loaded + res.refused, 0);
-    zmq_close(push);
-    zmq_ctx_term(zctx);
-    live_destroy(&f);
-    PQfinish(c);
-    testdb_drop(&db);
+    s_nothing_pending(f, c);   /* the kept batch loaded and left */
+    s_feed_done(push, zctx, &f, c, &db);
+}
+
+typedef struct {
+    live_feed *f;
+    PGconn *c;
+    s_logs logs;
+    worker_result res;
+    pcf_rc rc;
+    pcf_error e;
+} s_poller;
+
+static void *s_poll_thread(void *arg)
+{
+    s_poller *p = arg;
+    p->rc = live_poll(p->f, p->c, 100, s_live_log, &p->logs, &p->res, &p->e);
+    return NULL;
+}
+
+/* Regression (review of issue 4/7): a batch whose SQL error was its own and
+ * lasting (SQLSTATE 23503: sql/005's check finds a point deleted while the
+ * batch loads) stayed pending and was retried at every poll for ever.  Now
+ * it is quarantined whole -- every row, with the reason and SQLSTATE -- in
+ * the group's transaction, counted as refused, and the rest commit.  The
+ * race is played for real: the point's delete is uncommitted when the load
+ * checks and joins it, and commits while sql/005's trigger waits on its
+ * row lock. */
+Test(ingest_live, lasting_data_error_quarantines_the_batch)
+{
+    testdb db;
+    PGconn *c = s_live_db(&db, "live_lasting");
+    testdb_exec(c, "INSERT INTO measurement_point (point_id, zone_id, quantity, element, bus_i, scale)"
+                   " VALUES ('GONE', 'z1', 'v_kv', 'bus', 1, 1);"
+                   /* the month's partition exists, or its CREATE would wait on the delete instead */
+                   "SELECT feed_ensure_partitions('measurement', '2026-01-01', '2026-01-02')");
+    void *zctx, *push;
+    live_feed *f = s_feed_pair("lasting", &zctx, &push);
+    s_meas ok1[] = {{"GT1_P", 1767225600000, 1, 1}}, ok2[] = {{"GT1_P", 1767225660000, 2, 1}};
+    s_meas gone[] = {{"GONE", 1767225600000, 11, 1}, {"BUS1_V", 1767225600000, 33, 1},
+                     {"GONE", 1767225600000, NAN, 1}};
+    s_send_batch(push, "gw-ok", 1, ok1, 1);
+    s_send_batch(push, "gw-gone", 5, gone, 3);
+    s_send_batch(push, "gw-ok", 2, ok2, 1);
+    usleep(200 * 1000);     /* one group */
+    /* the point is being deleted: not yet committed */
+    PGconn *del = testdb_connect(&db);
+    testdb_exec(del, "BEGIN; DELETE FROM measurement_point WHERE point_id = 'GONE'");
+    s_poller p = {.f = f, .c = c};
+    int pid = PQbackendPID(c);
+    pthread_t tid;
+    cr_assert_eq(pthread_create(&tid, NULL, s_poll_thread, &p), 0);
+    PGconn *watch = testdb_connect(&db);
+    char q[160];
+    snprintf(q, sizeof q, "SELECT count(*) FROM pg_stat_activity WHERE pid = %d AND wait_event_type = 'Lock'", pid);
+    int waiting = 0;
+    for (int i = 0; i < 750 && !waiting; i++) {
+        usleep(20000);
+        waiting = testdb_long(watch, q) > 0;
+    }
+    testdb_exec(del, "COMMIT");
+    pthread_join(tid, NULL);
+    cr_assert(waiting, "the load never waited on the deleted point's lock");
+    cr_assert_eq(p.rc, PCF_OK, "%s", p.e.msg);
+    cr_assert_eq(p.res.loaded, 2, "the rest of the group commits: loaded %ld refused %ld quarantined %ld", p.res.loaded, p.res.refused, p.res.quarantined);
+    cr_assert_eq(p.res.refused, 1);
+    cr_assert_eq(p.res.quarantined, 3);
+    cr_assert_eq(s_num(c, "SELECT count(*) FROM measurement"), 2);
+    cr_assert_eq(s_num(c, "SELECT count(*) FROM ingest_batch WHERE source = 'zmq:gw-gone' AND status = 'rejected'"
+                          " AND rows_quarantined = 3 AND rows_loaded = 0"), 1);
+    /* every row kept: the two good ones with the database's reason, the NaN with its own */
+    cr_assert_eq(s_num(c, "SELECT count(*) FROM quarantine q JOIN ingest_batch b USING (batch_id)"
+                          " WHERE b.source = 'zmq:gw-gone' AND q.line = 5 AND q.reason LIKE '%SQLSTATE 23503%'"
+                          " AND q.raw IN ('GONE,1767225600000,11,good', 'BUS1_V,1767225600000,33,good')"), 2);
+    cr_assert_eq(s_num(c, "SELECT count(*) FROM quarantine WHERE source = 'zmq:gw-gone' AND field = 'value'"), 1);
+    s_nothing_pending(f, c);   /* settled, not retried */
+    PQfinish(watch);
+    PQfinish(del);
+    s_feed_done(push, zctx, &f, c, &db);
+}
+
+typedef struct {
+    int n, loaded, refused;
+    double seconds;
+    char input[8][96];
+} s_events;
+
+static void s_on_event(void *ctx, const worker_event *ev)
+{
+    s_events *e = ctx;
+    cr_assert_str_eq(ev->src->name, "live");
+    if (e->n < 8)
+        snprintf(e->input[e->n], sizeof e->input[0], "%s", ev->input);
+    e->n++;
+    e->loaded += strcmp(ev->outcome, "loaded") == 0;
+    e->refused += strcmp(ev->outcome, "refused") == 0;
+    cr_assert_gt(ev->seconds, 0);
+    e->seconds += ev->seconds;
+}
+
+/* Regression (review of issue 4/7): live batches never reached the worker's
+ * per-input events, so pcf_ingest_load_seconds had no live observations.
+ * Each settled batch is one event now, named gateway#sequence. */
+Test(ingest_live, settled_batches_reach_the_event_hook)
+{
+    testdb db;
+    PGconn *c = s_live_db(&db, "live_events");
+    void *zctx, *push;
+    live_feed *f = s_feed_pair("events", &zctx, &push);
+    ingest_source src = {.name = "live", .kind = INGEST_SCADA_ZMQ};
+    live_set_source(f, &src);
+    s_events ev = {0};
+    worker_set_event_hook(s_on_event, &ev);
+    s_meas m1[] = {{"GT1_P", 1767225600000, 1, 1}}, m2[] = {{"GT1_P", 1767225660000, 2, 1}};
+    s_send_batch(push, "gw-e", 1, m1, 1);
+    s_send_batch(push, "gw-e", 2, m2, 1);
+    s_send(push, "pcf.v1.ScadaBatch", (const uint8_t *)"\xff\xff\xff", 3);   /* refused, no identity */
+    s_send(push, "pcf.v1.Nonsense", (const uint8_t *)"x", 1);                   /* not even received */
+    worker_result res;
+    pcf_error e;
+    for (int i = 0; i < 50 && ev.n < 3; i++)
+        cr_assert_eq(live_poll(f, c, 100, NULL, NULL, &res, &e), PCF_OK, "%s", e.msg);
+    worker_set_event_hook(NULL, NULL);
+    cr_assert_eq(ev.loaded, 2);
+    cr_assert_eq(ev.refused, 1);
+    cr_assert_eq(ev.n, 3, "a message dropped on receipt is no input");
+    cr_assert_str_eq(ev.input[0], "gw-e#1");
+    cr_assert_str_eq(ev.input[1], "gw-e#2");
+    cr_assert_str_eq(ev.input[2], "(undecodable)");
+    s_feed_done(push, zctx, &f, c, &db);
+}
+
+/* A note logged by the daemon is one logfmt line: the constant phrase as
+ * msg, the source in front, then the note's fields and its error's. */
+Test(ingest_live, notes_log_as_logfmt_fields)
+{
+    int fd[2];
+    pcf_log_init("ingest");
+    testlog_capture(fd);
+    pcf_error why;
+    pcf_error_set(&why, PCF_ERR_DB, "database: query: ERROR:  canceling statement");
+    snprintf(why.sqlstate, sizeof why.sqlstate, "57014");
+    ingest_note n = {PCF_LOG_WARN, "live batch kept pending", &why, {"gateway", "gw 1", "batch", "7", NULL}};
+    ingest_note_log(&n, "source", "live");
+    char line[1024];
+    testlog_drain(fd, line, sizeof line);
+    cr_assert_not_null(strstr(line, " level=warn component=ingest msg=\"live batch kept pending\" error=\"database:"
+                                    " query: ERROR:  canceling statement\" rc=\"database error\" source=live"
+                                    " gateway=\"gw 1\" batch=7\n"), "%s", line);
 }

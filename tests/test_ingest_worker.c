@@ -334,10 +334,22 @@ static pcf_rc s_get(const s_httpd *h, const char *path, int timeout, int retries
     return fetch_url(url, &o, NULL, NULL, body, len, e);
 }
 
-static void s_count_log(void *ctx, const char *line)
+/* Counts failed attempts; each is one structured note: a constant phrase,
+ * the error, and its place in the series as fields (review: the details
+ * were in the message). */
+static void s_count_log(void *ctx, const ingest_note *n)
 {
-    (void)line;
-    (*(int *)ctx)++;
+    int *fails = ctx;
+    (*fails)++;
+    cr_assert_str_eq(n->msg, "fetch attempt failed");
+    cr_assert_not_null(n->err);
+    cr_assert_eq(n->err->code, PCF_ERR_NET);
+    char k[16];
+    snprintf(k, sizeof k, "%d", *fails);
+    cr_assert_str_eq(ingest_note_get(n, "attempt"), k);
+    cr_assert_not_null(ingest_note_get(n, "attempts"));
+    const char *retry = ingest_note_get(n, "retry");
+    cr_assert(retry && (strcmp(retry, "yes") == 0) == (n->level == PCF_LOG_WARN), "retry=%s", retry);
 }
 
 static pcf_rc s_get_logged(const s_httpd *h, const char *path, int timeout, int retries, char **body,

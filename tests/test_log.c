@@ -8,26 +8,7 @@
 #include <unistd.h>
 
 #include "log.h"
-
-/* Logs through a pipe and returns what was written (one read: the
- * lines are short and the pipe is empty before). */
-static void s_capture(int fds[2])
-{
-    cr_assert_eq(pipe(fds), 0);
-    pcf_log_set_fd(fds[1]);
-}
-
-static size_t s_drain(int fds[2], char *out, size_t size)
-{
-    pcf_log_set_fd(2);
-    close(fds[1]);
-    size_t n = 0;
-    ssize_t r;
-    while (n + 1 < size && (r = read(fds[0], out + n, size - 1 - n)) > 0) n += (size_t)r;
-    out[n] = '\0';
-    close(fds[0]);
-    return n;
-}
+#include "testlog.h"
 
 /* The line without its "ts=... " prefix, after checking the prefix's shape. */
 static const char *s_body(const char *line)
@@ -45,12 +26,12 @@ Test(log, fields_quoting_and_escaping)
 {
     pcf_log_init("ingest");
     int fds[2];
-    s_capture(fds);
+    testlog_capture(fds);
     pcf_log(PCF_LOG_INFO, "file loaded", "source", "hist", "rows", PCF_LOG_I(12), "ratio", PCF_LOG_F(0.25),
             "name", "a b.csv", "q", "say \"hi\"", "eq", "a=b", "nl", "x\ny\tz\\", "empty", "", "null", NULL,
             "ctl", "\x01", NULL);
     char out[2048];
-    s_drain(fds, out, sizeof out);
+    testlog_drain(fds, out, sizeof out);
     cr_assert_str_eq(s_body(out),
                      "level=info component=ingest msg=\"file loaded\" source=hist rows=12 ratio=0.25 "
                      "name=\"a b.csv\" q=\"say \\\"hi\\\"\" eq=\"a=b\" nl=\"x\\ny\\tz\\\\\" empty=\"\" null=\"\" "
@@ -63,12 +44,12 @@ Test(log, error_location_becomes_fields)
     pcf_error e;
     pcf_error_set(&e, PCF_ERR_PARSE, "in/a.csv:17: 'x' is not a number");
     int fds[2];
-    s_capture(fds);
+    testlog_capture(fds);
     pcf_log_error(PCF_LOG_ERROR, "file refused", &e, "source", "hist", NULL);
     pcf_error_set(&e, PCF_ERR_DB, "could not connect: refused");
     pcf_log_error(PCF_LOG_WARN, "database unavailable", &e, NULL);
     char out[2048];
-    s_drain(fds, out, sizeof out);
+    testlog_drain(fds, out, sizeof out);
     char *second = strchr(out, '\n');
     cr_assert_not_null(second);
     *second++ = '\0';
@@ -85,7 +66,7 @@ Test(log, level_threshold_from_env_and_flag)
     unsetenv("PCF_LOG_LEVEL");
     cr_assert_eq(pcf_log_get_level(), PCF_LOG_WARN);
     int fds[2];
-    s_capture(fds);
+    testlog_capture(fds);
     pcf_log(PCF_LOG_DEBUG, "hidden debug", NULL);
     pcf_log(PCF_LOG_INFO, "hidden info", NULL);
     pcf_log(PCF_LOG_WARN, "shown warn", NULL);
@@ -95,7 +76,7 @@ Test(log, level_threshold_from_env_and_flag)
     cr_assert_eq(pcf_log_set_level_name("debug"), 0);       /* what --log-level does */
     pcf_log(PCF_LOG_DEBUG, "shown debug", NULL);
     char out[2048];
-    s_drain(fds, out, sizeof out);
+    testlog_drain(fds, out, sizeof out);
     cr_assert_null(strstr(out, "hidden"), "%s", out);
     cr_assert_not_null(strstr(out, "level=warn component=forecaster msg=\"shown warn\"\n"), "%s", out);
     cr_assert_not_null(strstr(out, "level=error component=forecaster msg=\"shown error\"\n"), "%s", out);
@@ -109,10 +90,10 @@ Test(log, long_line_is_truncated_not_split)
     static char big[3 * PCF_LOG_LINE_MAX];
     memset(big, 'a', sizeof big - 1);
     int fds[2];
-    s_capture(fds);
+    testlog_capture(fds);
     pcf_log(PCF_LOG_INFO, "big", "v", big, NULL);
     char *out = malloc(4 * PCF_LOG_LINE_MAX);
-    size_t n = s_drain(fds, out, 4 * PCF_LOG_LINE_MAX);
+    size_t n = testlog_drain(fds, out, 4 * PCF_LOG_LINE_MAX);
     cr_assert_leq(n, PCF_LOG_LINE_MAX);
     cr_assert_eq(out[n - 1], '\n');
     cr_assert_eq(memcmp(out + n - 4, "...", 3), 0);

@@ -135,3 +135,31 @@ Test(metrics, http_serves_metrics_and_404s_elsewhere)
     cr_assert_null(h);
     metrics_destroy(&m);
 }
+
+static void s_hook(void *ctx)
+{
+    metric **g = ctx;
+    metric_add(*g, 1);
+}
+
+/* A render hook runs at every render, before the text is built (its update
+ * shows in that render), and not once removed. */
+Test(metrics, render_hooks_run_per_render_until_removed)
+{
+    metrics *m = metrics_new();
+    metric *g = metrics_gauge(m, "scrapes", "Renders seen by the hook.", NULL);
+    cr_assert_eq(metrics_on_render(m, s_hook, &g), 0);
+    char *t = metrics_render(m, NULL);
+    cr_assert_not_null(strstr(t, "\nscrapes 1\n"), "%s", t);
+    free(t);
+    t = metrics_render(m, NULL);
+    cr_assert_not_null(strstr(t, "\nscrapes 2\n"), "%s", t);
+    free(t);
+    metrics_off_render(m, s_hook, &g);
+    t = metrics_render(m, NULL);
+    cr_assert_not_null(strstr(t, "\nscrapes 2\n"), "%s", t);
+    free(t);
+    for (int i = 0; i < METRICS_MAX_HOOKS; i++) cr_assert_eq(metrics_on_render(m, s_hook, &g), 0);
+    cr_assert_eq(metrics_on_render(m, s_hook, &g), -1, "the table is full");
+    metrics_destroy(&m);
+}

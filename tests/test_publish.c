@@ -6,7 +6,10 @@
  *
  * Suite `publish`: every feed message round-trips field by field against the
  * database; a late joiner gets the state through the snapshot (split runs
- * included); a subscriber that loses messages detects the gap and recovers;
+ * included); a subscriber that loses messages detects the gap and recovers,
+ * a new topic's lost first message included, and an orphan topic (one the
+ * snapshot does not hold) restarts at a whole run without a resync loop, in
+ * C and in the Python client;
  * a stalled subscriber does not stall the publisher; Curve refuses unknown
  * and plain clients and the allowlist reloads; malformed requests get
  * errors; statements for past dates; reconnect to PostgreSQL and catch-up;
@@ -24,10 +27,12 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "log.h"
 #include "publish.h"
 #include "publish_auth.h"
 #include "subscriber.h"
 #include "testdb.h"
+#include "testlog.h"
 
 #define OUT 65536
 #define RID "(SELECT max(run_id) FROM run)"
@@ -537,6 +542,18 @@ static int s_lose(void *ctx, const char *topic, uint64_t seq)
     return 0;
 }
 
+/* A subscriber of everything, started, that loses what l says. */
+static subscriber *s_sub_losing(const publish *p, lose_ctx *l, rec *r)
+{
+    subscriber_config sc = {.pub_endpoint = publish_pub_endpoint(p), .router_endpoint = publish_router_endpoint(p),
+                            .request_timeout_ms = 5000, .lose = s_lose, .lose_ctx = l};
+    pcf_error e;
+    subscriber *sub = subscriber_new(&sc, &e);
+    cr_assert(sub, "%s", e.msg);
+    cr_assert_eq(subscriber_start(sub, s_record, r, &e), PCF_OK, "%s", e.msg);
+    return sub;
+}
+
 Test(publish, lost_message_is_detected_and_recovered)
 {
     testdb db;
@@ -548,12 +565,7 @@ Test(publish, lost_message_is_detected_and_recovered)
     s_srv_start(&s, &db, &cfg);
     rec *r = calloc(1, sizeof *r);
     lose_ctx l = {"cs.T", 2, 0};
-    subscriber_config sc = {.pub_endpoint = publish_pub_endpoint(s.p), .router_endpoint = publish_router_endpoint(s.p),
-                            .request_timeout_ms = 5000, .lose = s_lose, .lose_ctx = &l};
-    pcf_error e;
-    subscriber *sub = subscriber_new(&sc, &e);
-    cr_assert(sub);
-    cr_assert_eq(subscriber_start(sub, s_record, r, &e), PCF_OK, "%s", e.msg);
+    subscriber *sub = s_sub_losing(s.p, &l, r);
     POLL_UNTIL(sub, r, r->hb > 0, 5000);
     long r1 = s_run(c, "real_time", NULL, 4, 1);
     POLL_UNTIL(sub, r, subscriber_last(sub, "cb.T") == 1, 5000);
@@ -584,6 +596,291 @@ Test(publish, lost_message_is_detected_and_recovered)
     free(r);
     PQfinish(c);
     testdb_drop(&db);
+}
+
+/* A topic the snapshot did not hold starts at sequence 1, as the clone
+ * pattern means it to: a lost first message is a gap, recovered through the
+ * snapshot, never taken for the start of the stream.  The heartbeat is slow
+ * (60 s) so that only the sequence rule can notice; the old rule ("a topic
+ * not yet seen starts at whatever arrives with part 1") delivered the
+ * second run live and counted no gap. */
+Test(publish, lost_first_message_of_a_new_topic_is_a_gap)
+{
+    testdb db;
+    s_zone(&db, "pubfirst");
+    PGconn *c = testdb_connect(&db);
+    publish_config cfg;
+    s_cfg_default(&cfg);
+    cfg.heartbeat_ms = 60000;
+    srv s;
+    s_srv_start(&s, &db, &cfg);
+    rec *r = calloc(1, sizeof *r);
+    lose_ctx l = {"pcf.rt.T", 1, 0};
+    subscriber *sub = s_sub_losing(s.p, &l, r);
+    /* Day-ahead runs until one arrives: the subscription has then reached
+     * the publisher (the first may go before it does). */
+    for (int i = 0; i < 20 && subscriber_last(sub, "pcf.da.T") == 0; i++) {
+        s_run(c, "day_ahead", "2026-11-24", 48, 1);
+        POLL_UNTIL(sub, r, subscriber_last(sub, "pcf.da.T") > 0, 500);
+    }
+    cr_assert_gt(subscriber_last(sub, "pcf.da.T"), 0, "no day-ahead run came through");
+    subscriber_stats st0, st;
+    subscriber_get_stats(sub, &st0);
+    int before = r->n;
+    long rt1 = s_run(c, "real_time", NULL, 4, 1);   /* pcf.rt.T sequence 1: lost */
+    long rt2 = s_run(c, "real_time", NULL, 4, 1);   /* sequence 2, part 1 of 1 */
+    POLL_UNTIL(sub, r, subscriber_last(sub, "pcf.rt.T") == 2, 5000);
+    cr_expect_eq(l.lost, 1);
+    cr_expect_eq(subscriber_last(sub, "pcf.rt.T"), 2);
+    subscriber_get_stats(sub, &st);
+    cr_expect_eq(st.gaps - st0.gaps, 1, "the lost first message went unnoticed");
+    cr_expect_eq(st.recoveries - st0.recoveries, 1);
+    int got_rt1 = 0, got_rt2_live = 0, got_rt2_snap = 0;
+    for (int i = before; i < r->n; i++) {
+        if (strcmp(r->topic[i], "pcf.rt.T") != 0) continue;
+        got_rt1 += r->run[i] == rt1;
+        got_rt2_live += r->run[i] == rt2 && !r->snap[i];
+        got_rt2_snap += r->run[i] == rt2 && r->snap[i];
+    }
+    cr_expect_eq(got_rt1, 0);
+    cr_expect_eq(got_rt2_live, 0, "run 2 taken live as the topic's start");
+    cr_expect_eq(got_rt2_snap, 1);
+    subscriber_destroy(&sub);
+    s_srv_stop(&s);
+    publish_destroy(&s.p);
+    free(r);
+    PQfinish(c);
+    testdb_drop(&db);
+}
+
+/* A PcfBatch for topic pcf.da.X with the given sequence and part. */
+static size_t s_x_batch(uint8_t *buf, uint64_t seq, uint32_t part, uint32_t part_count)
+{
+    Pcf__V1__Header h = PCF__V1__HEADER__INIT;
+    h.schema_version = 1;
+    h.zone = "X";
+    h.topic = "pcf.da.X";
+    h.sequence = seq;
+    h.run_id = (int64_t)(100 + seq - part);
+    h.run_kind = PCF__V1__RUN_KIND__RUN_KIND_DAY_AHEAD;
+    h.stream_epoch = 1795440000000ULL;
+    Pcf__V1__BatchInfo bi = PCF__V1__BATCH_INFO__INIT;
+    bi.part = part;
+    bi.part_count = part_count;
+    Pcf__V1__PcfBatch b = PCF__V1__PCF_BATCH__INIT;
+    b.header = &h;
+    b.batch = &bi;
+    return s_pack(&b.base, buf);
+}
+
+/* Calls step(arg) in a thread of its own until stopped. */
+typedef struct looper {
+    void (*step)(void *);
+    void *arg;
+    atomic_int stop;
+    pthread_t th;
+} looper;
+
+static void *s_loop(void *a)
+{
+    looper *l = a;
+    while (!atomic_load(&l->stop)) l->step(l->arg);
+    return NULL;
+}
+
+static void s_loop_start(looper *l, void (*step)(void *), void *arg)
+{
+    l->step = step;
+    l->arg = arg;
+    atomic_store(&l->stop, 0);
+    cr_assert_eq(pthread_create(&l->th, NULL, s_loop, l), 0);
+}
+
+static void s_loop_stop(looper *l)
+{
+    atomic_store(&l->stop, 1);
+    pthread_join(l->th, NULL);
+}
+
+/* The rig of the orphan tests: a publisher without state or database that
+ * only answers requests (its snapshot holds nothing), and a raw PUB whose
+ * feed of pcf.da.X it knows nothing of, as behind pcf-proxy. */
+typedef struct orphan_rig {
+    publish *p;
+    looper router;
+    void *zctx, *pub;
+    char ep[256];
+} orphan_rig;
+
+static void s_router_step(void *p)
+{
+    pcf_error e;
+    publish_poll(p, NULL, -1, 50, NULL, &e);
+}
+
+static void s_rig_start(orphan_rig *g)
+{
+    publish_config cfg;
+    s_cfg_default(&cfg);
+    cfg.heartbeat_ms = 600000;
+    pcf_error e;
+    g->p = publish_new(&cfg, &e);
+    cr_assert(g->p, "%s", e.msg);
+    s_loop_start(&g->router, s_router_step, g->p);
+    g->zctx = zmq_ctx_new();
+    g->pub = zmq_socket(g->zctx, ZMQ_PUB);
+    int zero = 0;
+    zmq_setsockopt(g->pub, ZMQ_LINGER, &zero, sizeof zero);
+    cr_assert_eq(zmq_bind(g->pub, "tcp://127.0.0.1:*"), 0);
+    size_t el = sizeof g->ep;
+    zmq_getsockopt(g->pub, ZMQ_LAST_ENDPOINT, g->ep, &el);
+}
+
+/* seq 5 = part 1/2 (a gap: the resync finds nothing), 6 = part 2/2 (to
+ * skip), 7 and 8 whole runs (to deliver), 10 (a gap again), 11 (to
+ * deliver); run ids 104, 104, 106, 107, 109, 110. */
+static void s_rig_feed(orphan_rig *g)
+{
+    const uint64_t seq[] = {5, 6, 7, 8, 10, 11};
+    const uint32_t part[] = {1, 2, 1, 1, 1, 1}, count[] = {2, 2, 1, 1, 1, 1};
+    for (int i = 0; i < 6; i++) {
+        uint8_t buf[256];
+        size_t n = s_x_batch(buf, seq[i], part[i], count[i]);
+        zmq_send(g->pub, "pcf.da.X", 8, ZMQ_SNDMORE);
+        zmq_send(g->pub, buf, n, 0);
+    }
+}
+
+static void s_rig_stop(orphan_rig *g)
+{
+    zmq_close(g->pub);
+    zmq_ctx_term(g->zctx);
+    s_loop_stop(&g->router);
+    publish_destroy(&g->p);
+}
+
+/* An orphan: a gap resyncs once, finds nothing, and the topic starts again
+ * at the next part 1; it must not resync on every message, and the later
+ * parts of a run whose start was lost are skipped, never delivered alone. */
+Test(publish, orphan_topic_restarts_at_a_run_without_resync_loop)
+{
+    orphan_rig g;
+    s_rig_start(&g);
+    rec *r = calloc(1, sizeof *r);
+    subscriber_config sc = {.pub_endpoint = g.ep, .router_endpoint = publish_router_endpoint(g.p),
+                            .request_timeout_ms = 5000};
+    pcf_error e;
+    subscriber *sub = subscriber_new(&sc, &e);
+    cr_assert(sub, "%s", e.msg);
+    cr_assert_eq(subscriber_add_prefix(sub, "pcf.da.X", &e), PCF_OK);
+    cr_assert_eq(subscriber_start(sub, s_record, r, &e), PCF_OK, "%s", e.msg);
+    /* not a feed message: counted malformed, which shows the link is up */
+    subscriber_stats st;
+    int64_t until = s_ms_now() + 5000;
+    do {
+        zmq_send(g.pub, "pcf.da.X", 8, ZMQ_SNDMORE);
+        zmq_send(g.pub, "w", 1, 0);
+        cr_assert_eq(subscriber_poll(sub, 20, s_record, r, &e), PCF_OK, "%s", e.msg);
+        subscriber_get_stats(sub, &st);
+    } while (st.malformed == 0 && s_ms_now() < until);
+    cr_assert_gt(st.malformed, 0, "the raw PUB never reached the subscriber");
+    s_rig_feed(&g);
+    POLL_UNTIL(sub, r, subscriber_last(sub, "pcf.da.X") == 11, 5000);
+    subscriber_get_stats(sub, &st);
+    cr_expect_eq(subscriber_last(sub, "pcf.da.X"), 11);
+    cr_assert_eq(r->n, 3, "delivered %d messages", r->n);
+    cr_expect_eq(r->seq[0], 7);
+    cr_expect_eq(r->seq[1], 8);
+    cr_expect_eq(r->seq[2], 11);
+    for (int i = 0; i < r->n; i++) cr_expect_eq(r->snap[i], 0);
+    cr_expect_eq(st.gaps, 2);
+    cr_expect_eq(st.recoveries, 3, "the start and one resync per gap, not one per message");
+    cr_expect_eq(st.skipped, 1);
+    subscriber_destroy(&sub);
+    s_rig_stop(&g);
+    free(r);
+}
+
+/* ---- the Python example client ---------------------------------------------------------------- */
+
+static void s_py_needed(void)
+{
+    if (access("/usr/bin/python3", X_OK) != 0 || system("/usr/bin/python3 -c 'import zmq, google.protobuf' 2>/dev/null") != 0 ||
+        system("command -v protoc >/dev/null") != 0)
+        cr_skip_test("needs /usr/bin/python3 with python3-zmq, python3-protobuf and protoc");
+}
+
+/* Starts deploy/python/pcf_client.py with args (stderr joined to stdout),
+ * its message classes generated into dir, a mkdtemp template. */
+static FILE *s_py_open(char *dir, const char *args)
+{
+    char cmd[2048];
+    cr_assert(mkdtemp(dir));
+    snprintf(cmd, sizeof cmd, "protoc --proto_path=proto --python_out=%s proto/pcf.proto", dir);
+    cr_assert_eq(system(cmd), 0);
+    snprintf(cmd, sizeof cmd, "PYTHONPATH=%s /usr/bin/python3 deploy/python/pcf_client.py %s 2>&1", dir, args);
+    FILE *py = popen(cmd, "r");
+    cr_assert(py);
+    return py;
+}
+
+/* Appends the client's lines to all (OUT bytes, *used so far): up to its
+ * LIVE line when until_live (returns 1 once seen), else to the end. */
+static int s_py_read(FILE *py, char *all, size_t *used, int until_live)
+{
+    char line[1024];
+    while (fgets(line, sizeof line, py)) {
+        size_t l = strlen(line);
+        if (*used + l < OUT) memcpy(all + *used, line, l + 1), *used += l;
+        if (until_live && strncmp(line, "LIVE", 4) == 0) return 1;
+    }
+    return 0;
+}
+
+static void s_rm_rf(const char *dir)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    cr_expect_eq(system(cmd), 0);
+}
+
+/* The Python example client follows the same rules (docs/protocol.md
+ * section 5): the orphan feed above through deploy/python/pcf_client.py,
+ * heartbeats (which it does not decode) until it is live. */
+static void s_hb_step(void *pub)
+{
+    zmq_send(pub, "hb", 2, ZMQ_SNDMORE);
+    zmq_send(pub, "x", 1, 0);
+    usleep(20000);
+}
+
+Test(publish, python_client_strict_first_sequence_and_orphans)
+{
+    s_py_needed();
+    orphan_rig g;
+    s_rig_start(&g);
+    char dir[] = "/tmp/pcf-py-XXXXXX", args[1024], all[OUT] = "";
+    size_t used = 0;
+    snprintf(args, sizeof args, "--pub %s --router %s --count 3 --timeout 20 pcf.da.X", g.ep,
+             publish_router_endpoint(g.p));
+    looper hb;
+    s_loop_start(&hb, s_hb_step, g.pub);
+    FILE *py = s_py_open(dir, args);
+    int ready = s_py_read(py, all, &used, 1);
+    s_loop_stop(&hb);
+    cr_assert(ready, "python client never went live:\n%s", all);
+    s_rig_feed(&g);
+    s_py_read(py, all, &used, 0);
+    cr_expect_eq(pclose(py), 0, "python client failed:\n%s", all);
+    cr_expect(strstr(all, "GAP pcf.da.X expected 1 got 5\n"), "%s", all);
+    cr_expect(!strstr(all, " seq 5 ") && !strstr(all, " seq 6 "), "%s", all);
+    cr_expect(strstr(all, "pcf.da.X run 106 seq 7 part 1/1"), "%s", all);
+    cr_expect(strstr(all, "pcf.da.X run 107 seq 8 part 1/1"), "%s", all);
+    cr_expect(strstr(all, "GAP pcf.da.X expected 9 got 10\n"), "%s", all);
+    cr_expect(strstr(all, "pcf.da.X run 110 seq 11 part 1/1"), "%s", all);
+    cr_expect(strstr(all, "DONE messages 3 gaps 2"), "%s", all);
+    s_rm_rf(dir);
+    s_rig_stop(&g);
 }
 
 /* ---- a stalled subscriber ---------------------------------------------------------------------- */
@@ -1186,8 +1483,10 @@ Test(publish, daemon_and_pcf_sub_end_to_end)
              testdb_bindir(), pub, router);
     cr_assert_eq(testdb_run(&db, cmd, out, sizeof out), 0, "%s", out);
     cr_expect(strstr(out, ",sites,post_fault_limit_mw,flow_intact_p90_mw_se,p_anm_acts_se,"
-                          "expected_curtailment_mwh_se,p_binding_fault,p_binding_fault_se\n"), "%.500s", out);
-    snprintf(want, sizeof want, ",C_L45,2,2026-11-24T00:30Z,100.667,22,32,0.0392157,1,L45,2,122,0.3,0.02,0.05,0.0196078,0.01\n");
+                          "expected_curtailment_mwh_se,p_binding_fault,p_binding_fault_se,unit,lower_limit,"
+                          "vmax_pu,vmin_pu,monitored_bus\n"), "%.500s", out);
+    snprintf(want, sizeof want, ",C_L45,2,2026-11-24T00:30Z,100.667,22,32,0.0392157,1,L45,2,122,0.3,0.02,0.05,0.0196078,0.01,"
+                                "MW,0,0,0,0\n");
     cr_expect(strstr(out, want), "no C_L45 SP 2 row %s in:\n%.3000s", want, out);
     /* day-ahead statement by request, table, and an error exit */
     snprintf(cmd, sizeof cmd, "%s/pcf-sub --router %s statement --zone T --date 2026-11-24 --blocks", testdb_bindir(),
@@ -1232,9 +1531,7 @@ Test(publish, daemon_and_pcf_sub_end_to_end)
 
 Test(publish, python_client_decodes_live_feed)
 {
-    if (access("/usr/bin/python3", X_OK) != 0 || system("/usr/bin/python3 -c 'import zmq, google.protobuf' 2>/dev/null") != 0 ||
-        system("command -v protoc >/dev/null") != 0)
-        cr_skip_test("needs /usr/bin/python3 with python3-zmq, python3-protobuf and protoc");
+    s_py_needed();
     testdb db;
     s_zone(&db, "pubpy");
     PGconn *c = testdb_connect(&db);
@@ -1244,33 +1541,14 @@ Test(publish, python_client_decodes_live_feed)
     cfg.max_part_bytes = 8000;
     srv s;
     s_srv_start(&s, &db, &cfg);
-    char dir[] = "/tmp/pcf-py-XXXXXX", cmd[2048];
-    cr_assert(mkdtemp(dir));
-    snprintf(cmd, sizeof cmd, "protoc --proto_path=proto --python_out=%s proto/pcf.proto", dir);
-    cr_assert_eq(system(cmd), 0);
-    snprintf(cmd, sizeof cmd,
-             "PYTHONPATH=%s /usr/bin/python3 deploy/python/pcf_client.py --pub %s --router %s --count 2"
-             " --timeout 20 pcf. cs. 2>&1",
-             dir, publish_pub_endpoint(s.p), publish_router_endpoint(s.p));
-    FILE *py = popen(cmd, "r");
-    cr_assert(py);
-    char line[1024], all[OUT] = "";
+    char dir[] = "/tmp/pcf-py-XXXXXX", args[1024], all[OUT] = "";
     size_t used = 0;
-    int ready = 0;
-    while (fgets(line, sizeof line, py)) {
-        size_t l = strlen(line);
-        if (used + l < sizeof all) memcpy(all + used, line, l + 1), used += l;
-        if (strncmp(line, "LIVE", 4) == 0) {
-            ready = 1;
-            break;
-        }
-    }
-    cr_assert(ready, "python client never went live:\n%s", all);
+    snprintf(args, sizeof args, "--pub %s --router %s --count 2 --timeout 20 pcf. cs.", publish_pub_endpoint(s.p),
+             publish_router_endpoint(s.p));
+    FILE *py = s_py_open(dir, args);
+    cr_assert(s_py_read(py, all, &used, 1), "python client never went live:\n%s", all);
     long rt = s_run(c, "real_time", NULL, 4, 1);
-    while (fgets(line, sizeof line, py)) {
-        size_t l = strlen(line);
-        if (used + l < sizeof all) memcpy(all + used, line, l + 1), used += l;
-    }
+    s_py_read(py, all, &used, 0);
     int st = pclose(py);
     cr_expect_eq(st, 0, "python client failed:\n%s", all);
     char want[160];
@@ -1282,8 +1560,7 @@ Test(publish, python_client_decodes_live_feed)
     snprintf(want, sizeof want, "cs.T run %ld seq ", rt);
     cr_expect(strstr(all, want), "%s", all);
     cr_expect(strstr(all, "gaps 0"), "%s", all);
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    system(cmd);
+    s_rm_rf(dir);
     s_srv_stop(&s);
     publish_destroy(&s.p);
     PQfinish(c);
@@ -1527,12 +1804,7 @@ Test(publish, lost_last_message_is_noticed_from_the_heartbeat)
     s_srv_start(&s, &db, &cfg);
     rec *r = calloc(1, sizeof *r);
     lose_ctx l = {"cb.T", 1, 0};   /* the only cb.T message: no later message can show the gap */
-    subscriber_config sc = {.pub_endpoint = publish_pub_endpoint(s.p), .router_endpoint = publish_router_endpoint(s.p),
-                            .request_timeout_ms = 5000, .lose = s_lose, .lose_ctx = &l};
-    pcf_error e;
-    subscriber *sub = subscriber_new(&sc, &e);
-    cr_assert(sub);
-    cr_assert_eq(subscriber_start(sub, s_record, r, &e), PCF_OK, "%s", e.msg);
+    subscriber *sub = s_sub_losing(s.p, &l, r);
     POLL_UNTIL(sub, r, r->hb > 0, 5000);
     long id = s_run(c, "real_time", NULL, 4, 1);
     POLL_UNTIL(sub, r, subscriber_last(sub, "cb.T") == 1, 5000);
@@ -1590,4 +1862,33 @@ Test(publish, publisher_restart_is_a_new_epoch_and_subscribers_resync)
     free(r);
     PQfinish(c);
     testdb_drop(&db);
+}
+
+static void s_log_on(void *ctx, int level, const char *msg)
+{
+    (void)ctx;
+    (void)level;
+    (void)msg;
+}
+
+/* Review of issue 4/7: the publisher's log lines carried their details in
+ * msg ("CurveZMQ on; 3 client key(s) allowed from ..."); msg is now a fixed
+ * phrase and the details are logfmt fields. */
+Test(publish, log_lines_keep_details_in_fields)
+{
+    int fd[2];
+    pcf_log_init("publish");
+    testlog_capture(fd);
+    publish_config cfg;
+    s_cfg_default(&cfg);
+    cfg.log = s_log_on;
+    pcf_error e;
+    publish *p = publish_new(&cfg, &e);
+    cr_assert_not_null(p, "%s", e.msg);
+    publish_destroy(&p);
+    char line[2048];
+    testlog_drain(fd, line, sizeof line);
+    cr_assert_not_null(strstr(line, " level=warn component=publish msg=\"no CurveZMQ keys configured\" risk=\"feeds"
+                                    " and requests travel in plain text to anyone who connects\" advice=\"bind to"
+                                    " 127.0.0.1 or ipc:// only\"\n"), "%s", line);
 }

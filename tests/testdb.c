@@ -4,6 +4,7 @@
 #include "testdb.h"
 
 #include <criterion/criterion.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,6 +107,17 @@ int testdb_run(const testdb *db, const char *cmd, char *out, size_t outlen)
     while (fread(sink, 1, sizeof sink, p) > 0) {}
     int st = pclose(p);
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+}
+
+int testdb_runf(const testdb *db, char *out, size_t outlen, const char *fmt, ...)
+{
+    char cmd[3072];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    cr_assert(n >= 0 && (size_t)n < sizeof cmd, "testdb_runf: command longer than %zu bytes", sizeof cmd);
+    return testdb_run(db, cmd, out, outlen);
 }
 
 long testdb_long(PGconn *c, const char *sql)

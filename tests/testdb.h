@@ -44,4 +44,8 @@ const char *testdb_bindir(void);
  * combined stdout+stderr in out (truncated to outlen). */
 int testdb_run(const testdb *db, const char *cmd, char *out, size_t outlen);
 
+/* The same with the command formatted printf-style (asserts it fits). */
+int testdb_runf(const testdb *db, char *out, size_t outlen, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 #endif

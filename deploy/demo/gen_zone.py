@@ -243,6 +243,17 @@ CONSTRAINTS = [
      [("KEST-GT1", -1), ("KEST-GT2", -1), ("KEST-MARL-132", -1)], 165.0),
 ]
 
+# Voltage constraints (sql/006_voltage.sql): id, description, monitored bus,
+# vmax, vmin (p.u., ESQCR 2002 reg. 27: +-6 % for 1 kV to 132 kV), and the
+# sites the ANM may curtail for it (those downstream of the bus).
+# Beckingham's 33 kV busbar sits at the end of 16 km of 70 mm2 "Mink"
+# (r = 0.57, x = 0.56 p.u. on 100 MVA): exporting its solar and wind raises
+# it by about 0.5 % per MW, so sunny middays push it over +6 % and nights,
+# cloud and its own demand do not.
+VOLTAGE_CONSTRAINTS = [
+    ("KEST_BECK_V", "Beckingham 33kV busbar overvoltage", p33("BECK"), 1.06, 0.94, ("S07", "S17", "W06")),
+]
+
 # Branches with a SCADA MW point (besides GTs, which always have one).
 METERED = ["KEST-MARL-132", "ASHW-T1", "HOLF-DROV", "MWHB-MARL", "NORB-ASHW", "MARL-BECK",
            "KEST-HOLF", "SALT-HOLF", "DROV-MWHB", "RAVE-MARL", "EAST-RAVE"]
@@ -689,6 +700,11 @@ def write_model(zdir, net, enq, sens, points):
         for s in net.sites:
             if c[3] in anm_of.get(s["id"], ()) and sens[c[0]][s["id"]] >= SENS_MIN:
                 crow.append((c[0], s["id"]))
+    write_csv(os.path.join(zdir, "voltage_constraints.csv"),
+              ["constraint_id", "scheme_id", "description", "anm_type", "bus", "vmax_pu", "vmin_pu", "trim_pct",
+               "release_pct"],
+              [(v[0], SCHEME, v[1], "DANM", v[2], num(v[3]), num(v[4]), 100, 95) for v in VOLTAGE_CONSTRAINTS])
+    crow += [(v[0], sid) for v in VOLTAGE_CONSTRAINTS for sid in v[5]]
     write_csv(os.path.join(zdir, "constraint_sites.csv"), ["constraint_id", "site_id"], crow)
     write_csv(os.path.join(zdir, "points.csv"),
               ["point_id", "quantity", "element", "branch", "branch_end", "bus", "site_id", "scale"],
@@ -1405,7 +1421,8 @@ def main(argv):
     manifest = dict(generator="deploy/demo/gen_zone.py", seed=a.seed, year=a.year, zone_name=ZONE_NAME,
                     buses=len(net.buses), branches=len(net.branches), sites=len(net.sites),
                     non_firm_sites=len({e["site"] for e in enq if not e["firm"]}),
-                    constraints=len(CONSTRAINTS), constraint_sites=len(csites), points=len(pts))
+                    constraints=len(CONSTRAINTS), voltage_constraints=len(VOLTAGE_CONSTRAINTS),
+                    constraint_sites=len(csites), points=len(pts))
     if not a.model_only:
         tm = Time(a.year, a.days)
         lat_state = Latent(tm, a.seed)

@@ -11,7 +11,12 @@ It follows section 5 of the protocol: subscribe first, then ask for a
 snapshot per prefix while queueing live messages, apply the snapshot
 (reassembling multi-part runs), replay the queue dropping what the snapshot
 held, then go live checking every sequence; a gap or a new stream epoch
-triggers a resync of that topic.  Output, one line per event:
+triggers a resync of that topic (epochs are kept per topic: behind
+pcf-proxy topics of several publishers arrive interleaved).  A topic the snapshot did not hold starts
+at sequence 1 like any other, so a lost first message is a gap too.  A
+topic that a resync finds no state for (an "orphan": behind pcf-proxy the
+snapshot socket is one publisher's) starts again at the next message with
+part 1 instead of resyncing on every message.  Output, one line per event:
 
     SNAPSHOT <topic> run <run_id> rows <n> seq <sequence>
     LIVE
@@ -69,7 +74,9 @@ class Client:
         for p in args.prefixes + ["hb"]:
             self.sub.setsockopt(zmq.SUBSCRIBE, p.encode())
         self.last = {}        # topic -> last sequence applied
-        self.epoch = None
+        self.orphans = set()  # topics a resync found no state for
+        self.seen = set()     # topics a feed message arrived on
+        self.epochs = {}      # topic -> stream_epoch of its last message
         self.request_id = 0
         self.messages = 0
         self.gaps = 0
@@ -114,9 +121,9 @@ class Client:
                 reply = pcf_pb2.SnapshotReply.FromString(frames[2])
                 if reply.header.request_id != self.request_id:
                     continue                  # a late reply to an earlier request
-                if self.epoch != reply.header.stream_epoch:
-                    self.epoch = reply.header.stream_epoch
-                    self.last.clear()
+                held = {ts.topic for ts in reply.topics}
+                self.orphans |= {t for t in self.seen if t.startswith(prefix)}
+                self.orphans -= held
                 for ts in reply.topics:
                     batches = list(ts.pcf) or list(ts.statements) or list(ts.blocks)
                     rows = sum(len(rows_of(b)[0]) for b in batches)
@@ -125,6 +132,8 @@ class Client:
                     assert [b.batch.part for b in batches] == list(range(1, len(batches) + 1))
                     print(f"SNAPSHOT {ts.topic} run {run} rows {rows} seq {ts.sequence}", flush=True)
                     self.last[ts.topic] = ts.sequence
+                    if batches:
+                        self.epochs[ts.topic] = batches[0].header.stream_epoch
                 return
         self.new_dealer()
         raise SystemExit(f"no snapshot reply from {self.args.router}")
@@ -153,19 +162,28 @@ class Client:
         h = msg.header
         if h.schema_version != 1 or h.topic != topic:
             return False
-        if self.epoch is not None and h.stream_epoch != self.epoch:
-            for p in self.args.prefixes:
-                self.resync(p)
-            return False
-        last = self.last.get(topic, 0)
-        if h.sequence <= last:
-            return False                      # already held (snapshot or duplicate)
-        if h.sequence != last + 1 and not (last == 0 and msg.batch.part == 1):
-            self.gaps += 1
-            print(f"GAP {topic} expected {last + 1} got {h.sequence}", flush=True)
+        if self.epochs.get(topic, h.stream_epoch) != h.stream_epoch:
+            # the topic's publisher restarted: its sequences start again
+            del self.epochs[topic]
+            self.last.pop(topic, None)
             self.resync(topic)
             return False
+        self.seen.add(topic)
+        last = self.last.get(topic, 0)        # 0: not in the snapshot, must start at 1
+        if h.sequence <= last:
+            return False                      # already held (snapshot or duplicate)
+        if h.sequence != last + 1:
+            if topic in self.orphans:         # no snapshot holds it: wait for a run's first part
+                if msg.batch.part != 1:
+                    return False
+            else:
+                self.gaps += 1
+                print(f"GAP {topic} expected {last + 1} got {h.sequence}", flush=True)
+                self.resync(topic)
+                return False
+        self.orphans.discard(topic)
         self.last[topic] = h.sequence
+        self.epochs[topic] = h.stream_epoch
         rows, ident = rows_of(msg)
         first = f"{ident(rows[0])} sp {rows[0].sp}" if rows else "- sp -"
         print(f"{topic} run {h.run_id} seq {h.sequence} part {msg.batch.part}/{msg.batch.part_count}"

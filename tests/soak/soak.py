@@ -407,11 +407,12 @@ def listen(argv):
                 for ts in hb.topics:
                     self.published[ts.topic] = max(self.published.get(ts.topic, 0), ts.sequence)
             topic = frames[0].decode("ascii", "replace") if frames else ""
-            # The fault: this message never arrived.  Not a topic's first
-            # message: the protocol lets a client join a topic it has not
-            # seen at any part-1 message, so that loss is not detectable
-            # (the first soak with seed 2 dropped cb's sequence 1 and joined at 2).
-            if topic != "hb" and self.dropping and self.last.get(topic, 0) > 0 and rng.randrange(a.drop_every) == 0:
+            # The fault: this message never arrived.  A topic's first
+            # message too: a topic the snapshot did not hold must start at
+            # sequence 1 (protocol section 5), so that loss is a gap as well
+            # (the old rule joined at any part 1: seed 2 once lost cb's
+            # sequence 1 unnoticed).
+            if topic != "hb" and self.dropping and rng.randrange(a.drop_every) == 0:
                 self.dropped += 1
                 return False
             before = self.last.get(topic, 0)
