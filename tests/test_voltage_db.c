@@ -23,6 +23,18 @@
 /* Runs a command (printf format) against the test database, output in out. */
 #define s_cmd(db, out, ...) testdb_runf((db), (out), OUT, __VA_ARGS__)
 
+/* The test's copy of the registry (s_zone), removed by s_fini even when an
+ * assertion failed (each Criterion test runs in its own process). */
+static char s_dir[128];
+
+static void s_fini(void)
+{
+    if (!s_dir[0]) return;
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", s_dir);
+    if (system(cmd) != 0) fprintf(stderr, "test_voltage_db: could not remove %s\n", s_dir);
+}
+
 /* case9 with its registry (tests/data/registry/case9) in a fresh database;
  * the ANM files are copied to dir so a test can add to them. */
 static void s_zone(testdb *db, const char *tag, char *dir, size_t n)
@@ -31,6 +43,7 @@ static void s_zone(testdb *db, const char *tag, char *dir, size_t n)
     const char *b = testdb_bindir();
     testdb_create(db, tag);
     snprintf(dir, n, "/tmp/pcf-volt-%s-%d", tag, (int)getpid());
+    snprintf(s_dir, sizeof s_dir, "%s", dir);
     cr_assert_eq(s_cmd(db, out, "rm -rf %s && cp -r tests/data/registry/case9 %s", dir, dir), 0, "%s", out);
     cr_assert_eq(s_cmd(db, out, "%s/pcf-db migrate", b), 0, "%s", out);
     cr_assert_eq(s_cmd(db, out, "%s/pcf-db import-matpower --zone T tests/data/matpower/cases/case9.m", b), 0, "%s", out);
@@ -57,13 +70,6 @@ static int s_import(const testdb *db, const char *dir, const char *vcsv, const c
     return s_cmd(db, out, "%s/pcf-db import-anm --zone T %s", testdb_bindir(), dir);
 }
 
-static void s_cleanup(const char *dir)
-{
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    cr_assert_eq(system(cmd), 0);
-}
-
 static void s_rejected(PGconn *c, const char *sql)
 {
     PGresult *r = PQexec(c, sql);
@@ -72,7 +78,7 @@ static void s_rejected(PGconn *c, const char *sql)
     cr_assert(st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK, "accepted: %s", sql);
 }
 
-Test(voltage_db, registry_loads_voltage_constraints_and_refuses_bad_ones, .timeout = 120)
+Test(voltage_db, registry_loads_voltage_constraints_and_refuses_bad_ones, .timeout = 120, .fini = s_fini)
 {
     testdb db;
     char dir[128], out[OUT];
@@ -117,11 +123,10 @@ Test(voltage_db, registry_loads_voltage_constraints_and_refuses_bad_ones, .timeo
     s_rejected(c, "INSERT INTO anm_constraint_branch (constraint_id, zone_id, branch_id)"
                   " SELECT 'V5', 'T', branch_id FROM branch WHERE idx = 4");
     PQfinish(c);
-    s_cleanup(dir);
     testdb_drop(&db);
 }
 
-Test(voltage_db, day_ahead_statements_in_kv_and_the_same_for_any_thread_count, .timeout = 240)
+Test(voltage_db, day_ahead_statements_in_kv_and_the_same_for_any_thread_count, .timeout = 240, .fini = s_fini)
 {
     testdb db;
     char dir[128], out[OUT];
@@ -175,7 +180,7 @@ Test(voltage_db, day_ahead_statements_in_kv_and_the_same_for_any_thread_count, .
     FILE *pub = popen(cmd, "r");
     cr_assert(pub);
     while (fgets(line, sizeof line, pub) && sscanf(line, "router %255s", router) != 1) {}
-    cr_assert(router[0], "pcf-publish gave no router endpoint");
+    /* no assertion until the publisher is stopped: it would outlive the test */
     int st_csv = s_cmd(&db, out, "%s/pcf-sub --router %s --format csv statement --zone T"
                                  " --date 2026-06-15 --run-id 1 | grep -E 'topic,|,V5,' | head -60", b, router);
     char table[OUT];
@@ -184,6 +189,7 @@ Test(voltage_db, day_ahead_statements_in_kv_and_the_same_for_any_thread_count, .
     snprintf(cmd, sizeof cmd, "kill -TERM $(cat %s)", pidfile);
     cr_expect_eq(system(cmd), 0);
     pclose(pub);
+    cr_assert(router[0], "pcf-publish gave no router endpoint");
     cr_assert_eq(st_csv, 0, "%s", out);    /* head's: the content below is the test */
     cr_assert(strstr(out, ",unit,lower_limit,vmax_pu,vmin_pu,monitored_bus\n"), "%.600s", out);
     cr_assert(strstr(out, ",kV,20.7,1.01,0.94,5\n"), "no V5 row in kV:\n%.3000s", out);
@@ -197,6 +203,5 @@ Test(voltage_db, day_ahead_statements_in_kv_and_the_same_for_any_thread_count, .
     s_rejected(c, "UPDATE constraint_statement_site SET unit = 'MW' WHERE constraint_id = 'V5'");
     s_rejected(c, "UPDATE constraint_statement_site SET sensitivity = 2 WHERE constraint_id = 'C_L45'");
     PQfinish(c);
-    s_cleanup(dir);
     testdb_drop(&db);
 }
