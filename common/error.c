@@ -25,6 +25,7 @@ void pcf_error_clear(pcf_error *err)
     if (err) {
         err->code = PCF_OK;
         err->msg[0] = '\0';
+        err->sqlstate[0] = '\0';
     }
 }
 

@@ -204,7 +204,7 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
-    publish_log(p, PUBLISH_LOG_INFO, "pub %s router %s", publish_pub_endpoint(p), publish_router_endpoint(p));
+    pcf_log(PCF_LOG_INFO, "listening", "pub", publish_pub_endpoint(p), "router", publish_router_endpoint(p), NULL);
     if (o.print_endpoints) {
         printf("pub %s\nrouter %s\n", publish_pub_endpoint(p), publish_router_endpoint(p));
         fflush(stdout);

@@ -92,6 +92,8 @@ void publish_log(const publish *p, int level, const char *fmt, ...)
     p->log(p->log_ctx, level, msg);
 }
 
+int publish_logs(const publish *p) { return p && p->log != NULL; }
+
 /* The publisher's own events as log.h lines: a fixed phrase, the details
  * as key=value fields (publish_log's printf text cannot carry fields).
  * p->log still says whether this publisher logs at all -- tests and

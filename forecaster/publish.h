@@ -108,6 +108,9 @@ pcf_rc publish_poll(publish *p, PGconn *db, int fd, int timeout_ms, bool *fd_rea
 
 /* Logs through the configured callback (no-op without one). */
 void publish_log(const publish *p, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Whether the publisher logs at all (a log callback was given): the serve
+ * loop writes its events through log.h with fields when it does. */
+int publish_logs(const publish *p);
 
 /* Counters, for tests, benchmarks and the log. */
 typedef struct publish_stats {

@@ -29,8 +29,15 @@
 #include <string.h>
 
 #include "db.h"
+#include "log.h"
 #include "parse.h"
 #include "publish.h"
+
+/* Events as log.h lines, a fixed phrase with the details as fields, as
+ * publish.c writes its own; silent when the publisher has no log callback. */
+#define S_LOG(p, level, ...) do { if (publish_logs(p)) pcf_log((level), __VA_ARGS__, NULL); } while (0)
+#define S_LOG_ERR(p, level, msg, e, ...) \
+    do { if (publish_logs(p)) pcf_log_error((level), (msg), (e), __VA_ARGS__, NULL); } while (0)
 
 #define CATCHUP_MAX 1000   /* runs published in one catch-up; older ones are superseded anyway */
 
@@ -49,7 +56,7 @@ typedef struct s_serve {
 static void s_disconnect(s_serve *s, const char *why)
 {
     if (!s->db) return;
-    publish_log(s->p, PUBLISH_LOG_WARN, "database connection lost: %s", why);
+    S_LOG(s->p, PCF_LOG_WARN, "database connection lost", "reason", why);
     PQfinish(s->db);
     s->db = NULL;
     s->next_attempt_ms = 0;   /* first retry right away, then back off */
@@ -74,7 +81,7 @@ static pcf_rc s_publish_query(s_serve *s, const char *sql, const char *param, pc
         pcf_error e;
         pcf_rc r = publish_run_id(s->p, s->db, id, &e);
         if (r == PCF_ERR_DB && s_dead(s)) rc = pcf_error_set(err, r, "%s", e.msg);
-        else if (r != PCF_OK) publish_log(s->p, PUBLISH_LOG_ERROR, "run %ld not published: %s", id, e.msg);
+        else if (r != PCF_OK) S_LOG_ERR(s->p, PCF_LOG_ERROR, "run not published", &e, "run", PCF_LOG_I(id));
         if (id > s->last_seen) s->last_seen = id;
     }
     PQclear(res);
@@ -111,8 +118,11 @@ static pcf_rc s_catch_up(s_serve *s, pcf_error *err)
 /* Server notices (e.g. "terminating connection") go to the log, not stderr. */
 static void s_notice(void *arg, const char *msg)
 {
+    const publish *p = arg;
+    char line[512];
     size_t n = strlen(msg);
-    publish_log(arg, PUBLISH_LOG_WARN, "database: %.*s", (int)(n && msg[n - 1] == '\n' ? n - 1 : n), msg);
+    snprintf(line, sizeof line, "%.*s", (int)(n && msg[n - 1] == '\n' ? n - 1 : n), msg);
+    S_LOG(p, PCF_LOG_WARN, "database notice", "notice", line);
 }
 
 static void s_try_connect(s_serve *s)
@@ -124,13 +134,12 @@ static void s_try_connect(s_serve *s)
     if (s->db) PQsetNoticeProcessor(s->db, s_notice, s->p);
     if (s->db && db_exec(s->db, "LISTEN pcf_run", &e) == PCF_OK && s_catch_up(s, &e) == PCF_OK) {
         s->backoff_ms = s->o->backoff_min_ms > 0 ? s->o->backoff_min_ms : 250;
-        publish_log(s->p, PUBLISH_LOG_INFO, "database connected, listening on pcf_run (runs seen up to %lld)",
-                    (long long)s->last_seen);
+        S_LOG(s->p, PCF_LOG_INFO, "database connected", "listen", "pcf_run", "runs_seen_up_to", PCF_LOG_I(s->last_seen));
         return;
     }
     if (s->db) PQfinish(s->db);
     s->db = NULL;
-    publish_log(s->p, PUBLISH_LOG_WARN, "%s; retrying in %d ms", e.msg, s->backoff_ms);
+    S_LOG_ERR(s->p, PCF_LOG_WARN, "database unavailable; retrying", &e, "retry_ms", PCF_LOG_I(s->backoff_ms));
     s->next_attempt_ms = now + s->backoff_ms;
     int max = s->o->backoff_max_ms > 0 ? s->o->backoff_max_ms : 30000;
     s->backoff_ms = s->backoff_ms * 2 > max ? max : s->backoff_ms * 2;
@@ -151,7 +160,7 @@ static void s_notifications(s_serve *s)
             if (rc == PCF_ERR_DB && s_dead(s)) {
                 s_disconnect(s, e.msg);   /* the run is caught up after reconnecting */
             } else {
-                if (rc != PCF_OK) publish_log(s->p, PUBLISH_LOG_ERROR, "run %ld not published: %s", id, e.msg);
+                if (rc != PCF_OK) S_LOG_ERR(s->p, PCF_LOG_ERROR, "run not published", &e, "run", PCF_LOG_I(id));
                 if (id > s->last_seen) s->last_seen = id;
             }
         }
@@ -171,7 +180,7 @@ pcf_rc publish_serve(publish *p, const publish_serve_opts *o, pcf_error *err)
         if (o->reload && atomic_exchange(o->reload, 0)) {
             pcf_error e;
             if (publish_reload_allowlist(p, &e) != PCF_OK)
-                publish_log(p, PUBLISH_LOG_ERROR, "allowlist not reloaded, the previous one stays: %s", e.msg);
+                S_LOG_ERR(p, PCF_LOG_ERROR, "allowlist not reloaded, the previous one stays", &e, NULL);
         }
         if (s_dead(&s)) {
             if (s.db) s_disconnect(&s, PQerrorMessage(s.db));

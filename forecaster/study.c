@@ -89,7 +89,6 @@ struct study {
     /* STUDY_AC_SCREEN, per SP (s_linearise): every state's constraint flows
      * linearised at its AC operating point, flow = lin_cptdf * inj + lin_off;
      * states without an operating point keep their DC rows (lin_ok 0) */
-    study_ac *ac_lin;
     double *lin_cptdf;           /* [nst * nc * nb] */
     double *lin_off;             /* [nst * nc] MW */
     double *lin_sens;            /* [nst * nc * ns] */
@@ -419,7 +418,6 @@ void study_destroy(study **sp)
     free(s->sens_sp);
     free(s->lin_buf);
     free(s->fl);
-    study_ac_destroy(&s->ac_lin);
     free(s->lin_cptdf);
     free(s->lin_off);
     free(s->lin_sens);
@@ -876,6 +874,8 @@ static pcf_rc s_anm_block(study *s, study_thread *th, size_t blk, pcf_error *err
 }
 
 static void s_aggregate_constraint(study *s, size_t c, double *buf, size_t *fault_acts);
+static void s_lin_mean(study *s, size_t i);
+static pcf_rc s_lin_state(study *s, study_thread *th, size_t st, pcf_error *err);
 
 static void *s_worker(void *arg)
 {
@@ -887,10 +887,14 @@ static void *s_worker(void *arg)
      * or site alone: any thread may do it; the constraints, the larger
      * items, go first so the last items to finish are small) */
     size_t nc = s->def.nc, n = phase == 3 ? nc + s->def.ns : s->nblocks;
+    if (phase == 4) n = s->nb + s->def.ns;      /* STUDY_AC_SCREEN: the mean rows */
+    if (phase == 5) n = s->nst;                 /* and the states' operating points */
     for (;;) {
         size_t blk = atomic_fetch_add(&s->next_block, 1);
         if (blk >= n || th->rc != PCF_OK) break;
-        if (phase == 1) s_sample_block(s, th, blk);
+        if (phase == 4) s_lin_mean(s, blk);
+        else if (phase == 5) th->rc = s_lin_state(s, th, blk, &th->err_msg);
+        else if (phase == 1) s_sample_block(s, th, blk);
         else if (phase == 2) th->rc = s_anm_block(s, th, blk, &th->err_msg);
         else if (blk < nc) s_aggregate_constraint(s, blk, th->sortbuf, th->fault_acts);
         else th->rc = mcstat_summarise_r(s->stats, blk - nc, s->sp->hours, th->mscratch, &s->site_res[blk - nc],
@@ -1336,7 +1340,7 @@ static pcf_rc s_linearise_curtailed(study *s, pcf_error *err)
         s->lin_q[b] = dead[row] ? 0 : -fabs(dem) * tanphi;
     }
     int ok = 0;
-    rc = study_ac_linearise(s->ac_lin, t->id, 0, t->acase, t->ac_out[0], s->lin_p, s->lin_q, dead, s->lin2_cptdf,
+    rc = study_ac_linearise(th->ac, t->id, 0, t->acase, t->ac_out[0], s->lin_p, s->lin_q, dead, s->lin2_cptdf,
                             s->lin2_off, s->lin2_v, s->lin2_v + nb, &ok, err);
     if (rc != PCF_OK || !ok) return rc;
     for (size_t c = 0; c < nc; c++) {
@@ -1352,63 +1356,75 @@ static pcf_rc s_linearise_curtailed(study *s, pcf_error *err)
     return PCF_OK;
 }
 
-static pcf_rc s_linearise(study *s, pcf_error *err)
+/* Row i of the mean injections (i < nb) or site outputs: each row summed
+ * in sample order by one thread, the same for any thread count. */
+static void s_lin_mean(study *s, size_t i)
+{
+    size_t S = s->S, nb = s->nb;
+    const double *x = i < nb ? &s->inj[i * S] : &s->avail[(i - nb) * S];
+    double sum = 0;
+    for (size_t j = 0; j < S; j++) sum += x[j];
+    if (i < nb) s->lin_pm[i] = sum / (double)S;
+    else s->lin_am[i - nb] = sum / (double)S;
+}
+
+/* The operating point and linearisation of state st, on this thread's AC
+ * objects (the answer depends on the state alone). */
+static pcf_rc s_lin_state(study *s, study_thread *th, size_t st, pcf_error *err)
 {
     const study_def *d = &s->def;
     const study_sp *sp = s->sp;
     const study_topology *t = sp->topo;
-    size_t S = s->S, nb = s->nb, nc = d->nc, ns = d->ns;
+    size_t nb = s->nb, nc = d->nc, ns = d->ns;
     double tanphi = tan(acos(STUDY_AC_DEMAND_PF));
-    s->lin_gen++;           /* new points: the threads' chord factors are stale */
+    double *rows = &s->lin_cptdf[st * nc * nb], *off = &s->lin_off[st * nc];
+    const double *dc = &t->cptdf[st * nc * nb];
+    s->lin_ok[st] = 0;
+    memcpy(rows, dc, nc * nb * sizeof(double));
+    memset(off, 0, nc * sizeof(double));
+    if (!t->valid[st]) return PCF_OK;
+    const unsigned char *dead = &t->dead[st * t->nbus_case];
+    double *p = th->ac_p, *q = th->ac_q;
     for (size_t b = 0; b < nb; b++) {
-        double sum = 0;
-        const double *x = &s->inj[b * S];
-        for (size_t j = 0; j < S; j++) sum += x[j];
-        s->lin_pm[b] = sum / (double)S;
+        int row = s->net->bus_row[b];
+        double dem = sp->bus_demand ? sp->bus_demand[row] : 0;
+        p[b] = dead[row] ? 0 : s->lin_pm[b];
+        q[b] = dead[row] ? 0 : -fabs(dem) * tanphi;
     }
-    for (size_t i = 0; i < ns; i++) {
-        double sum = 0;
-        const double *x = &s->avail[i * S];
-        for (size_t j = 0; j < S; j++) sum += x[j];
-        s->lin_am[i] = sum / (double)S;
-    }
-    for (size_t st = 0; st < s->nst; st++) {
-        double *rows = &s->lin_cptdf[st * nc * nb], *off = &s->lin_off[st * nc];
-        const double *dc = &t->cptdf[st * nc * nb];
-        s->lin_ok[st] = 0;
+    int ok = 0;
+    pcf_rc rc = study_ac_linearise(th->ac, t->id, st, t->acase, t->ac_out[st], p, q, NULL, rows, off,
+                                   &s->lin_vm[st * nb], &s->lin_va[st * nb], &ok, err);
+    if (rc != PCF_OK) return rc;
+    if (!ok) {
         memcpy(rows, dc, nc * nb * sizeof(double));
-        memset(off, 0, nc * sizeof(double));
-        if (!t->valid[st]) continue;
-        const unsigned char *dead = &t->dead[st * t->nbus_case];
-        for (size_t b = 0; b < nb; b++) {
-            int row = s->net->bus_row[b];
-            double dem = sp->bus_demand ? sp->bus_demand[row] : 0;
-            s->lin_p[b] = dead[row] ? 0 : s->lin_pm[b];
-            s->lin_q[b] = dead[row] ? 0 : -fabs(dem) * tanphi;
-        }
-        int ok = 0;
-        pcf_rc rc = study_ac_linearise(s->ac_lin, t->id, st, t->acase, t->ac_out[st], s->lin_p, s->lin_q, NULL, rows,
-                                       off, &s->lin_vm[st * nb], &s->lin_va[st * nb], &ok, err);
-        if (rc != PCF_OK) return rc;
-        if (!ok) {
-            memcpy(rows, dc, nc * nb * sizeof(double));
-            s->lin_fail++;
-            continue;
-        }
-        s->lin_ok[st] = 1;
-        for (size_t c = 0; c < nc; c++) {
-            double *r = &rows[c * nb], f = off[c];
-            for (size_t b = 0; b < nb; b++) {
-                if (dead[s->net->bus_row[b]]) r[b] = 0;
-                f -= r[b] * s->lin_p[b];
-            }
-            off[c] = f;     /* flow = r . inj + off, exact at the point */
-            for (size_t i = 0; i < ns; i++) s->lin_sens[(st * nc + c) * ns + i] = r[t->site_bus[i]];
-        }
+        return PCF_OK;
     }
+    for (size_t c = 0; c < nc; c++) {
+        double *r = &rows[c * nb], f = off[c];
+        for (size_t b = 0; b < nb; b++) {
+            if (dead[s->net->bus_row[b]]) r[b] = 0;
+            f -= r[b] * p[b];
+        }
+        off[c] = f;     /* flow = r . inj + off, exact at the point */
+        for (size_t i = 0; i < ns; i++) s->lin_sens[(st * nc + c) * ns + i] = r[t->site_bus[i]];
+    }
+    s->lin_ok[st] = 1;
+    return PCF_OK;
+}
+
+static pcf_rc s_linearise(study *s, pcf_error *err)
+{
+    const study_topology *t = s->sp->topo;
+    size_t nc = s->def.nc, ns = s->def.ns;
+    s->lin_gen++;           /* new points: the threads' chord factors are stale */
+    pcf_rc rc = s_parallel(s, 4, err);
+    if (rc == PCF_OK) rc = s_parallel(s, 5, err);
+    if (rc != PCF_OK) return rc;
     for (size_t st = 0; st < s->nst; st++)
-        if (!s->lin_ok[st])
+        if (!s->lin_ok[st]) {
+            s->lin_fail += t->valid[st];
             memcpy(&s->lin_sens[st * nc * ns], &t->sens[st * nc * ns], nc * ns * sizeof(double));
+        }
     return s_linearise_curtailed(s, err);
 }
 
@@ -1548,7 +1564,6 @@ pcf_rc study_set_voltage_bus(study *s, const int *bus_row, pcf_error *err)
     }
     for (int i = 0; i < s->def.threads; i++)
         if (s->th[i].ac) study_ac_set_voltage(s->th[i].ac, s->vbus, s->vkv);
-    if (s->ac_lin) study_ac_set_voltage(s->ac_lin, s->vbus, s->vkv);
     return PCF_OK;
 }
 
@@ -1558,7 +1573,7 @@ pcf_rc study_set_ac(study *s, int mode, double band, pcf_error *err)
         return pcf_error_set(err, PCF_ERR_INVALID, "study: AC mode %d", mode);
     if ((mode == STUDY_AC_BAND || mode == STUDY_AC_SCREEN) && !(band >= 0 && band <= 1))
         return pcf_error_set(err, PCF_ERR_INVALID, "study: AC band %g is not a fraction 0..1", band);
-    if (mode == STUDY_AC_SCREEN && !s->ac_lin) {
+    if (mode == STUDY_AC_SCREEN && !s->lin_cptdf) {
         size_t nc = s->def.nc, nb = s->nb, nst = s->nst, ns = s->def.ns;
         s->lin_cptdf = malloc((nst * nc * nb + 1) * sizeof(double));
         s->lin_off = malloc((nst * nc + 1) * sizeof(double));
@@ -1577,14 +1592,6 @@ pcf_rc study_set_ac(study *s, int mode, double band, pcf_error *err)
         if (!s->lin_cptdf || !s->lin_off || !s->lin_sens || !s->lin_vm || !s->lin_va || !s->lin_ok || !s->lin_p ||
             !s->lin_q || !s->lin_pm || !s->lin_am || !s->lin2_cptdf || !s->lin2_off || !s->lin2_sens || !s->lin2_v)
             return pcf_error_set(err, PCF_ERR_NOMEM, "study: out of memory");
-        study_thread tmp;
-        memset(&tmp, 0, sizeof tmp);
-        pcf_rc rc = s_ac_thread(s, &tmp, err);
-        s->ac_lin = tmp.ac;
-        free(tmp.ac_p);
-        free(tmp.ac_q);
-        free(tmp.ac_flow);
-        if (rc != PCF_OK) return rc;
     }
     for (int i = 0; mode != STUDY_AC_OFF && i < s->def.threads; i++)
         if (!s->th[i].ac) {

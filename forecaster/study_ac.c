@@ -23,7 +23,7 @@
 #define STUDY_AC_CHORD_IT 12
 /* 1e-6 p.u. is 0.1 kW on 100 MVA: far inside any ANM margin, and half the
  * chord steps of Newton's 1e-8 */
-#define STUDY_AC_CHORD_TOL 1e-6
+#define STUDY_AC_CHORD_TOL 1e-5
 
 typedef struct ac_slot {
     uint64_t topo_id;       /* 0: empty */
@@ -417,7 +417,7 @@ pcf_rc study_ac_sample(study_ac *a, uint64_t topo_id, size_t state, const mp_cas
         double moved = 0;
         for (size_t i = 0; i < ns; i++) moved = fmax(moved, fabs(r.site_curt[i] - a->curt[i]));
         memcpy(a->curt, r.site_curt, ns * sizeof(double));
-        if (moved <= STUDY_AC_TOL_MW) break;
+        if (moved <= (chord ? STUDY_AC_SCREEN_TOL_MW : STUDY_AC_TOL_MW)) break;
     }
     *res = r;
     *used = 1;

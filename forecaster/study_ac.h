@@ -74,6 +74,9 @@ enum { STUDY_AC_SCREEN = 0, STUDY_AC_OFF = 1, STUDY_AC_BAND = 2, STUDY_AC_ALL = 
 #define STUDY_AC_DEMAND_PF 0.95
 #define STUDY_AC_ROUNDS 5
 #define STUDY_AC_TOL_MW 1e-3
+/* the same in the screened mode: 10 kW, inside any ANM margin; the rounds
+ * it saves are a third of the full solves */
+#define STUDY_AC_SCREEN_TOL_MW 1e-2
 
 typedef struct study_ac study_ac;
 

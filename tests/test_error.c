@@ -22,3 +22,17 @@ Test(error, long_messages_truncate)
     cr_assert_eq(strlen(e.msg), PCF_ERROR_MSG_MAX - 1);
     cr_assert_eq(pcf_error_set(NULL, PCF_ERR_IO, "x"), PCF_ERR_IO);
 }
+
+/* Regression: pcf_error_clear left the SQLSTATE of an earlier database
+ * error, so a later, different failure read through the same pcf_error
+ * could be classified (live.c: quarantine for 22/23) by a stale state. */
+Test(error, clear_forgets_the_sqlstate)
+{
+    pcf_error e;
+    pcf_error_set(&e, PCF_ERR_DB, "insert failed");
+    memcpy(e.sqlstate, "23503", 6);
+    pcf_error_clear(&e);
+    cr_assert_eq(e.code, PCF_OK);
+    cr_assert_str_eq(e.msg, "");
+    cr_assert_str_eq(e.sqlstate, "");
+}
