@@ -7,7 +7,11 @@
  * constraint in every network state, 10,000 samples a period; an AC solve
  * per sample and state is out of the time budget, while a bus's voltage
  * over the spread of one period's samples is close to linear in the
- * injections around the period's expected operating point.
+ * injections around the period's expected operating point.  Under AC
+ * (study_set_ac) the samples near the limit are solved in full and read
+ * the bus's AC voltage instead, and far above it the screened mode's second
+ * tangent is the AC voltage's (study_set_voltage_bus): the model here
+ * picks them and stands for the rest.
  *
  * Method, per SP and network state (intact, each credible fault; planned
  * outages of the SP applied), with the state's network as the study builds
