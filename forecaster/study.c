@@ -811,11 +811,12 @@ static pcf_rc s_anm_block(study *s, study_thread *th, size_t blk, pcf_error *err
         anm_input in = { th->flow, th->lim_f, th->lim_r, &sens[(size_t)st * nc * ns], th->avail };
         anm_result res;
         pcf_rc rc = PCF_OK;
-        int ac_used = 0;
+        int ac_used = 0, ac_tried = 0;
         /* screened: a state without an operating point (its mean injection
          * has no AC solution) is drawn rarely; its samples all get the full
          * solve rather than DC flows */
         if (s->ac_mode != STUDY_AC_OFF && (s_ac_wanted(s, th) || (screen && !s->lin_ok[st]))) {
+            ac_tried = 1;
             th->ac_samples++;
             if ((rc = s_ac_sample(s, th, j, st, &in, &res, &ac_used, err)) != PCF_OK) return rc;
             th->ac_fallbacks += !ac_used;
@@ -838,8 +839,10 @@ static pcf_rc s_anm_block(study *s, study_thread *th, size_t blk, pcf_error *err
             in.sens = s->lin2_sens;
         }
         if (!ac_used && (rc = anm_solve(th->a, &in, &res, err)) != PCF_OK) return rc;
-        if (screen && !ac_used && st != 0 && res.total_curt_mw > 0) {
-            /* a fault drawn and the ANM acting: rare, solved in full */
+        if (screen && !ac_tried && st != 0 && res.total_curt_mw > 0) {
+            /* a fault drawn and the ANM acting: rare, solved in full (once:
+             * a sample whose first full solve failed would fail the same way
+             * and be counted twice) */
             th->ac_samples++;
             if ((rc = s_ac_sample(s, th, j, st, &in, &res, &ac_used, err)) != PCF_OK) return rc;
             th->ac_fallbacks += !ac_used;
