@@ -675,6 +675,27 @@ Test(demo_zone, history_loads_through_the_ingest_loaders, .fini = s_cleanup)
     s_rmdir(dir);
 }
 
+/* Six generated January days through the real ingest path: model,
+ * SCADA, reanalysis weather and the forecasts (with ensemble members);
+ * *y-*mo-*d is the day-ahead date they cover. */
+static PGconn *s_six_days(testdb *db, const char *tag, const char *dbname, char *dir, size_t dirlen, int *y,
+                          int *mo, int *d)
+{
+    char out[OUT], path[512];
+    s_tmpdir(dir, dirlen, tag);
+    cr_assert_eq(s_sh(out, sizeof out, GEN " --days 6 --out '%s'", dir), 0, "%s", out);
+    s_import_model(db, dbname, dir);
+    PGconn *c = testdb_connect(db);
+    load_report rep;
+    pcf_error err;
+    snprintf(path, sizeof path, "%s/scada/historian_2025-01.csv", dir);
+    cr_assert_eq(load_scada_file(c, path, "historian_2025-01.csv", &rep, &err), PCF_OK, "%s", err.msg);
+    snprintf(path, sizeof path, "%s/weather/archive_2025-01.json", dir);
+    s_load_wx(c, path, "era5", 1735689600 + 6 * 86400, &rep);
+    s_load_forecasts(c, dir, y, mo, d);
+    return c;
+}
+
 /* The day-ahead run samples the ensemble members when they were ingested:
  * the demo's 11-member Open-Meteo ensemble (control and members 1..10) is
  * drawn from per scenario (members=10 in the engine's run log); without
@@ -682,20 +703,10 @@ Test(demo_zone, history_loads_through_the_ingest_loaders, .fini = s_cleanup)
  * model (members=0). */
 Test(demo_zone, day_ahead_samples_ingested_ensemble_members, .fini = s_cleanup, .timeout = 300)
 {
-    char dir[64], out[OUT], path[512], cmd[1024];
-    s_tmpdir(dir, sizeof dir, "ens");
-    cr_assert_eq(s_sh(out, sizeof out, GEN " --days 6 --out '%s'", dir), 0, "%s", out);
+    char dir[64], out[OUT], cmd[1024];
     testdb db;
-    s_import_model(&db, "demoens", dir);
-    PGconn *c = testdb_connect(&db);
-    load_report rep;
-    pcf_error err;
-    snprintf(path, sizeof path, "%s/scada/historian_2025-01.csv", dir);
-    cr_assert_eq(load_scada_file(c, path, "historian_2025-01.csv", &rep, &err), PCF_OK, "%s", err.msg);
-    snprintf(path, sizeof path, "%s/weather/archive_2025-01.json", dir);
-    s_load_wx(c, path, "era5", 1735689600 + 6 * 86400, &rep);
     int y, mo, d;
-    s_load_forecasts(c, dir, &y, &mo, &d);
+    PGconn *c = s_six_days(&db, "ens", "demoens", dir, sizeof dir, &y, &mo, &d);
     cr_assert_eq(s_count(c, "SELECT count(DISTINCT member) FROM weather_forecast WHERE member > 0"), 10);
     snprintf(cmd, sizeof cmd, "%s/pcf-forecaster run --zone kestrel --day-ahead %04d-%02d-%02d --samples 400",
              testdb_bindir(), y, mo, d);
@@ -736,20 +747,10 @@ Test(demo_zone, day_ahead_samples_ingested_ensemble_members, .fini = s_cleanup, 
  * happens to land near AC's: over- and under-estimates cancel). */
 Test(demo_zone, screened_ac_agrees_with_ac_for_every_sample, .fini = s_cleanup, .timeout = 300)
 {
-    char dir[64], out[OUT], path[512], cmd[1024];
-    s_tmpdir(dir, sizeof dir, "acscr");
-    cr_assert_eq(s_sh(out, sizeof out, GEN " --days 6 --out '%s'", dir), 0, "%s", out);
+    char dir[64], out[OUT], cmd[1024];
     testdb db;
-    s_import_model(&db, "demoacs", dir);
-    PGconn *c = testdb_connect(&db);
-    load_report rep;
-    pcf_error err;
-    snprintf(path, sizeof path, "%s/scada/historian_2025-01.csv", dir);
-    cr_assert_eq(load_scada_file(c, path, "historian_2025-01.csv", &rep, &err), PCF_OK, "%s", err.msg);
-    snprintf(path, sizeof path, "%s/weather/archive_2025-01.json", dir);
-    s_load_wx(c, path, "era5", 1735689600 + 6 * 86400, &rep);
     int y, mo, d;
-    s_load_forecasts(c, dir, &y, &mo, &d);
+    PGconn *c = s_six_days(&db, "acscr", "demoacs", dir, sizeof dir, &y, &mo, &d);
     static const char *const modes[3] = { "--ac off", "", "--ac all" };
     for (int m = 0; m < 3; m++) {
         snprintf(cmd, sizeof cmd, "%s/pcf-forecaster run --zone kestrel --day-ahead %04d-%02d-%02d --samples 400 %s",
