@@ -5,7 +5,13 @@
  *   inj   [nb x S]   net injection of every bus in every sample (MW)
  *   avail [ns x S]   available output of every site (MW, capped)
  *   state [S]        0 intact, 1 + k credible fault k
- *   flow  [nst*nc x S] = cptdf [nst*nc x nb] * inj   (one dgemm)
+ *   flow  [nst*nc x S] = rows [nst*nc x nb] * inj + off
+ * where rows are the SP's: the topology's DC rows, the screened AC ones
+ * or the linear (voltage) constraints' models (s_flow_model).  The flows
+ * are formed block by block by the thread that takes the block, in its
+ * own buffer (one small dgemm per block): the product is shared between
+ * the threads and still in cache when the ANM reads it, and the whole
+ * matrix is kept only when the fault loadings need it (s->flow).
  * Samples are processed in fixed blocks of STUDY_BLOCK; a thread takes whole
  * blocks, and every sum over samples is formed per block in sample order and
  * then over blocks in block order, so the result never depends on how many
@@ -52,6 +58,7 @@ typedef struct study_thread {
     struct study *st;
     anm *a;
     double *flow, *lim_f, *lim_r, *avail, *err;
+    double *fb;                  /* [(nst + 1) * nc * STUDY_BLOCK] the block's flows (phase 2) */
     study_ac *ac;                /* NULL unless def.ac */
     double *ac_p, *ac_q, *ac_flow;   /* [nb], [nb], [nc] */
     size_t ac_samples, ac_fallbacks; /* this SP */
@@ -69,6 +76,11 @@ struct study {
     int *site_bus;               /* [ns] internal */
     double *site_cap;            /* [ns] min(export, tranche capacity) */
     double *inj, *avail, *flow;  /* see the file comment */
+    /* this SP's flow model (s_flow_model): nst * nc rows, then nc more
+     * for the second tangent when flow_lin2 */
+    double *flow_rows, *flow_off;    /* [(nst + 1) * nc * nb], [(nst + 1) * nc] */
+    size_t flow_nrows;
+    int flow_lin2;
     int *state;
     mcstat *stats;
     /* per-sample constraint figures */
@@ -110,11 +122,10 @@ struct study {
     study_fault_loading *fl;     /* [nc * nf] */
     /* linear constraints (nbr 0, study_set_linear): their index among
      * them, -1 for the others; the SP's sensitivities of every state
-     * (the topology's with the linear rows replaced); a row's scratch */
+     * (the topology's with the linear rows replaced) */
     size_t nlin;
     long *lin_of;                /* [nc] */
     double *sens_sp;             /* [nst * nc * ns], NULL without linear constraints */
-    double *lin_buf;             /* [nb] */
     const double *lin_row, *vlin_off, *lin_rev;  /* study_set_linear */
     int *vbus;                   /* [nc] study_set_voltage_bus: case bus row measured in AC samples, -1 none */
     double *vkv;                 /* [nc] */
@@ -380,6 +391,7 @@ void study_destroy(study **sp)
         study_thread *th = &s->th[i];
         anm_destroy(&th->a);
         free(th->flow);
+        free(th->fb);
         free(th->lim_f);
         free(th->lim_r);
         free(th->avail);
@@ -400,6 +412,8 @@ void study_destroy(study **sp)
     free(s->inj);
     free(s->avail);
     free(s->flow);
+    free(s->flow_rows);
+    free(s->flow_off);
     free(s->state);
     free(s->flow_intact);
     free(s->flow_fault);
@@ -416,7 +430,6 @@ void study_destroy(study **sp)
     free(s->vbus);
     free(s->vkv);
     free(s->sens_sp);
-    free(s->lin_buf);
     free(s->fl);
     free(s->lin_cptdf);
     free(s->lin_off);
@@ -503,6 +516,9 @@ pcf_rc study_new(const study_def *def, study **out, pcf_error *err)
     if (!s) return pcf_error_set(err, PCF_ERR_NOMEM, "study: out of memory");
     s->def = *def;
     s->ac_mode = STUDY_AC_OFF;   /* a study is DC until told otherwise */
+    /* The threads each multiply their own blocks (phase 2): BLAS threads
+     * under them would only contend for the same cores. */
+    openblas_set_num_threads(1);
     if ((rc = pf_net_new(def->net, &s->net, err)) != PCF_OK) {
         study_destroy(&s);
         return rc;
@@ -517,6 +533,8 @@ pcf_rc study_new(const study_def *def, study **out, pcf_error *err)
     s->inj = malloc(nb * S * sizeof(double));
     s->avail = malloc((ns + 1) * S * sizeof(double));
     s->flow = malloc((s->nst * nc + 1) * S * sizeof(double));
+    s->flow_rows = malloc(((s->nst + 1) * nc * nb + 1) * sizeof(double));
+    s->flow_off = malloc(((s->nst + 1) * nc + 1) * sizeof(double));
     s->state = malloc(S * sizeof(int));
     s->flow_intact = malloc((nc + 1) * S * sizeof(double));
     s->flow_fault = malloc((nc + 1) * S * sizeof(double));
@@ -532,12 +550,10 @@ pcf_rc study_new(const study_def *def, study **out, pcf_error *err)
     s->cres_site = calloc(nc * ns + 1, sizeof *s->cres_site);
     s->lin_of = malloc((nc + 1) * sizeof(long));
     for (size_t c = 0; s->lin_of && c < nc; c++) s->lin_of[c] = def->constraints[c].nbr == 0 ? (long)s->nlin++ : -1;
-    if (s->nlin) {
-        s->sens_sp = malloc((s->nst * nc * ns + 1) * sizeof(double));
-        s->lin_buf = malloc((nb + 1) * sizeof(double));
-    }
-    if (!s->lin_of || (s->nlin && (!s->sens_sp || !s->lin_buf)) ||
-        !s->site_bus || !s->site_cap || !s->inj || !s->avail || !s->flow || !s->state || !s->flow_intact ||
+    if (s->nlin) s->sens_sp = malloc((s->nst * nc * ns + 1) * sizeof(double));
+    if (!s->lin_of || (s->nlin && !s->sens_sp) ||
+        !s->site_bus || !s->site_cap || !s->inj || !s->avail || !s->flow || !s->state ||
+        !s->flow_rows || !s->flow_off || !s->flow_intact ||
         !s->flow_fault || !s->curt_c || !s->acted || !s->unresolved || !s->blk_site_curt ||
         !s->blk_site_curt2 || !s->blk_site_n || !s->blk_binding ||
         !s->cres || !s->cres_site || !s->site_res) {
@@ -583,6 +599,7 @@ pcf_rc study_new(const study_def *def, study **out, pcf_error *err)
         th->st = s;
         rc = anm_new(&ad, &th->a, err);
         th->flow = malloc((nc + 1) * sizeof(double));
+        th->fb = malloc(((s->nst + 1) * nc * STUDY_BLOCK + 1) * sizeof(double));
         th->lim_f = malloc((nc + 1) * sizeof(double));
         th->lim_r = malloc((nc + 1) * sizeof(double));
         th->avail = malloc((ns + 1) * sizeof(double));
@@ -590,7 +607,7 @@ pcf_rc study_new(const study_def *def, study **out, pcf_error *err)
         th->mscratch = malloc(2 * S * sizeof(double));
         th->sortbuf = malloc(S * sizeof(double));
         th->fault_acts = malloc((def->nf + 1) * sizeof(size_t));
-        if (rc == PCF_OK && (!th->flow || !th->lim_f || !th->lim_r || !th->avail || !th->err || !th->mscratch ||
+        if (rc == PCF_OK && (!th->flow || !th->fb || !th->lim_f || !th->lim_r || !th->avail || !th->err || !th->mscratch ||
                              !th->sortbuf || !th->fault_acts))
             rc = pcf_error_set(err, PCF_ERR_NOMEM, "study: out of memory");
     }
@@ -759,21 +776,28 @@ static pcf_rc s_anm_block(study *s, study_thread *th, size_t blk, pcf_error *err
     memset(bsn, 0, nc * ns * sizeof(int));
     memset(bbind, 0, nc * nf * sizeof(int));
     int screen = s->ac_mode == STUDY_AC_SCREEN;
-    if (screen)             /* the linearisation's constant term */
-        for (size_t r = 0; r < s->nst * nc; r++) {
-            double o = s->lin_off[r], *fr = &s->flow[r * S];
-            for (size_t j = j0; j < j1; j++) fr[j] += o;
-        }
+    /* this block's flows, fb[r * STUDY_BLOCK + j - j0]: the constant term,
+     * then the product added */
+    size_t rows = s->flow_nrows, nj = j1 - j0, B = STUDY_BLOCK;
+    double *fb = th->fb;
+    for (size_t r = 0; r < rows; r++) {
+        double o = s->flow_off[r], *fr = &fb[r * B];
+        for (size_t j = 0; j < nj; j++) fr[j] = o;
+    }
+    if (rows)
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)nj, (int)s->nb, 1.0,
+                    s->flow_rows, (int)s->nb, &s->inj[j0], (int)S, 1.0, fb, (int)B);
+    if (s->fl_want)         /* s_fault_loading reads every sample's */
+        for (size_t r = 0; r < s->nst * nc; r++) memcpy(&s->flow[r * S + j0], &fb[r * B], nj * sizeof(double));
     /* Intact flows, and the worst credible fault of each constraint before
      * the ANM, row by row over the block: the flow rows are read in order
      * instead of a stride of S per fault and sample.  Each (c, j) still
      * compares the faults in index order, so the figures do not change. */
-    size_t nj = j1 - j0;
     for (size_t c = 0; c < nc; c++) {
         const study_constraint *k = &d->constraints[c];
         double worst[STUDY_BLOCK], *wf = &s->flow_fault[c * S + j0];
         int wk[STUDY_BLOCK];
-        memcpy(&s->flow_intact[c * S + j0], &s->flow[c * S + j0], nj * sizeof(double));
+        memcpy(&s->flow_intact[c * S + j0], &fb[c * B], nj * sizeof(double));
         for (size_t j = 0; j < nj; j++) {
             worst[j] = -HUGE_VAL;
             wf[j] = NAN;
@@ -781,7 +805,7 @@ static pcf_rc s_anm_block(study *s, study_thread *th, size_t blk, pcf_error *err
         }
         for (size_t f = 0; f < nf; f++) {
             if (!t->valid[1 + f]) continue;
-            const double *fl = &s->flow[((1 + f) * nc + c) * S + j0];
+            const double *fl = &fb[((1 + f) * nc + c) * B];
             for (size_t j = 0; j < nj; j++) {
                 double l = s_loading(k, fl[j]);
                 if (l > worst[j]) {
@@ -798,7 +822,7 @@ static pcf_rc s_anm_block(study *s, study_thread *th, size_t blk, pcf_error *err
         int st = s->state[j];
         const unsigned char *dead = &t->dead[(size_t)st * t->nbus_case];
         for (size_t c = 0; c < nc; c++) {
-            th->flow[c] = s->flow[((size_t)st * nc + c) * S + j];
+            th->flow[c] = fb[((size_t)st * nc + c) * B + j - j0];
             double lim = st == 0 ? sp->limit_intact[c] : sp->limit_fault[c];
             th->lim_f[c] = lim;
             th->lim_r[c] = s_rev_limit(s, c, lim);
@@ -823,14 +847,12 @@ static pcf_rc s_anm_block(study *s, study_thread *th, size_t blk, pcf_error *err
             if (ac_used && st == 0)
                 for (size_t c = 0; c < nc; c++) s->flow_intact[c * S + j] = th->ac_flow[c];
         }
-        if (screen && !ac_used && st == 0 && s->lin2_ok && s_ac_acts(s, th)) {
+        if (screen && !ac_used && st == 0 && s->flow_lin2 && s_ac_acts(s, th)) {
             /* intact and the ANM will act: the curtailment from the tangent
              * at the curtailed mean, near where this sample ends
              * (s_linearise_curtailed) */
             for (size_t c = 0; c < nc; c++) {
-                const double *row = &s->lin2_cptdf[c * s->nb];
-                double f = s->lin2_off[c];
-                for (size_t b = 0; b < s->nb; b++) f += row[b] * s->inj[b * S + j];
+                double f = fb[(s->nst * nc + c) * B + j - j0];    /* s_flow_model's tangent rows */
                 /* a linear (voltage) constraint keeps its own model, unless
                  * the tangent is its AC voltage's (study_set_voltage_bus) */
                 th->ac_flow[c] = d->constraints[c].nbr == 0 && !s_measured(s, c) ? th->flow[c] : f;
@@ -851,10 +873,11 @@ static pcf_rc s_anm_block(study *s, study_thread *th, size_t blk, pcf_error *err
         int unres = !res.converged;
         for (size_t c = 0; c < nc; c++) {
             double cc = 0;
-            /* most samples curtail nothing for most constraints: skip the
-             * row when it is all zero (adding +-0.0 would change no sum) */
+            /* most samples curtail nothing for most constraints: skip a
+             * row that is all zero (adding +-0.0 would change no sum); a
+             * constraint that did not act curtailed nothing (anm.h) */
             const double *row = &res.curt_by[c * ns];
-            size_t i0 = 0;
+            size_t i0 = res.acted[c] ? 0 : ns;
             while (i0 < ns && row[i0] == 0) i0++;
             for (size_t i = i0; i < ns; i++) {
                 double v = row[i];
@@ -1259,30 +1282,44 @@ static void s_aggregate_constraint(study *s, size_t c, double *buf, size_t *faul
     r->site = site;
 }
 
-/* Flows of the linear constraints in every state (their cptdf rows are 0,
- * so the dgemm left 0 there; the screened mode's offset is 0 for them too)
- * and the SP's sensitivities of every state: the screened AC ones or the
- * topology's, with the linear constraints' rows in place. */
-static void s_linear(study *s, const study_sp *sp)
+/* The SP's flow model, rows and constant term per state and constraint
+ * (the file comment): the screened AC linearisation or the topology's DC
+ * rows, with each linear (voltage) constraint's own model in its rows (the
+ * others' rows are 0 there).  With linear constraints the SP's
+ * sensitivities of every state are formed here as well: the screened AC
+ * ones or the topology's, the linear constraints' rows in place. */
+static void s_flow_model(study *s, const study_sp *sp)
 {
     const study_def *d = &s->def;
     const study_topology *t = sp->topo;
-    size_t nc = d->nc, ns = d->ns, nb = s->nb, S = s->S;
-    memcpy(s->sens_sp, s->ac_mode == STUDY_AC_SCREEN ? s->lin_sens : t->sens, s->nst * nc * ns * sizeof(double));
+    size_t nc = d->nc, ns = d->ns, nb = s->nb, rows = s->nst * nc;
+    int screen = s->ac_mode == STUDY_AC_SCREEN;
+    memcpy(s->flow_rows, screen ? s->lin_cptdf : t->cptdf, rows * nb * sizeof(double));
+    if (screen) memcpy(s->flow_off, s->lin_off, rows * sizeof(double));
+    else memset(s->flow_off, 0, rows * sizeof(double));
+    /* the intact state's second tangent (s_linearise_curtailed), formed
+     * with the others for the samples the ANM acts on */
+    s->flow_lin2 = screen && s->lin2_ok;
+    s->flow_nrows = rows + (s->flow_lin2 ? nc : 0);
+    if (s->flow_lin2) {
+        memcpy(&s->flow_rows[rows * nb], s->lin2_cptdf, nc * nb * sizeof(double));
+        memcpy(&s->flow_off[rows], s->lin2_off, nc * sizeof(double));
+    }
+    if (!s->nlin) return;
+    memcpy(s->sens_sp, screen ? s->lin_sens : t->sens, s->nst * nc * ns * sizeof(double));
     for (size_t st = 0; st < s->nst; st++) {
         const unsigned char *dead = &t->dead[st * t->nbus_case];
         for (size_t c = 0; c < nc; c++) {
             if (s->lin_of[c] < 0) continue;
             size_t i = st * s->nlin + (size_t)s->lin_of[c];
             const double *row = &s->lin_row[i * nb];
-            for (size_t b = 0; b < nb; b++) s->lin_buf[b] = dead[s->net->bus_row[b]] ? 0 : row[b];
-            double *f = &s->flow[(st * nc + c) * S];
-            cblas_dgemv(CblasRowMajor, CblasTrans, (int)nb, (int)S, 1.0, s->inj, (int)S, s->lin_buf, 1, 0.0, f, 1);
-            for (size_t j = 0; j < S; j++) f[j] += s->vlin_off[i];
-            for (size_t k = 0; k < ns; k++) s->sens_sp[(st * nc + c) * ns + k] = s->lin_buf[s->site_bus[k]];
+            double *r = &s->flow_rows[(st * nc + c) * nb];
+            for (size_t b = 0; b < nb; b++) r[b] = dead[s->net->bus_row[b]] ? 0 : row[b];
+            s->flow_off[st * nc + c] = s->vlin_off[i];
+            for (size_t k = 0; k < ns; k++) s->sens_sp[(st * nc + c) * ns + k] = r[s->site_bus[k]];
             /* the screened mode's second tangent (intact) takes them too,
              * unless it linearised the measured voltage itself */
-            if (st == 0 && s->ac_mode == STUDY_AC_SCREEN && s->lin2_ok && !s_measured(s, c))
+            if (st == 0 && screen && s->lin2_ok && !s_measured(s, c))
                 memcpy(&s->lin2_sens[c * ns], &s->sens_sp[c * ns], ns * sizeof(double));
         }
     }
@@ -1466,16 +1503,8 @@ pcf_rc study_run_sp(study *s, uint32_t sp_index, const study_sp *sp, pcf_error *
     mcstat_reset(s->stats);
     pcf_rc rc = s_parallel(s, 1, err);
     if (rc != PCF_OK) return rc;
-    size_t rows = s->nst * d->nc;
-    const double *cptdf = sp->topo->cptdf;
-    if (s->ac_mode == STUDY_AC_SCREEN) {
-        if ((rc = s_linearise(s, err)) != PCF_OK) return rc;
-        cptdf = s->lin_cptdf;
-    }
-    if (rows)
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)s->S, (int)s->nb, 1.0,
-                    cptdf, (int)s->nb, s->inj, (int)s->S, 0.0, s->flow, (int)s->S);
-    if (s->nlin) s_linear(s, sp);
+    if (s->ac_mode == STUDY_AC_SCREEN && (rc = s_linearise(s, err)) != PCF_OK) return rc;
+    s_flow_model(s, sp);
     if ((rc = s_parallel(s, 2, err)) != PCF_OK) return rc;
     if ((rc = s_parallel(s, 3, err)) != PCF_OK) return rc;
     s->site_ok = 1;
