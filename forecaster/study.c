@@ -899,7 +899,7 @@ static pcf_rc s_anm_block(study *s, study_thread *th, size_t blk, pcf_error *err
     return PCF_OK;
 }
 
-static void s_aggregate_constraint(study *s, size_t c, double *buf, size_t *fault_acts);
+static void s_aggregate_constraint(study *s, size_t c, double *buf, double *scratch, size_t *fault_acts);
 static void s_lin_mean(study *s, size_t i);
 static pcf_rc s_lin_state(study *s, study_thread *th, size_t st, pcf_error *err);
 
@@ -922,7 +922,7 @@ static void *s_worker(void *arg)
         else if (phase == 5) th->rc = s_lin_state(s, th, blk, &th->err_msg);
         else if (phase == 1) s_sample_block(s, th, blk);
         else if (phase == 2) th->rc = s_anm_block(s, th, blk, &th->err_msg);
-        else if (blk < nc) s_aggregate_constraint(s, blk, th->sortbuf, th->fault_acts);
+        else if (blk < nc) s_aggregate_constraint(s, blk, th->sortbuf, th->mscratch, th->fault_acts);
         else th->rc = mcstat_summarise_r(s->stats, blk - nc, s->sp->hours, th->mscratch, &s->site_res[blk - nc],
                                          &th->err_msg);
     }
@@ -960,57 +960,11 @@ static pcf_rc s_parallel(study *s, int phase, pcf_error *err)
 
 /* ---- aggregation ------------------------------------------------------------ */
 
-/* k-th smallest (0-based) of v[0..n), reordering v: Hoare's selection with
- * a median-of-three pivot, O(n) on average.  A few quantiles of 10,000
- * samples cost a few selections instead of a sort each. */
-static double s_select(double *v, size_t n, size_t k)
-{
-    size_t lo = 0, hi = n - 1;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        double a = v[lo], b = v[mid], c = v[hi];
-        double pivot = a < b ? (b < c ? b : (a < c ? c : a)) : (a < c ? a : (b < c ? c : b));
-        size_t i = lo, j = hi;
-        while (i <= j) {
-            while (v[i] < pivot) i++;
-            while (v[j] > pivot) j--;
-            if (i <= j) {
-                double t = v[i];
-                v[i] = v[j];
-                v[j] = t;
-                i++;
-                if (j == 0) break;
-                j--;
-            }
-        }
-        if (k <= j) hi = j;
-        else if (k >= i) lo = i;
-        else return v[k];
-    }
-    return v[k];
-}
-
 /* The quantile q_p as mcstat_quantile defines it, by selection (the rank
  * rule is mcstat's; tests/test_study.c checks the two agree). */
 double study_quantile(double *v, size_t n, double p)
 {
-    return s_select(v, n, mcstat_quantile_index(n, p));
-}
-
-/* Ranks k[0..m) (ascending, 0-based) of v, where v[lo..hi) holds exactly
- * the elements of ranks lo..hi-1: select the middle rank, which leaves v
- * partitioned around it, then the lower ranks below it and the upper ones
- * above.  out[i] = the k[i]-th smallest. */
-static void s_select_ranks(double *v, size_t lo, size_t hi, const size_t *k, size_t m, double *out)
-{
-    if (m == 0) return;
-    size_t mid = m / 2, r = k[mid];
-    out[mid] = s_select(v + lo, hi - lo, r - lo);
-    size_t a = mid, b = mid + 1;
-    while (a > 0 && k[a - 1] == r) out[--a] = out[mid];
-    while (b < m && k[b] == r) out[b++] = out[mid];
-    s_select_ranks(v, lo, r, k, a, out);
-    s_select_ranks(v, r + 1, hi, k + b, m - b, out + b);
+    return mcstat_select(v, n, mcstat_quantile_index(n, p));
 }
 
 #define STUDY_MAX_RANKS (3 * STUDY_NLEVELS + 9)    /* loading and flow levels together */
@@ -1025,35 +979,36 @@ static void s_level_ranks(size_t n, const double *p, size_t m, size_t *rank)
     }
 }
 
-/* For each level p[i] (m <= STUDY_NLEVELS): q[i] = q_p and lo[i], hi[i] the
- * order statistics that bracket it (mcstat.h), from one multi-rank
- * selection (v is reordered): 15 ranks cost about 3 selections.  The n
- * samples are nzero values +0.0, the smallest of them, and v[n - nzero]
- * (curtailment is mostly zero: selecting among the rest alone is exact). */
-static void s_ranks(double *v, size_t n, size_t nzero, const size_t *rank, size_t nr, double *val)
+/* val[i] = the rank[i]-th smallest of the n samples, which are nzero
+ * values +0.0, the smallest of them, and v[0..n - nzero) (curtailment is
+ * mostly zero: selecting among the rest alone is exact).  scratch: [n]. */
+static void s_ranks(const double *v, size_t n, size_t nzero, const size_t *rank, size_t nr, double *val,
+                    double *scratch)
 {
-    size_t perm[STUDY_MAX_RANKS] = {0}, k[STUDY_MAX_RANKS] = {0};
-    for (size_t i = 0; i < nr; i++) {   /* insertion sort of a handful */
-        size_t j = i;
-        for (; j > 0 && rank[perm[j - 1]] > rank[i]; j--) perm[j] = perm[j - 1];
-        perm[j] = i;
-    }
-    for (size_t i = 0; i < nr; i++) k[i] = rank[perm[i]];
+    size_t k[STUDY_MAX_RANKS] = {0}, at[STUDY_MAX_RANKS] = {0}, m = 0;
     double sel[STUDY_MAX_RANKS] = {0};
-    size_t z = 0;                        /* ranks among the zeros */
-    while (z < nr && k[z] < nzero) sel[z++] = 0.0;
-    for (size_t i = z; i < nr; i++) k[i] -= nzero;
-    s_select_ranks(v, 0, n - nzero, k + z, nr - z, sel + z);
-    for (size_t i = 0; i < nr; i++) val[perm[i]] = sel[i];
+    for (size_t i = 0; i < nr; i++) {
+        if (rank[i] < nzero) {
+            val[i] = 0.0;
+            continue;
+        }
+        k[m] = rank[i] - nzero;
+        at[m++] = i;
+    }
+    if (m) mcstat_ranks(v, n - nzero, k, m, sel, scratch);
+    for (size_t i = 0; i < m; i++) val[at[i]] = sel[i];
 }
 
-static void s_quantiles_se(double *v, size_t n, size_t nzero, const double *p, size_t m, double *q, double *lo,
-                           double *hi)
+/* For each level p[i] (m <= STUDY_NLEVELS): q[i] = q_p and lo[i], hi[i] the
+ * order statistics that bracket it (mcstat.h), from one multi-rank
+ * selection; v as s_ranks takes it. */
+static void s_quantiles_se(const double *v, size_t n, size_t nzero, const double *p, size_t m, double *q,
+                           double *lo, double *hi, double *scratch)
 {
     size_t rank[STUDY_MAX_RANKS] = {0};
     double val[STUDY_MAX_RANKS] = {0};
     s_level_ranks(n, p, m, rank);
-    s_ranks(v, n, nzero, rank, 3 * m, val);
+    s_ranks(v, n, nzero, rank, 3 * m, val, scratch);
     for (size_t i = 0; i < m; i++) {
         q[i] = val[3 * i];
         lo[i] = val[3 * i + 1];
@@ -1063,13 +1018,12 @@ static void s_quantiles_se(double *v, size_t n, size_t nzero, const double *p, s
 
 static const double s_flow_levels[3] = { 0.10, 0.50, 0.90 };
 
-/* P10/P50/P90 of v[S] with their SEs. */
-static void s_flow_quantiles(const study *s, double *buf, const double *v, double *p10, double *p50, double *p90,
+/* P10/P50/P90 of v[S] with their SEs.  scratch: [S]. */
+static void s_flow_quantiles(const study *s, double *scratch, const double *v, double *p10, double *p50, double *p90,
                              double *se)
 {
     double q[3], lo[3], hi[3];
-    memcpy(buf, v, s->S * sizeof(double));
-    s_quantiles_se(buf, s->S, 0, s_flow_levels, 3, q, lo, hi);
+    s_quantiles_se(v, s->S, 0, s_flow_levels, 3, q, lo, hi, scratch);
     *p10 = q[0];
     *p50 = q[1];
     *p90 = q[2];
@@ -1131,8 +1085,9 @@ static void s_binding(const study *s, size_t *fault_acts, size_t c, study_constr
  * constraint's row of flow factors as it is intact (a branch far away, or
  * on another radial spur: most faults for most constraints) leaves every
  * sample's loading as it is too, so the intact quantiles lq (NULL: not
- * known, e.g. replaced by AC flows) stand for its selection.  buf: [S]. */
-static void s_fault_loading(const study *s, size_t c, const double *lq, double *buf)
+ * known, e.g. replaced by AC flows) stand for its selection.  buf,
+ * scratch: [S]. */
+static void s_fault_loading(const study *s, size_t c, const double *lq, double *buf, double *scratch)
 {
     size_t S = s->S, nc = s->def.nc, nf = s->def.nf, nb = s->nb;
     const double *row0 = &s->sp->topo->cptdf[c * nb];
@@ -1163,7 +1118,7 @@ static void s_fault_loading(const study *s, size_t c, const double *lq, double *
         }
         for (size_t j = 0; j < S; j++) buf[j] = s_loading(k, fl[j]);
         double q[STUDY_NLEVELS];
-        s_ranks(buf, S, 0, rank, nr, q);
+        s_ranks(buf, S, 0, rank, nr, q, scratch);
         for (int l = 0; l < STUDY_NLEVELS; l++) o->q[l] = NAN;
         for (size_t i = 0; i < nr; i++) o->q[lev[i]] = q[i];
     }
@@ -1172,8 +1127,8 @@ static void s_fault_loading(const study *s, size_t c, const double *lq, double *
 /* The figures of constraint c from its sample arrays.  Each constraint
  * reads its own rows and writes its own result with the same arithmetic in
  * the same order wherever it runs, so the worker threads share them out
- * (phase 3) without changing a bit.  buf: [S], fault_acts: [nf] scratch. */
-static void s_aggregate_constraint(study *s, size_t c, double *buf, size_t *fault_acts)
+ * (phase 3) without changing a bit.  buf, scratch: [S], fault_acts: [nf]. */
+static void s_aggregate_constraint(study *s, size_t c, double *buf, double *scratch, size_t *fault_acts)
 {
     const study_def *d = &s->def;
     const study_sp *sp = s->sp;
@@ -1198,8 +1153,7 @@ static void s_aggregate_constraint(study *s, size_t c, double *buf, size_t *faul
         s_level_ranks(S, study_levels, STUDY_NLEVELS, rank + 9);
         if (dir < 0)
             for (size_t i = 9; i < 9 + 3 * STUDY_NLEVELS; i++) rank[i] = S - 1 - rank[i];
-        memcpy(buf, fi, S * sizeof(double));
-        s_ranks(buf, S, 0, rank, 9 + 3 * STUDY_NLEVELS, val);
+        s_ranks(fi, S, 0, rank, 9 + 3 * STUDY_NLEVELS, val, scratch);
         r->flow_p10 = val[0];
         r->flow_p50 = val[3];
         r->flow_p90 = val[6];
@@ -1211,20 +1165,20 @@ static void s_aggregate_constraint(study *s, size_t c, double *buf, size_t *faul
             lhi[l] = dir > 0 ? x[2] : -x[2];
         }
     } else {
-        s_flow_quantiles(s, buf, fi, &r->flow_p10, &r->flow_p50, &r->flow_p90, r->flow_se);
+        s_flow_quantiles(s, scratch, fi, &r->flow_p10, &r->flow_p50, &r->flow_p90, r->flow_se);
         for (size_t j = 0; j < S; j++) buf[j] = s_loading(k, fi[j]);
-        s_quantiles_se(buf, S, 0, study_levels, STUDY_NLEVELS, lq, llo, lhi);
+        s_quantiles_se(buf, S, 0, study_levels, STUDY_NLEVELS, lq, llo, lhi, scratch);
     }
     r->has_fault_flow = 0;
     for (size_t f = 0; f < nf; f++) r->has_fault_flow |= sp->topo->valid[1 + f];
     if (r->has_fault_flow) {
-        s_flow_quantiles(s, buf, &s->flow_fault[c * S], &r->fault_p10, &r->fault_p50, &r->fault_p90, r->fault_se);
+        s_flow_quantiles(s, scratch, &s->flow_fault[c * S], &r->fault_p10, &r->fault_p50, &r->fault_p90, r->fault_se);
     } else {
         r->fault_p10 = r->fault_p50 = r->fault_p90 = NAN;
         r->fault_se[0] = r->fault_se[1] = r->fault_se[2] = NAN;
     }
     s_binding(s, fault_acts, c, r);
-    if (s->fl_want && s->fl_want[c]) s_fault_loading(s, c, s->ac_mode == STUDY_AC_OFF ? lq : NULL, buf);
+    if (s->fl_want && s->fl_want[c]) s_fault_loading(s, c, s->ac_mode == STUDY_AC_OFF ? lq : NULL, buf, scratch);
     /* one pass: P(acts), the moments, and the positive curtailments
      * gathered for their quantiles (the rest are +0.0: the per-sample sum
      * starts at +0.0, and x + -0.0 is x) */
@@ -1246,10 +1200,9 @@ static void s_aggregate_constraint(study *s, size_t c, double *buf, size_t *faul
     r->curtail_mwh_se = sqrt(var > 0 ? var / n : 0) * h;
     double q[STUDY_NLEVELS], lo[STUDY_NLEVELS], hi[STUDY_NLEVELS];
     if (negative) {
-        memcpy(buf, cv, S * sizeof(double));
-        s_quantiles_se(buf, S, 0, study_levels, STUDY_NLEVELS, q, lo, hi);
+        s_quantiles_se(cv, S, 0, study_levels, STUDY_NLEVELS, q, lo, hi, scratch);
     } else {
-        s_quantiles_se(buf, S, S - npos, study_levels, STUDY_NLEVELS, q, lo, hi);
+        s_quantiles_se(buf, S, S - npos, study_levels, STUDY_NLEVELS, q, lo, hi, scratch);
     }
     for (int l = 0; l < STUDY_NLEVELS; l++) {
         r->curtail_mw[l] = q[l];
