@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "blas_core.h"
 #include "db.h"
 #include "engine.h"
 #include "load.h"
@@ -271,8 +272,10 @@ static int s_voltage_compare(PGconn *c, anm_options *anm)
     return 0;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    (void)argc;
+    blas_core_ensure(argv);     /* as pcf-forecaster does */
     const char *host = getenv("PCF_TEST_PGHOST"), *port = getenv("PCF_TEST_PGPORT");
     const char *bin = getenv("PCF_BINDIR") ? getenv("PCF_BINDIR") : "bin";
     if (!host || !port) {
@@ -280,6 +283,7 @@ int main(void)
         return 1;
     }
     openblas_set_num_threads(1);
+    printf("# OpenBLAS kernels: %s\n", blas_core_name());
     char gen[64], env[1024];
     snprintf(gen, sizeof gen, "/tmp/pcf-bench-engine-%d", (int)getpid());
     snprintf(env, sizeof env, "PGHOST='%s' PGPORT='%s' PGUSER=postgres", host, port);
@@ -395,8 +399,8 @@ int main(void)
     snprintf(cmd, sizeof cmd, "exec env %s PGDATABASE=bench_engine %s/pcf-forecaster daemon --zones kestrel "
              "--debounce-ms 0 --day-ahead-at 23:59 --samples 10000 --name bench 2>/tmp/pcf-bench-daemon.log", env, bin);
     pid_t pid;
-    char *argv[] = { "sh", "-c", cmd, NULL };
-    if (posix_spawn(&pid, "/bin/sh", NULL, NULL, argv, environ) != 0) return 1;
+    char *sh_argv[] = { "sh", "-c", cmd, NULL };
+    if (posix_spawn(&pid, "/bin/sh", NULL, NULL, sh_argv, environ) != 0) return 1;
     PGconn *l = db_connect(ci, &err);
     db_exec(l, "LISTEN pcf_run", &err);
     double best_rt = HUGE_VAL;
