@@ -27,6 +27,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "dcpf.h"
 #include "pfnet.h"
@@ -65,6 +66,7 @@ typedef struct study_thread {
     double *mscratch;            /* [2 S] site summaries (phase 3) */
     double *sortbuf;             /* [S] constraint quantiles (phase 3) */
     size_t *fault_acts;          /* [nf] binding-fault counts (phase 3) */
+    study_times t;               /* this thread's share (study_times_get) */
     pcf_rc rc;
     pcf_error err_msg;
 } study_thread;
@@ -622,6 +624,15 @@ pcf_rc study_new(const study_def *def, study **out, pcf_error *err)
 
 /* ---- sampling (phase 1) and ANM (phase 2), per block ------------------------ */
 
+/* This thread's CPU time: on a shared machine a part's share of the work
+ * should not grow with the time the thread waited for a core. */
+static double s_clock(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
 /* 1: the full AC solve measures linear constraint c's bus (study_set_voltage_bus). */
 static int s_measured(const study *s, size_t c)
 {
@@ -776,6 +787,7 @@ static pcf_rc s_anm_block(study *s, study_thread *th, size_t blk, pcf_error *err
     memset(bsn, 0, nc * ns * sizeof(int));
     memset(bbind, 0, nc * nf * sizeof(int));
     int screen = s->ac_mode == STUDY_AC_SCREEN;
+    double t_block = s_clock(), t_flow = 0;
     /* this block's flows, fb[r * STUDY_BLOCK + j - j0]: the constant term,
      * then the product added */
     size_t rows = s->flow_nrows, nj = j1 - j0, B = STUDY_BLOCK;
@@ -818,6 +830,7 @@ static pcf_rc s_anm_block(study *s, study_thread *th, size_t blk, pcf_error *err
         for (size_t j = 0; j < nj; j++)
             if (wk[j] >= 0) bbind[c * nf + (size_t)wk[j]]++;
     }
+    t_flow += s_clock() - t_block;
     for (size_t j = j0; j < j1; j++) {
         int st = s->state[j];
         const unsigned char *dead = &t->dead[(size_t)st * t->nbus_case];
@@ -842,7 +855,9 @@ static pcf_rc s_anm_block(study *s, study_thread *th, size_t blk, pcf_error *err
         if (s->ac_mode != STUDY_AC_OFF && (s_ac_wanted(s, th) || (screen && !s->lin_ok[st]))) {
             ac_tried = 1;
             th->ac_samples++;
+            double t0 = s_clock();
             if ((rc = s_ac_sample(s, th, j, st, &in, &res, &ac_used, err)) != PCF_OK) return rc;
+            t_flow += s_clock() - t0;
             th->ac_fallbacks += !ac_used;
             if (ac_used && st == 0)
                 for (size_t c = 0; c < nc; c++) s->flow_intact[c * S + j] = th->ac_flow[c];
@@ -866,7 +881,9 @@ static pcf_rc s_anm_block(study *s, study_thread *th, size_t blk, pcf_error *err
              * a sample whose first full solve failed would fail the same way
              * and be counted twice) */
             th->ac_samples++;
+            double t0 = s_clock();
             if ((rc = s_ac_sample(s, th, j, st, &in, &res, &ac_used, err)) != PCF_OK) return rc;
+            t_flow += s_clock() - t0;
             th->ac_fallbacks += !ac_used;
             if (!ac_used && (rc = anm_solve(th->a, &in, &res, err)) != PCF_OK) return rc;
         }
@@ -896,6 +913,8 @@ static pcf_rc s_anm_block(study *s, study_thread *th, size_t blk, pcf_error *err
             if ((rc = mcstat_record(s->stats, i, j, out, res.site_curt[i], err)) != PCF_OK) return rc;
         }
     }
+    th->t.power_flow += t_flow;
+    th->t.anm += s_clock() - t_block - t_flow;
     return PCF_OK;
 }
 
@@ -915,6 +934,7 @@ static void *s_worker(void *arg)
     size_t nc = s->def.nc, n = phase == 3 ? nc + s->def.ns : s->nblocks;
     if (phase == 4) n = s->nb + s->def.ns;      /* STUDY_AC_SCREEN: the mean rows */
     if (phase == 5) n = s->nst;                 /* and the states' operating points */
+    double t0 = s_clock();
     for (;;) {
         size_t blk = atomic_fetch_add(&s->next_block, 1);
         if (blk >= n || th->rc != PCF_OK) break;
@@ -926,6 +946,11 @@ static void *s_worker(void *arg)
         else th->rc = mcstat_summarise_r(s->stats, blk - nc, s->sp->hours, th->mscratch, &s->site_res[blk - nc],
                                          &th->err_msg);
     }
+    /* phase 2 times its parts itself (s_anm_block) */
+    double dt = s_clock() - t0;
+    if (phase == 1) th->t.sampling += dt;
+    else if (phase == 3) th->t.aggregation += dt;
+    else if (phase != 2) th->t.power_flow += dt;
     return NULL;
 }
 
@@ -1418,7 +1443,10 @@ static pcf_rc s_linearise(study *s, pcf_error *err)
             s->lin_fail += t->valid[st];
             memcpy(&s->lin_sens[st * nc * ns], &t->sens[st * nc * ns], nc * ns * sizeof(double));
         }
-    return s_linearise_curtailed(s, err);
+    double t0 = s_clock();
+    rc = s_linearise_curtailed(s, err);
+    s->th[0].t.power_flow += s_clock() - t0;
+    return rc;
 }
 
 pcf_rc study_run_sp(study *s, uint32_t sp_index, const study_sp *sp, pcf_error *err)
@@ -1457,7 +1485,9 @@ pcf_rc study_run_sp(study *s, uint32_t sp_index, const study_sp *sp, pcf_error *
     pcf_rc rc = s_parallel(s, 1, err);
     if (rc != PCF_OK) return rc;
     if (s->ac_mode == STUDY_AC_SCREEN && (rc = s_linearise(s, err)) != PCF_OK) return rc;
+    double t0 = s_clock();
     s_flow_model(s, sp);
+    s->th[0].t.power_flow += s_clock() - t0;
     if ((rc = s_parallel(s, 2, err)) != PCF_OK) return rc;
     if ((rc = s_parallel(s, 3, err)) != PCF_OK) return rc;
     s->site_ok = 1;
@@ -1616,6 +1646,17 @@ void study_ac_counts(const study *s, size_t *samples, size_t *fallbacks)
 {
     *samples = s->ac_samples;
     *fallbacks = s->ac_fallbacks;
+}
+
+void study_times_get(const study *s, study_times *out)
+{
+    memset(out, 0, sizeof *out);
+    for (int i = 0; i < s->def.threads; i++) {
+        out->sampling += s->th[i].t.sampling;
+        out->power_flow += s->th[i].t.power_flow;
+        out->anm += s->th[i].t.anm;
+        out->aggregation += s->th[i].t.aggregation;
+    }
 }
 
 size_t study_ac_lin_failures(const study *s)
