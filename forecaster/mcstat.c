@@ -232,10 +232,14 @@ static void s_ranks_sorted(const double *v, size_t n, const size_t *k, size_t m,
         for (size_t i = 0; i < m; i++) out[i] = scratch[k[i]];
         return;
     }
+    if (hi == lo) {     /* one value (a solar site at night): every rank is it */
+        for (size_t i = 0; i < m; i++) out[i] = lo;
+        return;
+    }
     double scale = MCSTAT_BUCKETS / (hi - lo);
-    if (hi == lo || !(scale < HUGE_VAL) || n < 4 * MCSTAT_BUCKETS / 16) {
-        /* one value, a range too narrow to divide, or too few values to
-         * be worth counting: select among them all */
+    if (!(scale < HUGE_VAL) || n < 4 * MCSTAT_BUCKETS / 16) {
+        /* a range too narrow to divide, or too few values to be worth
+         * counting: select among them all */
         memcpy(scratch, v, n * sizeof(double));
         s_select_ranks(scratch, 0, n, k, m, out);
         return;
@@ -246,7 +250,9 @@ static void s_ranks_sorted(const double *v, size_t n, const size_t *k, size_t m,
     first[0] = 0;
     for (size_t b = 0; b < MCSTAT_BUCKETS; b++) first[b + 1] = first[b] + count[b];
     /* the buckets holding a wanted rank, gathered one after another */
-    size_t kb[MCSTAT_MAX_RANKS], used = 0, b = 0;
+    size_t kb[MCSTAT_MAX_RANKS], used = 0, b = 0, nslot = 0;
+    uint32_t slot[MCSTAT_BUCKETS];      /* of a gathered bucket: its bmin, bmax */
+    double bmin[MCSTAT_MAX_RANKS], bmax[MCSTAT_MAX_RANKS];
     for (size_t b2 = 0; b2 < MCSTAT_BUCKETS; b2++) at[b2] = UINT32_MAX;
     for (size_t i = 0; i < m; i++) {
         while (first[b + 1] <= k[i]) b++;
@@ -254,14 +260,23 @@ static void s_ranks_sorted(const double *v, size_t n, const size_t *k, size_t m,
         if (at[b] == UINT32_MAX) {
             at[b] = (uint32_t)used;
             used += count[b];
+            slot[b] = (uint32_t)nslot;
+            bmin[nslot] = HUGE_VAL;
+            bmax[nslot++] = -HUGE_VAL;
         }
     }
     for (size_t i = 0; i < n; i++) {
         size_t bi = s_bucket(v[i], lo, scale);
-        if (at[bi] != UINT32_MAX) scratch[at[bi]++] = v[i];
+        if (at[bi] == UINT32_MAX) continue;
+        double x = v[i];
+        uint32_t sl = slot[bi];
+        scratch[at[bi]++] = x;
+        bmin[sl] = x < bmin[sl] ? x : bmin[sl];
+        bmax[sl] = x > bmax[sl] ? x : bmax[sl];
     }
     /* at[] now ends each gathered bucket: select within each, its ranks
-     * taken relative to the bucket */
+     * taken relative to the bucket; a bucket of one value (an atom: a
+     * site at zero or at its cap in most samples) needs no selection */
     for (size_t i = 0; i < m;) {
         size_t bb = kb[i], end = at[bb], beg = end - count[bb], j = i;
         size_t kr[MCSTAT_MAX_RANKS] = {0};
@@ -269,7 +284,10 @@ static void s_ranks_sorted(const double *v, size_t n, const size_t *k, size_t m,
             kr[j - i] = k[j] - first[bb];
             j++;
         }
-        s_select_ranks(scratch + beg, 0, end - beg, kr, j - i, out + i);
+        if (bmin[slot[bb]] == bmax[slot[bb]])
+            for (size_t r = i; r < j; r++) out[r] = bmin[slot[bb]];
+        else
+            s_select_ranks(scratch + beg, 0, end - beg, kr, j - i, out + i);
         i = j;
     }
 }
