@@ -29,8 +29,10 @@
  *   - every bus's demand: mean + independent Gaussian error;
  *   - the network state: intact, or credible fault k with probability p_k
  *     (at most one fault: N-1; sum p_k < 1 is checked).
- * Flows of every constraint in every state are one matrix product per SP
- * (BLAS dgemm: states*constraints x buses times buses x samples).  The ANM
+ * Flows of every constraint in every state are a matrix product per SP
+ * (states*constraints x buses times buses x samples), formed one block of
+ * samples at a time (BLAS dgemm) by the thread that then runs the ANM on
+ * those samples.  The ANM
  * (anm.h) then acts on the sampled state with the limits that apply in it:
  * intact limits (PEL or rating) in the intact state, post-fault ratings after
  * a fault.  Statistics per site come from mcstat.h; per constraint this
