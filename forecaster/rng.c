@@ -174,17 +174,70 @@ double rng_ppnd(double p)
     return s_central(p) ? s_ppnd_central(p) : s_ppnd_tail(p);
 }
 
+/* Horner's num(x) / den(x) of S_GROUP numbers at once: the group's
+ * numbers are independent, so each step's multiplies and adds overlap
+ * instead of waiting on the latency of the step before, and the group
+ * stays in vector registers. */
+#define S_GROUP 8
+typedef double s_vgroup __attribute__((vector_size(S_GROUP * sizeof(double))));
+S_VECTOR static inline void s_ratio_group(const double *num, const double *den, const double *x, double *out)
+{
+    s_vgroup xv, u, v;
+    memcpy(&xv, x, sizeof xv);
+    for (int k = 0; k < S_GROUP; k++) {
+        u[k] = num[7];
+        v[k] = den[7];
+    }
+    for (int i = 6; i >= 0; i--) {
+        u = xv * u + num[i];
+        v = xv * v + den[i];
+    }
+    u = u / v;
+    memcpy(out, &u, sizeof u);
+}
+
+/* out[k] = s_ratio(num, den, x[k]) for k < n, groups of S_GROUP and then
+ * the rest one by one. */
+S_VECTOR static inline void s_ratio_vec(const double *num, const double *den, const double *x, double *out,
+                                        size_t n)
+{
+    size_t k = 0;
+    for (; k + S_GROUP <= n; k += S_GROUP)
+        s_ratio_group(num, den, x + k, out + k);
+    for (; k < n; k++)
+        out[k] = s_ratio(num, den, x[k]);
+}
+
 /* x[0..n) = rng_ppnd(x[0..n)) in place, n <= S_CHUNK.  The central formula
- * runs over the whole chunk with no branch (vectorised); the few outside
- * the central range are done again one by one. */
+ * runs over the whole chunk with no branch; the numbers outside the
+ * central range are listed, and their logarithms taken one by one, but
+ * the intermediate range's ratio again for all of them at once. */
 #define S_CHUNK 64
 S_VECTOR static inline void s_ppnd_chunk(double *x, size_t n)
 {
-    double c[S_CHUNK];
+    double q[S_CHUNK], r[S_CHUNK], z[S_CHUNK], tp[S_CHUNK];
+    unsigned tail[S_CHUNK], nt = 0;
+    for (size_t k = 0; k < n; k++) {
+        q[k] = x[k] - 0.5;
+        r[k] = 0.180625 - q[k] * q[k];
+    }
+    s_ratio_vec(s_pa, s_pb, r, z, n);
+    for (size_t k = 0; k < n; k++) {
+        tail[nt] = (unsigned)k;
+        tp[nt] = x[k];
+        nt += !(fabs(q[k]) <= 0.425);
+    }
     for (size_t k = 0; k < n; k++)
-        c[k] = s_ppnd_central(x[k]);
-    for (size_t k = 0; k < n; k++)
-        x[k] = s_central(x[k]) ? c[k] : s_ppnd_tail(x[k]);
+        x[k] = q[k] * z[k];
+    if (nt == 0) return;
+    /* r > 5 (p < 1.4e-11), 0, 1 and NaN are redone by s_ppnd_tail */
+    for (unsigned t = 0; t < nt; t++) {
+        r[t] = sqrt(-log(tp[t] < 0.5 ? tp[t] : 1 - tp[t]));
+        q[t] = r[t] - 1.6;
+    }
+    s_ratio_vec(s_pc, s_pd, q, z, nt);
+    for (unsigned t = 0; t < nt; t++)
+        x[tail[t]] = !(r[t] <= 5) ? s_ppnd_tail(tp[t]) : tp[t] < 0.5 ? -z[t] : z[t];
 }
 
 S_VECTOR void rng_ppnd_vec(double *x, size_t n)
