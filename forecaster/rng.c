@@ -2,6 +2,12 @@
  * rng.c -- Philox4x32-10 streams, uniforms, normals and correlated
  * Gaussians; see rng.h for the counter layout and the guarantees.
  *
+ * Two paths give the same numbers: a stream drawn number by number
+ * (rng_stream), and blocks of samples drawn a row at a time (the *_rows
+ * functions), where each loop runs over samples so the compiler can
+ * vectorise it.  The Monte-Carlo study uses the second; test_rng checks
+ * the two against each other bit for bit.
+ *
  * The Cholesky factorisation is written out here rather than taken from
  * gsl_linalg_cholesky_decomp1: GSL reports a non-positive-definite matrix
  * through its error handler, whose default aborts the process, and turning

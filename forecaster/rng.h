@@ -21,8 +21,14 @@
  * rng_stream is a small value (no allocation): put one on the stack per
  * sample.  Uniforms lie in the open interval (0, 1) with 53 random bits;
  * standard normals are the inverse normal CDF of one uniform (Wichura's
- * AS241, via GSL), so every normal consumes exactly one uniform and draw
- * positions never depend on values (unlike rejection or Box-Muller pairs).
+ * AS241, rng_ppnd, bit for bit GSL's), so every normal consumes exactly one
+ * uniform and draw positions never depend on values (unlike rejection or
+ * Box-Muller pairs).
+ *
+ * rng_span and the *_rows functions: the same numbers for a block of
+ * consecutive samples at once, one row per draw position, one column per
+ * sample.  Draw t of a stream is half of Philox block t / 2 (two 32-bit
+ * words per uniform), so any draw of any sample is addressed directly.
  *
  * rng_mvn: correlated Gaussian vectors x = mean + L z with L the Cholesky
  * factor of the covariance.  Built once (rng_mvn_new), then read-only:
