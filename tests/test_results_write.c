@@ -5,13 +5,20 @@
  *     constraint_statement; the 4-column unit key still refuses what it
  *     refused (a site row without its statement), refuses a unit that
  *     differs from the statement's, and deleting a run still removes its
- *     site rows.
+ *     site rows;
+ *   - the engine streams each SP's rows while the study makes the next, in
+ *     the run's one transaction: a row the server refuses in the middle of
+ *     the run fails it and leaves nothing behind, not even the run row, and
+ *     nothing is announced; a job taken over while the rows streamed is
+ *     not answered; streamed rows are those written after the study.
  */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "db.h"
+#include "engine.h"
 #include "testdb.h"
 
 #define OUT 16384
@@ -76,6 +83,124 @@ Test(results_write, the_unit_key_keeps_what_the_dropped_key_guarded)
     testdb_exec(c, q);
     cr_assert_eq(testdb_long(c, "SELECT count(*) FROM constraint_statement_site"), 0);
     cr_assert_eq(testdb_long(c, "SELECT count(*) FROM constraint_block"), 0);
+    PQfinish(c);
+    testdb_drop(&db);
+}
+
+static engine_opts s_opts(void)
+{
+    engine_opts o = { .zone = "T", .kind = ENGINE_DAY_AHEAD, .year = 2026, .month = 6, .day = 1, .samples = 60,
+                      .seed = 7, .threads = 2, .version = "test" };
+    return o;
+}
+
+static long s_rows(PGconn *c)
+{
+    return testdb_long(c, "SELECT (SELECT count(*) FROM run) + (SELECT count(*) FROM pcf_result)"
+                          " + (SELECT count(*) FROM constraint_statement)"
+                          " + (SELECT count(*) FROM constraint_statement_site)"
+                          " + (SELECT count(*) FROM constraint_block)");
+}
+
+Test(results_write, a_row_refused_mid_run_leaves_nothing, .timeout = 120)
+{
+    testdb db;
+    s_zone(&db, "rwfail");
+    PGconn *c = testdb_connect(&db), *l = testdb_connect(&db);
+    testdb_exec(l, "LISTEN pcf_run");
+    /* the server refuses SP 30's blocks: well after the first rows streamed */
+    testdb_exec(c, "CREATE FUNCTION refuse_sp30() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+                   " IF NEW.sp = 30 THEN RAISE EXCEPTION 'refused SP 30'; END IF; RETURN NEW; END $$");
+    testdb_exec(c, "CREATE TRIGGER refuse_sp30 BEFORE INSERT ON constraint_block FOR EACH ROW"
+                   " EXECUTE FUNCTION refuse_sp30()");
+    engine_opts o = s_opts();
+    engine_report rep;
+    pcf_error err;
+    cr_assert_eq(engine_run(c, &o, &rep, &err), PCF_ERR_DB);
+    cr_assert(strstr(err.msg, "refused SP 30"), "%s", err.msg);
+    cr_assert_eq(PQtransactionStatus(c), PQTRANS_IDLE, "rolled back");
+    PGconn *other = testdb_connect(&db);
+    cr_assert_eq(s_rows(other), 0, "nothing half-written");
+    PQconsumeInput(l);
+    cr_assert_null(PQnotifies(l), "a failed run is never announced");
+    /* the same connection runs the next run whole */
+    testdb_exec(c, "DROP TRIGGER refuse_sp30 ON constraint_block");
+    cr_assert_eq(engine_run(c, &o, &rep, &err), PCF_OK, "%s", err.msg);
+    cr_assert_eq(testdb_long(other, "SELECT count(*) FROM run"), 1);
+    cr_assert_eq(testdb_long(other, "SELECT count(*) FROM constraint_block"), 48 * 3 * 5);
+    PQfinish(other);
+    PQfinish(l);
+    PQfinish(c);
+    testdb_drop(&db);
+}
+
+Test(results_write, a_job_taken_over_while_rows_streamed_is_not_answered, .timeout = 120)
+{
+    testdb db;
+    s_zone(&db, "rwjob");
+    PGconn *c = testdb_connect(&db);
+    /* claimed by another engine: this one lost it (take-over) */
+    long job = testdb_long(c, "INSERT INTO run_queue (zone_id, kind, target_date, status, claimed_by, claimed_at,"
+                              " heartbeat_at) VALUES ('T', 'day_ahead', '2026-06-01', 'claimed', 'other', now(), now())"
+                              " RETURNING job_id");
+    engine_opts o = s_opts();
+    o.job_id = job;
+    o.worker = "me";
+    engine_report rep;
+    pcf_error err;
+    cr_assert_eq(engine_run(c, &o, &rep, &err), PCF_ERR_INVALID);
+    cr_assert(strstr(err.msg, "taken over"), "%s", err.msg);
+    cr_assert_eq(s_rows(c), 0, "the streamed rows went with the run");
+    cr_assert_eq(testdb_long(c, "SELECT count(*) FROM run_queue WHERE status = 'claimed' AND claimed_by = 'other'"), 1);
+    /* the engine that holds it answers it */
+    o.worker = "other";
+    cr_assert_eq(engine_run(c, &o, &rep, &err), PCF_OK, "%s", err.msg);
+    char q[160];
+    snprintf(q, sizeof q, "SELECT count(*) FROM run_queue WHERE job_id = %ld AND status = 'done' AND run_id = %lld", job,
+             (long long)rep.run_id);
+    cr_assert_eq(testdb_long(c, q), 1);
+    PQfinish(c);
+    testdb_drop(&db);
+}
+
+/* Rows of run a not in run b, over every column but run_id, for each table. */
+static long s_differ(PGconn *c, const char *table, long a, long b)
+{
+    char q[1024];
+    snprintf(q, sizeof q, "SELECT count(*) FROM ((SELECT (to_jsonb(t) - 'run_id') FROM %s t WHERE run_id = %ld)"
+                          " EXCEPT (SELECT (to_jsonb(t) - 'run_id') FROM %s t WHERE run_id = %ld)) d",
+             table, a, table, b);
+    return testdb_long(c, q);
+}
+
+Test(results_write, streamed_rows_equal_rows_written_after_the_study, .timeout = 120)
+{
+    testdb db;
+    s_zone(&db, "rwsame");
+    PGconn *c = testdb_connect(&db);
+    engine_opts o = s_opts();
+    engine_report a, b;
+    pcf_error err;
+    cr_assert_eq(engine_run(c, &o, &a, &err), PCF_OK, "%s", err.msg);
+    cr_assert_gt(a.t_write_stream, 0, "the rows streamed");
+    o.write_after_study = 1;
+    cr_assert_eq(engine_run(c, &o, &b, &err), PCF_OK, "%s", err.msg);
+    cr_assert_eq(b.t_write_stream, 0);
+    /* finished_at is the commit's time, not the transaction's start (the
+     * study's): the publisher's lag from commit to sending counts from it */
+    cr_assert_eq(testdb_long(c, "SELECT count(*) FROM run WHERE finished_at > started_at"), 2);
+    static const char *tables[] = { "pcf_result", "constraint_statement", "constraint_statement_site",
+                                    "constraint_block" };
+    for (int i = 0; i < 4; i++) {
+        char q[128];
+        snprintf(q, sizeof q, "SELECT count(*) FROM %s WHERE run_id = %lld", tables[i], (long long)a.run_id);
+        long n = testdb_long(c, q);
+        cr_assert_gt(n, 0, "%s", tables[i]);
+        snprintf(q, sizeof q, "SELECT count(*) FROM %s WHERE run_id = %lld", tables[i], (long long)b.run_id);
+        cr_assert_eq(testdb_long(c, q), n, "%s", tables[i]);
+        cr_assert_eq(s_differ(c, tables[i], (long)a.run_id, (long)b.run_id), 0, "%s", tables[i]);
+        cr_assert_eq(s_differ(c, tables[i], (long)b.run_id, (long)a.run_id), 0, "%s", tables[i]);
+    }
     PQfinish(c);
     testdb_drop(&db);
 }
