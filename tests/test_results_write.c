@@ -10,9 +10,11 @@
  *     the run's one transaction: a row the server refuses in the middle of
  *     the run fails it and leaves nothing behind, not even the run row, and
  *     nothing is announced; a job taken over while the rows streamed is
- *     not answered; streamed rows are those written after the study.
+ *     not answered; streamed rows are those written after the study;
+ *   - the rows go in binary COPY: its smallint, integer and NULL fields.
  */
 #include <criterion/criterion.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -201,6 +203,50 @@ Test(results_write, streamed_rows_equal_rows_written_after_the_study, .timeout =
         cr_assert_eq(s_differ(c, tables[i], (long)a.run_id, (long)b.run_id), 0, "%s", tables[i]);
         cr_assert_eq(s_differ(c, tables[i], (long)b.run_id, (long)a.run_id), 0, "%s", tables[i]);
     }
+    PQfinish(c);
+    testdb_drop(&db);
+}
+
+/* The binary COPY fields the engine writes results with: smallint, integer,
+ * NULL, and doubles bit for bit. */
+Test(results_write, binary_copy_fields_round_trip)
+{
+    testdb db;
+    testdb_create(&db, "rwbin");
+    PGconn *c = testdb_connect(&db);
+    testdb_exec(c, "CREATE TABLE t (i int PRIMARY KEY, a smallint, b integer, x double precision, n bigint, s text)");
+    pcf_error err;
+    db_copy *cp = db_copy_new_binary(c, "t (i, a, b, x, n, s)", &err);
+    cr_assert(cp, "%s", err.msg);
+    const int16_t a[3] = { -32768, 50, 32767 };
+    const int32_t b[3] = { INT32_MIN, -1, INT32_MAX };
+    const double x[3] = { 0.1, -1e-300, 1.0 / 3 };
+    for (int i = 0; i < 3; i++) {
+        db_copy_bin_int4(cp, i);
+        db_copy_bin_int2(cp, a[i]);
+        db_copy_bin_int4(cp, b[i]);
+        db_copy_bin_float8(cp, x[i]);
+        if (i == 1) db_copy_bin_null(cp);
+        else db_copy_bin_int8(cp, i);
+        db_copy_bin_null(cp);
+        cr_assert_eq(db_copy_end_row(cp, &err), PCF_OK, "%s", err.msg);
+    }
+    cr_assert_eq(db_copy_finish(cp, &err), PCF_OK, "%s", err.msg);
+    db_copy_destroy(&cp);
+    PGresult *r = PQexec(c, "SELECT a, b, float8send(x), n IS NULL, s IS NULL FROM t ORDER BY i");
+    cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK);
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(strtol(PQgetvalue(r, i, 0), NULL, 10), a[i]);
+        cr_assert_eq(strtoll(PQgetvalue(r, i, 1), NULL, 10), b[i]);
+        uint64_t u;
+        memcpy(&u, &x[i], 8);
+        char hex[24];
+        snprintf(hex, sizeof hex, "\\x%016llx", (unsigned long long)u);
+        cr_assert_str_eq(PQgetvalue(r, i, 2), hex);
+        cr_assert_str_eq(PQgetvalue(r, i, 3), i == 1 ? "t" : "f");
+        cr_assert_str_eq(PQgetvalue(r, i, 4), "t");
+    }
+    PQclear(r);
     PQfinish(c);
     testdb_drop(&db);
 }
