@@ -105,10 +105,10 @@ static void s_log_run(const engine_opts *o, const engine_report *r)
 {
     fprintf(stderr,
             "pcf-forecaster: run=%lld zone=%s kind=%s sps=%zu samples=%zu seed=%llu sites=%zu constraints=%zu "
-            "faults=%zu topologies=%zu unresolved=%.4f members=%zu ac=%zu ac_fallbacks=%zu load=%.3fs forecast=%.3fs study=%.3fs write=%.3fs total=%.3fs\n",
+            "faults=%zu topologies=%zu unresolved=%.4f members=%zu ac=%zu ac_fallbacks=%zu load=%.3fs forecast=%.3fs study=%.3fs write=%.3fs write_stream=%.3fs total=%.3fs\n",
             (long long)r->run_id, o->zone, o->kind == ENGINE_DAY_AHEAD ? "day_ahead" : "real_time", r->sp_count,
             r->samples, (unsigned long long)r->seed, r->sites, r->constraints, r->faults, r->topologies,
-            r->unresolved_share, r->members, r->ac_samples, r->ac_fallbacks, r->t_load, r->t_forecast, r->t_study, r->t_write, r->t_total);
+            r->unresolved_share, r->members, r->ac_samples, r->ac_fallbacks, r->t_load, r->t_forecast, r->t_study, r->t_write, r->t_write_stream, r->t_total);
     if (r->voltage_constraints)
         fprintf(stderr, "pcf-forecaster: run=%lld voltage_constraints=%zu voltage=%.3fs voltage_fallbacks=%zu\n",
                 (long long)r->run_id, r->voltage_constraints, r->t_voltage, r->voltage_fallbacks);

@@ -715,54 +715,89 @@ static pcf_rc s_ac_sample(study *s, study_thread *th, size_t j, int st, const an
                            th->a, in, res, th->ac_flow, used, err);
 }
 
+/* Phase 1: the block's samples, drawn a row at a time rather than a sample
+ * at a time (rng.h, rng_span): the numbers are those of each sample's own
+ * streams, so the block's size or thread never changes them, but one call
+ * draws a quantity for all the block's samples, in vector loops, and
+ * writes each row of inj and avail once, contiguously.  The forecast
+ * stream of a sample holds its ns site normals (draws 0..ns-1, through the
+ * error model's Cholesky factor) and then one normal per bus with a demand
+ * spread, in bus order; the ensemble member and the fault each take draw 0
+ * of their own stream, so neither moves the forecast draws. */
 static void s_sample_block(study *s, study_thread *th, size_t blk)
 {
+    (void)th;
     const study_sp *sp = s->sp;
     const study_def *d = &s->def;
     const pf_net *net = s->net;
     size_t S = s->S, ns = d->ns, nb = s->nb;
-    size_t j0 = blk * STUDY_BLOCK, j1 = j0 + STUDY_BLOCK < S ? j0 + STUDY_BLOCK : S;
-    for (size_t j = j0; j < j1; j++) {
-        rng_stream r;
-        rng_init(&r, d->seed, s->sp_index, (uint32_t)j, RNG_STREAM_FORECAST);
-        if (sp->site_err) rng_mvn_draw(sp->site_err, &r, th->err);
-        else memset(th->err, 0, ns * sizeof(double));
-        const double *mean = sp->site_mean;
-        if (s->nmember) {
-            /* its own stream: the forecast and fault draws do not move */
-            rng_stream rm;
-            rng_init(&rm, d->seed, s->sp_index, (uint32_t)j, RNG_STREAM_MEMBER);
-            size_t m = (size_t)(rng_uniform(&rm) * (double)s->nmember);
-            mean = &s->member_mean[(m < s->nmember ? m : s->nmember - 1) * ns];
+    size_t j0 = blk * STUDY_BLOCK, j1 = j0 + STUDY_BLOCK < S ? j0 + STUDY_BLOCK : S, n = j1 - j0;
+    rng_span span = { .seed = d->seed, .sp = s->sp_index, .sample0 = (uint32_t)j0, .stream = RNG_STREAM_FORECAST,
+                      .n = n };
+    double z[2][STUDY_BLOCK], u[STUDY_BLOCK];
+    /* site errors straight into the avail rows, made outputs below */
+    if (sp->site_err) rng_mvn_draw_rows(sp->site_err, &span, &s->avail[j0], S);
+    else
+        for (size_t i = 0; i < ns; i++) memset(&s->avail[i * S + j0], 0, n * sizeof(double));
+    size_t draw = sp->site_err ? ns : 0;
+    /* bus demand normals, drawn two at a time: draws 2q and 2q + 1 are one
+     * Philox block (zq: the pair z holds, none yet) */
+    size_t zq = SIZE_MAX;
+    for (size_t b = 0; b < nb; b++) {
+        int row = net->bus_row[b];
+        double p = sp->bus_fixed ? sp->bus_fixed[row] : 0;
+        double dem = sp->bus_demand ? sp->bus_demand[row] : 0;
+        double *inj = &s->inj[b * S + j0];
+        double sd = sp->bus_demand_sd ? sp->bus_demand_sd[row] : 0;
+        if (!(sd > 0)) {
+            for (size_t k = 0; k < n; k++) inj[k] = p - dem;
+            continue;
         }
-        for (size_t b = 0; b < nb; b++) {
-            int row = net->bus_row[b];
-            double p = sp->bus_fixed ? sp->bus_fixed[row] : 0;
-            double dem = sp->bus_demand ? sp->bus_demand[row] : 0;
-            if (sp->bus_demand_sd && sp->bus_demand_sd[row] > 0) dem += sp->bus_demand_sd[row] * rng_normal(&r);
-            s->inj[b * S + j] = p - dem;
+        if (draw / 2 != zq) {
+            zq = draw / 2;
+            rng_normal_rows(&span, 2 * zq, 2, z[0], STUDY_BLOCK);
         }
-        for (size_t i = 0; i < ns; i++) {
-            double a = mean[i] + th->err[i];
-            a = a < 0 ? 0 : (a > s->site_cap[i] ? s->site_cap[i] : a);
-            s->avail[i * S + j] = a;
-            s->inj[(size_t)s->site_bus[i] * S + j] += a;
+        const double *zb = z[draw % 2];
+        for (size_t k = 0; k < n; k++) inj[k] = p - (dem + sd * zb[k]);
+        draw++;
+    }
+    /* member of each sample (its own stream) */
+    size_t *member = NULL, mbuf[STUDY_BLOCK];
+    if (s->nmember) {
+        span.stream = RNG_STREAM_MEMBER;
+        rng_uniform_rows(&span, 0, 1, u, STUDY_BLOCK);
+        for (size_t k = 0; k < n; k++) {
+            size_t m = (size_t)(u[k] * (double)s->nmember);
+            mbuf[k] = m < s->nmember ? m : s->nmember - 1;
         }
-        /* At most one credible fault (N-1), drawn from its own stream so the
-         * forecast draws do not shift when fault probabilities change. */
-        rng_stream rf;
-        rng_init(&rf, d->seed, s->sp_index, (uint32_t)j, RNG_STREAM_FAULT);
-        double u = rng_uniform(&rf), cum = 0;
+        member = mbuf;
+    }
+    for (size_t i = 0; i < ns; i++) {
+        double cap = s->site_cap[i], *av = &s->avail[i * S + j0], *inj = &s->inj[(size_t)s->site_bus[i] * S + j0];
+        for (size_t k = 0; k < n; k++) {
+            double mu = member ? s->member_mean[member[k] * ns + i] : sp->site_mean[i];
+            double a = mu + av[k];
+            a = a < 0 ? 0 : (a > cap ? cap : a);
+            av[k] = a;
+            inj[k] += a;
+        }
+    }
+    /* At most one credible fault (N-1), drawn from its own stream so the
+     * forecast draws do not shift when fault probabilities change. */
+    span.stream = RNG_STREAM_FAULT;
+    rng_uniform_rows(&span, 0, 1, u, STUDY_BLOCK);
+    for (size_t k = 0; k < n; k++) {
+        double cum = 0;
         int st = 0;
-        for (size_t k = 0; k < d->nf; k++) {
-            if (!sp->topo->valid[1 + k]) continue;
-            cum += sp->fault_prob[k];
-            if (u < cum) {
-                st = 1 + (int)k;
+        for (size_t f = 0; f < d->nf; f++) {
+            if (!sp->topo->valid[1 + f]) continue;
+            cum += sp->fault_prob[f];
+            if (u[k] < cum) {
+                st = 1 + (int)f;
                 break;
             }
         }
-        s->state[j] = st;
+        s->state[j0 + k] = st;
     }
 }
 
