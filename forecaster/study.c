@@ -2,7 +2,8 @@
  * study.c -- the Monte-Carlo study; see study.h for the method.
  *
  * Layout of one SP's work (S samples, nb buses, nc constraints, nst states):
- *   inj   [nb x S]   net injection of every bus in every sample (MW)
+ *   inj   [nb x S]   net injection of every bus in every sample (MW),
+ *                    and a row nb of ones that carries the constant term
  *   avail [ns x S]   available output of every site (MW, capped)
  *   state [S]        0 intact, 1 + k credible fault k
  *   flow  [nst*nc x S] = rows [nst*nc x nb] * inj + off
@@ -60,6 +61,7 @@ typedef struct study_thread {
     anm *a;
     double *flow, *lim_f, *lim_r, *avail, *err;
     double *fb;                  /* [(nst + 1) * nc * STUDY_BLOCK] the block's flows (phase 2) */
+    double *bav;                 /* [STUDY_BLOCK * ns] the block's available outputs, sample-major */
     study_ac *ac;                /* NULL unless def.ac */
     double *ac_p, *ac_q, *ac_flow;   /* [nb], [nb], [nc] */
     size_t ac_samples, ac_fallbacks; /* this SP */
@@ -81,8 +83,10 @@ struct study {
     /* this SP's flow model (s_flow_model): nst * nc rows, then nc more
      * for the second tangent when flow_lin2 */
     double *flow_rows, *flow_off;    /* [(nst + 1) * nc * nb], [(nst + 1) * nc] */
+    double *flow_mat;            /* [(nst + 1) * nc * (nb + 1)]: rows | off, times inj's nb + 1 rows */
     size_t flow_nrows;
     int flow_lin2;
+    unsigned char *site_dead;    /* [nst * ns] the site's bus is de-energised in the state */
     int *state;
     mcstat *stats;
     /* per-sample constraint figures */
@@ -394,6 +398,7 @@ void study_destroy(study **sp)
         anm_destroy(&th->a);
         free(th->flow);
         free(th->fb);
+        free(th->bav);
         free(th->lim_f);
         free(th->lim_r);
         free(th->avail);
@@ -416,6 +421,8 @@ void study_destroy(study **sp)
     free(s->flow);
     free(s->flow_rows);
     free(s->flow_off);
+    free(s->flow_mat);
+    free(s->site_dead);
     free(s->state);
     free(s->flow_intact);
     free(s->flow_fault);
@@ -532,11 +539,13 @@ pcf_rc study_new(const study_def *def, study **out, pcf_error *err)
     s->nblocks = (S + STUDY_BLOCK - 1) / STUDY_BLOCK;
     s->site_bus = calloc(ns + 1, sizeof(int));
     s->site_cap = calloc(ns + 1, sizeof(double));
-    s->inj = malloc(nb * S * sizeof(double));
+    s->inj = malloc((nb + 1) * S * sizeof(double));
     s->avail = malloc((ns + 1) * S * sizeof(double));
     s->flow = malloc((s->nst * nc + 1) * S * sizeof(double));
     s->flow_rows = malloc(((s->nst + 1) * nc * nb + 1) * sizeof(double));
     s->flow_off = malloc(((s->nst + 1) * nc + 1) * sizeof(double));
+    s->flow_mat = malloc(((s->nst + 1) * nc * (nb + 1) + 1) * sizeof(double));
+    s->site_dead = malloc(s->nst * ns + 1);
     s->state = malloc(S * sizeof(int));
     s->flow_intact = malloc((nc + 1) * S * sizeof(double));
     s->flow_fault = malloc((nc + 1) * S * sizeof(double));
@@ -555,13 +564,14 @@ pcf_rc study_new(const study_def *def, study **out, pcf_error *err)
     if (s->nlin) s->sens_sp = malloc((s->nst * nc * ns + 1) * sizeof(double));
     if (!s->lin_of || (s->nlin && !s->sens_sp) ||
         !s->site_bus || !s->site_cap || !s->inj || !s->avail || !s->flow || !s->state ||
-        !s->flow_rows || !s->flow_off || !s->flow_intact ||
+        !s->flow_rows || !s->flow_off || !s->flow_mat || !s->site_dead || !s->flow_intact ||
         !s->flow_fault || !s->curt_c || !s->acted || !s->unresolved || !s->blk_site_curt ||
         !s->blk_site_curt2 || !s->blk_site_n || !s->blk_binding ||
         !s->cres || !s->cres_site || !s->site_res) {
         study_destroy(&s);
         return pcf_error_set(err, PCF_ERR_NOMEM, "study: out of memory for %zu samples", S);
     }
+    for (size_t j = 0; j < S; j++) s->inj[nb * S + j] = 1.0;
     for (size_t i = 0; i < ns; i++) {
         s->site_bus[i] = pf_net_bus_index(s->net, def->sites[i].bus);
         if (s->site_bus[i] < 0) {
@@ -602,6 +612,7 @@ pcf_rc study_new(const study_def *def, study **out, pcf_error *err)
         rc = anm_new(&ad, &th->a, err);
         th->flow = malloc((nc + 1) * sizeof(double));
         th->fb = malloc(((s->nst + 1) * nc * STUDY_BLOCK + 1) * sizeof(double));
+        th->bav = malloc((STUDY_BLOCK * ns + 1) * sizeof(double));
         th->lim_f = malloc((nc + 1) * sizeof(double));
         th->lim_r = malloc((nc + 1) * sizeof(double));
         th->avail = malloc((ns + 1) * sizeof(double));
@@ -609,7 +620,7 @@ pcf_rc study_new(const study_def *def, study **out, pcf_error *err)
         th->mscratch = malloc(2 * S * sizeof(double));
         th->sortbuf = malloc(S * sizeof(double));
         th->fault_acts = malloc((def->nf + 1) * sizeof(size_t));
-        if (rc == PCF_OK && (!th->flow || !th->fb || !th->lim_f || !th->lim_r || !th->avail || !th->err || !th->mscratch ||
+        if (rc == PCF_OK && (!th->flow || !th->fb || !th->bav || !th->lim_f || !th->lim_r || !th->avail || !th->err || !th->mscratch ||
                              !th->sortbuf || !th->fault_acts))
             rc = pcf_error_set(err, PCF_ERR_NOMEM, "study: out of memory");
     }
@@ -823,17 +834,19 @@ static pcf_rc s_anm_block(study *s, study_thread *th, size_t blk, pcf_error *err
     memset(bbind, 0, nc * nf * sizeof(int));
     int screen = s->ac_mode == STUDY_AC_SCREEN;
     double t_block = s_clock(), t_flow = 0;
-    /* this block's flows, fb[r * STUDY_BLOCK + j - j0]: the constant term,
-     * then the product added */
+    /* this block's flows, fb[r * STUDY_BLOCK + j - j0], the constant term
+     * included (inj's row of ones) */
     size_t rows = s->flow_nrows, nj = j1 - j0, B = STUDY_BLOCK;
     double *fb = th->fb;
-    for (size_t r = 0; r < rows; r++) {
-        double o = s->flow_off[r], *fr = &fb[r * B];
-        for (size_t j = 0; j < nj; j++) fr[j] = o;
-    }
     if (rows)
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)nj, (int)s->nb, 1.0,
-                    s->flow_rows, (int)s->nb, &s->inj[j0], (int)S, 1.0, fb, (int)B);
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)nj, (int)s->nb + 1, 1.0,
+                    s->flow_mat, (int)s->nb + 1, &s->inj[j0], (int)S, 0.0, fb, (int)B);
+    /* the block's available outputs sample by sample: read a row at a
+     * time here rather than ns rows S apart for every sample below */
+    for (size_t i = 0; i < ns; i++) {
+        const double *av = &s->avail[i * S + j0];
+        for (size_t j = 0; j < nj; j++) th->bav[j * ns + i] = av[j];
+    }
     if (s->fl_want)         /* s_fault_loading reads every sample's */
         for (size_t r = 0; r < s->nst * nc; r++) memcpy(&s->flow[r * S + j0], &fb[r * B], nj * sizeof(double));
     /* Intact flows, and the worst credible fault of each constraint before
@@ -868,15 +881,15 @@ static pcf_rc s_anm_block(study *s, study_thread *th, size_t blk, pcf_error *err
     t_flow += s_clock() - t_block;
     for (size_t j = j0; j < j1; j++) {
         int st = s->state[j];
-        const unsigned char *dead = &t->dead[(size_t)st * t->nbus_case];
         for (size_t c = 0; c < nc; c++) {
             th->flow[c] = fb[((size_t)st * nc + c) * B + j - j0];
             double lim = st == 0 ? sp->limit_intact[c] : sp->limit_fault[c];
             th->lim_f[c] = lim;
             th->lim_r[c] = s_rev_limit(s, c, lim);
         }
-        for (size_t i = 0; i < ns; i++)
-            th->avail[i] = dead[s->net->bus_row[s->site_bus[i]]] ? 0 : s->avail[i * S + j];
+        const unsigned char *sdead = &s->site_dead[(size_t)st * ns];
+        const double *bav = &th->bav[(j - j0) * ns];
+        for (size_t i = 0; i < ns; i++) th->avail[i] = sdead[i] ? 0 : bav[i];
         /* linear (voltage) constraints' rows (s_linear) over the screened
          * AC ones or the topology's DC ones */
         const double *sens = s->sens_sp ? s->sens_sp : screen ? s->lin_sens : t->sens;
@@ -1301,7 +1314,7 @@ static void s_aggregate_constraint(study *s, size_t c, double *buf, double *scra
  * others' rows are 0 there).  With linear constraints the SP's
  * sensitivities of every state are formed here as well: the screened AC
  * ones or the topology's, the linear constraints' rows in place. */
-static void s_flow_model(study *s, const study_sp *sp)
+static void s_flow_rows(study *s, const study_sp *sp)
 {
     const study_def *d = &s->def;
     const study_topology *t = sp->topo;
@@ -1336,6 +1349,23 @@ static void s_flow_model(study *s, const study_sp *sp)
                 memcpy(&s->lin2_sens[c * ns], &s->sens_sp[c * ns], ns * sizeof(double));
         }
     }
+}
+
+/* The SP's model as the blocks use it: each row with its constant term as
+ * one more column (times inj's row of ones), and which sites each state
+ * de-energises. */
+static void s_flow_model(study *s, const study_sp *sp)
+{
+    const study_topology *t = sp->topo;
+    size_t nb = s->nb, ns = s->def.ns;
+    s_flow_rows(s, sp);
+    for (size_t r = 0; r < s->flow_nrows; r++) {
+        memcpy(&s->flow_mat[r * (nb + 1)], &s->flow_rows[r * nb], nb * sizeof(double));
+        s->flow_mat[r * (nb + 1) + nb] = s->flow_off[r];
+    }
+    for (size_t st = 0; st < s->nst; st++)
+        for (size_t i = 0; i < ns; i++)
+            s->site_dead[st * ns + i] = t->dead[st * t->nbus_case + (size_t)s->net->bus_row[s->site_bus[i]]];
 }
 
 /* STUDY_AC_SCREEN: per state, the AC operating point at the SP's mean
