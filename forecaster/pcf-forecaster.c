@@ -38,7 +38,7 @@ static const char s_usage[] =
     "                                        SCADA, or from the given instant\n"
     "  queue --zone Z (--day-ahead DATE | --real-time)\n"
     "                                        ask the daemons for a run\n"
-    "  version                               the version and the OpenBLAS kernels in use\n"
+    "  version                               the version, and the OpenBLAS kernels and threads in use\n"
     "  daemon [--zones Z1,Z2] [--day-ahead-at HH:MM] [--debounce-ms MS] [--name ID] [--stale-s S]\n"
     "                                        take runs from the queue; queue a real-time run when\n"
     "                                        ingest NOTIFYs fresh SCADA and a day-ahead run daily;\n"
@@ -313,8 +313,10 @@ int main(int argc, char **argv)
     }
     const char *cmd = argv[optind];
     if (strcmp(cmd, "version") == 0) {
-        /* which OpenBLAS kernels run the flow products (blas_core.h) */
-        printf("pcf-forecaster %s (OpenBLAS kernels: %s)\n", PCF_VERSION, blas_core_name());
+        /* which OpenBLAS kernels run the flow products, and the threads
+         * OpenBLAS started (blas_core.h) */
+        printf("pcf-forecaster %s (OpenBLAS kernels: %s, threads: %d)\n", PCF_VERSION, blas_core_name(),
+               blas_core_threads());
         return 0;
     }
     if (strcmp(cmd, "daemon") == 0) return s_daemon(&a);
