@@ -278,6 +278,27 @@ void db_copy_bin_int8(db_copy *cp, int64_t v)
     if (p) memcpy(p, &be, 8);
 }
 
+void db_copy_bin_int4(db_copy *cp, int32_t v)
+{
+    char *p = s_bin_field(cp, 4);
+    uint32_t be = htobe32((uint32_t)v);
+    if (p) memcpy(p, &be, 4);
+}
+
+void db_copy_bin_int2(db_copy *cp, int16_t v)
+{
+    char *p = s_bin_field(cp, 2);
+    uint16_t be = htobe16((uint16_t)v);
+    if (p) memcpy(p, &be, 2);
+}
+
+void db_copy_bin_null(db_copy *cp)
+{
+    /* a field of length -1 and no bytes: the 0 s_bin_field wrote becomes -1 */
+    char *p = s_bin_field(cp, 0);
+    if (p) memset(p - 4, 0xff, 4);
+}
+
 void db_copy_bin_float8(db_copy *cp, double v)
 {
     uint64_t u;

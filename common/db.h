@@ -69,6 +69,9 @@ void db_copy_destroy(db_copy **cp);
 db_copy *db_copy_new_binary(PGconn *c, const char *target, pcf_error *err);
 void db_copy_bin_text(db_copy *cp, const char *s, size_t n);   /* text */
 void db_copy_bin_int8(db_copy *cp, int64_t v);                 /* bigint */
+void db_copy_bin_int4(db_copy *cp, int32_t v);                 /* integer */
+void db_copy_bin_int2(db_copy *cp, int16_t v);                 /* smallint */
+void db_copy_bin_null(db_copy *cp);                            /* NULL, any type */
 void db_copy_bin_float8(db_copy *cp, double v);                /* double precision */
 void db_copy_bin_timestamptz(db_copy *cp, int64_t unix_s);     /* timestamptz, whole seconds */
 

@@ -11,7 +11,8 @@
  *   write    one transaction: the run row, every PCF row, constraint
  *            statement, statement site and constraint block, and
  *            NOTIFY pcf_run '<run_id>' (delivered at commit, so the
- *            publisher never sees a run before it is committed)
+ *            publisher never sees a run before it is committed); it opens
+ *            before the study and the rows stream in while the study runs
  *
  * A run either commits whole or leaves nothing.  The time spent in each
  * stage is returned so benchmarks and logs can show where it goes.
@@ -26,6 +27,7 @@
 #include "anm.h"
 #include "engine_cache.h"
 #include "error.h"
+#include "study.h"
 
 typedef enum engine_kind { ENGINE_DAY_AHEAD = 1, ENGINE_REAL_TIME = 2 } engine_kind;
 
@@ -53,6 +55,8 @@ typedef struct engine_opts {
     int ac_voltage_linear;       /* 1: full AC solves keep voltage constraints' linear flow and never
                                   * pick samples for them (as before 2026-12-03; for comparison);
                                   * 0: they measure the bus (study_set_voltage_bus) */
+    int write_after_study;       /* 1: the writer starts after the study instead of streaming each SP's
+                                  * rows beside it (as before 2026-12-03; for comparison) */
     const char *version;         /* software version recorded with the run */
     long long job_id;            /* run_queue job this run answers, 0 = none: see below */
     const char *worker;          /* the engine that claimed job_id */
@@ -65,6 +69,8 @@ typedef struct engine_report {
     size_t samples;
     uint64_t seed;
     double t_load, t_forecast, t_study, t_write, t_total;   /* seconds */
+    double t_write_stream;       /* writing rows beside the study (not in t_write: the study
+                                  * does not wait for it), seconds */
     double unresolved_share;     /* max over SPs: samples the ANM could not clear */
     size_t ac_samples;           /* samples re-solved with AC (engine_opts.ac) */
     size_t ac_fallbacks;         /* of those, left on DC because AC did not converge */
@@ -74,6 +80,7 @@ typedef struct engine_report {
     size_t voltage_fallbacks;    /* states whose AC solve failed (voltage.h): fault states on the intact
                                   * model, intact states linearised with the sites scaled back */
     double t_voltage;            /* of t_study: their AC linearisation, seconds */
+    study_times study_t;         /* of t_study: CPU seconds per part (study.h) */
     size_t members;              /* weather ensemble members sampled per scenario (0: none) */
 } engine_report;
 

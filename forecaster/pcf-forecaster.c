@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "blas_core.h"
 #include "db.h"
 #include "engine.h"
 #include "log.h"
@@ -37,6 +38,7 @@ static const char s_usage[] =
     "                                        SCADA, or from the given instant\n"
     "  queue --zone Z (--day-ahead DATE | --real-time)\n"
     "                                        ask the daemons for a run\n"
+    "  version                               the version and the OpenBLAS kernels in use\n"
     "  daemon [--zones Z1,Z2] [--day-ahead-at HH:MM] [--debounce-ms MS] [--name ID] [--stale-s S]\n"
     "                                        take runs from the queue; queue a real-time run when\n"
     "                                        ingest NOTIFYs fresh SCADA and a day-ahead run daily;\n"
@@ -103,10 +105,10 @@ static void s_log_run(const engine_opts *o, const engine_report *r)
 {
     fprintf(stderr,
             "pcf-forecaster: run=%lld zone=%s kind=%s sps=%zu samples=%zu seed=%llu sites=%zu constraints=%zu "
-            "faults=%zu topologies=%zu unresolved=%.4f members=%zu ac=%zu ac_fallbacks=%zu load=%.3fs forecast=%.3fs study=%.3fs write=%.3fs total=%.3fs\n",
+            "faults=%zu topologies=%zu unresolved=%.4f members=%zu ac=%zu ac_fallbacks=%zu load=%.3fs forecast=%.3fs study=%.3fs write=%.3fs write_stream=%.3fs total=%.3fs\n",
             (long long)r->run_id, o->zone, o->kind == ENGINE_DAY_AHEAD ? "day_ahead" : "real_time", r->sp_count,
             r->samples, (unsigned long long)r->seed, r->sites, r->constraints, r->faults, r->topologies,
-            r->unresolved_share, r->members, r->ac_samples, r->ac_fallbacks, r->t_load, r->t_forecast, r->t_study, r->t_write, r->t_total);
+            r->unresolved_share, r->members, r->ac_samples, r->ac_fallbacks, r->t_load, r->t_forecast, r->t_study, r->t_write, r->t_write_stream, r->t_total);
     if (r->voltage_constraints)
         fprintf(stderr, "pcf-forecaster: run=%lld voltage_constraints=%zu voltage=%.3fs voltage_fallbacks=%zu\n",
                 (long long)r->run_id, r->voltage_constraints, r->t_voltage, r->voltage_fallbacks);
@@ -236,6 +238,7 @@ static int s_daemon(const cli *a)
 
 int main(int argc, char **argv)
 {
+    blas_core_ensure(argv);     /* may execute the program again, at once */
     cli a;
     memset(&a, 0, sizeof a);
     a.db = getenv("PCF_DB");
@@ -309,6 +312,11 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *cmd = argv[optind];
+    if (strcmp(cmd, "version") == 0) {
+        /* which OpenBLAS kernels run the flow products (blas_core.h) */
+        printf("pcf-forecaster %s (OpenBLAS kernels: %s)\n", PCF_VERSION, blas_core_name());
+        return 0;
+    }
     if (strcmp(cmd, "daemon") == 0) return s_daemon(&a);
     if (strcmp(cmd, "run") != 0 && strcmp(cmd, "queue") != 0) {
         fprintf(stderr, "pcf-forecaster: unknown command '%s'\n%s", cmd, s_usage);
