@@ -213,14 +213,20 @@ static pcf_rc s_horizon(PGconn *c, run_ctx *x, pcf_error *err)
         /* Day-ahead: the forecast is made before the day; history ends at
          * the anchor (latest SCADA, or the start of the day if later). */
     }
-    /* The anchor: the end of the latest SCADA slot of the zone. */
+    /* The anchor: the end of the latest SCADA slot of the zone; with the
+     * inputs' freshness the run row keeps (one probe of the SCADA, not two). */
     const char *p[1] = { o->zone };
-    PGresult *r = db_query(c, "SELECT coalesce(extract(epoch FROM " ENGINE_SQL_LATEST_SCADA ")::bigint, 0)", 1, p,
-                           err);
+    PGresult *r = db_query(c, "SELECT coalesce(extract(epoch FROM q.s)::bigint, 0), q.s, q.w, q.o FROM (SELECT "
+                              ENGINE_SQL_LATEST_SCADA " AS s, " ENGINE_SQL_LATEST_WEATHER " AS w,"
+                              " (SELECT max(o.received_at) FROM outage o JOIN branch b USING (branch_id)"
+                              "   WHERE b.zone_id = $1) AS o) q", 1, p, err);
     if (!r) return PCF_ERR_DB;
     long latest = 0;
     const char *v = PQgetvalue(r, 0, 0);
     if (parse_long(v, strlen(v), &latest) != PCF_OK) latest = 0;
+    snprintf(x->scada_as_of, sizeof x->scada_as_of, "%s", PQgetisnull(r, 0, 1) ? "" : PQgetvalue(r, 0, 1));
+    snprintf(x->weather_as_of, sizeof x->weather_as_of, "%s", PQgetisnull(r, 0, 2) ? "" : PQgetvalue(r, 0, 2));
+    snprintf(x->outages_as_of, sizeof x->outages_as_of, "%s", PQgetisnull(r, 0, 3) ? "" : PQgetvalue(r, 0, 3));
     PQclear(r);
     /* The anchor is where the history ends and the forecast leads count from:
      * the end of the latest SCADA slot; a day-ahead run never looks into
@@ -247,26 +253,6 @@ static pcf_rc s_horizon(PGconn *c, run_ctx *x, pcf_error *err)
 }
 
 /* ---- inputs ------------------------------------------------------------------- */
-
-static void s_fmt_ts(const char *pgval, char *out, size_t n)
-{
-    snprintf(out, n, "%s", pgval);
-}
-
-static pcf_rc s_freshness(PGconn *c, run_ctx *x, pcf_error *err)
-{
-    const char *p[1] = { x->o->zone };
-    PGresult *r = db_query(c,
-        "SELECT " ENGINE_SQL_LATEST_SCADA ", " ENGINE_SQL_LATEST_WEATHER ","
-        "       (SELECT max(o.received_at) FROM outage o JOIN branch b USING (branch_id) WHERE b.zone_id = $1)",
-        1, p, err);
-    if (!r) return PCF_ERR_DB;
-    s_fmt_ts(PQgetisnull(r, 0, 0) ? "" : PQgetvalue(r, 0, 0), x->scada_as_of, sizeof x->scada_as_of);
-    s_fmt_ts(PQgetisnull(r, 0, 1) ? "" : PQgetvalue(r, 0, 1), x->weather_as_of, sizeof x->weather_as_of);
-    s_fmt_ts(PQgetisnull(r, 0, 2) ? "" : PQgetvalue(r, 0, 2), x->outages_as_of, sizeof x->outages_as_of);
-    PQclear(r);
-    return PCF_OK;
-}
 
 static pcf_rc s_outages(PGconn *c, run_ctx *x, pcf_error *err)
 {
@@ -316,7 +302,6 @@ static pcf_rc s_load(PGconn *c, run_ctx *x, pcf_error *err)
     rc = ec ? engine_cache_zone(ec, c, x->o->zone, &x->z, err) : zone_load(c, x->o->zone, NULL, &x->z, err);
     if (rc != PCF_OK) goto done;
     if ((rc = s_horizon(c, x, err)) != PCF_OK) goto done;
-    if ((rc = s_freshness(c, x, err)) != PCF_OK) goto done;
     if ((rc = s_outages(c, x, err)) != PCF_OK) goto done;
     int64_t hfrom = x->anchor - (int64_t)HISTORY_DAYS * 86400;
     rc = ec ? engine_cache_scada(ec, c, hfrom, x->anchor, &x->hist, err)

@@ -752,8 +752,12 @@ static void s_sample_block(study *s, study_thread *th, size_t blk)
         for (size_t i = 0; i < ns; i++) memset(&s->avail[i * S + j0], 0, n * sizeof(double));
     size_t draw = sp->site_err ? ns : 0;
     /* bus demand normals, drawn two at a time: draws 2q and 2q + 1 are one
-     * Philox block (zq: the pair z holds, none yet) */
-    size_t zq = SIZE_MAX;
+     * Philox block (zq: the pair z holds, none yet), and only those of the
+     * pair that are bus draws (the first may be the last site's, the
+     * second past the last bus) */
+    size_t zq = SIZE_MAX, dend = draw;
+    if (sp->bus_demand_sd)
+        for (size_t b = 0; b < nb; b++) dend += sp->bus_demand_sd[net->bus_row[b]] > 0;
     for (size_t b = 0; b < nb; b++) {
         int row = net->bus_row[b];
         double p = sp->bus_fixed ? sp->bus_fixed[row] : 0;
@@ -766,7 +770,8 @@ static void s_sample_block(study *s, study_thread *th, size_t blk)
         }
         if (draw / 2 != zq) {
             zq = draw / 2;
-            rng_normal_rows(&span, 2 * zq, 2, z[0], STUDY_BLOCK);
+            size_t hi = 2 * zq + 2 < dend ? 2 * zq + 2 : dend;
+            rng_normal_rows(&span, draw, hi - draw, z[draw % 2], STUDY_BLOCK);
         }
         const double *zb = z[draw % 2];
         for (size_t k = 0; k < n; k++) inj[k] = p - (dem + sd * zb[k]);
@@ -785,9 +790,13 @@ static void s_sample_block(study *s, study_thread *th, size_t blk)
     }
     for (size_t i = 0; i < ns; i++) {
         double cap = s->site_cap[i], *av = &s->avail[i * S + j0], *inj = &s->inj[(size_t)s->site_bus[i] * S + j0];
+        /* the member's mean, else the forecast's, plus the error */
+        if (member)
+            for (size_t k = 0; k < n; k++) av[k] += s->member_mean[member[k] * ns + i];
+        else
+            for (size_t k = 0; k < n; k++) av[k] += sp->site_mean[i];
         for (size_t k = 0; k < n; k++) {
-            double mu = member ? s->member_mean[member[k] * ns + i] : sp->site_mean[i];
-            double a = mu + av[k];
+            double a = av[k];
             a = a < 0 ? 0 : (a > cap ? cap : a);
             av[k] = a;
             inj[k] += a;

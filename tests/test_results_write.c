@@ -11,7 +11,8 @@
  *     the run fails it and leaves nothing behind, not even the run row, and
  *     nothing is announced; a job taken over while the rows streamed is
  *     not answered; streamed rows are those written after the study;
- *   - the rows go in binary COPY: its smallint, integer and NULL fields.
+ *   - the rows go in binary COPY: its smallint, integer and NULL fields;
+ *   - the run row keeps the inputs' freshness, read with the anchor.
  */
 #include <criterion/criterion.h>
 #include <stdint.h>
@@ -247,6 +248,44 @@ Test(results_write, binary_copy_fields_round_trip)
         cr_assert_str_eq(PQgetvalue(r, i, 4), "t");
     }
     PQclear(r);
+    PQfinish(c);
+    testdb_drop(&db);
+}
+
+/* The anchor and the inputs' freshness come from one probe of the feeds
+ * (s_horizon): the run row keeps the newest SCADA instant, weather issue and
+ * outage receipt of its zone, and the horizon follows the newest SCADA. */
+Test(results_write, the_run_row_keeps_the_inputs_freshness, .timeout = 120)
+{
+    testdb db;
+    char out[OUT];
+    s_zone(&db, "rwasof");
+    cr_assert_eq(testdb_runf(&db, out, OUT, "%s/pcf-db import-points --zone T tests/data/registry/case9_points.csv",
+                             testdb_bindir()), 0, "%s", out);
+    PGconn *c = testdb_connect(&db);
+    testdb_exec(c, "SELECT feed_ensure_partitions('measurement', '2025-05-25Z', '2025-06-05Z')");
+    testdb_exec(c, "SELECT feed_ensure_partitions('weather_forecast', '2025-05-25Z', '2025-06-05Z')");
+    testdb_exec(c, "INSERT INTO ingest_batch (feed, source, content_hash, status, started_at)"
+                   " VALUES ('outage', 't', '00000000000000000000000000000001', 'loaded', now())");
+    testdb_exec(c, "INSERT INTO measurement (point_id, ts, value, quality, batch_id)"
+                   " SELECT p.point_id, t, 10, 'good', 1 FROM measurement_point p,"
+                   " generate_series('2025-05-31T12:00Z'::timestamptz, '2025-06-01T11:50Z', '10 min') t");
+    testdb_exec(c, "INSERT INTO weather_location VALUES ('L1', 'T', 52.9, -0.1, 4)");
+    testdb_exec(c, "INSERT INTO weather_forecast (location_id, model, issued_at, valid_at, variable, member, value,"
+                   " interval_s, batch_id) SELECT 'L1', m, i, v, 'temperature_2m', 0, 15, 0, 1"
+                   " FROM unnest(ARRAY['a', 'b']) m, unnest(ARRAY['2025-05-31T00:00Z', '2025-05-31T06:00Z']::timestamptz[]) i,"
+                   "      generate_series('2025-05-31T00:00Z'::timestamptz, '2025-06-02T00:00Z', '1 hour') v"
+                   " WHERE m = 'a' OR i = '2025-05-31T00:00Z'");
+    testdb_exec(c, "INSERT INTO outage (outage_id, revision, equipment_id, branch_id, kind, status, start_at, end_at,"
+                   " source, batch_id, received_at) SELECT 'o1', 1, 'e', min(branch_id), 'planned', 'cancelled',"
+                   " '2025-07-01Z', '2025-07-02Z', 't', 1, '2025-05-30T09:00Z' FROM branch");
+    engine_opts o = { .zone = "T", .kind = ENGINE_REAL_TIME, .samples = 50, .threads = 2, .version = "test" };
+    engine_report rep;
+    pcf_error err;
+    cr_assert_eq(engine_run(c, &o, &rep, &err), PCF_OK, "%s", err.msg);
+    cr_assert_eq(testdb_long(c, "SELECT count(*) FROM run WHERE scada_as_of = '2025-06-01T11:50Z'"
+                                " AND weather_as_of = '2025-05-31T06:00Z' AND outages_as_of = '2025-05-30T09:00Z'"
+                                " AND horizon_start = '2025-06-01T12:30Z'"), 1);
     PQfinish(c);
     testdb_drop(&db);
 }
