@@ -33,11 +33,24 @@ const char *const FORECAST_WX_VARS[4] = { "temperature_2m", "shortwave_radiation
                                           "wind_speed_10m" };
 enum { S_TEMP, S_GHI, S_W100, S_W10 };
 
+/* Seconds since 1970-01-01 00:00 UK local time: the half-hour of day and
+ * the day of week come from it by arithmetic, without the civil date the
+ * demand fit had computed twice per node and half-hour of history (a
+ * tenth of a real-time run's forecast stage). */
+static int64_t s_local(int64_t t)
+{
+    return t + sptime_zone_offset(sptime_london(), t);
+}
+
+static int64_t s_floor_div(int64_t a, int64_t b)
+{
+    return a / b - (a % b != 0 && (a < 0) != (b < 0));
+}
+
 int fc_tod(int64_t t)
 {
-    sptime_civil c;
-    sptime_to_local(sptime_london(), t, &c);
-    return c.hour * 2 + c.min / 30;
+    int64_t l = s_local(t);
+    return (int)((l - s_floor_div(l, 86400) * 86400) / 1800);
 }
 
 /* ---- bank holidays ----------------------------------------------------------- */
@@ -142,12 +155,9 @@ double fc_errmodel_sd(const fc_errmodel *m, int64_t t, double lead)
 void fc_demand_features(int64_t t, double temp_c, double ghi_wm2, bool holiday, double x[FC_DEMAND_NFEAT])
 {
     memset(x, 0, FC_DEMAND_NFEAT * sizeof x[0]);
-    sptime_civil c;
-    sptime_to_local(sptime_london(), t, &c);
-    x[c.hour * 2 + c.min / 30] = 1.0;
+    int64_t l = s_local(t), days = s_floor_div(l, 86400);
+    x[(l - days * 86400) / 1800] = 1.0;
     /* Day of week of the local date: 1970-01-01 was a Thursday. */
-    sptime_civil d = { c.year, c.month, c.day, 0, 0, 0 };
-    int64_t days = sptime_from_civil(&d) / 86400;
     int dow = (int)(((days + 3) % 7 + 7) % 7);      /* 0 Monday .. 6 Sunday */
     if (dow == 5 && !holiday) x[48] = 1.0;
     if (dow == 6 || holiday) x[49] = 1.0;
