@@ -507,6 +507,10 @@ typedef struct s_run {
     forecast *f;
     double *resid;              /* [(nsite + nbus) * nt] residual rows, NAN missing */
     double prof[FC_NTOD];
+    /* the demand regressors of every half-hour of history, the same for
+     * every bus: formed once (s_regressors), not once per bus */
+    double *temp, *ghi;         /* [nt] */
+    bool *hol;                  /* [nt] */
 } s_run;
 
 static void s_site(s_run *R, size_t si)
@@ -630,6 +634,25 @@ static double s_zone_wx(const wx_series *w, int var, size_t member, int64_t t)
 }
 
 
+/* R's demand regressors of the history, on first use. */
+static pcf_rc s_regressors(s_run *R, pcf_error *err)
+{
+    const history *h = R->in->hist;
+    if (R->temp || !h) return PCF_OK;
+    size_t nt = h->nt;
+    R->temp = malloc((nt + 1) * sizeof *R->temp);
+    R->ghi = malloc((nt + 1) * sizeof *R->ghi);
+    R->hol = malloc((nt + 1) * sizeof *R->hol);
+    if (!R->temp || !R->ghi || !R->hol) return pcf_error_set(err, PCF_ERR_NOMEM, "forecast: out of memory");
+    for (size_t i = 0; i < nt; i++) {
+        int64_t t = h->t0 + (int64_t)i * HISTORY_SLOT;
+        R->temp[i] = s_zone_wx(R->in->hist_wx, S_TEMP, 0, t);
+        R->ghi[i] = s_zone_wx(R->in->hist_wx, S_GHI, 0, t);
+        R->hol[i] = s_holiday_at(t);
+    }
+    return PCF_OK;
+}
+
 static pcf_rc s_bus(s_run *R, size_t b, pcf_error *err)
 {
     const forecast_input *in = R->in;
@@ -649,20 +672,10 @@ static pcf_rc s_bus(s_run *R, size_t b, pcf_error *err)
     bool fitted = false;
     double last = 0;
     if (f->bus_point[b] >= 0 && h) {
-        double *temp = malloc(nt * sizeof *temp), *ghi = malloc(nt * sizeof *ghi);
-        bool *hol = malloc(nt * sizeof *hol);
-        if (!temp || !ghi || !hol) {
-            free(temp);
-            free(ghi);
-            free(hol);
-            return pcf_error_set(err, PCF_ERR_NOMEM, "forecast: out of memory");
-        }
-        for (size_t i = 0; i < nt; i++) {
-            int64_t t = h->t0 + (int64_t)i * HISTORY_SLOT;
-            temp[i] = s_zone_wx(in->hist_wx, S_TEMP, 0, t);
-            ghi[i] = s_zone_wx(in->hist_wx, S_GHI, 0, t);
-            hol[i] = s_holiday_at(t);
-        }
+        pcf_rc rc = s_regressors(R, err);
+        if (rc != PCF_OK) return rc;
+        const double *temp = R->temp, *ghi = R->ghi;
+        const bool *hol = R->hol;
         const double *y = history_row(h, (size_t)f->bus_point[b]);
         pcf_error ferr;
         fitted = fc_demand_fit(h->t0, nt, y, temp, ghi, hol, m, &ferr) == PCF_OK;
@@ -672,9 +685,6 @@ static pcf_rc s_bus(s_run *R, size_t b, pcf_error *err)
                                                                ghi[i], hol[i])
                                     : NAN;
         if (fitted) last = s_last_resid(h, res, in->anchor);
-        free(temp);
-        free(ghi);
-        free(hol);
     }
     for (size_t k = 0; k < in->nsp; k++) {
         int64_t t = in->sp[k];
@@ -800,6 +810,9 @@ pcf_rc forecast_run(const forecast_input *in, forecast **out, pcf_error *err)
     }
     if (rc == PCF_OK) rc = s_groups(&R, err);
     free(R.resid);
+    free(R.temp);
+    free(R.ghi);
+    free(R.hol);
     if (rc != PCF_OK) {
         forecast_destroy(&f);
         return rc;
