@@ -12,7 +12,9 @@
  *     nothing is announced; a job taken over while the rows streamed is
  *     not answered; streamed rows are those written after the study;
  *   - the rows go in binary COPY: its smallint, integer and NULL fields;
- *   - the run row keeps the inputs' freshness, read with the anchor.
+ *   - the run row keeps the inputs' freshness, read with the anchor;
+ *   - the rows' key checks probe indexes even when the statistics say the
+ *     referenced tables are empty.
  */
 #include <criterion/criterion.h>
 #include <stdint.h>
@@ -286,6 +288,36 @@ Test(results_write, the_run_row_keeps_the_inputs_freshness, .timeout = 120)
     cr_assert_eq(testdb_long(c, "SELECT count(*) FROM run WHERE scada_as_of = '2025-06-01T11:50Z'"
                                 " AND weather_as_of = '2025-05-31T06:00Z' AND outages_as_of = '2025-05-30T09:00Z'"
                                 " AND horizon_start = '2025-06-01T12:30Z'"), 1);
+    PQfinish(c);
+    testdb_drop(&db);
+}
+
+/* A new database: the result tables were analyzed empty.  The foreign-key
+ * checks of the streamed rows must still probe the referenced tables' keys,
+ * not scan them (a scan per row is quadratic in the results kept). */
+Test(results_write, key_checks_probe_indexes_in_a_new_database, .timeout = 120)
+{
+    testdb db;
+    s_zone(&db, "rwscan");
+    PGconn *c = testdb_connect(&db);
+    testdb_exec(c, "ANALYZE");
+    engine_opts o = s_opts();
+    engine_report rep;
+    pcf_error err;
+    for (int i = 0; i < 2; i++) {
+        o.seed = 7 + (uint64_t)i;
+        cr_assert_eq(engine_run(c, &o, &rep, &err), PCF_OK, "%s", err.msg);
+    }
+    /* this backend's counters reach the shared statistics when it goes idle */
+    testdb_exec(c, "SELECT pg_stat_force_next_flush()");
+    long checks = testdb_long(c, "SELECT count(*) FROM constraint_statement_site")
+                  + testdb_long(c, "SELECT count(*) FROM constraint_block");
+    long scans = testdb_long(c, "SELECT coalesce(sum(seq_scan), 0) FROM pg_stat_user_tables"
+                                " WHERE relname IN ('constraint_statement', 'run')");
+    long probes = testdb_long(c, "SELECT coalesce(sum(idx_scan), 0) FROM pg_stat_user_tables"
+                                 " WHERE relname = 'constraint_statement'");
+    cr_assert_lt(scans, 20, "%ld sequential scans of constraint_statement and run for %ld checked rows", scans, checks);
+    cr_assert_geq(probes, checks, "%ld index probes for %ld checked rows", probes, checks);
     PQfinish(c);
     testdb_drop(&db);
 }
