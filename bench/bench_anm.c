@@ -13,6 +13,11 @@
  *   anm_curtail_share     share of calls that curtailed anything
  *   rng_normal_ns         one standard normal (Philox + inverse CDF), ns
  *   rng_mvn30_us          one 30-dimensional correlated Gaussian draw, us
+ *   rng_normal_rows_ns    one standard normal drawn a block at a time
+ *                         (rng_normal_rows, 256 samples x 30 draws), ns
+ *   rng_mvn30_rows_us     one sample of the 30-dimensional Gaussian drawn a
+ *                         block at a time (rng_mvn_draw_rows, 256 samples),
+ *                         the way the study's sampling phase draws, us
  *   mcstat_sp_ms          recording 10,000 samples x 30 sites and
  *                         summarising the 30 sites of one SP, ms
  *   mcstat_48sp_10k_ms    the same for a day-ahead run's 48 SPs, ms
@@ -182,8 +187,29 @@ static int s_bench_rng(void)
         s += x[i % NS];
     }
     dt = s_now() - t0;
-    rng_mvn_destroy(&m);
     printf("BENCH rng_mvn30_us %.3f us\n", dt / M * 1e6);
+    /* the block forms, as the study's phase 1 calls them */
+    enum { B = 256 };
+    static double blk[NS * B];
+    rng_span sp = { .seed = 3, .sp = 2, .stream = RNG_STREAM_FORECAST, .n = B };
+    t0 = s_now();
+    for (uint32_t i = 0; i < N / (NS * B); i++) {
+        sp.sample0 = i * B;
+        rng_normal_rows(&sp, 0, NS, blk, B);
+        s += blk[i % (NS * B)];
+    }
+    dt = s_now() - t0;
+    printf("BENCH rng_normal_rows_ns %.2f ns\n", dt / (N / (NS * B) * NS * B) * 1e9);
+    t0 = s_now();
+    for (uint32_t i = 0; i < M / B; i++) {
+        sp.sample0 = i * B;
+        rng_mvn_draw_rows(m, &sp, blk, B);
+        s += blk[i % (NS * B)];
+    }
+    dt = s_now() - t0;
+    rng_mvn_destroy(&m);
+    printf("# sum %g\n", s);
+    printf("BENCH rng_mvn30_rows_us %.3f us\n", dt / (M / B * B) * 1e6);
     return 0;
 }
 

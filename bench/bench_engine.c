@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "blas_core.h"
 #include "db.h"
 #include "engine.h"
 #include "load.h"
@@ -123,10 +124,21 @@ static void s_report(const char *name, const engine_report *r)
     printf("BENCH %s_study %.3f s\n", name, r->t_study);
     printf("BENCH %s_samples_per_s %.0f samples/s\n", name,
            (double)(r->sp_count * r->samples) / (r->t_study > 0 ? r->t_study : 1e-9));
-    printf("# %s: %zu SPs x %zu samples, %zu sites, %zu constraints, %zu credible faults; stage shares: "
-           "load %.0f%%, forecast %.0f%%, study (sampling, power flow, ANM, aggregation) %.0f%%, write %.0f%%\n",
+    /* the study's parts run on both threads at once: their CPU seconds,
+     * and each part's share of the study's wall time in proportion */
+    const study_times *t = &r->study_t;
+    double parts = t->sampling + t->power_flow + t->anm + t->aggregation;
+    printf("BENCH %s_sampling_cpu %.3f s\n", name, t->sampling);
+    printf("BENCH %s_power_flow_cpu %.3f s\n", name, t->power_flow);
+    printf("BENCH %s_anm_cpu %.3f s\n", name, t->anm);
+    printf("BENCH %s_aggregation_cpu %.3f s\n", name, t->aggregation);
+    double w = parts > 0 ? r->t_study / parts / stages : 0;
+    printf("# %s: %zu SPs x %zu samples, %zu sites, %zu constraints, %zu credible faults; shares of the run's wall "
+           "time: load %.0f%%, forecast %.0f%%, study %.0f%% (sampling %.0f%%, power flow %.0f%%, ANM %.0f%%, "
+           "aggregation %.0f%%), write %.0f%%\n",
            name, r->sp_count, r->samples, r->sites, r->constraints, r->faults, 100 * r->t_load / stages,
-           100 * r->t_forecast / stages, 100 * r->t_study / stages, 100 * r->t_write / stages);
+           100 * r->t_forecast / stages, 100 * r->t_study / stages, 100 * t->sampling * w, 100 * t->power_flow * w,
+           100 * t->anm * w, 100 * t->aggregation * w, 100 * r->t_write / stages);
 }
 
 static void s_report_cpu(const char *name, const double *cpu, int n)
@@ -271,8 +283,10 @@ static int s_voltage_compare(PGconn *c, anm_options *anm)
     return 0;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    (void)argc;
+    blas_core_ensure(argv);     /* as pcf-forecaster does */
     const char *host = getenv("PCF_TEST_PGHOST"), *port = getenv("PCF_TEST_PGPORT");
     const char *bin = getenv("PCF_BINDIR") ? getenv("PCF_BINDIR") : "bin";
     if (!host || !port) {
@@ -280,6 +294,7 @@ int main(void)
         return 1;
     }
     openblas_set_num_threads(1);
+    printf("# OpenBLAS kernels: %s\n", blas_core_name());
     char gen[64], env[1024];
     snprintf(gen, sizeof gen, "/tmp/pcf-bench-engine-%d", (int)getpid());
     snprintf(env, sizeof env, "PGHOST='%s' PGPORT='%s' PGUSER=postgres", host, port);
@@ -395,8 +410,8 @@ int main(void)
     snprintf(cmd, sizeof cmd, "exec env %s PGDATABASE=bench_engine %s/pcf-forecaster daemon --zones kestrel "
              "--debounce-ms 0 --day-ahead-at 23:59 --samples 10000 --name bench 2>/tmp/pcf-bench-daemon.log", env, bin);
     pid_t pid;
-    char *argv[] = { "sh", "-c", cmd, NULL };
-    if (posix_spawn(&pid, "/bin/sh", NULL, NULL, argv, environ) != 0) return 1;
+    char *sh_argv[] = { "sh", "-c", cmd, NULL };
+    if (posix_spawn(&pid, "/bin/sh", NULL, NULL, sh_argv, environ) != 0) return 1;
     PGconn *l = db_connect(ci, &err);
     db_exec(l, "LISTEN pcf_run", &err);
     double best_rt = HUGE_VAL;

@@ -721,6 +721,7 @@ static pcf_rc s_study(run_ctx *x, pcf_error *err)
     if (st) {
         study_ac_counts(st, &x->rep->ac_samples, &x->rep->ac_fallbacks);
         x->rep->ac_lin_failures = study_ac_lin_failures(st);
+        study_times_get(st, &x->rep->study_t);
     }
     if (ev.v) x->rep->voltage_fallbacks = voltage_fallbacks(ev.v);
     for (size_t c = 0; c < x->z->nconstraint; c++) x->rep->voltage_constraints += x->z->constraint[c].kind == ZONE_C_VOLTAGE;

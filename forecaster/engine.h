@@ -27,6 +27,7 @@
 #include "anm.h"
 #include "engine_cache.h"
 #include "error.h"
+#include "study.h"
 
 typedef enum engine_kind { ENGINE_DAY_AHEAD = 1, ENGINE_REAL_TIME = 2 } engine_kind;
 
@@ -79,6 +80,7 @@ typedef struct engine_report {
     size_t voltage_fallbacks;    /* states whose AC solve failed (voltage.h): fault states on the intact
                                   * model, intact states linearised with the sites scaled back */
     double t_voltage;            /* of t_study: their AC linearisation, seconds */
+    study_times study_t;         /* of t_study: CPU seconds per part (study.h) */
     size_t members;              /* weather ensemble members sampled per scenario (0: none) */
 } engine_report;
 

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "blas_core.h"
 #include "db.h"
 #include "engine.h"
 #include "log.h"
@@ -37,6 +38,7 @@ static const char s_usage[] =
     "                                        SCADA, or from the given instant\n"
     "  queue --zone Z (--day-ahead DATE | --real-time)\n"
     "                                        ask the daemons for a run\n"
+    "  version                               the version, and the OpenBLAS kernels and threads in use\n"
     "  daemon [--zones Z1,Z2] [--day-ahead-at HH:MM] [--debounce-ms MS] [--name ID] [--stale-s S]\n"
     "                                        take runs from the queue; queue a real-time run when\n"
     "                                        ingest NOTIFYs fresh SCADA and a day-ahead run daily;\n"
@@ -236,6 +238,7 @@ static int s_daemon(const cli *a)
 
 int main(int argc, char **argv)
 {
+    blas_core_ensure(argv);     /* may execute the program again, at once */
     cli a;
     memset(&a, 0, sizeof a);
     a.db = getenv("PCF_DB");
@@ -309,6 +312,13 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *cmd = argv[optind];
+    if (strcmp(cmd, "version") == 0) {
+        /* which OpenBLAS kernels run the flow products, and the threads
+         * OpenBLAS started (blas_core.h) */
+        printf("pcf-forecaster %s (OpenBLAS kernels: %s, threads: %d)\n", PCF_VERSION, blas_core_name(),
+               blas_core_threads());
+        return 0;
+    }
     if (strcmp(cmd, "daemon") == 0) return s_daemon(&a);
     if (strcmp(cmd, "run") != 0 && strcmp(cmd, "queue") != 0) {
         fprintf(stderr, "pcf-forecaster: unknown command '%s'\n%s", cmd, s_usage);

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "blas_core.h"
 #include "log.h"
 #include "metrics.h"
 #include "parse.h"
@@ -108,6 +109,7 @@ static int s_ini(void *user, const char *section, const char *name, const char *
 
 int main(int argc, char **argv)
 {
+    blas_core_ensure(argv);     /* trade checks run studies: as pcf-forecaster does */
     opts o;
     memset(&o, 0, sizeof o);
     o.trade_samples = TRADE_DEFAULT_SAMPLES;

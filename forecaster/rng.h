@@ -21,8 +21,14 @@
  * rng_stream is a small value (no allocation): put one on the stack per
  * sample.  Uniforms lie in the open interval (0, 1) with 53 random bits;
  * standard normals are the inverse normal CDF of one uniform (Wichura's
- * AS241, via GSL), so every normal consumes exactly one uniform and draw
- * positions never depend on values (unlike rejection or Box-Muller pairs).
+ * AS241, rng_ppnd, bit for bit GSL's), so every normal consumes exactly one
+ * uniform and draw positions never depend on values (unlike rejection or
+ * Box-Muller pairs).
+ *
+ * rng_span and the *_rows functions: the same numbers for a block of
+ * consecutive samples at once, one row per draw position, one column per
+ * sample.  Draw t of a stream is half of Philox block t / 2 (two 32-bit
+ * words per uniform), so any draw of any sample is addressed directly.
  *
  * rng_mvn: correlated Gaussian vectors x = mean + L z with L the Cholesky
  * factor of the covariance.  Built once (rng_mvn_new), then read-only:
@@ -75,6 +81,28 @@ uint64_t rng_u64(rng_stream *r);
 double rng_uniform(rng_stream *r);
 /* Standard normal: inverse CDF of rng_uniform. */
 double rng_normal(rng_stream *r);
+/* The inverse standard normal CDF (AS241): p in (0, 1); 0 and 1 give -inf
+ * and +inf, NaN gives NaN.  Bit for bit GSL's gsl_cdf_ugaussian_Pinv. */
+double rng_ppnd(double p);
+/* x[i] = rng_ppnd(x[i]) for i < n, in place. */
+void rng_ppnd_vec(double *x, size_t n);
+
+/* The streams of n consecutive samples of one (seed, sp, stream), for
+ * drawing a whole block of samples at once. */
+typedef struct rng_span {
+    uint64_t seed;
+    uint32_t sp;
+    uint32_t sample0;    /* the first sample; sample0 + k wraps like uint32_t */
+    uint16_t stream;
+    size_t n;
+} rng_span;
+
+/* out[t * ld + k] = draw draw0 + t (0-based) of sample sample0 + k's stream,
+ * for t < ndraw and k < n: the number the (draw0 + t + 1)-th rng_uniform
+ * of rng_init(seed, sp, sample0 + k, stream) returns. */
+void rng_uniform_rows(const rng_span *sp, size_t draw0, size_t ndraw, double *out, size_t ld);
+/* The same for rng_normal. */
+void rng_normal_rows(const rng_span *sp, size_t draw0, size_t ndraw, double *out, size_t ld);
 
 typedef struct rng_mvn rng_mvn;
 
@@ -92,6 +120,9 @@ const double *rng_mvn_chol(const rng_mvn *m);
 /* x [n] = mean + L z, z drawn from r (n normals, in order).  Thread-safe on
  * a shared m. */
 void rng_mvn_draw(const rng_mvn *m, rng_stream *r, double *x);
+/* rng_mvn_draw of the n samples of sp, each from draw 0 of its stream:
+ * component i of sample sample0 + k in x[i * ld + k] (ld >= sp->n). */
+void rng_mvn_draw_rows(const rng_mvn *m, const rng_span *sp, double *x, size_t ld);
 
 typedef struct rng_lhs rng_lhs;
 

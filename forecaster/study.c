@@ -2,10 +2,17 @@
  * study.c -- the Monte-Carlo study; see study.h for the method.
  *
  * Layout of one SP's work (S samples, nb buses, nc constraints, nst states):
- *   inj   [nb x S]   net injection of every bus in every sample (MW)
+ *   inj   [nb x S]   net injection of every bus in every sample (MW),
+ *                    and a row nb of ones that carries the constant term
  *   avail [ns x S]   available output of every site (MW, capped)
  *   state [S]        0 intact, 1 + k credible fault k
- *   flow  [nst*nc x S] = cptdf [nst*nc x nb] * inj   (one dgemm)
+ *   flow  [nst*nc x S] = rows [nst*nc x nb] * inj + off
+ * where rows are the SP's: the topology's DC rows, the screened AC ones
+ * or the linear (voltage) constraints' models (s_flow_model).  The flows
+ * are formed block by block by the thread that takes the block, in its
+ * own buffer (one small dgemm per block): the product is shared between
+ * the threads and still in cache when the ANM reads it, and the whole
+ * matrix is kept only when the fault loadings need it (s->flow).
  * Samples are processed in fixed blocks of STUDY_BLOCK; a thread takes whole
  * blocks, and every sum over samples is formed per block in sample order and
  * then over blocks in block order, so the result never depends on how many
@@ -21,6 +28,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "dcpf.h"
 #include "pfnet.h"
@@ -52,12 +60,15 @@ typedef struct study_thread {
     struct study *st;
     anm *a;
     double *flow, *lim_f, *lim_r, *avail, *err;
+    double *fb;                  /* [(nst + 1) * nc * STUDY_BLOCK] the block's flows (phase 2) */
+    double *bav;                 /* [STUDY_BLOCK * ns] the block's available outputs, sample-major */
     study_ac *ac;                /* NULL unless def.ac */
     double *ac_p, *ac_q, *ac_flow;   /* [nb], [nb], [nc] */
     size_t ac_samples, ac_fallbacks; /* this SP */
     double *mscratch;            /* [2 S] site summaries (phase 3) */
     double *sortbuf;             /* [S] constraint quantiles (phase 3) */
     size_t *fault_acts;          /* [nf] binding-fault counts (phase 3) */
+    study_times t;               /* this thread's share (study_times_get) */
     pcf_rc rc;
     pcf_error err_msg;
 } study_thread;
@@ -69,6 +80,13 @@ struct study {
     int *site_bus;               /* [ns] internal */
     double *site_cap;            /* [ns] min(export, tranche capacity) */
     double *inj, *avail, *flow;  /* see the file comment */
+    /* this SP's flow model (s_flow_model): nst * nc rows, then nc more
+     * for the second tangent when flow_lin2 */
+    double *flow_rows, *flow_off;    /* [(nst + 1) * nc * nb], [(nst + 1) * nc] */
+    double *flow_mat;            /* [(nst + 1) * nc * (nb + 1)]: rows | off, times inj's nb + 1 rows */
+    size_t flow_nrows;
+    int flow_lin2;
+    unsigned char *site_dead;    /* [nst * ns] the site's bus is de-energised in the state */
     int *state;
     mcstat *stats;
     /* per-sample constraint figures */
@@ -110,11 +128,10 @@ struct study {
     study_fault_loading *fl;     /* [nc * nf] */
     /* linear constraints (nbr 0, study_set_linear): their index among
      * them, -1 for the others; the SP's sensitivities of every state
-     * (the topology's with the linear rows replaced); a row's scratch */
+     * (the topology's with the linear rows replaced) */
     size_t nlin;
     long *lin_of;                /* [nc] */
     double *sens_sp;             /* [nst * nc * ns], NULL without linear constraints */
-    double *lin_buf;             /* [nb] */
     const double *lin_row, *vlin_off, *lin_rev;  /* study_set_linear */
     int *vbus;                   /* [nc] study_set_voltage_bus: case bus row measured in AC samples, -1 none */
     double *vkv;                 /* [nc] */
@@ -380,6 +397,8 @@ void study_destroy(study **sp)
         study_thread *th = &s->th[i];
         anm_destroy(&th->a);
         free(th->flow);
+        free(th->fb);
+        free(th->bav);
         free(th->lim_f);
         free(th->lim_r);
         free(th->avail);
@@ -400,6 +419,10 @@ void study_destroy(study **sp)
     free(s->inj);
     free(s->avail);
     free(s->flow);
+    free(s->flow_rows);
+    free(s->flow_off);
+    free(s->flow_mat);
+    free(s->site_dead);
     free(s->state);
     free(s->flow_intact);
     free(s->flow_fault);
@@ -416,7 +439,6 @@ void study_destroy(study **sp)
     free(s->vbus);
     free(s->vkv);
     free(s->sens_sp);
-    free(s->lin_buf);
     free(s->fl);
     free(s->lin_cptdf);
     free(s->lin_off);
@@ -503,6 +525,9 @@ pcf_rc study_new(const study_def *def, study **out, pcf_error *err)
     if (!s) return pcf_error_set(err, PCF_ERR_NOMEM, "study: out of memory");
     s->def = *def;
     s->ac_mode = STUDY_AC_OFF;   /* a study is DC until told otherwise */
+    /* The threads each multiply their own blocks (phase 2): BLAS threads
+     * under them would only contend for the same cores. */
+    openblas_set_num_threads(1);
     if ((rc = pf_net_new(def->net, &s->net, err)) != PCF_OK) {
         study_destroy(&s);
         return rc;
@@ -514,9 +539,13 @@ pcf_rc study_new(const study_def *def, study **out, pcf_error *err)
     s->nblocks = (S + STUDY_BLOCK - 1) / STUDY_BLOCK;
     s->site_bus = calloc(ns + 1, sizeof(int));
     s->site_cap = calloc(ns + 1, sizeof(double));
-    s->inj = malloc(nb * S * sizeof(double));
+    s->inj = malloc((nb + 1) * S * sizeof(double));
     s->avail = malloc((ns + 1) * S * sizeof(double));
     s->flow = malloc((s->nst * nc + 1) * S * sizeof(double));
+    s->flow_rows = malloc(((s->nst + 1) * nc * nb + 1) * sizeof(double));
+    s->flow_off = malloc(((s->nst + 1) * nc + 1) * sizeof(double));
+    s->flow_mat = malloc(((s->nst + 1) * nc * (nb + 1) + 1) * sizeof(double));
+    s->site_dead = malloc(s->nst * ns + 1);
     s->state = malloc(S * sizeof(int));
     s->flow_intact = malloc((nc + 1) * S * sizeof(double));
     s->flow_fault = malloc((nc + 1) * S * sizeof(double));
@@ -532,18 +561,17 @@ pcf_rc study_new(const study_def *def, study **out, pcf_error *err)
     s->cres_site = calloc(nc * ns + 1, sizeof *s->cres_site);
     s->lin_of = malloc((nc + 1) * sizeof(long));
     for (size_t c = 0; s->lin_of && c < nc; c++) s->lin_of[c] = def->constraints[c].nbr == 0 ? (long)s->nlin++ : -1;
-    if (s->nlin) {
-        s->sens_sp = malloc((s->nst * nc * ns + 1) * sizeof(double));
-        s->lin_buf = malloc((nb + 1) * sizeof(double));
-    }
-    if (!s->lin_of || (s->nlin && (!s->sens_sp || !s->lin_buf)) ||
-        !s->site_bus || !s->site_cap || !s->inj || !s->avail || !s->flow || !s->state || !s->flow_intact ||
+    if (s->nlin) s->sens_sp = malloc((s->nst * nc * ns + 1) * sizeof(double));
+    if (!s->lin_of || (s->nlin && !s->sens_sp) ||
+        !s->site_bus || !s->site_cap || !s->inj || !s->avail || !s->flow || !s->state ||
+        !s->flow_rows || !s->flow_off || !s->flow_mat || !s->site_dead || !s->flow_intact ||
         !s->flow_fault || !s->curt_c || !s->acted || !s->unresolved || !s->blk_site_curt ||
         !s->blk_site_curt2 || !s->blk_site_n || !s->blk_binding ||
         !s->cres || !s->cres_site || !s->site_res) {
         study_destroy(&s);
         return pcf_error_set(err, PCF_ERR_NOMEM, "study: out of memory for %zu samples", S);
     }
+    for (size_t j = 0; j < S; j++) s->inj[nb * S + j] = 1.0;
     for (size_t i = 0; i < ns; i++) {
         s->site_bus[i] = pf_net_bus_index(s->net, def->sites[i].bus);
         if (s->site_bus[i] < 0) {
@@ -583,6 +611,8 @@ pcf_rc study_new(const study_def *def, study **out, pcf_error *err)
         th->st = s;
         rc = anm_new(&ad, &th->a, err);
         th->flow = malloc((nc + 1) * sizeof(double));
+        th->fb = malloc(((s->nst + 1) * nc * STUDY_BLOCK + 1) * sizeof(double));
+        th->bav = malloc((STUDY_BLOCK * ns + 1) * sizeof(double));
         th->lim_f = malloc((nc + 1) * sizeof(double));
         th->lim_r = malloc((nc + 1) * sizeof(double));
         th->avail = malloc((ns + 1) * sizeof(double));
@@ -590,7 +620,7 @@ pcf_rc study_new(const study_def *def, study **out, pcf_error *err)
         th->mscratch = malloc(2 * S * sizeof(double));
         th->sortbuf = malloc(S * sizeof(double));
         th->fault_acts = malloc((def->nf + 1) * sizeof(size_t));
-        if (rc == PCF_OK && (!th->flow || !th->lim_f || !th->lim_r || !th->avail || !th->err || !th->mscratch ||
+        if (rc == PCF_OK && (!th->flow || !th->fb || !th->bav || !th->lim_f || !th->lim_r || !th->avail || !th->err || !th->mscratch ||
                              !th->sortbuf || !th->fault_acts))
             rc = pcf_error_set(err, PCF_ERR_NOMEM, "study: out of memory");
     }
@@ -604,6 +634,15 @@ pcf_rc study_new(const study_def *def, study **out, pcf_error *err)
 }
 
 /* ---- sampling (phase 1) and ANM (phase 2), per block ------------------------ */
+
+/* This thread's CPU time: on a shared machine a part's share of the work
+ * should not grow with the time the thread waited for a core. */
+static double s_clock(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
 
 /* 1: the full AC solve measures linear constraint c's bus (study_set_voltage_bus). */
 static int s_measured(const study *s, size_t c)
@@ -687,54 +726,98 @@ static pcf_rc s_ac_sample(study *s, study_thread *th, size_t j, int st, const an
                            th->a, in, res, th->ac_flow, used, err);
 }
 
+/* Phase 1: the block's samples, drawn a row at a time rather than a sample
+ * at a time (rng.h, rng_span): the numbers are those of each sample's own
+ * streams, so the block's size or thread never changes them, but one call
+ * draws a quantity for all the block's samples, in vector loops, and
+ * writes each row of inj and avail once, contiguously.  The forecast
+ * stream of a sample holds its ns site normals (draws 0..ns-1, through the
+ * error model's Cholesky factor) and then one normal per bus with a demand
+ * spread, in bus order; the ensemble member and the fault each take draw 0
+ * of their own stream, so neither moves the forecast draws. */
 static void s_sample_block(study *s, study_thread *th, size_t blk)
 {
+    (void)th;
     const study_sp *sp = s->sp;
     const study_def *d = &s->def;
     const pf_net *net = s->net;
     size_t S = s->S, ns = d->ns, nb = s->nb;
-    size_t j0 = blk * STUDY_BLOCK, j1 = j0 + STUDY_BLOCK < S ? j0 + STUDY_BLOCK : S;
-    for (size_t j = j0; j < j1; j++) {
-        rng_stream r;
-        rng_init(&r, d->seed, s->sp_index, (uint32_t)j, RNG_STREAM_FORECAST);
-        if (sp->site_err) rng_mvn_draw(sp->site_err, &r, th->err);
-        else memset(th->err, 0, ns * sizeof(double));
-        const double *mean = sp->site_mean;
-        if (s->nmember) {
-            /* its own stream: the forecast and fault draws do not move */
-            rng_stream rm;
-            rng_init(&rm, d->seed, s->sp_index, (uint32_t)j, RNG_STREAM_MEMBER);
-            size_t m = (size_t)(rng_uniform(&rm) * (double)s->nmember);
-            mean = &s->member_mean[(m < s->nmember ? m : s->nmember - 1) * ns];
+    size_t j0 = blk * STUDY_BLOCK, j1 = j0 + STUDY_BLOCK < S ? j0 + STUDY_BLOCK : S, n = j1 - j0;
+    rng_span span = { .seed = d->seed, .sp = s->sp_index, .sample0 = (uint32_t)j0, .stream = RNG_STREAM_FORECAST,
+                      .n = n };
+    double z[2][STUDY_BLOCK], u[STUDY_BLOCK];
+    /* site errors straight into the avail rows, made outputs below */
+    if (sp->site_err) rng_mvn_draw_rows(sp->site_err, &span, &s->avail[j0], S);
+    else
+        for (size_t i = 0; i < ns; i++) memset(&s->avail[i * S + j0], 0, n * sizeof(double));
+    size_t draw = sp->site_err ? ns : 0;
+    /* bus demand normals, drawn two at a time: draws 2q and 2q + 1 are one
+     * Philox block (zq: the pair z holds, none yet), and only those of the
+     * pair that are bus draws (the first may be the last site's, the
+     * second past the last bus) */
+    size_t zq = SIZE_MAX, dend = draw;
+    if (sp->bus_demand_sd)
+        for (size_t b = 0; b < nb; b++) dend += sp->bus_demand_sd[net->bus_row[b]] > 0;
+    for (size_t b = 0; b < nb; b++) {
+        int row = net->bus_row[b];
+        double p = sp->bus_fixed ? sp->bus_fixed[row] : 0;
+        double dem = sp->bus_demand ? sp->bus_demand[row] : 0;
+        double *inj = &s->inj[b * S + j0];
+        double sd = sp->bus_demand_sd ? sp->bus_demand_sd[row] : 0;
+        if (!(sd > 0)) {
+            for (size_t k = 0; k < n; k++) inj[k] = p - dem;
+            continue;
         }
-        for (size_t b = 0; b < nb; b++) {
-            int row = net->bus_row[b];
-            double p = sp->bus_fixed ? sp->bus_fixed[row] : 0;
-            double dem = sp->bus_demand ? sp->bus_demand[row] : 0;
-            if (sp->bus_demand_sd && sp->bus_demand_sd[row] > 0) dem += sp->bus_demand_sd[row] * rng_normal(&r);
-            s->inj[b * S + j] = p - dem;
+        if (draw / 2 != zq) {
+            zq = draw / 2;
+            size_t hi = 2 * zq + 2 < dend ? 2 * zq + 2 : dend;
+            rng_normal_rows(&span, draw, hi - draw, z[draw % 2], STUDY_BLOCK);
         }
-        for (size_t i = 0; i < ns; i++) {
-            double a = mean[i] + th->err[i];
-            a = a < 0 ? 0 : (a > s->site_cap[i] ? s->site_cap[i] : a);
-            s->avail[i * S + j] = a;
-            s->inj[(size_t)s->site_bus[i] * S + j] += a;
+        const double *zb = z[draw % 2];
+        for (size_t k = 0; k < n; k++) inj[k] = p - (dem + sd * zb[k]);
+        draw++;
+    }
+    /* member of each sample (its own stream) */
+    size_t *member = NULL, mbuf[STUDY_BLOCK];
+    if (s->nmember) {
+        span.stream = RNG_STREAM_MEMBER;
+        rng_uniform_rows(&span, 0, 1, u, STUDY_BLOCK);
+        for (size_t k = 0; k < n; k++) {
+            size_t m = (size_t)(u[k] * (double)s->nmember);
+            mbuf[k] = m < s->nmember ? m : s->nmember - 1;
         }
-        /* At most one credible fault (N-1), drawn from its own stream so the
-         * forecast draws do not shift when fault probabilities change. */
-        rng_stream rf;
-        rng_init(&rf, d->seed, s->sp_index, (uint32_t)j, RNG_STREAM_FAULT);
-        double u = rng_uniform(&rf), cum = 0;
+        member = mbuf;
+    }
+    for (size_t i = 0; i < ns; i++) {
+        double cap = s->site_cap[i], *av = &s->avail[i * S + j0], *inj = &s->inj[(size_t)s->site_bus[i] * S + j0];
+        /* the member's mean, else the forecast's, plus the error */
+        if (member)
+            for (size_t k = 0; k < n; k++) av[k] += s->member_mean[member[k] * ns + i];
+        else
+            for (size_t k = 0; k < n; k++) av[k] += sp->site_mean[i];
+        for (size_t k = 0; k < n; k++) {
+            double a = av[k];
+            a = a < 0 ? 0 : (a > cap ? cap : a);
+            av[k] = a;
+            inj[k] += a;
+        }
+    }
+    /* At most one credible fault (N-1), drawn from its own stream so the
+     * forecast draws do not shift when fault probabilities change. */
+    span.stream = RNG_STREAM_FAULT;
+    rng_uniform_rows(&span, 0, 1, u, STUDY_BLOCK);
+    for (size_t k = 0; k < n; k++) {
+        double cum = 0;
         int st = 0;
-        for (size_t k = 0; k < d->nf; k++) {
-            if (!sp->topo->valid[1 + k]) continue;
-            cum += sp->fault_prob[k];
-            if (u < cum) {
-                st = 1 + (int)k;
+        for (size_t f = 0; f < d->nf; f++) {
+            if (!sp->topo->valid[1 + f]) continue;
+            cum += sp->fault_prob[f];
+            if (u[k] < cum) {
+                st = 1 + (int)f;
                 break;
             }
         }
-        s->state[j] = st;
+        s->state[j0 + k] = st;
     }
 }
 
@@ -759,21 +842,31 @@ static pcf_rc s_anm_block(study *s, study_thread *th, size_t blk, pcf_error *err
     memset(bsn, 0, nc * ns * sizeof(int));
     memset(bbind, 0, nc * nf * sizeof(int));
     int screen = s->ac_mode == STUDY_AC_SCREEN;
-    if (screen)             /* the linearisation's constant term */
-        for (size_t r = 0; r < s->nst * nc; r++) {
-            double o = s->lin_off[r], *fr = &s->flow[r * S];
-            for (size_t j = j0; j < j1; j++) fr[j] += o;
-        }
+    double t_block = s_clock(), t_flow = 0;
+    /* this block's flows, fb[r * STUDY_BLOCK + j - j0], the constant term
+     * included (inj's row of ones) */
+    size_t rows = s->flow_nrows, nj = j1 - j0, B = STUDY_BLOCK;
+    double *fb = th->fb;
+    if (rows)
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)nj, (int)s->nb + 1, 1.0,
+                    s->flow_mat, (int)s->nb + 1, &s->inj[j0], (int)S, 0.0, fb, (int)B);
+    /* the block's available outputs sample by sample: read a row at a
+     * time here rather than ns rows S apart for every sample below */
+    for (size_t i = 0; i < ns; i++) {
+        const double *av = &s->avail[i * S + j0];
+        for (size_t j = 0; j < nj; j++) th->bav[j * ns + i] = av[j];
+    }
+    if (s->fl_want)         /* s_fault_loading reads every sample's */
+        for (size_t r = 0; r < s->nst * nc; r++) memcpy(&s->flow[r * S + j0], &fb[r * B], nj * sizeof(double));
     /* Intact flows, and the worst credible fault of each constraint before
      * the ANM, row by row over the block: the flow rows are read in order
      * instead of a stride of S per fault and sample.  Each (c, j) still
      * compares the faults in index order, so the figures do not change. */
-    size_t nj = j1 - j0;
     for (size_t c = 0; c < nc; c++) {
         const study_constraint *k = &d->constraints[c];
         double worst[STUDY_BLOCK], *wf = &s->flow_fault[c * S + j0];
         int wk[STUDY_BLOCK];
-        memcpy(&s->flow_intact[c * S + j0], &s->flow[c * S + j0], nj * sizeof(double));
+        memcpy(&s->flow_intact[c * S + j0], &fb[c * B], nj * sizeof(double));
         for (size_t j = 0; j < nj; j++) {
             worst[j] = -HUGE_VAL;
             wf[j] = NAN;
@@ -781,7 +874,7 @@ static pcf_rc s_anm_block(study *s, study_thread *th, size_t blk, pcf_error *err
         }
         for (size_t f = 0; f < nf; f++) {
             if (!t->valid[1 + f]) continue;
-            const double *fl = &s->flow[((1 + f) * nc + c) * S + j0];
+            const double *fl = &fb[((1 + f) * nc + c) * B];
             for (size_t j = 0; j < nj; j++) {
                 double l = s_loading(k, fl[j]);
                 if (l > worst[j]) {
@@ -794,17 +887,18 @@ static pcf_rc s_anm_block(study *s, study_thread *th, size_t blk, pcf_error *err
         for (size_t j = 0; j < nj; j++)
             if (wk[j] >= 0) bbind[c * nf + (size_t)wk[j]]++;
     }
+    t_flow += s_clock() - t_block;
     for (size_t j = j0; j < j1; j++) {
         int st = s->state[j];
-        const unsigned char *dead = &t->dead[(size_t)st * t->nbus_case];
         for (size_t c = 0; c < nc; c++) {
-            th->flow[c] = s->flow[((size_t)st * nc + c) * S + j];
+            th->flow[c] = fb[((size_t)st * nc + c) * B + j - j0];
             double lim = st == 0 ? sp->limit_intact[c] : sp->limit_fault[c];
             th->lim_f[c] = lim;
             th->lim_r[c] = s_rev_limit(s, c, lim);
         }
-        for (size_t i = 0; i < ns; i++)
-            th->avail[i] = dead[s->net->bus_row[s->site_bus[i]]] ? 0 : s->avail[i * S + j];
+        const unsigned char *sdead = &s->site_dead[(size_t)st * ns];
+        const double *bav = &th->bav[(j - j0) * ns];
+        for (size_t i = 0; i < ns; i++) th->avail[i] = sdead[i] ? 0 : bav[i];
         /* linear (voltage) constraints' rows (s_linear) over the screened
          * AC ones or the topology's DC ones */
         const double *sens = s->sens_sp ? s->sens_sp : screen ? s->lin_sens : t->sens;
@@ -818,19 +912,19 @@ static pcf_rc s_anm_block(study *s, study_thread *th, size_t blk, pcf_error *err
         if (s->ac_mode != STUDY_AC_OFF && (s_ac_wanted(s, th) || (screen && !s->lin_ok[st]))) {
             ac_tried = 1;
             th->ac_samples++;
+            double t0 = s_clock();
             if ((rc = s_ac_sample(s, th, j, st, &in, &res, &ac_used, err)) != PCF_OK) return rc;
+            t_flow += s_clock() - t0;
             th->ac_fallbacks += !ac_used;
             if (ac_used && st == 0)
                 for (size_t c = 0; c < nc; c++) s->flow_intact[c * S + j] = th->ac_flow[c];
         }
-        if (screen && !ac_used && st == 0 && s->lin2_ok && s_ac_acts(s, th)) {
+        if (screen && !ac_used && st == 0 && s->flow_lin2 && s_ac_acts(s, th)) {
             /* intact and the ANM will act: the curtailment from the tangent
              * at the curtailed mean, near where this sample ends
              * (s_linearise_curtailed) */
             for (size_t c = 0; c < nc; c++) {
-                const double *row = &s->lin2_cptdf[c * s->nb];
-                double f = s->lin2_off[c];
-                for (size_t b = 0; b < s->nb; b++) f += row[b] * s->inj[b * S + j];
+                double f = fb[(s->nst * nc + c) * B + j - j0];    /* s_flow_model's tangent rows */
                 /* a linear (voltage) constraint keeps its own model, unless
                  * the tangent is its AC voltage's (study_set_voltage_bus) */
                 th->ac_flow[c] = d->constraints[c].nbr == 0 && !s_measured(s, c) ? th->flow[c] : f;
@@ -844,17 +938,20 @@ static pcf_rc s_anm_block(study *s, study_thread *th, size_t blk, pcf_error *err
              * a sample whose first full solve failed would fail the same way
              * and be counted twice) */
             th->ac_samples++;
+            double t0 = s_clock();
             if ((rc = s_ac_sample(s, th, j, st, &in, &res, &ac_used, err)) != PCF_OK) return rc;
+            t_flow += s_clock() - t0;
             th->ac_fallbacks += !ac_used;
             if (!ac_used && (rc = anm_solve(th->a, &in, &res, err)) != PCF_OK) return rc;
         }
         int unres = !res.converged;
         for (size_t c = 0; c < nc; c++) {
             double cc = 0;
-            /* most samples curtail nothing for most constraints: skip the
-             * row when it is all zero (adding +-0.0 would change no sum) */
+            /* most samples curtail nothing for most constraints: skip a
+             * row that is all zero (adding +-0.0 would change no sum); a
+             * constraint that did not act curtailed nothing (anm.h) */
             const double *row = &res.curt_by[c * ns];
-            size_t i0 = 0;
+            size_t i0 = res.acted[c] ? 0 : ns;
             while (i0 < ns && row[i0] == 0) i0++;
             for (size_t i = i0; i < ns; i++) {
                 double v = row[i];
@@ -873,10 +970,12 @@ static pcf_rc s_anm_block(study *s, study_thread *th, size_t blk, pcf_error *err
             if ((rc = mcstat_record(s->stats, i, j, out, res.site_curt[i], err)) != PCF_OK) return rc;
         }
     }
+    th->t.power_flow += t_flow;
+    th->t.anm += s_clock() - t_block - t_flow;
     return PCF_OK;
 }
 
-static void s_aggregate_constraint(study *s, size_t c, double *buf, size_t *fault_acts);
+static void s_aggregate_constraint(study *s, size_t c, double *buf, double *scratch, size_t *fault_acts);
 static void s_lin_mean(study *s, size_t i);
 static pcf_rc s_lin_state(study *s, study_thread *th, size_t st, pcf_error *err);
 
@@ -892,6 +991,7 @@ static void *s_worker(void *arg)
     size_t nc = s->def.nc, n = phase == 3 ? nc + s->def.ns : s->nblocks;
     if (phase == 4) n = s->nb + s->def.ns;      /* STUDY_AC_SCREEN: the mean rows */
     if (phase == 5) n = s->nst;                 /* and the states' operating points */
+    double t0 = s_clock();
     for (;;) {
         size_t blk = atomic_fetch_add(&s->next_block, 1);
         if (blk >= n || th->rc != PCF_OK) break;
@@ -899,10 +999,15 @@ static void *s_worker(void *arg)
         else if (phase == 5) th->rc = s_lin_state(s, th, blk, &th->err_msg);
         else if (phase == 1) s_sample_block(s, th, blk);
         else if (phase == 2) th->rc = s_anm_block(s, th, blk, &th->err_msg);
-        else if (blk < nc) s_aggregate_constraint(s, blk, th->sortbuf, th->fault_acts);
+        else if (blk < nc) s_aggregate_constraint(s, blk, th->sortbuf, th->mscratch, th->fault_acts);
         else th->rc = mcstat_summarise_r(s->stats, blk - nc, s->sp->hours, th->mscratch, &s->site_res[blk - nc],
                                          &th->err_msg);
     }
+    /* phase 2 times its parts itself (s_anm_block) */
+    double dt = s_clock() - t0;
+    if (phase == 1) th->t.sampling += dt;
+    else if (phase == 3) th->t.aggregation += dt;
+    else if (phase != 2) th->t.power_flow += dt;
     return NULL;
 }
 
@@ -937,57 +1042,11 @@ static pcf_rc s_parallel(study *s, int phase, pcf_error *err)
 
 /* ---- aggregation ------------------------------------------------------------ */
 
-/* k-th smallest (0-based) of v[0..n), reordering v: Hoare's selection with
- * a median-of-three pivot, O(n) on average.  A few quantiles of 10,000
- * samples cost a few selections instead of a sort each. */
-static double s_select(double *v, size_t n, size_t k)
-{
-    size_t lo = 0, hi = n - 1;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        double a = v[lo], b = v[mid], c = v[hi];
-        double pivot = a < b ? (b < c ? b : (a < c ? c : a)) : (a < c ? a : (b < c ? c : b));
-        size_t i = lo, j = hi;
-        while (i <= j) {
-            while (v[i] < pivot) i++;
-            while (v[j] > pivot) j--;
-            if (i <= j) {
-                double t = v[i];
-                v[i] = v[j];
-                v[j] = t;
-                i++;
-                if (j == 0) break;
-                j--;
-            }
-        }
-        if (k <= j) hi = j;
-        else if (k >= i) lo = i;
-        else return v[k];
-    }
-    return v[k];
-}
-
 /* The quantile q_p as mcstat_quantile defines it, by selection (the rank
  * rule is mcstat's; tests/test_study.c checks the two agree). */
 double study_quantile(double *v, size_t n, double p)
 {
-    return s_select(v, n, mcstat_quantile_index(n, p));
-}
-
-/* Ranks k[0..m) (ascending, 0-based) of v, where v[lo..hi) holds exactly
- * the elements of ranks lo..hi-1: select the middle rank, which leaves v
- * partitioned around it, then the lower ranks below it and the upper ones
- * above.  out[i] = the k[i]-th smallest. */
-static void s_select_ranks(double *v, size_t lo, size_t hi, const size_t *k, size_t m, double *out)
-{
-    if (m == 0) return;
-    size_t mid = m / 2, r = k[mid];
-    out[mid] = s_select(v + lo, hi - lo, r - lo);
-    size_t a = mid, b = mid + 1;
-    while (a > 0 && k[a - 1] == r) out[--a] = out[mid];
-    while (b < m && k[b] == r) out[b++] = out[mid];
-    s_select_ranks(v, lo, r, k, a, out);
-    s_select_ranks(v, r + 1, hi, k + b, m - b, out + b);
+    return mcstat_select(v, n, mcstat_quantile_index(n, p));
 }
 
 #define STUDY_MAX_RANKS (3 * STUDY_NLEVELS + 9)    /* loading and flow levels together */
@@ -1002,35 +1061,36 @@ static void s_level_ranks(size_t n, const double *p, size_t m, size_t *rank)
     }
 }
 
-/* For each level p[i] (m <= STUDY_NLEVELS): q[i] = q_p and lo[i], hi[i] the
- * order statistics that bracket it (mcstat.h), from one multi-rank
- * selection (v is reordered): 15 ranks cost about 3 selections.  The n
- * samples are nzero values +0.0, the smallest of them, and v[n - nzero]
- * (curtailment is mostly zero: selecting among the rest alone is exact). */
-static void s_ranks(double *v, size_t n, size_t nzero, const size_t *rank, size_t nr, double *val)
+/* val[i] = the rank[i]-th smallest of the n samples, which are nzero
+ * values +0.0, the smallest of them, and v[0..n - nzero) (curtailment is
+ * mostly zero: selecting among the rest alone is exact).  scratch: [n]. */
+static void s_ranks(const double *v, size_t n, size_t nzero, const size_t *rank, size_t nr, double *val,
+                    double *scratch)
 {
-    size_t perm[STUDY_MAX_RANKS] = {0}, k[STUDY_MAX_RANKS] = {0};
-    for (size_t i = 0; i < nr; i++) {   /* insertion sort of a handful */
-        size_t j = i;
-        for (; j > 0 && rank[perm[j - 1]] > rank[i]; j--) perm[j] = perm[j - 1];
-        perm[j] = i;
-    }
-    for (size_t i = 0; i < nr; i++) k[i] = rank[perm[i]];
+    size_t k[STUDY_MAX_RANKS] = {0}, at[STUDY_MAX_RANKS] = {0}, m = 0;
     double sel[STUDY_MAX_RANKS] = {0};
-    size_t z = 0;                        /* ranks among the zeros */
-    while (z < nr && k[z] < nzero) sel[z++] = 0.0;
-    for (size_t i = z; i < nr; i++) k[i] -= nzero;
-    s_select_ranks(v, 0, n - nzero, k + z, nr - z, sel + z);
-    for (size_t i = 0; i < nr; i++) val[perm[i]] = sel[i];
+    for (size_t i = 0; i < nr; i++) {
+        if (rank[i] < nzero) {
+            val[i] = 0.0;
+            continue;
+        }
+        k[m] = rank[i] - nzero;
+        at[m++] = i;
+    }
+    if (m) mcstat_ranks(v, n - nzero, k, m, sel, scratch);
+    for (size_t i = 0; i < m; i++) val[at[i]] = sel[i];
 }
 
-static void s_quantiles_se(double *v, size_t n, size_t nzero, const double *p, size_t m, double *q, double *lo,
-                           double *hi)
+/* For each level p[i] (m <= STUDY_NLEVELS): q[i] = q_p and lo[i], hi[i] the
+ * order statistics that bracket it (mcstat.h), from one multi-rank
+ * selection; v as s_ranks takes it. */
+static void s_quantiles_se(const double *v, size_t n, size_t nzero, const double *p, size_t m, double *q,
+                           double *lo, double *hi, double *scratch)
 {
     size_t rank[STUDY_MAX_RANKS] = {0};
     double val[STUDY_MAX_RANKS] = {0};
     s_level_ranks(n, p, m, rank);
-    s_ranks(v, n, nzero, rank, 3 * m, val);
+    s_ranks(v, n, nzero, rank, 3 * m, val, scratch);
     for (size_t i = 0; i < m; i++) {
         q[i] = val[3 * i];
         lo[i] = val[3 * i + 1];
@@ -1040,13 +1100,12 @@ static void s_quantiles_se(double *v, size_t n, size_t nzero, const double *p, s
 
 static const double s_flow_levels[3] = { 0.10, 0.50, 0.90 };
 
-/* P10/P50/P90 of v[S] with their SEs. */
-static void s_flow_quantiles(const study *s, double *buf, const double *v, double *p10, double *p50, double *p90,
+/* P10/P50/P90 of v[S] with their SEs.  scratch: [S]. */
+static void s_flow_quantiles(const study *s, double *scratch, const double *v, double *p10, double *p50, double *p90,
                              double *se)
 {
     double q[3], lo[3], hi[3];
-    memcpy(buf, v, s->S * sizeof(double));
-    s_quantiles_se(buf, s->S, 0, s_flow_levels, 3, q, lo, hi);
+    s_quantiles_se(v, s->S, 0, s_flow_levels, 3, q, lo, hi, scratch);
     *p10 = q[0];
     *p50 = q[1];
     *p90 = q[2];
@@ -1108,8 +1167,9 @@ static void s_binding(const study *s, size_t *fault_acts, size_t c, study_constr
  * constraint's row of flow factors as it is intact (a branch far away, or
  * on another radial spur: most faults for most constraints) leaves every
  * sample's loading as it is too, so the intact quantiles lq (NULL: not
- * known, e.g. replaced by AC flows) stand for its selection.  buf: [S]. */
-static void s_fault_loading(const study *s, size_t c, const double *lq, double *buf)
+ * known, e.g. replaced by AC flows) stand for its selection.  buf,
+ * scratch: [S]. */
+static void s_fault_loading(const study *s, size_t c, const double *lq, double *buf, double *scratch)
 {
     size_t S = s->S, nc = s->def.nc, nf = s->def.nf, nb = s->nb;
     const double *row0 = &s->sp->topo->cptdf[c * nb];
@@ -1140,7 +1200,7 @@ static void s_fault_loading(const study *s, size_t c, const double *lq, double *
         }
         for (size_t j = 0; j < S; j++) buf[j] = s_loading(k, fl[j]);
         double q[STUDY_NLEVELS];
-        s_ranks(buf, S, 0, rank, nr, q);
+        s_ranks(buf, S, 0, rank, nr, q, scratch);
         for (int l = 0; l < STUDY_NLEVELS; l++) o->q[l] = NAN;
         for (size_t i = 0; i < nr; i++) o->q[lev[i]] = q[i];
     }
@@ -1149,8 +1209,8 @@ static void s_fault_loading(const study *s, size_t c, const double *lq, double *
 /* The figures of constraint c from its sample arrays.  Each constraint
  * reads its own rows and writes its own result with the same arithmetic in
  * the same order wherever it runs, so the worker threads share them out
- * (phase 3) without changing a bit.  buf: [S], fault_acts: [nf] scratch. */
-static void s_aggregate_constraint(study *s, size_t c, double *buf, size_t *fault_acts)
+ * (phase 3) without changing a bit.  buf, scratch: [S], fault_acts: [nf]. */
+static void s_aggregate_constraint(study *s, size_t c, double *buf, double *scratch, size_t *fault_acts)
 {
     const study_def *d = &s->def;
     const study_sp *sp = s->sp;
@@ -1175,8 +1235,7 @@ static void s_aggregate_constraint(study *s, size_t c, double *buf, size_t *faul
         s_level_ranks(S, study_levels, STUDY_NLEVELS, rank + 9);
         if (dir < 0)
             for (size_t i = 9; i < 9 + 3 * STUDY_NLEVELS; i++) rank[i] = S - 1 - rank[i];
-        memcpy(buf, fi, S * sizeof(double));
-        s_ranks(buf, S, 0, rank, 9 + 3 * STUDY_NLEVELS, val);
+        s_ranks(fi, S, 0, rank, 9 + 3 * STUDY_NLEVELS, val, scratch);
         r->flow_p10 = val[0];
         r->flow_p50 = val[3];
         r->flow_p90 = val[6];
@@ -1188,20 +1247,20 @@ static void s_aggregate_constraint(study *s, size_t c, double *buf, size_t *faul
             lhi[l] = dir > 0 ? x[2] : -x[2];
         }
     } else {
-        s_flow_quantiles(s, buf, fi, &r->flow_p10, &r->flow_p50, &r->flow_p90, r->flow_se);
+        s_flow_quantiles(s, scratch, fi, &r->flow_p10, &r->flow_p50, &r->flow_p90, r->flow_se);
         for (size_t j = 0; j < S; j++) buf[j] = s_loading(k, fi[j]);
-        s_quantiles_se(buf, S, 0, study_levels, STUDY_NLEVELS, lq, llo, lhi);
+        s_quantiles_se(buf, S, 0, study_levels, STUDY_NLEVELS, lq, llo, lhi, scratch);
     }
     r->has_fault_flow = 0;
     for (size_t f = 0; f < nf; f++) r->has_fault_flow |= sp->topo->valid[1 + f];
     if (r->has_fault_flow) {
-        s_flow_quantiles(s, buf, &s->flow_fault[c * S], &r->fault_p10, &r->fault_p50, &r->fault_p90, r->fault_se);
+        s_flow_quantiles(s, scratch, &s->flow_fault[c * S], &r->fault_p10, &r->fault_p50, &r->fault_p90, r->fault_se);
     } else {
         r->fault_p10 = r->fault_p50 = r->fault_p90 = NAN;
         r->fault_se[0] = r->fault_se[1] = r->fault_se[2] = NAN;
     }
     s_binding(s, fault_acts, c, r);
-    if (s->fl_want && s->fl_want[c]) s_fault_loading(s, c, s->ac_mode == STUDY_AC_OFF ? lq : NULL, buf);
+    if (s->fl_want && s->fl_want[c]) s_fault_loading(s, c, s->ac_mode == STUDY_AC_OFF ? lq : NULL, buf, scratch);
     /* one pass: P(acts), the moments, and the positive curtailments
      * gathered for their quantiles (the rest are +0.0: the per-sample sum
      * starts at +0.0, and x + -0.0 is x) */
@@ -1223,10 +1282,9 @@ static void s_aggregate_constraint(study *s, size_t c, double *buf, size_t *faul
     r->curtail_mwh_se = sqrt(var > 0 ? var / n : 0) * h;
     double q[STUDY_NLEVELS], lo[STUDY_NLEVELS], hi[STUDY_NLEVELS];
     if (negative) {
-        memcpy(buf, cv, S * sizeof(double));
-        s_quantiles_se(buf, S, 0, study_levels, STUDY_NLEVELS, q, lo, hi);
+        s_quantiles_se(cv, S, 0, study_levels, STUDY_NLEVELS, q, lo, hi, scratch);
     } else {
-        s_quantiles_se(buf, S, S - npos, study_levels, STUDY_NLEVELS, q, lo, hi);
+        s_quantiles_se(buf, S, S - npos, study_levels, STUDY_NLEVELS, q, lo, hi, scratch);
     }
     for (int l = 0; l < STUDY_NLEVELS; l++) {
         r->curtail_mw[l] = q[l];
@@ -1259,33 +1317,64 @@ static void s_aggregate_constraint(study *s, size_t c, double *buf, size_t *faul
     r->site = site;
 }
 
-/* Flows of the linear constraints in every state (their cptdf rows are 0,
- * so the dgemm left 0 there; the screened mode's offset is 0 for them too)
- * and the SP's sensitivities of every state: the screened AC ones or the
- * topology's, with the linear constraints' rows in place. */
-static void s_linear(study *s, const study_sp *sp)
+/* The SP's flow model, rows and constant term per state and constraint
+ * (the file comment): the screened AC linearisation or the topology's DC
+ * rows, with each linear (voltage) constraint's own model in its rows (the
+ * others' rows are 0 there).  With linear constraints the SP's
+ * sensitivities of every state are formed here as well: the screened AC
+ * ones or the topology's, the linear constraints' rows in place. */
+static void s_flow_rows(study *s, const study_sp *sp)
 {
     const study_def *d = &s->def;
     const study_topology *t = sp->topo;
-    size_t nc = d->nc, ns = d->ns, nb = s->nb, S = s->S;
-    memcpy(s->sens_sp, s->ac_mode == STUDY_AC_SCREEN ? s->lin_sens : t->sens, s->nst * nc * ns * sizeof(double));
+    size_t nc = d->nc, ns = d->ns, nb = s->nb, rows = s->nst * nc;
+    int screen = s->ac_mode == STUDY_AC_SCREEN;
+    memcpy(s->flow_rows, screen ? s->lin_cptdf : t->cptdf, rows * nb * sizeof(double));
+    if (screen) memcpy(s->flow_off, s->lin_off, rows * sizeof(double));
+    else memset(s->flow_off, 0, rows * sizeof(double));
+    /* the intact state's second tangent (s_linearise_curtailed), formed
+     * with the others for the samples the ANM acts on */
+    s->flow_lin2 = screen && s->lin2_ok;
+    s->flow_nrows = rows + (s->flow_lin2 ? nc : 0);
+    if (s->flow_lin2) {
+        memcpy(&s->flow_rows[rows * nb], s->lin2_cptdf, nc * nb * sizeof(double));
+        memcpy(&s->flow_off[rows], s->lin2_off, nc * sizeof(double));
+    }
+    if (!s->nlin) return;
+    memcpy(s->sens_sp, screen ? s->lin_sens : t->sens, s->nst * nc * ns * sizeof(double));
     for (size_t st = 0; st < s->nst; st++) {
         const unsigned char *dead = &t->dead[st * t->nbus_case];
         for (size_t c = 0; c < nc; c++) {
             if (s->lin_of[c] < 0) continue;
             size_t i = st * s->nlin + (size_t)s->lin_of[c];
             const double *row = &s->lin_row[i * nb];
-            for (size_t b = 0; b < nb; b++) s->lin_buf[b] = dead[s->net->bus_row[b]] ? 0 : row[b];
-            double *f = &s->flow[(st * nc + c) * S];
-            cblas_dgemv(CblasRowMajor, CblasTrans, (int)nb, (int)S, 1.0, s->inj, (int)S, s->lin_buf, 1, 0.0, f, 1);
-            for (size_t j = 0; j < S; j++) f[j] += s->vlin_off[i];
-            for (size_t k = 0; k < ns; k++) s->sens_sp[(st * nc + c) * ns + k] = s->lin_buf[s->site_bus[k]];
+            double *r = &s->flow_rows[(st * nc + c) * nb];
+            for (size_t b = 0; b < nb; b++) r[b] = dead[s->net->bus_row[b]] ? 0 : row[b];
+            s->flow_off[st * nc + c] = s->vlin_off[i];
+            for (size_t k = 0; k < ns; k++) s->sens_sp[(st * nc + c) * ns + k] = r[s->site_bus[k]];
             /* the screened mode's second tangent (intact) takes them too,
              * unless it linearised the measured voltage itself */
-            if (st == 0 && s->ac_mode == STUDY_AC_SCREEN && s->lin2_ok && !s_measured(s, c))
+            if (st == 0 && screen && s->lin2_ok && !s_measured(s, c))
                 memcpy(&s->lin2_sens[c * ns], &s->sens_sp[c * ns], ns * sizeof(double));
         }
     }
+}
+
+/* The SP's model as the blocks use it: each row with its constant term as
+ * one more column (times inj's row of ones), and which sites each state
+ * de-energises. */
+static void s_flow_model(study *s, const study_sp *sp)
+{
+    const study_topology *t = sp->topo;
+    size_t nb = s->nb, ns = s->def.ns;
+    s_flow_rows(s, sp);
+    for (size_t r = 0; r < s->flow_nrows; r++) {
+        memcpy(&s->flow_mat[r * (nb + 1)], &s->flow_rows[r * nb], nb * sizeof(double));
+        s->flow_mat[r * (nb + 1) + nb] = s->flow_off[r];
+    }
+    for (size_t st = 0; st < s->nst; st++)
+        for (size_t i = 0; i < ns; i++)
+            s->site_dead[st * ns + i] = t->dead[st * t->nbus_case + (size_t)s->net->bus_row[s->site_bus[i]]];
 }
 
 /* STUDY_AC_SCREEN: per state, the AC operating point at the SP's mean
@@ -1428,7 +1517,10 @@ static pcf_rc s_linearise(study *s, pcf_error *err)
             s->lin_fail += t->valid[st];
             memcpy(&s->lin_sens[st * nc * ns], &t->sens[st * nc * ns], nc * ns * sizeof(double));
         }
-    return s_linearise_curtailed(s, err);
+    double t0 = s_clock();
+    rc = s_linearise_curtailed(s, err);
+    s->th[0].t.power_flow += s_clock() - t0;
+    return rc;
 }
 
 pcf_rc study_run_sp(study *s, uint32_t sp_index, const study_sp *sp, pcf_error *err)
@@ -1466,16 +1558,10 @@ pcf_rc study_run_sp(study *s, uint32_t sp_index, const study_sp *sp, pcf_error *
     mcstat_reset(s->stats);
     pcf_rc rc = s_parallel(s, 1, err);
     if (rc != PCF_OK) return rc;
-    size_t rows = s->nst * d->nc;
-    const double *cptdf = sp->topo->cptdf;
-    if (s->ac_mode == STUDY_AC_SCREEN) {
-        if ((rc = s_linearise(s, err)) != PCF_OK) return rc;
-        cptdf = s->lin_cptdf;
-    }
-    if (rows)
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)s->S, (int)s->nb, 1.0,
-                    cptdf, (int)s->nb, s->inj, (int)s->S, 0.0, s->flow, (int)s->S);
-    if (s->nlin) s_linear(s, sp);
+    if (s->ac_mode == STUDY_AC_SCREEN && (rc = s_linearise(s, err)) != PCF_OK) return rc;
+    double t0 = s_clock();
+    s_flow_model(s, sp);
+    s->th[0].t.power_flow += s_clock() - t0;
     if ((rc = s_parallel(s, 2, err)) != PCF_OK) return rc;
     if ((rc = s_parallel(s, 3, err)) != PCF_OK) return rc;
     s->site_ok = 1;
@@ -1634,6 +1720,17 @@ void study_ac_counts(const study *s, size_t *samples, size_t *fallbacks)
 {
     *samples = s->ac_samples;
     *fallbacks = s->ac_fallbacks;
+}
+
+void study_times_get(const study *s, study_times *out)
+{
+    memset(out, 0, sizeof *out);
+    for (int i = 0; i < s->def.threads; i++) {
+        out->sampling += s->th[i].t.sampling;
+        out->power_flow += s->th[i].t.power_flow;
+        out->anm += s->th[i].t.anm;
+        out->aggregation += s->th[i].t.aggregation;
+    }
 }
 
 size_t study_ac_lin_failures(const study *s)

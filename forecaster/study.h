@@ -29,8 +29,10 @@
  *   - every bus's demand: mean + independent Gaussian error;
  *   - the network state: intact, or credible fault k with probability p_k
  *     (at most one fault: N-1; sum p_k < 1 is checked).
- * Flows of every constraint in every state are one matrix product per SP
- * (BLAS dgemm: states*constraints x buses times buses x samples).  The ANM
+ * Flows of every constraint in every state are a matrix product per SP
+ * (states*constraints x buses times buses x samples), formed one block of
+ * samples at a time (BLAS dgemm) by the thread that then runs the ANM on
+ * those samples.  The ANM
  * (anm.h) then acts on the sampled state with the limits that apply in it:
  * intact limits (PEL or rating) in the intact state, post-fault ratings after
  * a fault.  Statistics per site come from mcstat.h; per constraint this
@@ -232,6 +234,18 @@ pcf_rc study_set_ac(study *s, int mode, double band, pcf_error *err);
 /* Samples re-solved with AC (study_def.ac) and, of those, the ones left on
  * their DC result because AC did not converge, over every SP run so far. */
 void study_ac_counts(const study *s, size_t *samples, size_t *fallbacks);
+
+/* Where the study's time went, in CPU seconds summed over its threads
+ * (together about the study's CPU time), over every SP run since
+ * study_new: drawing the samples; the power flow (each block's flow
+ * product, the AC operating points and linearisations, the samples solved
+ * in full AC with the ANM rounds inside them); the ANM emulation of the
+ * rest and the recording of every sample; the summaries.  The threads'
+ * CPU clocks are read per block and per full AC sample only. */
+typedef struct study_times {
+    double sampling, power_flow, anm, aggregation;
+} study_times;
+void study_times_get(const study *s, study_times *out);
 /* STUDY_AC_SCREEN: network states (of every SP run so far) whose operating
  * point did not converge, so their samples were screened with DC rows. */
 size_t study_ac_lin_failures(const study *s);

@@ -180,10 +180,11 @@ Test(mcstat_record, merge_and_recording_rules)
     mcstat_destroy(&c);
 }
 
-Test(mcstat_estimators, radix_sorted_quantiles_match_a_comparison_sort)
+Test(mcstat_estimators, quantiles_by_selection_match_a_comparison_sort)
 {
     /* values with atoms (0 and a cap), tiny and huge magnitudes and
-     * subnormals: every order statistic must equal qsort's */
+     * subnormals: every summary quantile and SE must equal those of the
+     * qsorted values */
     enum { N = 5000 };
     mcstat *m = s_new(1, N);
     double *x = malloc(N * sizeof *x), *scratch = malloc(2 * N * sizeof *x);
@@ -198,14 +199,68 @@ Test(mcstat_estimators, radix_sorted_quantiles_match_a_comparison_sort)
     qsort(x, N, sizeof *x, s_cmp);
     mcstat_pcf s;
     cr_assert_eq(mcstat_summarise_r(m, 0, 0.5, scratch, &s, &err), PCF_OK);
-    for (int i = 0; i < N; i++)
-        cr_assert_eq(scratch[i], x[i], "rank %d: %g vs %g", i, scratch[i], x[i]);
     double se;
+    cr_assert_eq(s.p10_mw, mcstat_quantile(x, N, 0.1, &se));
+    cr_assert_eq(s.p10_se, se);
     cr_assert_eq(s.p50_mw, mcstat_quantile(x, N, 0.5, &se));
     cr_assert_eq(s.p50_se, se);
+    cr_assert_eq(s.p90_mw, mcstat_quantile(x, N, 0.9, &se));
+    cr_assert_eq(s.p90_se, se);
+    cr_assert_eq(s.firm95_mw, mcstat_quantile(x, N, 0.05, &se));
+    cr_assert_eq(s.firm95_se, se);
     free(x);
     free(scratch);
     mcstat_destroy(&m);
+}
+
+static int s_cmp_nan_last(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    if (isnan(x) || isnan(y)) return isnan(x) - isnan(y);
+    return (x > y) - (x < y);
+}
+
+/* mcstat_ranks against qsort: every rank of data shaped to hit each path
+ * (few values, one value, atoms filling a bucket, a range too narrow to
+ * divide, subnormals, both signs, huge magnitudes, infinities and NaN). */
+Test(mcstat_ranks, every_rank_equals_the_sorted_value)
+{
+    enum { N = 3000 };
+    double *x = malloc(N * sizeof *x), *sorted = malloc(N * sizeof *x), *scratch = malloc(N * sizeof *x);
+    rng_stream r;
+    rng_init(&r, 78, 1, 1, RNG_STREAM_TEST);
+    for (int shape = 0; shape < 9; shape++) {
+        size_t n = shape == 0 ? 37 : N;
+        for (size_t i = 0; i < n; i++) {
+            double u = rng_uniform(&r), g = rng_normal(&r);
+            switch (shape) {
+            case 0: x[i] = g; break;                                    /* few: plain selection */
+            case 1: x[i] = 4.5; break;                                  /* one value */
+            case 2: x[i] = u < 0.6 ? 25 : u < 0.8 ? 0 : 30 * u; break;  /* atoms */
+            case 3: x[i] = 1 + (u < 0.5 ? 0 : 1e-15 * u); break;        /* 1 and a few neighbours */
+            case 4: x[i] = 1e-310 * u; break;                           /* subnormals */
+            case 5: x[i] = g * 1e300; break;                            /* range overflows */
+            case 6: x[i] = u < 0.5 ? -g * g : g * g * g; break;         /* both signs, skewed */
+            case 7: x[i] = u < 0.01 ? HUGE_VAL : u < 0.02 ? -HUGE_VAL : g; break;
+            default: x[i] = u < 0.01 ? NAN : g; break;
+            }
+        }
+        memcpy(sorted, x, n * sizeof *x);
+        qsort(sorted, n, sizeof *x, s_cmp_nan_last);
+        for (size_t k0 = 0; k0 < n; k0 += 61) {
+            /* ranks out of order, one repeated, the extremes included */
+            size_t rank[6] = { k0, n - 1, 0, k0 / 2, k0, (k0 * 7) % n };
+            double v[6];
+            mcstat_ranks(x, n, rank, 6, v, scratch);
+            for (int i = 0; i < 6; i++) {
+                cr_assert(v[i] == sorted[rank[i]] || (isnan(v[i]) && isnan(sorted[rank[i]])),
+                          "shape %d rank %zu: %g, sorted %g", shape, rank[i], v[i], sorted[rank[i]]);
+            }
+        }
+    }
+    free(x);
+    free(sorted);
+    free(scratch);
 }
 
 Test(mcstat_record, whole_sample_at_once_equals_item_by_item)

@@ -5,6 +5,8 @@
  * and normals, and correlated Gaussians against their covariance.
  */
 #include <criterion/criterion.h>
+#include <float.h>
+#include <gsl/gsl_cdf.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -356,5 +358,144 @@ Test(rng_lhs, correlated_draws_keep_the_covariance)
         }
     }
     rng_lhs_destroy(&l);
+    rng_mvn_destroy(&m);
+}
+
+/* ---- rng_ppnd and the block draws: the same numbers as before ------------- */
+
+/* rng_ppnd must be GSL's gsl_cdf_ugaussian_Pinv bit for bit: the figures of
+ * every run (and the tests that hold them) depend on it. */
+Test(rng_ppnd, bit_for_bit_gsl_in_all_three_ranges)
+{
+    rng_stream r;
+    rng_init(&r, 31337, 2, 9, RNG_STREAM_TEST);
+    int central = 0, mid = 0, tail = 0;
+    for (int i = 0; i < 400000; i++) {
+        /* every third from the far tails: u^8 reaches r > 5 (p < 1.4e-11) */
+        double u = rng_uniform(&r);
+        if (i % 3 == 1) u = pow(u, 8);
+        if (i % 3 == 2) u = 1 - pow(u, 4);
+        double z = rng_ppnd(u), g = gsl_cdf_ugaussian_Pinv(u);
+        cr_assert(memcmp(&z, &g, sizeof z) == 0, "p %.17g: %.17g != GSL %.17g", u, z, g);
+        double q = fabs(u - 0.5);
+        central += q <= 0.425;
+        mid += q > 0.425 && sqrt(-log(fmin(u, 1 - u))) <= 5;
+        tail += sqrt(-log(fmin(u, 1 - u))) > 5;
+    }
+    cr_assert(central > 1000 && mid > 1000 && tail > 1000, "%d %d %d", central, mid, tail);
+    /* the edges of the ranges and of (0, 1) */
+    const double edge[] = { 0.075, nextafter(0.075, 0), nextafter(0.075, 1), 0.925, nextafter(0.925, 1),
+                            nextafter(0.925, 0), 0.5, exp(-25), nextafter(exp(-25), 0), nextafter(exp(-25), 1),
+                            0x1p-53, 1 - 0x1p-53, 0x1p-1074, DBL_MIN, 1e-300 };
+    for (size_t i = 0; i < sizeof edge / sizeof edge[0]; i++) {
+        double z = rng_ppnd(edge[i]), g = gsl_cdf_ugaussian_Pinv(edge[i]);
+        cr_assert(memcmp(&z, &g, sizeof z) == 0, "p %.17g: %.17g != GSL %.17g", edge[i], z, g);
+    }
+    cr_assert(isinf(rng_ppnd(0)) && rng_ppnd(0) < 0);
+    cr_assert(isinf(rng_ppnd(1)) && rng_ppnd(1) > 0);
+    cr_assert(isnan(rng_ppnd(NAN)));
+}
+
+Test(rng_ppnd, vector_form_equals_the_scalar_for_any_length)
+{
+    enum { N = 200 };
+    double p[N], x[N];
+    rng_stream r;
+    rng_init(&r, 8, 8, 8, RNG_STREAM_TEST);
+    for (int i = 0; i < N; i++) p[i] = rng_uniform(&r);
+    p[3] = 0;
+    p[70] = 1;
+    p[130] = NAN;
+    p[131] = 1e-300;
+    const size_t len[] = { 0, 1, 63, 64, 65, 128, 131, N };
+    for (size_t l = 0; l < sizeof len / sizeof len[0]; l++) {
+        memcpy(x, p, sizeof x);
+        rng_ppnd_vec(x, len[l]);
+        for (size_t i = 0; i < N; i++) {
+            double want = i < len[l] ? rng_ppnd(p[i]) : p[i];
+            cr_assert(memcmp(&x[i], &want, sizeof want) == 0, "len %zu i %zu: %.17g != %.17g", len[l], i, x[i],
+                      want);
+        }
+    }
+}
+
+/* Draw t of sample k by the one-stream path. */
+static double s_draw(const rng_span *sp, uint32_t sample, size_t t, int normal)
+{
+    rng_stream r;
+    rng_init(&r, sp->seed, sp->sp, sample, sp->stream);
+    double v = 0;
+    for (size_t i = 0; i <= t; i++) v = normal ? rng_normal(&r) : rng_uniform(&r);
+    return v;
+}
+
+Test(rng_rows, each_number_is_the_samples_own_stream)
+{
+    /* odd and even first draws, counts that do not fill the lanes, a row
+     * stride wider than the block, samples that wrap past 2^32 - 1 */
+    const uint32_t first[] = { 0, 5, UINT32_MAX - 20 };
+    const size_t count[] = { 1, 17, 40 };
+    const size_t d0[] = { 0, 1, 34, 35 }, nd[] = { 1, 2, 3 };
+    enum { LD = 50 };
+    double out[3 * LD];
+    for (size_t a = 0; a < 3; a++)
+        for (size_t c = 0; c < 3; c++)
+            for (size_t b = 0; b < 4; b++)
+                for (size_t e = 0; e < 3; e++)
+                    for (int normal = 0; normal < 2; normal++) {
+                        rng_span sp = { .seed = 0xfeedfacecafe0001ULL, .sp = 47, .sample0 = first[a],
+                                        .stream = RNG_STREAM_FAULT, .n = count[c] };
+                        for (size_t i = 0; i < 3 * LD; i++) out[i] = -7;
+                        if (normal) rng_normal_rows(&sp, d0[b], nd[e], out, LD);
+                        else rng_uniform_rows(&sp, d0[b], nd[e], out, LD);
+                        for (size_t t = 0; t < 3; t++)
+                            for (size_t k = 0; k < LD; k++) {
+                                double want = t < nd[e] && k < count[c]
+                                                  ? s_draw(&sp, first[a] + (uint32_t)k, d0[b] + t, normal) : -7;
+                                cr_assert(memcmp(&out[t * LD + k], &want, sizeof want) == 0,
+                                          "sample0 %u n %zu draw %zu+%zu k %zu normal %d: %.17g != %.17g",
+                                          first[a], count[c], d0[b], t, k, normal, out[t * LD + k], want);
+                            }
+                    }
+}
+
+Test(rng_rows, mvn_rows_equal_per_sample_draws_with_zero_blocks)
+{
+    /* two independent groups (a block-diagonal factor whose rows start
+     * after zeros) and a sample count that is not a multiple of the chunk */
+    enum { D = 5, N = 150, LD = 160 };
+    double cov[D * D] = { 4, 1, 0, 0, 0,
+                          1, 2, 0, 0, 0,
+                          0, 0, 1, 0.5, 0.2,
+                          0, 0, 0.5, 3, -0.4,
+                          0, 0, 0.2, -0.4, 2 };
+    double mean[D] = { 1, -2, 3, 0, 0.5 };
+    rng_mvn *m = NULL;
+    pcf_error err;
+    cr_assert_eq(rng_mvn_new(D, mean, cov, &m, &err), PCF_OK, "%s", err.msg);
+    static double x[D * LD];
+    rng_span sp = { .seed = 77, .sp = 3, .sample0 = 1000, .stream = RNG_STREAM_FORECAST, .n = N };
+    rng_mvn_draw_rows(m, &sp, x, LD);
+    for (uint32_t k = 0; k < N; k++) {
+        rng_stream r;
+        rng_init(&r, 77, 3, 1000 + k, RNG_STREAM_FORECAST);
+        double want[D];
+        rng_mvn_draw(m, &r, want);
+        for (size_t i = 0; i < D; i++)
+            cr_assert(memcmp(&x[i * LD + k], &want[i], sizeof(double)) == 0, "sample %u dim %zu: %.17g != %.17g",
+                      k, i, x[i * LD + k], want[i]);
+    }
+    /* and the one-sample path skips no nonzero: x - mean = L z exactly */
+    rng_stream r;
+    rng_init(&r, 77, 3, 1000, RNG_STREAM_FORECAST);
+    double z[D], w[D];
+    for (size_t i = 0; i < D; i++) z[i] = rng_normal(&r);
+    const double *l = rng_mvn_chol(m);
+    for (size_t i = 0; i < D; i++) {
+        double s = 0;
+        for (size_t k = 0; k <= i; k++) s += l[i * D + k] * z[k];
+        w[i] = mean[i] + s;
+        cr_assert(memcmp(&x[i * LD], &w[i], sizeof(double)) == 0, "dim %zu: %.17g != %.17g", i, x[i * LD], w[i]);
+    }
     rng_mvn_destroy(&m);
 }

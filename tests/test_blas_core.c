@@ -1,0 +1,37 @@
+/*
+ * test_blas_core.c -- OpenBLAS as bin/pcf-forecaster runs it (blas_core.h):
+ * on a CPU with AVX2 and FMA never the Prescott fallback unless the
+ * operator asked for it; one thread (no pool spinning beside the study's
+ * threads) unless the operator asked for more; the operator's
+ * OPENBLAS_CORETYPE and OPENBLAS_NUM_THREADS always stand.
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "testdb.h"
+
+static void s_version(const char *env, char *out, size_t n)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "env -u OPENBLAS_CORETYPE -u OPENBLAS_NUM_THREADS -u OMP_NUM_THREADS %s "
+             "%s/pcf-forecaster version", env, testdb_bindir());
+    FILE *p = popen(cmd, "r");
+    cr_assert_not_null(p);
+    size_t got = fread(out, 1, n - 1, p);
+    out[got] = '\0';
+    cr_assert_eq(pclose(p), 0, "%s: %s", cmd, out);
+}
+
+Test(blas_core, prescott_fallback_corrected_one_thread_and_the_operator_wins)
+{
+    char out[512];
+    s_version("", out, sizeof out);
+    cr_assert_not_null(strstr(out, "OpenBLAS kernels: "), "%s", out);
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        cr_assert_null(strstr(out, "Prescott"), "an AVX2 CPU left on the SSE3 kernels: %s", out);
+    cr_assert_not_null(strstr(out, "threads: 1)"), "%s", out);
+    s_version("OPENBLAS_CORETYPE=Prescott OPENBLAS_NUM_THREADS=2", out, sizeof out);
+    cr_assert_not_null(strstr(out, "OpenBLAS kernels: Prescott, threads: 2)"), "%s", out);
+}
