@@ -29,16 +29,23 @@ static const char *s_wanted(void)
     return NULL;
 }
 
+void blas_core_plan(const char *env_threads, const char *env_core, int pool, const char *chosen,
+                    const char *could, int *threads, const char **core)
+{
+    *threads = !env_threads && pool > 1;
+    *core = !env_core && chosen && strcmp(chosen, "Prescott") == 0 && could ? could : NULL;
+}
+
 void blas_core_ensure(char **argv)
 {
     s_pool = openblas_get_num_threads();
     if (!argv || !argv[0]) return;
-    int threads = 0, core = 0;
-    if (!getenv("OPENBLAS_NUM_THREADS") && openblas_get_num_threads() > 1)
-        threads = setenv("OPENBLAS_NUM_THREADS", "1", 1) == 0;
-    const char *name = openblas_get_corename(), *want = s_wanted();
-    if (!getenv("OPENBLAS_CORETYPE") && name && strcmp(name, "Prescott") == 0 && want)
-        core = setenv("OPENBLAS_CORETYPE", want, 1) == 0;
+    int want_threads;
+    const char *want_core;
+    blas_core_plan(getenv("OPENBLAS_NUM_THREADS"), getenv("OPENBLAS_CORETYPE"), s_pool, openblas_get_corename(),
+                   s_wanted(), &want_threads, &want_core);
+    int threads = want_threads && setenv("OPENBLAS_NUM_THREADS", "1", 1) == 0;
+    int core = want_core && setenv("OPENBLAS_CORETYPE", want_core, 1) == 0;
     if (!threads && !core) return;
     execv("/proc/self/exe", argv);
     /* no exec: say nothing untrue to children */

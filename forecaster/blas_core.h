@@ -25,9 +25,21 @@
  * (SkylakeX kernels) or AVX2 and FMA (Haswell) and OPENBLAS_CORETYPE is not
  * set, sets that; if either was set, re-executes /proc/self/exe with argv.
  * Returns only if nothing needed doing or the exec failed (the program then
- * runs as it would have).  An operator's own settings always stand.  Call
+ * runs as it would have).  An OPENBLAS_NUM_THREADS or OPENBLAS_CORETYPE
+ * the operator set stands (OMP_NUM_THREADS and GOTO_NUM_THREADS do not: they
+ * rank below OPENBLAS_NUM_THREADS in OpenBLAS, and the study wants one BLAS
+ * thread whatever OpenMP programs are told).  A program run under valgrind
+ * needs --trace-children=yes to follow the re-execution.  Call
  * first thing in main, before threads or descriptors that should not leak. */
 void blas_core_ensure(char **argv);
+
+/* The decision blas_core_ensure takes, apart from the process: from the
+ * OPENBLAS_NUM_THREADS and OPENBLAS_CORETYPE the environment holds (NULL:
+ * unset), the threads OpenBLAS started, the kernels it chose and those the
+ * CPU could run (NULL: none better), whether to set OPENBLAS_NUM_THREADS=1
+ * (*threads) and the OPENBLAS_CORETYPE to set (*core, NULL: none). */
+void blas_core_plan(const char *env_threads, const char *env_core, int pool, const char *chosen,
+                    const char *could, int *threads, const char **core);
 
 /* The kernel set OpenBLAS is using, e.g. "SkylakeX", and the threads it
  * started as it loaded (as blas_core_ensure found them; the program may

@@ -33,11 +33,24 @@ const char *const FORECAST_WX_VARS[4] = { "temperature_2m", "shortwave_radiation
                                           "wind_speed_10m" };
 enum { S_TEMP, S_GHI, S_W100, S_W10 };
 
+/* Seconds since 1970-01-01 00:00 UK local time: the half-hour of day and
+ * the day of week come from it by arithmetic, without the civil date the
+ * demand fit had computed twice per node and half-hour of history (a
+ * tenth of a real-time run's forecast stage). */
+static int64_t s_local(int64_t t)
+{
+    return t + sptime_zone_offset(sptime_london(), t);
+}
+
+static int64_t s_floor_div(int64_t a, int64_t b)
+{
+    return a / b - (a % b != 0 && (a < 0) != (b < 0));
+}
+
 int fc_tod(int64_t t)
 {
-    sptime_civil c;
-    sptime_to_local(sptime_london(), t, &c);
-    return c.hour * 2 + c.min / 30;
+    int64_t l = s_local(t);
+    return (int)((l - s_floor_div(l, 86400) * 86400) / 1800);
 }
 
 /* ---- bank holidays ----------------------------------------------------------- */
@@ -142,12 +155,9 @@ double fc_errmodel_sd(const fc_errmodel *m, int64_t t, double lead)
 void fc_demand_features(int64_t t, double temp_c, double ghi_wm2, bool holiday, double x[FC_DEMAND_NFEAT])
 {
     memset(x, 0, FC_DEMAND_NFEAT * sizeof x[0]);
-    sptime_civil c;
-    sptime_to_local(sptime_london(), t, &c);
-    x[c.hour * 2 + c.min / 30] = 1.0;
+    int64_t l = s_local(t), days = s_floor_div(l, 86400);
+    x[(l - days * 86400) / 1800] = 1.0;
     /* Day of week of the local date: 1970-01-01 was a Thursday. */
-    sptime_civil d = { c.year, c.month, c.day, 0, 0, 0 };
-    int64_t days = sptime_from_civil(&d) / 86400;
     int dow = (int)(((days + 3) % 7 + 7) % 7);      /* 0 Monday .. 6 Sunday */
     if (dow == 5 && !holiday) x[48] = 1.0;
     if (dow == 6 || holiday) x[49] = 1.0;
@@ -497,6 +507,10 @@ typedef struct s_run {
     forecast *f;
     double *resid;              /* [(nsite + nbus) * nt] residual rows, NAN missing */
     double prof[FC_NTOD];
+    /* the demand regressors of every half-hour of history, the same for
+     * every bus: formed once (s_regressors), not once per bus */
+    double *temp, *ghi;         /* [nt] */
+    bool *hol;                  /* [nt] */
 } s_run;
 
 static void s_site(s_run *R, size_t si)
@@ -620,6 +634,25 @@ static double s_zone_wx(const wx_series *w, int var, size_t member, int64_t t)
 }
 
 
+/* R's demand regressors of the history, on first use. */
+static pcf_rc s_regressors(s_run *R, pcf_error *err)
+{
+    const history *h = R->in->hist;
+    if (R->temp || !h) return PCF_OK;
+    size_t nt = h->nt;
+    R->temp = malloc((nt + 1) * sizeof *R->temp);
+    R->ghi = malloc((nt + 1) * sizeof *R->ghi);
+    R->hol = malloc((nt + 1) * sizeof *R->hol);
+    if (!R->temp || !R->ghi || !R->hol) return pcf_error_set(err, PCF_ERR_NOMEM, "forecast: out of memory");
+    for (size_t i = 0; i < nt; i++) {
+        int64_t t = h->t0 + (int64_t)i * HISTORY_SLOT;
+        R->temp[i] = s_zone_wx(R->in->hist_wx, S_TEMP, 0, t);
+        R->ghi[i] = s_zone_wx(R->in->hist_wx, S_GHI, 0, t);
+        R->hol[i] = s_holiday_at(t);
+    }
+    return PCF_OK;
+}
+
 static pcf_rc s_bus(s_run *R, size_t b, pcf_error *err)
 {
     const forecast_input *in = R->in;
@@ -639,20 +672,10 @@ static pcf_rc s_bus(s_run *R, size_t b, pcf_error *err)
     bool fitted = false;
     double last = 0;
     if (f->bus_point[b] >= 0 && h) {
-        double *temp = malloc(nt * sizeof *temp), *ghi = malloc(nt * sizeof *ghi);
-        bool *hol = malloc(nt * sizeof *hol);
-        if (!temp || !ghi || !hol) {
-            free(temp);
-            free(ghi);
-            free(hol);
-            return pcf_error_set(err, PCF_ERR_NOMEM, "forecast: out of memory");
-        }
-        for (size_t i = 0; i < nt; i++) {
-            int64_t t = h->t0 + (int64_t)i * HISTORY_SLOT;
-            temp[i] = s_zone_wx(in->hist_wx, S_TEMP, 0, t);
-            ghi[i] = s_zone_wx(in->hist_wx, S_GHI, 0, t);
-            hol[i] = s_holiday_at(t);
-        }
+        pcf_rc rc = s_regressors(R, err);
+        if (rc != PCF_OK) return rc;
+        const double *temp = R->temp, *ghi = R->ghi;
+        const bool *hol = R->hol;
         const double *y = history_row(h, (size_t)f->bus_point[b]);
         pcf_error ferr;
         fitted = fc_demand_fit(h->t0, nt, y, temp, ghi, hol, m, &ferr) == PCF_OK;
@@ -662,9 +685,6 @@ static pcf_rc s_bus(s_run *R, size_t b, pcf_error *err)
                                                                ghi[i], hol[i])
                                     : NAN;
         if (fitted) last = s_last_resid(h, res, in->anchor);
-        free(temp);
-        free(ghi);
-        free(hol);
     }
     for (size_t k = 0; k < in->nsp; k++) {
         int64_t t = in->sp[k];
@@ -790,6 +810,9 @@ pcf_rc forecast_run(const forecast_input *in, forecast **out, pcf_error *err)
     }
     if (rc == PCF_OK) rc = s_groups(&R, err);
     free(R.resid);
+    free(R.temp);
+    free(R.ghi);
+    free(R.hol);
     if (rc != PCF_OK) {
         forecast_destroy(&f);
         return rc;

@@ -301,8 +301,17 @@ void mcstat_ranks(const double *v, size_t n, const size_t *rank, size_t nr, doub
 {
     size_t perm[MCSTAT_MAX_RANKS] = {0}, k[MCSTAT_MAX_RANKS] = {0};
     double sel[MCSTAT_MAX_RANKS] = {0};
-    if (n == 0 || nr == 0) return;
-    if (nr > MCSTAT_MAX_RANKS) nr = MCSTAT_MAX_RANKS;
+    if (n == 0) {       /* no values: no order statistic */
+        for (size_t i = 0; i < nr; i++) val[i] = NAN;
+        return;
+    }
+    while (nr > MCSTAT_MAX_RANKS) {     /* more than a batch: a batch at a time */
+        mcstat_ranks(v, n, rank, MCSTAT_MAX_RANKS, val, scratch);
+        rank += MCSTAT_MAX_RANKS;
+        val += MCSTAT_MAX_RANKS;
+        nr -= MCSTAT_MAX_RANKS;
+    }
+    if (nr == 0) return;
     for (size_t i = 0; i < nr; i++) {   /* insertion sort of a handful */
         size_t j = i;
         for (; j > 0 && rank[perm[j - 1]] > rank[i]; j--) perm[j] = perm[j - 1];

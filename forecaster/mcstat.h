@@ -97,14 +97,16 @@ double mcstat_quantile(const double *sorted, size_t n, double p, double *se);
  * rule, shared by callers that select instead of sorting. */
 size_t mcstat_quantile_index(size_t n, double p);
 
-/* Order statistics by rank: val[i] = the rank[i]-th smallest (0-based) of
- * v[0..n), for nr ranks in any order (repeats allowed, each < n, nr <=
- * MCSTAT_MAX_RANKS), without sorting v (which is not changed).  Exact:
- * the same values a sort would give.  scratch: [n].  Cost: three passes
- * over v and selections among the few values near each rank. */
-#define MCSTAT_MAX_RANKS 64
 /* The k-th smallest (0-based, k < n) of v[0..n), reordering v (finite values). */
 double mcstat_select(double *v, size_t n, size_t k);
+
+/* Order statistics by rank: val[i] = the rank[i]-th smallest (0-based) of
+ * v[0..n), for nr ranks in any order (repeats allowed; a rank >= n means
+ * the largest), without sorting v (which is not changed).  Exact: the same
+ * values a sort would give, NaN last.  n = 0: every val[i] is NaN.
+ * scratch: [n].  Cost: three passes over v per MCSTAT_MAX_RANKS ranks and
+ * selections among the few values near each rank. */
+#define MCSTAT_MAX_RANKS 64
 void mcstat_ranks(const double *v, size_t n, const size_t *rank, size_t nr, double *val, double *scratch);
 
 /* The 0-based indices l <= u of the order statistics that bracket q_p with

@@ -114,6 +114,16 @@ static void s_log_run(const engine_opts *o, const engine_report *r)
                 (long long)r->run_id, r->voltage_constraints, r->t_voltage, r->voltage_fallbacks);
 }
 
+/* The software version a run records: the build, and the OpenBLAS kernels
+ * (a flow's last bits depend on them, so a run is reproduced with the
+ * same; blas_core.h). */
+static const char *s_version(void)
+{
+    static char v[128];
+    if (!v[0]) snprintf(v, sizeof v, "%s OpenBLAS-%s", PCF_VERSION, blas_core_name());
+    return v;
+}
+
 static int s_opts(const cli *a, engine_opts *o, anm_options *anm)
 {
     memset(o, 0, sizeof *o);
@@ -126,7 +136,7 @@ static int s_opts(const cli *a, engine_opts *o, anm_options *anm)
     o->anm = anm;
     o->ac = a->ac;
     o->ac_band = a->ac_band;
-    o->version = PCF_VERSION;
+    o->version = s_version();
     if (!a->zone) {
         fprintf(stderr, "pcf-forecaster: --zone is required\n");
         return 0;
@@ -203,7 +213,7 @@ static int s_daemon(const cli *a)
     d.use_release = a->use_release;
     d.ac = a->ac;
     d.ac_band = a->ac_band;
-    d.version = PCF_VERSION;
+    d.version = s_version();
     d.stale_s = a->stale_s;
     d.stop = &s_stop;
     struct sigaction sa;

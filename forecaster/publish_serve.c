@@ -17,11 +17,17 @@
  *
  * Catch-up: on the first connection the latest day-ahead and real-time run
  * of every zone are published (this rebuilds the snapshot state of a
- * restarted publisher); on every later connection, every run with an id
- * above the highest one seen is published in id order (runs committed while
- * we were away).  publish_send_run() skips runs a topic already has, so a
- * run seen both ways goes out once.  Requests keep being answered while
- * disconnected (snapshots from memory; database requests get INTERNAL).
+ * restarted publisher); on every later connection, the runs committed while
+ * we were away, in id order.  Those are not simply the ids above the
+ * highest seen: the engine takes a run's id when its transaction opens,
+ * before the study (engine.c streams rows as SPs finish), so a long
+ * day-ahead run commits after real-time runs with higher ids.  Every run
+ * above the highest id seen is taken, and every run that finished within
+ * CATCHUP_WINDOW of the last one seen; runs already handled here (the
+ * ring of recent ids) are not loaded again, and publish_send_run() skips
+ * runs a topic already has, so a run seen both ways goes out once.
+ * Requests keep being answered while disconnected (snapshots from memory;
+ * database requests get INTERNAL).
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -40,12 +46,20 @@
     do { if (publish_logs(p)) pcf_log_error((level), (msg), (e), __VA_ARGS__, NULL); } while (0)
 
 #define CATCHUP_MAX 1000   /* runs published in one catch-up; older ones are superseded anyway */
+/* How much earlier than the last run seen a run the catch-up still looks
+ * at may have finished.  A run's finished_at is read just before its
+ * commit (engine.c), so runs that committed out of id order finished
+ * within milliseconds of each other; minutes leave room for a slow commit. */
+#define CATCHUP_WINDOW "5 minutes"
+#define SEEN_RING 256      /* recent run ids handled, not loaded again by a catch-up */
 
 typedef struct s_serve {
     publish *p;
     const publish_serve_opts *o;
     PGconn *db;
     int64_t last_seen;        /* highest run id notified or caught up */
+    int64_t seen[SEEN_RING];  /* run ids handled (published or skipped), a ring */
+    size_t nseen;
     int connected_once;
     int backoff_ms;
     int64_t next_attempt_ms;
@@ -67,7 +81,21 @@ static int s_dead(s_serve *s)
     return !s->db || PQstatus(s->db) != CONNECTION_OK;
 }
 
-/* Publishes the runs a query returns (column 0: run_id), in order. */
+static void s_seen_add(s_serve *s, int64_t id)
+{
+    s->seen[s->nseen++ % SEEN_RING] = id;
+}
+
+static int s_seen(const s_serve *s, int64_t id)
+{
+    size_t n = s->nseen < SEEN_RING ? s->nseen : SEEN_RING;
+    for (size_t i = 0; i < n; i++)
+        if (s->seen[i] == id) return 1;
+    return 0;
+}
+
+/* Publishes the runs a query returns (column 0: run_id), in order, but
+ * for those already handled. */
 static pcf_rc s_publish_query(s_serve *s, const char *sql, const char *param, pcf_error *err)
 {
     const char *params[1] = {param};
@@ -77,11 +105,12 @@ static pcf_rc s_publish_query(s_serve *s, const char *sql, const char *param, pc
     for (int i = 0; i < PQntuples(res) && rc == PCF_OK; i++) {
         const char *v = PQgetvalue(res, i, 0);
         long id = 0;
-        if (parse_long(v, strlen(v), &id) != PCF_OK) continue;
+        if (parse_long(v, strlen(v), &id) != PCF_OK || s_seen(s, id)) continue;
         pcf_error e;
         pcf_rc r = publish_run_id(s->p, s->db, id, &e);
         if (r == PCF_ERR_DB && s_dead(s)) rc = pcf_error_set(err, r, "%s", e.msg);
         else if (r != PCF_OK) S_LOG_ERR(s->p, PCF_LOG_ERROR, "run not published", &e, "run", PCF_LOG_I(id));
+        if (rc == PCF_OK) s_seen_add(s, id);
         if (id > s->last_seen) s->last_seen = id;
     }
     PQclear(res);
@@ -109,9 +138,10 @@ static pcf_rc s_catch_up(s_serve *s, pcf_error *err)
     char last[24];
     snprintf(last, sizeof last, "%lld", (long long)s->last_seen);
     return s_publish_query(s,
-                           "SELECT run_id FROM (SELECT run_id FROM run WHERE run_id > $1::bigint"
-                           " AND kind IN ('day_ahead', 'real_time') ORDER BY run_id DESC LIMIT 1000) l"
-                           " ORDER BY run_id",
+                           "SELECT run_id FROM (SELECT run_id FROM run WHERE kind IN ('day_ahead', 'real_time')"
+                           " AND (run_id > $1::bigint OR finished_at >= (SELECT max(finished_at) FROM run"
+                           " WHERE run_id <= $1::bigint) - interval '" CATCHUP_WINDOW "')"
+                           " ORDER BY run_id DESC LIMIT 1000) l ORDER BY run_id",
                            last, err);
 }
 
@@ -161,6 +191,7 @@ static void s_notifications(s_serve *s)
                 s_disconnect(s, e.msg);   /* the run is caught up after reconnecting */
             } else {
                 if (rc != PCF_OK) S_LOG_ERR(s->p, PCF_LOG_ERROR, "run not published", &e, "run", PCF_LOG_I(id));
+                s_seen_add(s, id);
                 if (id > s->last_seen) s->last_seen = id;
             }
         }

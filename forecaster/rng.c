@@ -18,19 +18,67 @@
 #include "rng.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* The block functions below are loops over samples written to be
  * vectorised.  GCC's -O2 (its "very cheap" cost model) leaves alone any
  * loop that would need a remainder or a check, which is most of them, so
- * these functions ask for the model -O3 uses.  Vector code gives the same
- * numbers: the same IEEE operations in the same order (-std=c11 forbids
- * contracting them into fused multiply-adds). */
+ * these functions ask for the model -O3 uses (S_VECTOR), and their bodies
+ * are inlined into each caller (S_INLINE) so that each is compiled for
+ * the caller's instruction set.
+ *
+ * Each block function exists twice: generic x86-64 (SSE2), and for
+ * x86-64-v4 (AVX-512), where the vectors are four times as wide; the
+ * latter is used when the CPU has it (checked per call, a load of a flag
+ * libgcc set at start-up) unless rng_wide(0) said not to.  Both give the
+ * same numbers: the same IEEE operations in the same order, correctly
+ * rounded whatever the vector width, and -std=c11 forbids contracting a
+ * multiply and an add into a fused multiply-add (test_rng runs both
+ * paths against the one-number-at-a-time path, bit for bit). */
 #if defined(__GNUC__) && !defined(__clang__)
 #define S_VECTOR __attribute__((optimize("tree-vectorize", "vect-cost-model=dynamic")))
+#define S_INLINE __attribute__((always_inline, optimize("tree-vectorize", "vect-cost-model=dynamic"))) inline
 #else
 #define S_VECTOR
+#define S_INLINE inline
+#endif
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define S_WIDE __attribute__((target("arch=x86-64-v4")))
+#endif
+
+static atomic_int s_allow_wide = 1;
+
+static int s_wide(void)
+{
+#ifdef S_WIDE
+    return atomic_load_explicit(&s_allow_wide, memory_order_relaxed) && __builtin_cpu_supports("x86-64-v4");
+#else
+    return 0;
+#endif
+}
+
+int rng_wide(int allow)
+{
+    atomic_store(&s_allow_wide, allow != 0);
+    return s_wide();
+}
+
+/* The generic and the wide copy of a block function whose body is the
+ * S_INLINE function name##_body, and the entry point that picks one. */
+#ifdef S_WIDE
+#define S_BLOCK_FN(decl, name, params, args)                                                  \
+    S_VECTOR static void name##_generic params { name##_body args; }                          \
+    S_WIDE S_VECTOR static void name##_wide params { name##_body args; }                      \
+    decl params                                                                               \
+    {                                                                                         \
+        if (s_wide()) name##_wide args;                                                       \
+        else name##_generic args;                                                             \
+    }
+#else
+#define S_BLOCK_FN(decl, name, params, args)                                                  \
+    decl params { name##_body args; }
 #endif
 
 #define S_M0 0xD2511F53u
@@ -95,7 +143,7 @@ uint64_t rng_u64(rng_stream *r)
 }
 
 /* 53 random bits of (hi, lo) as a uniform in (0, 1): see rng_uniform. */
-S_VECTOR static inline double s_u53(uint32_t hi, uint32_t lo)
+static S_INLINE double s_u53(uint32_t hi, uint32_t lo)
 {
     uint64_t k = (((uint64_t)hi << 32) | lo) >> 11;
     return ((double)k + 0.5) * 0x1p-53;
@@ -142,7 +190,7 @@ static const double s_pf[8] = {
     2.04426310338993978564e-15};
 
 /* num(x) / den(x), both of degree 7, Horner from the top coefficient. */
-S_VECTOR static inline double s_ratio(const double *num, const double *den, double x)
+static S_INLINE double s_ratio(const double *num, const double *den, double x)
 {
     double u = num[7], v = den[7];
     for (int i = 6; i >= 0; i--) {
@@ -153,7 +201,7 @@ S_VECTOR static inline double s_ratio(const double *num, const double *den, doub
 }
 
 /* |p - 0.5| <= 0.425: the central range, no logarithm. */
-S_VECTOR static inline double s_ppnd_central(double p)
+static S_INLINE double s_ppnd_central(double p)
 {
     double q = p - 0.5;
     return q * s_ratio(s_pa, s_pb, 0.180625 - q * q);
@@ -170,7 +218,7 @@ static double s_ppnd_tail(double p)
     return p < 0.5 ? -x : x;
 }
 
-S_VECTOR static inline int s_central(double p)
+static S_INLINE int s_central(double p)
 {
     return fabs(p - 0.5) <= 0.425;
 }
@@ -186,7 +234,7 @@ double rng_ppnd(double p)
  * stays in vector registers. */
 #define S_GROUP 8
 typedef double s_vgroup __attribute__((vector_size(S_GROUP * sizeof(double))));
-S_VECTOR static inline void s_ratio_group(const double *num, const double *den, const double *x, double *out)
+static S_INLINE void s_ratio_group(const double *num, const double *den, const double *x, double *out)
 {
     s_vgroup xv, u, v;
     memcpy(&xv, x, sizeof xv);
@@ -204,7 +252,7 @@ S_VECTOR static inline void s_ratio_group(const double *num, const double *den, 
 
 /* out[k] = s_ratio(num, den, x[k]) for k < n, groups of S_GROUP and then
  * the rest one by one. */
-S_VECTOR static inline void s_ratio_vec(const double *num, const double *den, const double *x, double *out,
+static S_INLINE void s_ratio_vec(const double *num, const double *den, const double *x, double *out,
                                         size_t n)
 {
     size_t k = 0;
@@ -219,7 +267,7 @@ S_VECTOR static inline void s_ratio_vec(const double *num, const double *den, co
  * central range are listed, and their logarithms taken one by one, but
  * the intermediate range's ratio again for all of them at once. */
 #define S_CHUNK 64
-S_VECTOR static inline void s_ppnd_chunk(double *x, size_t n)
+static S_INLINE void s_ppnd_chunk(double *x, size_t n)
 {
     double q[S_CHUNK], r[S_CHUNK], z[S_CHUNK], tp[S_CHUNK];
     unsigned tail[S_CHUNK], nt = 0;
@@ -246,7 +294,7 @@ S_VECTOR static inline void s_ppnd_chunk(double *x, size_t n)
         x[tail[t]] = !(r[t] <= 5) ? s_ppnd_tail(tp[t]) : tp[t] < 0.5 ? -z[t] : z[t];
 }
 
-S_VECTOR void rng_ppnd_vec(double *x, size_t n)
+static S_INLINE void rng_ppnd_vec_body(double *x, size_t n)
 {
     size_t k = 0;
     /* full chunks with a constant length, which the compiler vectorises */
@@ -255,6 +303,8 @@ S_VECTOR void rng_ppnd_vec(double *x, size_t n)
     if (k < n)
         s_ppnd_chunk(x + k, n - k);
 }
+
+S_BLOCK_FN(void rng_ppnd_vec, rng_ppnd_vec, (double *x, size_t n), (x, n))
 
 double rng_normal(rng_stream *r)
 {
@@ -268,7 +318,7 @@ double rng_normal(rng_stream *r)
  * into vector multiplies (a draw of a sample no longer costs a call, a
  * buffer and a branch).  out[w][k] is word w of sample sample0 + k. */
 #define S_LANES 16
-S_VECTOR static void s_philox_lanes(uint64_t blk, uint32_t sample0, uint32_t w3, const uint32_t key[2],
+static S_INLINE void s_philox_lanes(uint64_t blk, uint32_t sample0, uint32_t w3, const uint32_t key[2],
                            uint32_t out[4][S_LANES])
 {
     uint32_t c0[S_LANES], c1[S_LANES], c2[S_LANES], c3[S_LANES];
@@ -301,7 +351,7 @@ S_VECTOR static void s_philox_lanes(uint64_t blk, uint32_t sample0, uint32_t w3,
     memcpy(out[3], c3, sizeof c3);
 }
 
-S_VECTOR void rng_uniform_rows(const rng_span *sp, size_t draw0, size_t ndraw, double *out, size_t ld)
+static S_INLINE void rng_uniform_rows_body(const rng_span *sp, size_t draw0, size_t ndraw, double *out, size_t ld)
 {
     uint32_t key[2] = { (uint32_t)sp->seed, (uint32_t)(sp->seed >> 32) };
     uint32_t w3 = (sp->sp & 0xffffu) | ((uint32_t)sp->stream << 16);
@@ -323,7 +373,10 @@ S_VECTOR void rng_uniform_rows(const rng_span *sp, size_t draw0, size_t ndraw, d
     }
 }
 
-S_VECTOR void rng_normal_rows(const rng_span *sp, size_t draw0, size_t ndraw, double *out, size_t ld)
+S_BLOCK_FN(void rng_uniform_rows, rng_uniform_rows,
+           (const rng_span *sp, size_t draw0, size_t ndraw, double *out, size_t ld), (sp, draw0, ndraw, out, ld))
+
+void rng_normal_rows(const rng_span *sp, size_t draw0, size_t ndraw, double *out, size_t ld)
 {
     rng_uniform_rows(sp, draw0, ndraw, out, ld);
     for (size_t t = 0; t < ndraw; t++)
@@ -443,7 +496,7 @@ static void s_mvn_apply(const rng_mvn *m, double *x)
 
 /* s_mvn_apply for the nk (<= S_CHUNK) columns x[. * ld + 0..nk): the same
  * sums in the same order, each a loop over the columns that vectorises. */
-S_VECTOR static inline void s_mvn_apply_cols(const rng_mvn *m, double *x, size_t ld, size_t nk)
+static S_INLINE void s_mvn_apply_cols(const rng_mvn *m, double *x, size_t ld, size_t nk)
 {
     size_t n = m->n;
     double acc[S_CHUNK];
@@ -470,14 +523,22 @@ void rng_mvn_draw(const rng_mvn *m, rng_stream *r, double *x)
     s_mvn_apply(m, x);
 }
 
-S_VECTOR void rng_mvn_draw_rows(const rng_mvn *m, const rng_span *sp, double *x, size_t ld)
+static S_INLINE void s_mvn_apply_rows_body(const rng_mvn *m, double *x, size_t ld, size_t n)
+{
+    size_t k = 0;
+    for (; k + S_CHUNK <= n; k += S_CHUNK)
+        s_mvn_apply_cols(m, x + k, ld, S_CHUNK);
+    if (k < n)
+        s_mvn_apply_cols(m, x + k, ld, n - k);
+}
+
+S_BLOCK_FN(static void s_mvn_apply_rows, s_mvn_apply_rows, (const rng_mvn *m, double *x, size_t ld, size_t n),
+           (m, x, ld, n))
+
+void rng_mvn_draw_rows(const rng_mvn *m, const rng_span *sp, double *x, size_t ld)
 {
     rng_normal_rows(sp, 0, m->n, x, ld);
-    size_t k = 0;
-    for (; k + S_CHUNK <= sp->n; k += S_CHUNK)
-        s_mvn_apply_cols(m, x + k, ld, S_CHUNK);
-    if (k < sp->n)
-        s_mvn_apply_cols(m, x + k, ld, sp->n - k);
+    s_mvn_apply_rows(m, x, ld, sp->n);
 }
 
 void rng_mvn_draw_lhs(const rng_mvn *m, const rng_lhs *l, size_t dim0, uint32_t sample,

@@ -120,6 +120,11 @@ const double *rng_mvn_chol(const rng_mvn *m);
 /* x [n] = mean + L z, z drawn from r (n normals, in order).  Thread-safe on
  * a shared m. */
 void rng_mvn_draw(const rng_mvn *m, rng_stream *r, double *x);
+/* The block functions above and below run AVX-512 code where the CPU has
+ * it (x86-64-v4), else generic x86-64 code; the numbers are the same.
+ * allow 0 keeps them on the generic code (tests and benchmarks compare the
+ * two), 1 lets them choose; returns 1 when the wide code is in use. */
+int rng_wide(int allow);
 /* rng_mvn_draw of the n samples of sp, each from draw 0 of its stream:
  * component i of sample sample0 + k in x[i * ld + k] (ld >= sp->n). */
 void rng_mvn_draw_rows(const rng_mvn *m, const rng_span *sp, double *x, size_t ld);

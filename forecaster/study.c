@@ -59,7 +59,7 @@ struct study_topology {
 typedef struct study_thread {
     struct study *st;
     anm *a;
-    double *flow, *lim_f, *lim_r, *avail, *err;
+    double *flow, *lim_f, *lim_r, *avail;
     double *fb;                  /* [(nst + 1) * nc * STUDY_BLOCK] the block's flows (phase 2) */
     double *bav;                 /* [STUDY_BLOCK * ns] the block's available outputs, sample-major */
     study_ac *ac;                /* NULL unless def.ac */
@@ -79,10 +79,10 @@ struct study {
     size_t nb, S, nst, nblocks;
     int *site_bus;               /* [ns] internal */
     double *site_cap;            /* [ns] min(export, tranche capacity) */
-    double *inj, *avail, *flow;  /* see the file comment */
+    double *inj, *avail;         /* see the file comment */
+    double *flow;                /* [nst * nc * S] every sample's flows: only for the fault loadings, else NULL */
     /* this SP's flow model (s_flow_model): nst * nc rows, then nc more
      * for the second tangent when flow_lin2 */
-    double *flow_rows, *flow_off;    /* [(nst + 1) * nc * nb], [(nst + 1) * nc] */
     double *flow_mat;            /* [(nst + 1) * nc * (nb + 1)]: rows | off, times inj's nb + 1 rows */
     size_t flow_nrows;
     int flow_lin2;
@@ -402,7 +402,6 @@ void study_destroy(study **sp)
         free(th->lim_f);
         free(th->lim_r);
         free(th->avail);
-        free(th->err);
         study_ac_destroy(&th->ac);
         free(th->ac_p);
         free(th->ac_q);
@@ -419,8 +418,6 @@ void study_destroy(study **sp)
     free(s->inj);
     free(s->avail);
     free(s->flow);
-    free(s->flow_rows);
-    free(s->flow_off);
     free(s->flow_mat);
     free(s->site_dead);
     free(s->state);
@@ -541,9 +538,6 @@ pcf_rc study_new(const study_def *def, study **out, pcf_error *err)
     s->site_cap = calloc(ns + 1, sizeof(double));
     s->inj = malloc((nb + 1) * S * sizeof(double));
     s->avail = malloc((ns + 1) * S * sizeof(double));
-    s->flow = malloc((s->nst * nc + 1) * S * sizeof(double));
-    s->flow_rows = malloc(((s->nst + 1) * nc * nb + 1) * sizeof(double));
-    s->flow_off = malloc(((s->nst + 1) * nc + 1) * sizeof(double));
     s->flow_mat = malloc(((s->nst + 1) * nc * (nb + 1) + 1) * sizeof(double));
     s->site_dead = malloc(s->nst * ns + 1);
     s->state = malloc(S * sizeof(int));
@@ -563,8 +557,8 @@ pcf_rc study_new(const study_def *def, study **out, pcf_error *err)
     for (size_t c = 0; s->lin_of && c < nc; c++) s->lin_of[c] = def->constraints[c].nbr == 0 ? (long)s->nlin++ : -1;
     if (s->nlin) s->sens_sp = malloc((s->nst * nc * ns + 1) * sizeof(double));
     if (!s->lin_of || (s->nlin && !s->sens_sp) ||
-        !s->site_bus || !s->site_cap || !s->inj || !s->avail || !s->flow || !s->state ||
-        !s->flow_rows || !s->flow_off || !s->flow_mat || !s->site_dead || !s->flow_intact ||
+        !s->site_bus || !s->site_cap || !s->inj || !s->avail || !s->state ||
+        !s->flow_mat || !s->site_dead || !s->flow_intact ||
         !s->flow_fault || !s->curt_c || !s->acted || !s->unresolved || !s->blk_site_curt ||
         !s->blk_site_curt2 || !s->blk_site_n || !s->blk_binding ||
         !s->cres || !s->cres_site || !s->site_res) {
@@ -616,11 +610,10 @@ pcf_rc study_new(const study_def *def, study **out, pcf_error *err)
         th->lim_f = malloc((nc + 1) * sizeof(double));
         th->lim_r = malloc((nc + 1) * sizeof(double));
         th->avail = malloc((ns + 1) * sizeof(double));
-        th->err = malloc((ns + 1) * sizeof(double));
         th->mscratch = malloc(2 * S * sizeof(double));
         th->sortbuf = malloc(S * sizeof(double));
         th->fault_acts = malloc((def->nf + 1) * sizeof(size_t));
-        if (rc == PCF_OK && (!th->flow || !th->fb || !th->bav || !th->lim_f || !th->lim_r || !th->avail || !th->err || !th->mscratch ||
+        if (rc == PCF_OK && (!th->flow || !th->fb || !th->bav || !th->lim_f || !th->lim_r || !th->avail || !th->mscratch ||
                              !th->sortbuf || !th->fault_acts))
             rc = pcf_error_set(err, PCF_ERR_NOMEM, "study: out of memory");
     }
@@ -735,9 +728,13 @@ static pcf_rc s_ac_sample(study *s, study_thread *th, size_t j, int st, const an
  * error model's Cholesky factor) and then one normal per bus with a demand
  * spread, in bus order; the ensemble member and the fault each take draw 0
  * of their own stream, so neither moves the forecast draws. */
-static void s_sample_block(study *s, study_thread *th, size_t blk)
+#if defined(__GNUC__) && !defined(__clang__)
+/* its loops run over the block's samples, a count GCC's -O2 does not
+ * vectorise for (rng.c says why); the same operations in the same order */
+__attribute__((optimize("tree-vectorize", "vect-cost-model=dynamic")))
+#endif
+static void s_sample_block(study *s, size_t blk)
 {
-    (void)th;
     const study_sp *sp = s->sp;
     const study_def *d = &s->def;
     const pf_net *net = s->net;
@@ -997,7 +994,7 @@ static void *s_worker(void *arg)
         if (blk >= n || th->rc != PCF_OK) break;
         if (phase == 4) s_lin_mean(s, blk);
         else if (phase == 5) th->rc = s_lin_state(s, th, blk, &th->err_msg);
-        else if (phase == 1) s_sample_block(s, th, blk);
+        else if (phase == 1) s_sample_block(s, blk);
         else if (phase == 2) th->rc = s_anm_block(s, th, blk, &th->err_msg);
         else if (blk < nc) s_aggregate_constraint(s, blk, th->sortbuf, th->mscratch, th->fault_acts);
         else th->rc = mcstat_summarise_r(s->stats, blk - nc, s->sp->hours, th->mscratch, &s->site_res[blk - nc],
@@ -1317,29 +1314,37 @@ static void s_aggregate_constraint(study *s, size_t c, double *buf, double *scra
     r->site = site;
 }
 
-/* The SP's flow model, rows and constant term per state and constraint
- * (the file comment): the screened AC linearisation or the topology's DC
- * rows, with each linear (voltage) constraint's own model in its rows (the
- * others' rows are 0 there).  With linear constraints the SP's
- * sensitivities of every state are formed here as well: the screened AC
- * ones or the topology's, the linear constraints' rows in place. */
-static void s_flow_rows(study *s, const study_sp *sp)
+/* The SP's flow model as the blocks use it, flow_mat: per state and
+ * constraint a row of flow per MW injected at each bus and the constant
+ * term as one more column (times inj's row of ones).  The rows are the
+ * screened AC linearisation or the topology's DC rows, each linear
+ * (voltage) constraint's own model in its rows (the others' rows are 0
+ * there), then the intact state's second tangent when there is one.  With
+ * linear constraints the SP's sensitivities of every state are formed here
+ * as well (the screened AC ones or the topology's, the linear constraints'
+ * rows in place).  Also which sites each state de-energises. */
+static void s_flow_model(study *s, const study_sp *sp)
 {
     const study_def *d = &s->def;
     const study_topology *t = sp->topo;
-    size_t nc = d->nc, ns = d->ns, nb = s->nb, rows = s->nst * nc;
+    size_t nc = d->nc, ns = d->ns, nb = s->nb, rows = s->nst * nc, w = nb + 1;
     int screen = s->ac_mode == STUDY_AC_SCREEN;
-    memcpy(s->flow_rows, screen ? s->lin_cptdf : t->cptdf, rows * nb * sizeof(double));
-    if (screen) memcpy(s->flow_off, s->lin_off, rows * sizeof(double));
-    else memset(s->flow_off, 0, rows * sizeof(double));
+    const double *src = screen ? s->lin_cptdf : t->cptdf;
+    for (size_t r = 0; r < rows; r++) {
+        memcpy(&s->flow_mat[r * w], &src[r * nb], nb * sizeof(double));
+        s->flow_mat[r * w + nb] = screen ? s->lin_off[r] : 0;
+    }
     /* the intact state's second tangent (s_linearise_curtailed), formed
      * with the others for the samples the ANM acts on */
     s->flow_lin2 = screen && s->lin2_ok;
     s->flow_nrows = rows + (s->flow_lin2 ? nc : 0);
-    if (s->flow_lin2) {
-        memcpy(&s->flow_rows[rows * nb], s->lin2_cptdf, nc * nb * sizeof(double));
-        memcpy(&s->flow_off[rows], s->lin2_off, nc * sizeof(double));
+    for (size_t c = 0; s->flow_lin2 && c < nc; c++) {
+        memcpy(&s->flow_mat[(rows + c) * w], &s->lin2_cptdf[c * nb], nb * sizeof(double));
+        s->flow_mat[(rows + c) * w + nb] = s->lin2_off[c];
     }
+    for (size_t st = 0; st < s->nst; st++)
+        for (size_t i = 0; i < ns; i++)
+            s->site_dead[st * ns + i] = t->dead[st * t->nbus_case + (size_t)s->net->bus_row[s->site_bus[i]]];
     if (!s->nlin) return;
     memcpy(s->sens_sp, screen ? s->lin_sens : t->sens, s->nst * nc * ns * sizeof(double));
     for (size_t st = 0; st < s->nst; st++) {
@@ -1348,9 +1353,9 @@ static void s_flow_rows(study *s, const study_sp *sp)
             if (s->lin_of[c] < 0) continue;
             size_t i = st * s->nlin + (size_t)s->lin_of[c];
             const double *row = &s->lin_row[i * nb];
-            double *r = &s->flow_rows[(st * nc + c) * nb];
+            double *r = &s->flow_mat[(st * nc + c) * w];
             for (size_t b = 0; b < nb; b++) r[b] = dead[s->net->bus_row[b]] ? 0 : row[b];
-            s->flow_off[st * nc + c] = s->vlin_off[i];
+            r[nb] = s->vlin_off[i];
             for (size_t k = 0; k < ns; k++) s->sens_sp[(st * nc + c) * ns + k] = r[s->site_bus[k]];
             /* the screened mode's second tangent (intact) takes them too,
              * unless it linearised the measured voltage itself */
@@ -1358,23 +1363,6 @@ static void s_flow_rows(study *s, const study_sp *sp)
                 memcpy(&s->lin2_sens[c * ns], &s->sens_sp[c * ns], ns * sizeof(double));
         }
     }
-}
-
-/* The SP's model as the blocks use it: each row with its constant term as
- * one more column (times inj's row of ones), and which sites each state
- * de-energises. */
-static void s_flow_model(study *s, const study_sp *sp)
-{
-    const study_topology *t = sp->topo;
-    size_t nb = s->nb, ns = s->def.ns;
-    s_flow_rows(s, sp);
-    for (size_t r = 0; r < s->flow_nrows; r++) {
-        memcpy(&s->flow_mat[r * (nb + 1)], &s->flow_rows[r * nb], nb * sizeof(double));
-        s->flow_mat[r * (nb + 1) + nb] = s->flow_off[r];
-    }
-    for (size_t st = 0; st < s->nst; st++)
-        for (size_t i = 0; i < ns; i++)
-            s->site_dead[st * ns + i] = t->dead[st * t->nbus_case + (size_t)s->net->bus_row[s->site_bus[i]]];
 }
 
 /* STUDY_AC_SCREEN: per state, the AC operating point at the SP's mean
@@ -1700,6 +1688,10 @@ pcf_rc study_set_fault_loading(study *s, const unsigned char *want, double p, pc
                              study_levels[0], study_levels[STUDY_NLEVELS - 1]);
     if (want && !s->fl && !(s->fl = calloc(n + 1, sizeof *s->fl)))
         return pcf_error_set(err, PCF_ERR_NOMEM, "study: out of memory");
+    /* the fault loadings read every sample's flows in every state: the
+     * whole matrix, kept only for them (s_anm_block) */
+    if (want && !s->flow && !(s->flow = malloc((s->nst * s->def.nc + 1) * s->S * sizeof(double))))
+        return pcf_error_set(err, PCF_ERR_NOMEM, "study: out of memory for the fault loadings' flows");
     /* the level itself when it is one, else the two around it (trade.c
      * interpolates between them) */
     for (int l = 0; l < STUDY_NLEVELS; l++) {

@@ -165,7 +165,11 @@ const mp_case *study_topology_case(const study_topology *t);
 int study_topology_fault_row(const study_topology *t, size_t state);
 int study_topology_valid(const study_topology *t, size_t state);
 
-/* Validates def (copied where needed) and allocates all scratch. */
+/* Validates def (copied where needed) and allocates all scratch.  Sets
+ * OpenBLAS to one thread for the whole process: the study's threads each
+ * multiply their own blocks at once, and OpenBLAS's own threads under them
+ * would only contend for the same cores (a program that also wants
+ * multi-threaded BLAS elsewhere, pf_flows_batch, must not build studies). */
 pcf_rc study_new(const study_def *def, study **out, pcf_error *err);
 void study_destroy(study **s);
 

@@ -77,6 +77,9 @@ enum { STUDY_AC_SCREEN = 0, STUDY_AC_OFF = 1, STUDY_AC_BAND = 2, STUDY_AC_ALL = 
 /* the same in the screened mode: 10 kW, inside any ANM margin; the rounds
  * it saves are a third of the full solves */
 #define STUDY_AC_SCREEN_TOL_MW 1e-2
+/* s_secant (study_ac.c): a move of the linear flow below this (MW) says
+ * too little about the AC response to correct a sensitivity by */
+#define STUDY_AC_SECANT_MIN 1e-3
 
 typedef struct study_ac study_ac;
 

@@ -48,6 +48,8 @@ Test(engine_ac, ac_all_re_solves_every_sample_and_is_recorded, .timeout = 120)
     char *a = strstr(v, "(ac screened 0.25%)|"), *b = strstr(v, "(ac off)|"), *d = strstr(v, "(ac all)|"),
          *e = strstr(v, "(ac band 10%)");
     cr_assert(a && b && d && e && a < b && b < d && d < e, "software versions: %s", v);
+    /* and the OpenBLAS kernels, on which a flow's last bits depend */
+    cr_assert(strstr(v, " OpenBLAS-") && !strstr(v, " OpenBLAS-unknown"), "software versions: %s", v);
     s_run(&db, "pcf-forecaster run --zone T --day-ahead 2026-06-01 --ac some", 2, out);
     s_run(&db, "pcf-forecaster run --zone T --day-ahead 2026-06-01 --ac-band 101", 2, out);
     PQfinish(c);

@@ -107,6 +107,27 @@ Test(forecast_wind, power_curve_corners_and_shear)
 
 /* ---- calibration, regression, errors, correlation -------------------------------- */
 
+/* The half-hour of day and the day of week now come from local seconds by
+ * arithmetic: every half-hour of 1969-2027 (both clock changes of each
+ * year, days before 1970) must give what the civil local date gives. */
+Test(forecast_model, calendar_features_match_the_civil_local_date)
+{
+    for (int64_t t = s_utc(1969, 1, 1, 0, 0); t < s_utc(2027, 1, 1, 0, 0); t += 1800) {
+        sptime_civil c;
+        sptime_to_local(sptime_london(), t, &c);
+        int tod = c.hour * 2 + c.min / 30;
+        cr_assert_eq(fc_tod(t), tod, "t %lld: %04d-%02d-%02d %02d:%02d", (long long)t, c.year, c.month, c.day,
+                     c.hour, c.min);
+        double x[FC_DEMAND_NFEAT];
+        fc_demand_features(t, NAN, NAN, false, x);
+        sptime_civil d = { c.year, c.month, c.day, 0, 0, 0 };
+        int64_t days = sptime_from_civil(&d) / 86400;
+        int dow = (int)(((days + 3) % 7 + 7) % 7);
+        cr_assert(x[tod] == 1.0 && x[48] == (dow == 5) && x[49] == (dow == 6), "t %lld: %04d-%02d-%02d dow %d",
+                  (long long)t, c.year, c.month, c.day, dow);
+    }
+}
+
 Test(forecast_model, calibration_recovers_a_known_scale)
 {
     enum { N = 4000 };

@@ -258,6 +258,16 @@ Test(mcstat_ranks, every_rank_equals_the_sorted_value)
             }
         }
     }
+    /* more ranks than a batch, and no values at all */
+    size_t many[150];
+    double v[150];
+    for (size_t i = 0; i < 150; i++) many[i] = (i * 7) % 37;
+    mcstat_ranks(x, 37, many, 150, v, scratch);
+    memcpy(sorted, x, 37 * sizeof *x);
+    qsort(sorted, 37, sizeof *x, s_cmp_nan_last);
+    for (size_t i = 0; i < 150; i++) cr_assert(v[i] == sorted[many[i]], "rank %zu of 150", i);
+    mcstat_ranks(x, 0, many, 3, v, scratch);
+    cr_assert(isnan(v[0]) && isnan(v[1]) && isnan(v[2]));
     free(x);
     free(sorted);
     free(scratch);

@@ -54,7 +54,9 @@ static void s_zone(testdb *db, const char *tag)
 /* Inserts a run with results in one transaction; with notify, the
  * transaction also runs NOTIFY pcf_run as the engine will.  date NULL: a
  * real-time run of nsp SPs from 2026-11-23 12:00Z.  Returns the run id. */
-static long s_run(PGconn *c, const char *kind, const char *date, int nsp, int notify)
+/* A run of nsp SPs with every result row, in one transaction, committed
+ * unless commit is 0 (the caller commits: a run still being written). */
+static long s_run_tx(PGconn *c, const char *kind, const char *date, int nsp, int notify, int commit)
 {
     char sql[8192], start[160], td[40];
     if (date) {
@@ -92,12 +94,18 @@ static long s_run(PGconn *c, const char *kind, const char *date, int nsp, int no
              " FROM constraint_statement cs JOIN anm_constraint_site a USING (constraint_id) WHERE cs.run_id = " RID ";"
              "INSERT INTO constraint_block SELECT cs.run_id, cs.constraint_id, cs.sp, conf, (1 - conf) * 10, conf * 2, conf,"
              " 0.11, 0.12, 0.06 FROM constraint_statement cs, unnest(ARRAY[0.5, 0.9, 0.95]) conf WHERE cs.run_id = " RID ";"
-             "%s COMMIT;",
-             kind, td, start, start, nsp, nsp, notify ? "SELECT pg_notify('pcf_run', max(run_id)::text) FROM run;" : "");
+             "%s %s",
+             kind, td, start, start, nsp, nsp, notify ? "SELECT pg_notify('pcf_run', max(run_id)::text) FROM run;" : "",
+             commit ? "COMMIT;" : "");
     testdb_exec(c, sql);
     char v[32];
     testdb_scalar(c, "SELECT max(run_id) FROM run", v, sizeof v);
     return strtol(v, NULL, 10);
+}
+
+static long s_run(PGconn *c, const char *kind, const char *date, int nsp, int notify)
+{
+    return s_run_tx(c, kind, date, nsp, notify, 1);
 }
 
 static int64_t s_ms_now(void)
@@ -1417,6 +1425,63 @@ Test(publish, reconnects_to_postgres_and_catches_up)
     s_srv_stop(&s);
     publish_destroy(&s.p);
     free(r);
+    PQfinish(c);
+    testdb_drop(&db);
+}
+
+/* Regression (2026-12-03 review): the engine takes a run's id when its
+ * transaction opens, before the study, so a day-ahead run can commit after
+ * a real-time run with a higher id.  A publisher that saw the real-time run
+ * and then lost its connection caught up only ids above it, and never
+ * published the day-ahead run.  The database refuses connections while
+ * the day-ahead run commits, so the publisher can only learn of it by
+ * catching up. */
+Test(publish, run_committed_out_of_id_order_during_an_outage_is_published)
+{
+    testdb db;
+    s_zone(&db, "pubooo");
+    PGconn *c = testdb_connect(&db), *slow = testdb_connect(&db);
+    publish_config cfg;
+    s_cfg_default(&cfg);
+    srv s;
+    s_srv_start(&s, &db, &cfg);
+    rec *r = calloc(1, sizeof *r);
+    subscriber *sub = s_sub(s.p, "pcf.", r);
+    long da = s_run_tx(slow, "day_ahead", "2026-11-24", 48, 0, 0);     /* open: the study goes on */
+    long rt = s_run(c, "real_time", NULL, 4, 1);
+    cr_assert_gt(rt, da);
+    POLL_UNTIL(sub, r, subscriber_last(sub, "pcf.rt.T") == 1, 5000);
+    cr_assert_eq(subscriber_last(sub, "pcf.rt.T"), 1);
+    /* a database cannot close its own doors: from the server's own one */
+    char sql[512], ci[600];
+    snprintf(ci, sizeof ci, "host=%s port=%s user=postgres dbname=postgres", getenv("PCF_TEST_PGHOST"),
+             getenv("PCF_TEST_PGPORT"));
+    PGconn *adm = PQconnectdb(ci);
+    cr_assert_eq(PQstatus(adm), CONNECTION_OK, "%s", PQerrorMessage(adm));
+    snprintf(sql, sizeof sql, "ALTER DATABASE %s ALLOW_CONNECTIONS false", db.name);
+    testdb_exec(adm, sql);
+    for (int i = 0; i < 50; i++) {
+        char v[32], q[256];
+        snprintf(q, sizeof q, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname ="
+                 " current_database() AND pid NOT IN (pg_backend_pid(), %d)", PQbackendPID(slow));
+        testdb_scalar(c, q, v, sizeof v);
+        if (strcmp(v, "0") != 0) break;
+        usleep(20000);
+    }
+    testdb_exec(slow, "COMMIT");        /* its NOTIFY, had it sent one, would reach nobody */
+    snprintf(sql, sizeof sql, "ALTER DATABASE %s ALLOW_CONNECTIONS true", db.name);
+    testdb_exec(adm, sql);
+    PQfinish(adm);
+    POLL_UNTIL(sub, r, subscriber_last(sub, "pcf.da.T") >= 1, 10000);
+    cr_expect_eq(subscriber_last(sub, "pcf.da.T"), 1, "the day-ahead run committed during the outage was not published");
+    int got[2] = {0, 0};
+    for (int i = 0; i < r->n; i++) got[0] += r->run[i] == da, got[1] += r->run[i] == rt;
+    cr_expect_eq(got[1], 1, "the real-time run went out %d times", got[1]);
+    subscriber_destroy(&sub);
+    s_srv_stop(&s);
+    publish_destroy(&s.p);
+    free(r);
+    PQfinish(slow);
     PQfinish(c);
     testdb_drop(&db);
 }

@@ -408,13 +408,18 @@ Test(rng_ppnd, vector_form_equals_the_scalar_for_any_length)
     p[130] = NAN;
     p[131] = 1e-300;
     const size_t len[] = { 0, 1, 63, 64, 65, 128, 131, N };
-    for (size_t l = 0; l < sizeof len / sizeof len[0]; l++) {
-        memcpy(x, p, sizeof x);
-        rng_ppnd_vec(x, len[l]);
-        for (size_t i = 0; i < N; i++) {
-            double want = i < len[l] ? rng_ppnd(p[i]) : p[i];
-            cr_assert(memcmp(&x[i], &want, sizeof want) == 0, "len %zu i %zu: %.17g != %.17g", len[l], i, x[i],
-                      want);
+    /* the generic code and, where the CPU has it, the AVX-512 code */
+    for (int wide = 0; wide < 2; wide++) {
+        int used = rng_wide(wide);
+        cr_assert(used == 0 || wide);
+        for (size_t l = 0; l < sizeof len / sizeof len[0]; l++) {
+            memcpy(x, p, sizeof x);
+            rng_ppnd_vec(x, len[l]);
+            for (size_t i = 0; i < N; i++) {
+                double want = i < len[l] ? rng_ppnd(p[i]) : p[i];
+                cr_assert(memcmp(&x[i], &want, sizeof want) == 0, "wide %d len %zu i %zu: %.17g != %.17g", used,
+                          len[l], i, x[i], want);
+            }
         }
     }
 }
@@ -432,31 +437,36 @@ static double s_draw(const rng_span *sp, uint32_t sample, size_t t, int normal)
 Test(rng_rows, each_number_is_the_samples_own_stream)
 {
     /* odd and even first draws, counts that do not fill the lanes, a row
-     * stride wider than the block, samples that wrap past 2^32 - 1 */
+     * stride wider than the block, samples that wrap past 2^32 - 1; the
+     * generic code and, where the CPU has it, the AVX-512 code */
     const uint32_t first[] = { 0, 5, UINT32_MAX - 20 };
     const size_t count[] = { 1, 17, 40 };
     const size_t d0[] = { 0, 1, 34, 35 }, nd[] = { 1, 2, 3 };
     enum { LD = 50 };
     double out[3 * LD];
-    for (size_t a = 0; a < 3; a++)
-        for (size_t c = 0; c < 3; c++)
-            for (size_t b = 0; b < 4; b++)
-                for (size_t e = 0; e < 3; e++)
-                    for (int normal = 0; normal < 2; normal++) {
-                        rng_span sp = { .seed = 0xfeedfacecafe0001ULL, .sp = 47, .sample0 = first[a],
-                                        .stream = RNG_STREAM_FAULT, .n = count[c] };
-                        for (size_t i = 0; i < 3 * LD; i++) out[i] = -7;
-                        if (normal) rng_normal_rows(&sp, d0[b], nd[e], out, LD);
-                        else rng_uniform_rows(&sp, d0[b], nd[e], out, LD);
-                        for (size_t t = 0; t < 3; t++)
-                            for (size_t k = 0; k < LD; k++) {
-                                double want = t < nd[e] && k < count[c]
-                                                  ? s_draw(&sp, first[a] + (uint32_t)k, d0[b] + t, normal) : -7;
-                                cr_assert(memcmp(&out[t * LD + k], &want, sizeof want) == 0,
-                                          "sample0 %u n %zu draw %zu+%zu k %zu normal %d: %.17g != %.17g",
-                                          first[a], count[c], d0[b], t, k, normal, out[t * LD + k], want);
-                            }
-                    }
+    for (int wide = 0; wide < 2; wide++) {
+        rng_wide(wide);
+        for (size_t a = 0; a < 3; a++)
+            for (size_t c = 0; c < 3; c++)
+                for (size_t b = 0; b < 4; b++)
+                    for (size_t e = 0; e < 3; e++)
+                        for (int normal = 0; normal < 2; normal++) {
+                            rng_span sp = { .seed = 0xfeedfacecafe0001ULL, .sp = 47, .sample0 = first[a],
+                                            .stream = RNG_STREAM_FAULT, .n = count[c] };
+                            for (size_t i = 0; i < 3 * LD; i++) out[i] = -7;
+                            if (normal) rng_normal_rows(&sp, d0[b], nd[e], out, LD);
+                            else rng_uniform_rows(&sp, d0[b], nd[e], out, LD);
+                            for (size_t t = 0; t < 3; t++)
+                                for (size_t k = 0; k < LD; k++) {
+                                    double want = t < nd[e] && k < count[c]
+                                                      ? s_draw(&sp, first[a] + (uint32_t)k, d0[b] + t, normal)
+                                                      : -7;
+                                    cr_assert(memcmp(&out[t * LD + k], &want, sizeof want) == 0,
+                                              "wide %d sample0 %u n %zu draw %zu+%zu k %zu normal %d: %.17g != %.17g",
+                                              wide, first[a], count[c], d0[b], t, k, normal, out[t * LD + k], want);
+                                }
+                        }
+    }
 }
 
 Test(rng_rows, mvn_rows_equal_per_sample_draws_with_zero_blocks)
@@ -475,15 +485,18 @@ Test(rng_rows, mvn_rows_equal_per_sample_draws_with_zero_blocks)
     cr_assert_eq(rng_mvn_new(D, mean, cov, &m, &err), PCF_OK, "%s", err.msg);
     static double x[D * LD];
     rng_span sp = { .seed = 77, .sp = 3, .sample0 = 1000, .stream = RNG_STREAM_FORECAST, .n = N };
-    rng_mvn_draw_rows(m, &sp, x, LD);
-    for (uint32_t k = 0; k < N; k++) {
-        rng_stream r;
-        rng_init(&r, 77, 3, 1000 + k, RNG_STREAM_FORECAST);
-        double want[D];
-        rng_mvn_draw(m, &r, want);
-        for (size_t i = 0; i < D; i++)
-            cr_assert(memcmp(&x[i * LD + k], &want[i], sizeof(double)) == 0, "sample %u dim %zu: %.17g != %.17g",
-                      k, i, x[i * LD + k], want[i]);
+    for (int wide = 1; wide >= 0; wide--) {
+        rng_wide(wide);
+        rng_mvn_draw_rows(m, &sp, x, LD);
+        for (uint32_t k = 0; k < N; k++) {
+            rng_stream r;
+            rng_init(&r, 77, 3, 1000 + k, RNG_STREAM_FORECAST);
+            double want[D];
+            rng_mvn_draw(m, &r, want);
+            for (size_t i = 0; i < D; i++)
+                cr_assert(memcmp(&x[i * LD + k], &want[i], sizeof(double)) == 0,
+                          "wide %d sample %u dim %zu: %.17g != %.17g", wide, k, i, x[i * LD + k], want[i]);
+        }
     }
     /* and the one-sample path skips no nonzero: x - mean = L z exactly */
     rng_stream r;

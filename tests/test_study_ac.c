@@ -346,3 +346,51 @@ Test(study_ac, screened_handles_an_islanding_fault)
     cr_assert(fabs(r[0].pcf.curtailed_mwh - r[1].pcf.curtailed_mwh) <= 0.01 * r[1].pcf.curtailed_mwh);
     cr_assert_eq(r[0].ac_fallbacks + r[1].ac_fallbacks, 0);
 }
+
+/* Regression (2026-12-03 review): in the screened mode a fault state
+ * without an operating point sends each of its samples to the full solve;
+ * when that fails too and the ANM then acts on the linear flows, the
+ * sample was solved a second time (the rule for "a fault drawn and the ANM
+ * acting") and counted twice.  Two 2-1 circuits (r 0.05, x 0.1 p.u.) carry
+ * a 1,000 MW site at bus 2: solvable intact; with one circuit out there is
+ * no AC solution at 1,000 MW, nor at the 950 MW the ANM curtails to. */
+Test(study_ac, a_failing_fault_sample_is_solved_and_counted_once)
+{
+    static const int br[2][2] = { { 2, 1 }, { 2, 1 } };
+    run_out r[2];
+    int modes[2] = { STUDY_AC_OFF, STUDY_AC_SCREEN };
+    for (int m = 0; m < 2; m++) {
+        mp_case *c = testnet_lines(2, 2, br);
+        for (size_t l = 0; l < 2; l++) MP_AT(&c->branch, l, MP_BR_R) = 0.05;
+        int row = 1, fault_row = 0;
+        double sign = 1;
+        study_constraint k = { 1, &row, &sign, 33, ANM_DANM, 1.0, 1.0, 0 };
+        study_site site = { 2, 2000 };
+        anm_tranche_def tr = { 0, 2000, 0, 1, ANM_DANM };
+        study_def d = { c, 1, 1, 1, 1, &k, &site, &tr, NULL, &fault_row, 200, 11, 2, NULL };
+        study_topology *topo;
+        pcf_error err;
+        cr_assert_eq(study_topology_new(&d, NULL, 0, &topo, &err), PCF_OK, "%s", err.msg);
+        study *s;
+        cr_assert_eq(study_new(&d, &s, &err), PCF_OK, "%s", err.msg);
+        cr_assert_eq(study_set_ac(s, modes[m], STUDY_AC_SCREEN_BAND, &err), PCF_OK, "%s", err.msg);
+        double mean = 1000, demand[2] = { 0, 0 }, lim_i = 800, lim_f = 950, prob = 0.3;
+        study_sp sp = { topo, 0.5, &mean, NULL, demand, NULL, NULL, &lim_i, &lim_f, &prob };
+        cr_assert_eq(study_run_sp(s, 1, &sp, &err), PCF_OK, "%s", err.msg);
+        cr_assert_eq(study_site_result(s, 0, &r[m].pcf, &err), PCF_OK, "%s", err.msg);
+        r[m].cr = *study_constraint_result_get(s, 0);
+        study_ac_counts(s, &r[m].ac_samples, &r[m].ac_fallbacks);
+        if (m == 1) cr_assert_eq(study_ac_lin_failures(s), 1, "the fault state has no operating point");
+        study_destroy(&s);
+        study_topology_destroy(&topo);
+        mp_case_destroy(&c);
+    }
+    /* intact: 500 MW a circuit, under 800; faulted: 1,000 MW on one, 50
+     * curtailed to 950 by the DC answer every failing sample keeps */
+    size_t nfault = (size_t)lround(r[0].pcf.p_curtailed * 200);
+    cr_assert(nfault > 30 && nfault < 90, "%zu samples drew the fault", nfault);
+    cr_assert_float_eq(r[0].pcf.curtailed_mwh / 0.5, 50.0 * (double)nfault / 200, 1e-9);
+    cr_assert_eq(r[1].ac_samples, nfault, "each faulted sample solved once: %zu for %zu", r[1].ac_samples, nfault);
+    cr_assert_eq(r[1].ac_fallbacks, nfault, "and each counted once as a fallback: %zu", r[1].ac_fallbacks);
+    cr_assert(memcmp(&r[0].pcf, &r[1].pcf, sizeof r[0].pcf) == 0, "the fallbacks give the DC answer");
+}

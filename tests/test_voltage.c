@@ -151,7 +151,7 @@ static void s_two_sites_ac(double vmax, int threads, int ac, double thermal, dou
     size_t nc = thermal > 0 ? 2 : 1, vc = nc - 1;
     study_site site[2] = { { 2, 15 }, { 2, 15 } };
     anm_tranche_def tr[2] = { { 0, 15, 0, 1, ANM_DANM }, { 1, 15, 0, 2, ANM_DANM } };
-    study_def d = { c, nc, 2, 2, 0, &k[2 - nc], site, tr, NULL, NULL, 256, 5, threads, NULL };
+    study_def d = { c, nc, 2, 2, 0, &k[2 - nc], site, tr, NULL, NULL, 700, 5, threads, NULL };
     study_topology *t;
     study *s;
     pcf_error err;
@@ -446,7 +446,7 @@ static double s_site_off_tangent(double p, double sd, double p_lin, double vmax,
     study_constraint k = { 0, NULL, NULL, KV, ANM_DANM, 1.0, 1.0, 1 };
     study_site site = { 2, 40 };
     anm_tranche_def tr = { 0, 40, 0, 1, ANM_DANM };
-    study_def d = { c, 1, 1, 1, 0, &k, &site, &tr, NULL, NULL, 256, 5, threads, NULL };
+    study_def d = { c, 1, 1, 1, 0, &k, &site, &tr, NULL, NULL, 700, 5, threads, NULL };
     study_topology *t;
     study *s;
     pcf_error err;
