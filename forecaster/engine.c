@@ -294,7 +294,10 @@ static pcf_rc s_outages(PGconn *c, run_ctx *x, pcf_error *err)
 
 static pcf_rc s_load(PGconn *c, run_ctx *x, pcf_error *err)
 {
-    pcf_rc rc = db_exec(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", err);
+    /* one snapshot for every input; the engine parses between queries, so
+     * a session's idle-in-transaction timeout is lifted as in s_write_begin */
+    pcf_rc rc = db_exec(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;"
+                           " SET LOCAL idle_in_transaction_session_timeout = 0", err);
     if (rc != PCF_OK) return rc;
     double t0 = s_now();
     engine_cache *ec = x->o->cache;
@@ -919,8 +922,13 @@ static pcf_rc s_write_begin(PGconn *c, run_ctx *x, pcf_error *err)
      * row checked then reads every statement of every run: a day-ahead
      * run's batches went from 0.07 to 0.9 s as runs accumulated, until
      * autovacuum's ANALYZE forced a new plan.  An index probe is right at
-     * any size here, so the transaction asks for it. */
-    pcf_rc rc = db_exec(c, "BEGIN; SET LOCAL enable_seqscan = off", err);
+     * any size here, so the transaction asks for it.  It idles between
+     * batches for as long as the study runs: a server's or role's
+     * idle_in_transaction_session_timeout (hardened settings have one)
+     * would kill every run, and each engine taking the job over would
+     * fail the same way, so the transaction lifts it for itself. */
+    pcf_rc rc = db_exec(c, "BEGIN; SET LOCAL enable_seqscan = off; SET LOCAL idle_in_transaction_session_timeout = 0",
+                        err);
     if (rc != PCF_OK) return rc;
     char date[16] = "", start[SPTIME_ISO_LEN], end[SPTIME_ISO_LEN], nsp[8], seed[24], samples[24];
     if (o->kind == ENGINE_DAY_AHEAD) snprintf(date, sizeof date, "%04d-%02d-%02d", o->year, o->month, o->day);

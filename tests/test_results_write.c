@@ -14,7 +14,9 @@
  *   - the rows go in binary COPY: its smallint, integer and NULL fields;
  *   - the run row keeps the inputs' freshness, read with the anchor;
  *   - the rows' key checks probe indexes even when the statistics say the
- *     referenced tables are empty.
+ *     referenced tables are empty;
+ *   - a session's idle_in_transaction_session_timeout does not kill the
+ *     run, whose transaction idles between batches.
  */
 #include <criterion/criterion.h>
 #include <stdint.h>
@@ -135,6 +137,31 @@ Test(results_write, a_row_refused_mid_run_leaves_nothing, .timeout = 120)
     cr_assert_eq(testdb_long(other, "SELECT count(*) FROM constraint_block"), 48 * 3 * 5);
     PQfinish(other);
     PQfinish(l);
+    PQfinish(c);
+    testdb_drop(&db);
+}
+
+/* Regression (2026-12-03 review): the run's transaction stays open, idle
+ * between batches, for the whole study.  A server or role with
+ * idle_in_transaction_session_timeout (hardened configurations set one)
+ * killed every run, and the job was taken over and killed again.  The
+ * transaction lifts the timeout for itself. */
+Test(results_write, an_idle_in_transaction_timeout_does_not_kill_the_run, .timeout = 120)
+{
+    testdb db;
+    s_zone(&db, "rwidle");
+    PGconn *c = testdb_connect(&db);
+    testdb_exec(c, "SET idle_in_transaction_session_timeout = '1ms'");
+    engine_opts o = s_opts();
+    o.samples = 2000;           /* the study takes longer than 1 ms between batches */
+    engine_report rep;
+    pcf_error err;
+    cr_assert_eq(engine_run(c, &o, &rep, &err), PCF_OK, "%s", err.msg);
+    cr_assert_eq(PQstatus(c), CONNECTION_OK);
+    cr_assert_eq(testdb_long(c, "SELECT count(*) FROM run WHERE finished_at IS NOT NULL"), 1);
+    char v[32];
+    testdb_scalar(c, "SHOW idle_in_transaction_session_timeout", v, sizeof v);
+    cr_assert_str_eq(v, "1ms", "the session's own setting is back after the run");
     PQfinish(c);
     testdb_drop(&db);
 }
