@@ -8,8 +8,8 @@
  *     site rows;
  *   - the engine streams each SP's rows while the study makes the next, in
  *     the run's one transaction: a row the server refuses in the middle of
- *     the run fails it and leaves nothing behind, not even the run row, and
- *     nothing is announced; a job taken over while the rows streamed is
+ *     the run, or in the last batch after the study, fails it and leaves
+ *     nothing behind, not even the run row, and nothing is announced; a job taken over while the rows streamed is
  *     not answered; streamed rows are those written after the study;
  *   - the rows go in binary COPY: its smallint, integer and NULL fields;
  *   - the run row keeps the inputs' freshness, read with the anchor;
@@ -162,6 +162,38 @@ Test(results_write, an_idle_in_transaction_timeout_does_not_kill_the_run, .timeo
     char v[32];
     testdb_scalar(c, "SHOW idle_in_transaction_session_timeout", v, sizeof v);
     cr_assert_str_eq(v, "1ms", "the session's own setting is back after the run");
+    PQfinish(c);
+    testdb_drop(&db);
+}
+
+/* The last batch is written after the study, by the path that ends the
+ * writer (s_writer_stop): a row refused there fails the run as one
+ * refused mid-run does, nothing left and nothing announced. */
+Test(results_write, a_row_refused_in_the_last_batch_leaves_nothing, .timeout = 120)
+{
+    testdb db;
+    s_zone(&db, "rwlast");
+    PGconn *c = testdb_connect(&db), *l = testdb_connect(&db);
+    testdb_exec(l, "LISTEN pcf_run");
+    testdb_exec(c, "CREATE FUNCTION refuse_sp48() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+                   " IF NEW.sp = 48 THEN RAISE EXCEPTION 'refused SP 48'; END IF; RETURN NEW; END $$");
+    testdb_exec(c, "CREATE TRIGGER refuse_sp48 BEFORE INSERT ON pcf_result FOR EACH ROW"
+                   " EXECUTE FUNCTION refuse_sp48()");
+    engine_opts o = s_opts();
+    engine_report rep;
+    pcf_error err;
+    cr_assert_eq(engine_run(c, &o, &rep, &err), PCF_ERR_DB);
+    cr_assert(strstr(err.msg, "refused SP 48"), "%s", err.msg);
+    cr_assert_eq(PQtransactionStatus(c), PQTRANS_IDLE, "rolled back");
+    PGconn *other = testdb_connect(&db);
+    cr_assert_eq(s_rows(other), 0, "nothing half-written");
+    PQconsumeInput(l);
+    cr_assert_null(PQnotifies(l), "a failed run is never announced");
+    testdb_exec(c, "DROP TRIGGER refuse_sp48 ON pcf_result");
+    cr_assert_eq(engine_run(c, &o, &rep, &err), PCF_OK, "%s", err.msg);
+    cr_assert_eq(testdb_long(other, "SELECT count(*) FROM pcf_result WHERE sp = 48"), 4);
+    PQfinish(other);
+    PQfinish(l);
     PQfinish(c);
     testdb_drop(&db);
 }
