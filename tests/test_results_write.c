@@ -109,29 +109,35 @@ static long s_rows(PGconn *c)
                           " + (SELECT count(*) FROM constraint_block)");
 }
 
-Test(results_write, a_row_refused_mid_run_leaves_nothing, .timeout = 120)
+/* The server refuses the rows of table for SP sp (a trigger): the run
+ * fails with nothing left, not even the run row, and is never announced;
+ * the same connection then runs the next run whole. */
+static void s_refused_run(const char *tag, const char *table, int sp)
 {
     testdb db;
-    s_zone(&db, "rwfail");
+    s_zone(&db, tag);
     PGconn *c = testdb_connect(&db), *l = testdb_connect(&db);
     testdb_exec(l, "LISTEN pcf_run");
-    /* the server refuses SP 30's blocks: well after the first rows streamed */
-    testdb_exec(c, "CREATE FUNCTION refuse_sp30() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
-                   " IF NEW.sp = 30 THEN RAISE EXCEPTION 'refused SP 30'; END IF; RETURN NEW; END $$");
-    testdb_exec(c, "CREATE TRIGGER refuse_sp30 BEFORE INSERT ON constraint_block FOR EACH ROW"
-                   " EXECUTE FUNCTION refuse_sp30()");
+    char sql[512], msg[32];
+    snprintf(msg, sizeof msg, "refused SP %d", sp);
+    snprintf(sql, sizeof sql, "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+             " IF NEW.sp = %d THEN RAISE EXCEPTION '%s'; END IF; RETURN NEW; END $$", sp, msg);
+    testdb_exec(c, sql);
+    snprintf(sql, sizeof sql, "CREATE TRIGGER refuse BEFORE INSERT ON %s FOR EACH ROW EXECUTE FUNCTION refuse()",
+             table);
+    testdb_exec(c, sql);
     engine_opts o = s_opts();
     engine_report rep;
     pcf_error err;
     cr_assert_eq(engine_run(c, &o, &rep, &err), PCF_ERR_DB);
-    cr_assert(strstr(err.msg, "refused SP 30"), "%s", err.msg);
+    cr_assert(strstr(err.msg, msg), "%s", err.msg);
     cr_assert_eq(PQtransactionStatus(c), PQTRANS_IDLE, "rolled back");
     PGconn *other = testdb_connect(&db);
     cr_assert_eq(s_rows(other), 0, "nothing half-written");
     PQconsumeInput(l);
     cr_assert_null(PQnotifies(l), "a failed run is never announced");
-    /* the same connection runs the next run whole */
-    testdb_exec(c, "DROP TRIGGER refuse_sp30 ON constraint_block");
+    snprintf(sql, sizeof sql, "DROP TRIGGER refuse ON %s", table);
+    testdb_exec(c, sql);
     cr_assert_eq(engine_run(c, &o, &rep, &err), PCF_OK, "%s", err.msg);
     cr_assert_eq(testdb_long(other, "SELECT count(*) FROM run"), 1);
     cr_assert_eq(testdb_long(other, "SELECT count(*) FROM constraint_block"), 48 * 3 * 5);
@@ -139,6 +145,19 @@ Test(results_write, a_row_refused_mid_run_leaves_nothing, .timeout = 120)
     PQfinish(l);
     PQfinish(c);
     testdb_drop(&db);
+}
+
+/* SP 30's blocks: well after the first rows streamed */
+Test(results_write, a_row_refused_mid_run_leaves_nothing, .timeout = 120)
+{
+    s_refused_run("rwfail", "constraint_block", 30);
+}
+
+/* SP 48's PCF rows: the last batch, written after the study by the path
+ * that ends the writer (s_writer_stop) */
+Test(results_write, a_row_refused_in_the_last_batch_leaves_nothing, .timeout = 120)
+{
+    s_refused_run("rwlast", "pcf_result", 48);
 }
 
 /* Regression (2026-12-03 review): the run's transaction stays open, idle
@@ -162,38 +181,6 @@ Test(results_write, an_idle_in_transaction_timeout_does_not_kill_the_run, .timeo
     char v[32];
     testdb_scalar(c, "SHOW idle_in_transaction_session_timeout", v, sizeof v);
     cr_assert_str_eq(v, "1ms", "the session's own setting is back after the run");
-    PQfinish(c);
-    testdb_drop(&db);
-}
-
-/* The last batch is written after the study, by the path that ends the
- * writer (s_writer_stop): a row refused there fails the run as one
- * refused mid-run does, nothing left and nothing announced. */
-Test(results_write, a_row_refused_in_the_last_batch_leaves_nothing, .timeout = 120)
-{
-    testdb db;
-    s_zone(&db, "rwlast");
-    PGconn *c = testdb_connect(&db), *l = testdb_connect(&db);
-    testdb_exec(l, "LISTEN pcf_run");
-    testdb_exec(c, "CREATE FUNCTION refuse_sp48() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
-                   " IF NEW.sp = 48 THEN RAISE EXCEPTION 'refused SP 48'; END IF; RETURN NEW; END $$");
-    testdb_exec(c, "CREATE TRIGGER refuse_sp48 BEFORE INSERT ON pcf_result FOR EACH ROW"
-                   " EXECUTE FUNCTION refuse_sp48()");
-    engine_opts o = s_opts();
-    engine_report rep;
-    pcf_error err;
-    cr_assert_eq(engine_run(c, &o, &rep, &err), PCF_ERR_DB);
-    cr_assert(strstr(err.msg, "refused SP 48"), "%s", err.msg);
-    cr_assert_eq(PQtransactionStatus(c), PQTRANS_IDLE, "rolled back");
-    PGconn *other = testdb_connect(&db);
-    cr_assert_eq(s_rows(other), 0, "nothing half-written");
-    PQconsumeInput(l);
-    cr_assert_null(PQnotifies(l), "a failed run is never announced");
-    testdb_exec(c, "DROP TRIGGER refuse_sp48 ON pcf_result");
-    cr_assert_eq(engine_run(c, &o, &rep, &err), PCF_OK, "%s", err.msg);
-    cr_assert_eq(testdb_long(other, "SELECT count(*) FROM pcf_result WHERE sp = 48"), 4);
-    PQfinish(other);
-    PQfinish(l);
     PQfinish(c);
     testdb_drop(&db);
 }
