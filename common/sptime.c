@@ -245,6 +245,13 @@ int sptime_zone_offset(const sptime_zone *z, int64_t t)
     return z->std_offset + (summer ? 3600 : 0);
 }
 
+void sptime_local_day(const sptime_zone *z, int64_t t, int64_t *day, int *sec)
+{
+    int64_t l = t + sptime_zone_offset(z, t);
+    *day = s_floordiv(l, 86400);
+    *sec = (int)(l - *day * 86400);
+}
+
 void sptime_to_local(const sptime_zone *z, int64_t t, sptime_civil *c)
 {
     sptime_to_civil(t + sptime_zone_offset(z, t), c);

@@ -99,6 +99,11 @@ int sptime_zone_offset(const sptime_zone *z, int64_t t);
 /* The local civil time of instant t in z. */
 void sptime_to_local(const sptime_zone *z, int64_t t, sptime_civil *c);
 
+/* The local day of instant t in z (days since 1970-01-01, local) and the
+ * seconds since that day's local midnight: enough for a half-hour of day
+ * or a weekday, without the civil date sptime_to_local works out. */
+void sptime_local_day(const sptime_zone *z, int64_t t, int64_t *day, int *sec);
+
 /* Converts a local civil time in z to an instant.  PCF_ERR_INVALID when the
  * time does not exist (spring gap) or is ambiguous under SPTIME_STRICT
  * (autumn repeat); *why (when not NULL) then names which, as a constant

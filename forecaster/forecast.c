@@ -33,24 +33,16 @@ const char *const FORECAST_WX_VARS[4] = { "temperature_2m", "shortwave_radiation
                                           "wind_speed_10m" };
 enum { S_TEMP, S_GHI, S_W100, S_W10 };
 
-/* Seconds since 1970-01-01 00:00 UK local time: the half-hour of day and
- * the day of week come from it by arithmetic, without the civil date the
- * demand fit had computed twice per node and half-hour of history (a
- * tenth of a real-time run's forecast stage). */
-static int64_t s_local(int64_t t)
-{
-    return t + sptime_zone_offset(sptime_london(), t);
-}
-
-static int64_t s_floor_div(int64_t a, int64_t b)
-{
-    return a / b - (a % b != 0 && (a < 0) != (b < 0));
-}
-
+/* The half-hour of day and the day of week come from the local day and
+ * second (sptime_local_day), not the civil date the demand fit had worked
+ * out twice per node and half-hour of history (a tenth of a real-time
+ * run's forecast stage). */
 int fc_tod(int64_t t)
 {
-    int64_t l = s_local(t);
-    return (int)((l - s_floor_div(l, 86400) * 86400) / 1800);
+    int64_t day;
+    int sec;
+    sptime_local_day(sptime_london(), t, &day, &sec);
+    return sec / 1800;
 }
 
 /* ---- bank holidays ----------------------------------------------------------- */
@@ -155,8 +147,10 @@ double fc_errmodel_sd(const fc_errmodel *m, int64_t t, double lead)
 void fc_demand_features(int64_t t, double temp_c, double ghi_wm2, bool holiday, double x[FC_DEMAND_NFEAT])
 {
     memset(x, 0, FC_DEMAND_NFEAT * sizeof x[0]);
-    int64_t l = s_local(t), days = s_floor_div(l, 86400);
-    x[(l - days * 86400) / 1800] = 1.0;
+    int64_t days;
+    int sec;
+    sptime_local_day(sptime_london(), t, &days, &sec);
+    x[sec / 1800] = 1.0;
     /* Day of week of the local date: 1970-01-01 was a Thursday. */
     int dow = (int)(((days + 3) % 7 + 7) % 7);      /* 0 Monday .. 6 Sunday */
     if (dow == 5 && !holiday) x[48] = 1.0;

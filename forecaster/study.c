@@ -61,7 +61,6 @@ typedef struct study_thread {
     anm *a;
     double *flow, *lim_f, *lim_r, *avail;
     double *fb;                  /* [(nst + 1) * nc * STUDY_BLOCK] the block's flows (phase 2) */
-    double *bav;                 /* [STUDY_BLOCK * ns] the block's available outputs, sample-major */
     study_ac *ac;                /* NULL unless def.ac */
     double *ac_p, *ac_q, *ac_flow;   /* [nb], [nb], [nc] */
     size_t ac_samples, ac_fallbacks; /* this SP */
@@ -398,7 +397,6 @@ void study_destroy(study **sp)
         anm_destroy(&th->a);
         free(th->flow);
         free(th->fb);
-        free(th->bav);
         free(th->lim_f);
         free(th->lim_r);
         free(th->avail);
@@ -606,14 +604,13 @@ pcf_rc study_new(const study_def *def, study **out, pcf_error *err)
         rc = anm_new(&ad, &th->a, err);
         th->flow = malloc((nc + 1) * sizeof(double));
         th->fb = malloc(((s->nst + 1) * nc * STUDY_BLOCK + 1) * sizeof(double));
-        th->bav = malloc((STUDY_BLOCK * ns + 1) * sizeof(double));
         th->lim_f = malloc((nc + 1) * sizeof(double));
         th->lim_r = malloc((nc + 1) * sizeof(double));
         th->avail = malloc((ns + 1) * sizeof(double));
         th->mscratch = malloc(2 * S * sizeof(double));
         th->sortbuf = malloc(S * sizeof(double));
         th->fault_acts = malloc((def->nf + 1) * sizeof(size_t));
-        if (rc == PCF_OK && (!th->flow || !th->fb || !th->bav || !th->lim_f || !th->lim_r || !th->avail || !th->mscratch ||
+        if (rc == PCF_OK && (!th->flow || !th->fb || !th->lim_f || !th->lim_r || !th->avail || !th->mscratch ||
                              !th->sortbuf || !th->fault_acts))
             rc = pcf_error_set(err, PCF_ERR_NOMEM, "study: out of memory");
     }
@@ -847,12 +844,6 @@ static pcf_rc s_anm_block(study *s, study_thread *th, size_t blk, pcf_error *err
     if (rows)
         cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)nj, (int)s->nb + 1, 1.0,
                     s->flow_mat, (int)s->nb + 1, &s->inj[j0], (int)S, 0.0, fb, (int)B);
-    /* the block's available outputs sample by sample: read a row at a
-     * time here rather than ns rows S apart for every sample below */
-    for (size_t i = 0; i < ns; i++) {
-        const double *av = &s->avail[i * S + j0];
-        for (size_t j = 0; j < nj; j++) th->bav[j * ns + i] = av[j];
-    }
     if (s->fl_want)         /* s_fault_loading reads every sample's */
         for (size_t r = 0; r < s->nst * nc; r++) memcpy(&s->flow[r * S + j0], &fb[r * B], nj * sizeof(double));
     /* Intact flows, and the worst credible fault of each constraint before
@@ -894,8 +885,7 @@ static pcf_rc s_anm_block(study *s, study_thread *th, size_t blk, pcf_error *err
             th->lim_r[c] = s_rev_limit(s, c, lim);
         }
         const unsigned char *sdead = &s->site_dead[(size_t)st * ns];
-        const double *bav = &th->bav[(j - j0) * ns];
-        for (size_t i = 0; i < ns; i++) th->avail[i] = sdead[i] ? 0 : bav[i];
+        for (size_t i = 0; i < ns; i++) th->avail[i] = sdead[i] ? 0 : s->avail[i * S + j];
         /* linear (voltage) constraints' rows (s_linear) over the screened
          * AC ones or the topology's DC ones */
         const double *sens = s->sens_sp ? s->sens_sp : screen ? s->lin_sens : t->sens;
